@@ -1,0 +1,25 @@
+/**
+ * The engine contract: interfaces, request/chunk/config types and schemas.
+ *
+ * @module
+ */
+export type { EngineFactory, EngineSetup, LLMEngine } from "./engine.ts";
+export { EngineConfigSchema } from "./engine_config.ts";
+export type { EngineConfig } from "./engine_config.ts";
+export {
+  GenerateRequestSchema,
+  MAX_PROMPT_TOKENS,
+  parseGenerateRequest,
+} from "./generate_request.ts";
+export type { GenerateRequest, GenerateRequestInput } from "./generate_request.ts";
+export { makeUsage, normalizeFinishReason, openAIFinishReason } from "./generate_chunk.ts";
+export type { CompletionUsage, FinishReason, GenerateChunk, TopLogprob } from "./generate_chunk.ts";
+export { createRequestContext } from "./request_context.ts";
+export type {
+  CancelMode,
+  RequestContext,
+  RequestContextController,
+  RequestContextOptions,
+} from "./request_context.ts";
+export { WorkerConfigSchema } from "./worker_config.ts";
+export type { WorkerConfig, WorkerConfigInput } from "./worker_config.ts";

@@ -1,0 +1,73 @@
+/**
+ * A leveled logger writing one line per record to an injected sink (stderr by
+ * default through `console.error`). Level from `DYN_LOG` (read by the caller).
+ *
+ * @module
+ */
+
+/** Log levels, most verbose first. */
+export const LogLevel = { debug: 10, info: 20, warn: 30, error: 40, off: 100 } as const;
+/** A level name. */
+export type LogLevelName = keyof typeof LogLevel;
+
+/** A structured logger. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  /** A logger that adds `fields` to every record. */
+  child(fields: Record<string, unknown>): Logger;
+}
+
+/** Parses `DYN_LOG`-style values (`debug`, `info`, `warn`/`warning`, `error`, `off`); default info. */
+export function parseLogLevel(value: string | undefined): LogLevelName {
+  const v = (value ?? "").toLowerCase().split(",")[0].trim();
+  if (v === "warning") return "warn";
+  if (v === "trace") return "debug";
+  return v in LogLevel ? v as LogLevelName : "info";
+}
+
+/**
+ * Creates a logger.
+ *
+ * @example
+ * ```ts
+ * import { createLogger } from "./logger.ts";
+ * const lines: string[] = [];
+ * const log = createLogger({ level: "info", sink: (l) => lines.push(l) });
+ * log.debug("hidden");
+ * log.info("worker started", { worker_id: "1" });
+ * console.assert(lines.length === 1);
+ * ```
+ */
+export function createLogger(
+  options: {
+    level?: LogLevelName;
+    sink?: (line: string) => void;
+    fields?: Record<string, unknown>;
+  } = {},
+): Logger {
+  const threshold = LogLevel[options.level ?? "info"];
+  const sink = options.sink ?? ((line: string) => console.error(line));
+  const base = options.fields ?? {};
+  const write = (level: LogLevelName, message: string, fields?: Record<string, unknown>) => {
+    if (LogLevel[level] < threshold) return;
+    const all = { ...base, ...fields };
+    const extra = Object.entries(all).map(([k, v]) =>
+      `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`
+    ).join(" ");
+    sink(
+      `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}${
+        extra ? " " + extra : ""
+      }`,
+    );
+  };
+  return {
+    debug: (m, f) => write("debug", m, f),
+    info: (m, f) => write("info", m, f),
+    warn: (m, f) => write("warn", m, f),
+    error: (m, f) => write("error", m, f),
+    child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
+  };
+}

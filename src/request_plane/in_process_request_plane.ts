@@ -1,0 +1,151 @@
+/**
+ * The in-process request plane: handlers are called directly and the worker's
+ * `ReadableStream` is handed to the caller, so a chunk crosses the plane with
+ * no copy and no extra queue (the embedded default).
+ *
+ * @module
+ */
+import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
+import type { GenerateChunk } from "../engine/generate_chunk.ts";
+import type { EndpointPath } from "../discovery/discovery.ts";
+import {
+  type CallOptions,
+  type CancelReason,
+  endpointSubject,
+  type RequestHandler,
+  type RequestPlane,
+  type ResponseStream,
+  type ServedEndpoint,
+  type TransportAddress,
+} from "./request_plane.ts";
+
+/**
+ * In-process {@linkcode RequestPlane}. Share one instance between the workers and the
+ * frontend of a process.
+ *
+ * @example
+ * ```ts
+ * import { InProcessRequestPlane } from "./in_process_request_plane.ts";
+ * const plane = new InProcessRequestPlane();
+ * const served = await plane.serve(
+ *   { namespace: "dynamo", component: "backend", endpoint: "generate", instanceId: "1" },
+ *   () => Promise.resolve(ReadableStream.from([{ token_ids: [], index: 0, finish_reason: "stop" as const }])),
+ * );
+ * for await (const chunk of await plane.call(served.address, {})) console.log(chunk);
+ * await plane.close();
+ * ```
+ */
+export class InProcessRequestPlane implements RequestPlane {
+  readonly kind = "inprocess";
+  #handlers = new Map<string, RequestHandler>();
+  #served = new Set<ServedEndpoint>();
+
+  serve(
+    endpoint: EndpointPath & { instanceId: string },
+    handler: RequestHandler,
+  ): Promise<ServedEndpoint> {
+    const subject = endpointSubject(endpoint);
+    if (this.#handlers.has(subject)) {
+      return Promise.reject(
+        new SluiceError("InvalidArgument", `Cannot serve "${subject}": already served`),
+      );
+    }
+    this.#handlers.set(subject, handler);
+    const close = () => {
+      if (this.#handlers.get(subject) === handler) this.#handlers.delete(subject);
+      this.#served.delete(served);
+      return Promise.resolve();
+    };
+    const served: ServedEndpoint = {
+      address: { inprocess: subject },
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+    this.#served.add(served);
+    return Promise.resolve(served);
+  }
+
+  async call(
+    address: TransportAddress,
+    payload: unknown,
+    options: CallOptions = {},
+  ): Promise<ResponseStream> {
+    if (!("inprocess" in address)) {
+      throw new SluiceError(
+        "CannotConnect",
+        `Cannot call ${JSON.stringify(address)}: not an in-process address`,
+      );
+    }
+    const handler = this.#handlers.get(address.inprocess);
+    if (handler === undefined) {
+      throw new SluiceError(
+        "CannotConnect",
+        `Cannot call "${address.inprocess}": no such endpoint is served in this process`,
+      );
+    }
+    const id = options.id ?? crypto.randomUUID();
+    const controller = new AbortController();
+    const cancel = (reason: CancelReason) => {
+      if (controller.signal.aborted) {
+        return;
+      }
+      controller.abort(
+        new SluiceError("Cancelled", `Request ${id} was cancelled (${reason})`, {
+          code: reason,
+        }),
+      );
+    };
+    const onCallerAbort = () => cancel("disconnect");
+    if (options.signal?.aborted) throw toSluiceError(options.signal.reason);
+    options.signal?.addEventListener("abort", onCallerAbort, { once: true });
+    let readable: ReadableStream<GenerateChunk>;
+    try {
+      readable = await handler({
+        id,
+        payload,
+        headers: options.headers ?? {},
+        signal: controller.signal,
+      });
+    } catch (error) {
+      options.signal?.removeEventListener("abort", onCallerAbort);
+      throw toSluiceError(error);
+    }
+    return {
+      id,
+      readable,
+      stop: () => cancel("stop"),
+      kill: () => cancel("kill"),
+      [Symbol.asyncIterator]: () =>
+        iterate(readable, () => {
+          options.signal?.removeEventListener("abort", onCallerAbort);
+        }),
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const served of [...this.#served]) await served.close();
+  }
+}
+
+async function* iterate(
+  readable: ReadableStream<GenerateChunk>,
+  done: () => void,
+): AsyncGenerator<GenerateChunk> {
+  const reader = readable.getReader();
+  try {
+    while (true) {
+      let result: ReadableStreamReadResult<GenerateChunk>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        throw toSluiceError(error);
+      }
+      if (result.done) return;
+      yield result.value;
+    }
+  } finally {
+    done();
+    await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The runtime adapter: the only place that touches `Deno.*`, `Bun.*` or
+ * `process`. Everything else receives a {@linkcode Runtime} (or the values
+ * read from it) by injection.
+ *
+ * @module
+ */
+import process from "node:process";
+
+/** Signals the runtime handles. */
+export type SignalName = "SIGTERM" | "SIGINT";
+
+/** What the rest of Sluice needs from the host runtime. */
+export interface Runtime {
+  /** `deno`, `bun` or `node`. */
+  readonly name: "deno" | "bun" | "node";
+  /** The runtime's version string. */
+  readonly version: string;
+  /** Reads an environment variable. */
+  env(name: string): string | undefined;
+  /** Installs a signal handler; returns a function that removes it. */
+  onSignal(signal: SignalName, handler: () => void): () => void;
+  /** Ends the process with `code`. */
+  exit(code: number): never;
+  /** Command-line arguments after the script. */
+  args(): string[];
+  /** Reads a UTF-8 text file. */
+  readTextFile(path: string): Promise<string>;
+  /** Lets the process exit even while `timer` is pending (no-op where unsupported). */
+  unrefTimer(timer: ReturnType<typeof setTimeout>): void;
+}
+
+// deno-lint-ignore no-explicit-any
+const g = globalThis as any;
+
+function detect(): Runtime["name"] {
+  if (typeof g.Deno?.version?.deno === "string") return "deno";
+  if (typeof g.Bun?.version === "string") return "bun";
+  return "node";
+}
+
+/** The adapter for the runtime this code is running on. */
+export function currentRuntime(): Runtime {
+  const name = detect();
+  const version = name === "deno"
+    ? g.Deno.version.deno
+    : name === "bun"
+    ? g.Bun.version
+    : process.version;
+  return {
+    name,
+    version,
+    env: (key) => (name === "deno" ? g.Deno.env.get(key) : process.env[key]),
+    onSignal(signal, handler) {
+      if (name === "deno") {
+        g.Deno.addSignalListener(signal, handler);
+        return () => g.Deno.removeSignalListener(signal, handler);
+      }
+      process.on(signal, handler);
+      return () => process.off(signal, handler);
+    },
+    exit: (code) => (name === "deno" ? g.Deno.exit(code) : process.exit(code)) as never,
+    args: () => (name === "deno" ? [...g.Deno.args] : process.argv.slice(2)),
+    async readTextFile(path) {
+      const { readFile } = await import("node:fs/promises");
+      return await readFile(path, "utf8");
+    },
+    unrefTimer(timer) {
+      if (name === "deno") g.Deno.unrefTimer(timer);
+      else (timer as unknown as { unref?: () => void }).unref?.();
+    },
+  };
+}

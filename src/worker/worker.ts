@@ -1,0 +1,379 @@
+/**
+ * The worker: runs one engine through its lifecycle, serves it on the request
+ * plane, registers it in discovery, and shuts it down gracefully.
+ *
+ *     Init → Running | StartFailed → Stopped
+ *
+ * @module
+ */
+import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
+import type { LLMEngine } from "../engine/engine.ts";
+import { type EngineConfig, EngineConfigSchema } from "../engine/engine_config.ts";
+import {
+  type WorkerConfig,
+  type WorkerConfigInput,
+  WorkerConfigSchema,
+} from "../engine/worker_config.ts";
+import {
+  type Discovery,
+  discoveryKey,
+  DiscoveryPrefix,
+  newInstanceId,
+} from "../discovery/discovery.ts";
+import type { EventPlane } from "../event_plane/event_plane.ts";
+import { createLogger, type Logger } from "../logging/logger.ts";
+import { MetricsRegistry } from "../metrics/metrics_registry.ts";
+import type { InstanceRecord, ModelCardInput } from "../model_card/model_card.ts";
+import type { RequestPlane, ServedEndpoint } from "../request_plane/request_plane.ts";
+import { resolveHealthCheckPayload, startHealthCanary } from "./health_canary.ts";
+import { InflightTracker } from "./inflight_tracker.ts";
+import { serveRequest } from "./serve_request.ts";
+import { createWorkerMetrics, type EndpointLabels } from "./worker_metrics.ts";
+
+/** Lifecycle states. */
+export type WorkerState = "Init" | "Running" | "StartFailed" | "Stopped";
+
+/** Shutdown timings (milliseconds); see `DYN_*` variables in {@linkcode workerTimingsFromEnv}. */
+export interface WorkerTimings {
+  /** Grace period after unregistering, still serving (default 5000). */
+  gracePeriodMs: number;
+  /** Deadline for the rest of the sequence, added to the grace period (default 30000). */
+  shutdownTimeoutMs: number;
+  /** Idle time before the health canary (default 10000). */
+  canaryWaitMs: number;
+  /** Health canary deadline (default 3000). */
+  canaryTimeoutMs: number;
+}
+
+/** Reads `DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS`, `DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT`, `DYN_CANARY_WAIT_TIME`. */
+export function workerTimingsFromEnv(env: (name: string) => string | undefined): WorkerTimings {
+  const seconds = (name: string, fallback: number) => {
+    const raw = env(name);
+    if (raw === undefined || raw === "") return fallback * 1000;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0) {
+      throw new SluiceError(
+        "InvalidArgument",
+        `Cannot read ${name}: "${raw}" is not a number of seconds`,
+      );
+    }
+    return value * 1000;
+  };
+  return {
+    gracePeriodMs: seconds("DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS", 5),
+    shutdownTimeoutMs: seconds("DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT", 30),
+    canaryWaitMs: seconds("DYN_CANARY_WAIT_TIME", 10),
+    canaryTimeoutMs: 3000,
+  };
+}
+
+/** What {@linkcode createWorker} needs. */
+export interface WorkerOptions {
+  engine: LLMEngine;
+  config: WorkerConfigInput;
+  discovery: Discovery;
+  requestPlane: RequestPlane;
+  eventPlane?: EventPlane;
+  metrics?: MetricsRegistry;
+  logger?: Logger;
+  /** Decimal 64-bit id; random when absent. */
+  instanceId?: string;
+  timings?: Partial<WorkerTimings>;
+  /** Parsed `DYN_HEALTH_CHECK_PAYLOAD`, if set. */
+  healthCheckPayloadFromEnv?: Record<string, unknown>;
+  /** Extra model-card fields (tokenizer files, EOS ids). */
+  modelCard?: Partial<ModelCardInput>;
+  /** Enables the idle-time health canary (default true). */
+  healthCanary?: boolean;
+  unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
+}
+
+/** A running worker. */
+export interface Worker {
+  readonly instanceId: string;
+  readonly config: WorkerConfig;
+  readonly state: WorkerState;
+  /** Set once `start()` succeeded. */
+  readonly engineConfig: EngineConfig | undefined;
+  /** Requests in flight. */
+  readonly inflight: number;
+  /** False after a failed canary, while draining, and when not running. */
+  readonly ready: boolean;
+  readonly metrics: MetricsRegistry;
+  /**
+   * Starts the engine (exactly once), then serves and registers. A start failure runs
+   * `cleanup()` once and rejects with `EngineShutdown`. When shutdown was requested
+   * during start, resolves without serving.
+   */
+  start(): Promise<void>;
+  /**
+   * The graceful shutdown sequence; resolves with the exit code: 0, or 911 when the
+   * deadline passed. Idempotent: later calls return the same promise.
+   */
+  shutdown(): Promise<number>;
+}
+
+/** Creates a worker; nothing happens until `start()`. */
+export function createWorker(options: WorkerOptions): Worker {
+  const config = WorkerConfigSchema.parse(options.config);
+  const instanceId = options.instanceId ?? newInstanceId();
+  const engine = options.engine;
+  const registry = options.metrics ?? new MetricsRegistry();
+  const metrics = createWorkerMetrics(registry);
+  const timings: WorkerTimings = {
+    gracePeriodMs: 5000,
+    shutdownTimeoutMs: 30000,
+    canaryWaitMs: 10000,
+    canaryTimeoutMs: 3000,
+    ...options.timings,
+  };
+  const logger = (options.logger ?? createLogger()).child({ worker_id: instanceId });
+  const inflight = new InflightTracker();
+  const path = {
+    namespace: config.namespace,
+    component: config.component,
+    endpoint: config.endpoint,
+  };
+  const keys = {
+    instance: discoveryKey(DiscoveryPrefix.instances, path, instanceId),
+    card: discoveryKey(DiscoveryPrefix.modelCards, path, instanceId),
+  };
+  let state: WorkerState = "Init";
+  let engineConfig: EngineConfig | undefined;
+  let labels: EndpointLabels = {
+    ...config.metrics_labels,
+    ...path,
+    worker_id: instanceId,
+    model: config.model_name,
+  };
+  let served: ServedEndpoint | undefined;
+  let draining = false;
+  let healthy = true;
+  let startPromise: Promise<void> | undefined;
+  let shutdownPromise: Promise<number> | undefined;
+  let cleanupPromise: Promise<void> | undefined;
+  let stopCanary = () => {};
+
+  const cleanupOnce = () => {
+    cleanupPromise ??= (async () => {
+      const t0 = performance.now();
+      try {
+        await engine.cleanup();
+      } catch (error) {
+        logger.error("engine cleanup() failed", { error: String(error) });
+      }
+      metrics.cleanupTime.set(labels, (performance.now() - t0) / 1000);
+    })();
+    return cleanupPromise;
+  };
+
+  const handler = (incoming: Parameters<typeof serveRequest>[0]) =>
+    serveRequest(incoming, {
+      engine,
+      engineConfig: engineConfig!,
+      logger,
+      metrics,
+      labels,
+      inflight,
+      admission: () =>
+        draining || state !== "Running"
+          ? new SluiceError("EngineShutdown", "Cannot accept request: worker draining", {
+            code: "worker_draining",
+          })
+          : config.max_inflight_requests !== undefined &&
+              inflight.count >= config.max_inflight_requests
+          ? new SluiceError("EngineShutdown", "Cannot accept request: worker overloaded", {
+            code: "worker_overloaded",
+          })
+          : undefined,
+    });
+
+  const serveAndRegister = async () => {
+    served = await options.requestPlane.serve({ ...path, instanceId }, handler);
+    const record: InstanceRecord = { ...path, instance_id: instanceId, transport: served.address };
+    if (config.max_inflight_requests !== undefined) {
+      record.max_inflight_requests = config.max_inflight_requests;
+    }
+    const ec = engineConfig!;
+    const card: ModelCardInput = {
+      served_model_name: config.served_model_name ?? ec.served_model_name ?? ec.model,
+      model_name: config.model_name,
+      model_type: config.endpoint_types.split(",") as ("chat" | "completions")[],
+      model_input: "Tokens",
+      context_length: ec.context_length,
+      kv_cache_block_size: ec.kv_cache_block_size,
+      total_kv_blocks: ec.total_kv_blocks,
+      runtime_config: {
+        max_num_seqs: ec.max_num_seqs,
+        max_num_batched_tokens: ec.max_num_batched_tokens,
+        data_parallel_size: ec.data_parallel_size,
+      },
+      migration_limit: config.migration_limit,
+      custom_chat_template: config.custom_jinja_template,
+      ...options.modelCard,
+      instance_id: instanceId,
+    };
+    await options.discovery.register(keys.card, card);
+    await options.discovery.register(keys.instance, record);
+    logger.info("worker serving", { model: card.served_model_name, endpoint: keys.instance });
+    if (options.healthCanary !== false) {
+      const payload = resolveHealthCheckPayload({
+        fromConfig: config.health_check_payload,
+        fromEnv: options.healthCheckPayloadFromEnv,
+        engine,
+        model: ec.model,
+      });
+      stopCanary = startHealthCanary({
+        payload,
+        handle: handler,
+        idleMs: () => inflight.count > 0 ? 0 : performance.now() - inflight.lastActivity,
+        waitMs: timings.canaryWaitMs,
+        timeoutMs: timings.canaryTimeoutMs,
+        unrefTimer: options.unrefTimer,
+        onResult(ok, error) {
+          metrics.canaries.inc({ ...labels, result: ok ? "ok" : "failed" });
+          metrics.healthy.set(labels, ok ? 1 : 0);
+          if (ok !== healthy) {
+            if (ok) logger.info("health canary recovered");
+            else {logger.warn("health canary failed; worker marked not ready", {
+                error: String(error),
+              });}
+          }
+          healthy = ok;
+        },
+      });
+    }
+  };
+
+  const start = () => {
+    if (startPromise) {
+      return Promise.reject(new TypeError("Cannot start worker: start() was already called"));
+    }
+    startPromise = (async () => {
+      logger.info("engine starting");
+      const t0 = performance.now();
+      try {
+        engineConfig = EngineConfigSchema.parse(await engine.start(instanceId));
+      } catch (error) {
+        state = "StartFailed";
+        logger.error("engine start() failed", { error: String(error) });
+        await cleanupOnce();
+        state = "Stopped";
+        throw new SluiceError(
+          "EngineShutdown",
+          `Cannot start engine: ${toSluiceError(error).message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      state = "Running";
+      labels = { ...labels, model: engineConfig.served_model_name ?? engineConfig.model };
+      metrics.modelLoadTime.set(labels, (performance.now() - t0) / 1000);
+      metrics.healthy.set(labels, 1);
+      logger.info("engine started", { seconds: ((performance.now() - t0) / 1000).toFixed(3) });
+      if (shutdownPromise) {
+        logger.info("shutdown requested during start; not serving");
+        return;
+      }
+      try {
+        await serveAndRegister();
+      } catch (error) {
+        throw new SluiceError(
+          "CannotConnect",
+          `Cannot serve worker: ${toSluiceError(error).message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    })();
+    return startPromise;
+  };
+
+  const sequence = async () => {
+    stopCanary();
+    const wasServing = served !== undefined;
+    try {
+      await options.discovery.unregister(keys.instance);
+      await options.discovery.unregister(keys.card);
+    } catch (error) {
+      logger.warn("cannot unregister from discovery; continuing shutdown", {
+        error: String(error),
+      });
+    }
+    if (wasServing && timings.gracePeriodMs > 0) {
+      logger.info("grace period", {
+        seconds: timings.gracePeriodMs / 1000,
+        inflight: inflight.count,
+      });
+      await new Promise((resolve) => setTimeout(resolve, timings.gracePeriodMs));
+    }
+    draining = true;
+    logger.info("admission stopped; waiting for in-flight requests", { inflight: inflight.count });
+    await inflight.idle();
+    if (engine.drain) {
+      const t0 = performance.now();
+      try {
+        await engine.drain();
+      } catch (error) {
+        logger.warn("engine drain() failed", { error: String(error) });
+      }
+      metrics.drainTime.set(labels, (performance.now() - t0) / 1000);
+    }
+    await cleanupOnce();
+    await served?.close();
+    state = "Stopped";
+    logger.info("worker stopped");
+  };
+
+  const shutdown = () => {
+    shutdownPromise ??= (async () => {
+      logger.info("shutdown requested", { state });
+      if (startPromise) await startPromise.catch(() => {});
+      if (state === "Init" || state === "Stopped") {
+        state = "Stopped";
+        return 0;
+      }
+      draining = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadlineMs = timings.gracePeriodMs + timings.shutdownTimeoutMs;
+      const deadline = new Promise<number>((resolve) => {
+        timer = setTimeout(() => resolve(911), deadlineMs);
+      });
+      try {
+        const code = await Promise.race([sequence().then(() => 0), deadline]);
+        if (code !== 0) {
+          logger.error("graceful shutdown missed its deadline", {
+            seconds: deadlineMs / 1000,
+            inflight: inflight.count,
+          });
+        }
+        return code;
+      } finally {
+        clearTimeout(timer);
+      }
+    })();
+    return shutdownPromise;
+  };
+
+  return {
+    instanceId,
+    config,
+    get state() {
+      return state;
+    },
+    get engineConfig() {
+      return engineConfig;
+    },
+    get inflight() {
+      return inflight.count;
+    },
+    get ready() {
+      return state === "Running" && !draining && healthy && shutdownPromise === undefined;
+    },
+    metrics: registry,
+    start,
+    shutdown,
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * The worker's metric families (lifecycle timings and per-endpoint request
+ * metrics), named after Dynamo's with a `sluice_worker_` prefix.
+ *
+ * @module
+ */
+import type { Labels, MetricsRegistry } from "../metrics/metrics_registry.ts";
+
+const TOKEN_LATENCY_BUCKETS = [
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
+
+/** Creates (or reuses) the worker metric families in `registry`. */
+export function createWorkerMetrics(registry: MetricsRegistry) {
+  const p = "sluice_worker_";
+  return {
+    modelLoadTime: registry.gauge(`${p}model_load_time_seconds`, "Duration of engine start()."),
+    drainTime: registry.gauge(`${p}drain_time_seconds`, "Duration of engine drain()."),
+    cleanupTime: registry.gauge(`${p}cleanup_time_seconds`, "Duration of engine cleanup()."),
+    requests: registry.counter(`${p}requests_total`, "Requests accepted by the endpoint."),
+    rejected: registry.counter(
+      `${p}rejected_requests_total`,
+      "Requests refused before streaming, by reason.",
+    ),
+    inflight: registry.gauge(`${p}inflight_requests`, "Requests being generated."),
+    duration: registry.histogram(
+      `${p}request_duration_seconds`,
+      "Time from accept to the end of the engine stream.",
+    ),
+    ttft: registry.histogram(
+      `${p}time_to_first_response_seconds`,
+      "Time from accept to the first chunk carrying tokens.",
+      TOKEN_LATENCY_BUCKETS,
+    ),
+    itl: registry.histogram(
+      `${p}inter_token_latency_seconds`,
+      "Gap between consecutive token-carrying chunks.",
+      TOKEN_LATENCY_BUCKETS,
+    ),
+    outputTokens: registry.counter(`${p}output_tokens_total`, "Tokens generated."),
+    errors: registry.counter(`${p}errors_total`, "Requests that ended with an error, by type."),
+    cancellations: registry.counter(
+      `${p}cancellation_total`,
+      "Requests stopped or killed by the caller.",
+    ),
+    healthy: registry.gauge(`${p}health_ready`, "1 when the last health canary succeeded."),
+    canaries: registry.counter(`${p}health_checks_total`, "Health canaries sent, by result."),
+  };
+}
+
+/** The metric handles of one worker. */
+export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
+
+/** Labels shared by every per-endpoint series. */
+export type EndpointLabels = Labels & {
+  namespace: string;
+  component: string;
+  endpoint: string;
+  worker_id: string;
+  model: string;
+};
