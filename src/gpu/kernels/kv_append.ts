@@ -1,0 +1,54 @@
+/**
+ * KV append: copies each token's keys and values `[T, HKV·D]` into the paged cache at the slot
+ * given by a slot mapping (`slot = block · blockSize + offset`, as in vLLM). The cache of one
+ * layer is `[numBlocks · blockSize, HKV, D]` f32 for K and the same for V.
+ *
+ * @example
+ * ```ts
+ * import { kvAppendKernel } from "./kv_append.ts";
+ * console.assert(kvAppendKernel({ kvHeads: 2, headDim: 8 }).code.includes("slots"));
+ * ```
+ */
+import { defineKernel, type KernelSource, positiveInt } from "./kernel_source.ts";
+
+/** Invocations per KV-append workgroup. */
+export const KV_APPEND_WORKGROUP = 64;
+
+/** Template parameters of {@link kvAppendKernel}. */
+export interface KvAppendOptions {
+  /** KV heads. */
+  readonly kvHeads: number;
+  /** Head dimension. */
+  readonly headDim: number;
+}
+
+/** Bindings: 0 uniform `{tokens}`, 1 k, 2 v, 3 slots (u32), 4 K cache, 5 V cache. */
+export function kvAppendKernel(options: KvAppendOptions): KernelSource {
+  const row = positiveInt(options.kvHeads, "kvHeads") * positiveInt(options.headDim, "headDim");
+  const code = `
+const ROW: u32 = ${row}u;
+struct Params { tokens: u32, pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read> slots: array<u32>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+
+@compute @workgroup_size(${KV_APPEND_WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let j = wid.x * ${KV_APPEND_WORKGROUP}u + lid;
+  let t = wid.y;
+  if (j >= ROW || t >= params.tokens) { return; }
+  let dst = slots[t] * ROW + j;
+  k_cache[dst] = k[t * ROW + j];
+  v_cache[dst] = v[t * ROW + j];
+}
+`;
+  return defineKernel(`kv_append.r${row}`, { row, wg: [KV_APPEND_WORKGROUP] }, code);
+}
+
+/** Grid for {@link kvAppendKernel}. */
+export function kvAppendGrid(kvHeads: number, headDim: number, tokens: number): [number, number, number] {
+  return [Math.ceil((kvHeads * headDim) / KV_APPEND_WORKGROUP), tokens, 1];
+}
