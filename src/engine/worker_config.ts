@@ -22,9 +22,12 @@ export const WorkerConfigSchema = z.object({
   endpoint_types: z.string().regex(/^(chat|completions)(,(chat|completions))*$/).default(
     "chat,completions",
   ),
-  discovery_backend: z.enum(["memory", "file", "etcd", "nats"]).default("memory"),
-  request_plane: z.enum(["inprocess", "nats"]).default("inprocess"),
-  event_plane: z.enum(["inprocess", "nats"]).default("inprocess"),
+  /** Discovery backend; the distributed ones (etcd, file, NATS KV) plug in through `run()`'s `planes`. */
+  discovery_backend: z.string().regex(/^[a-z0-9_-]+$/).default("memory"),
+  /** Request plane; `inprocess` is built in. */
+  request_plane: z.string().regex(/^[a-z0-9_-]+$/).default("inprocess"),
+  /** Event plane; `inprocess` is built in. */
+  event_plane: z.string().regex(/^[a-z0-9_-]+$/).default("inprocess"),
   health_check_payload: z.record(z.string(), z.unknown()).optional(),
   enable_kv_routing: z.boolean().default(false),
   migration_limit: z.number().int().min(0).default(0),

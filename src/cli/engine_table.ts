@@ -1,0 +1,37 @@
+/**
+ * The engines the `sluice` command line knows by name, with their flag help.
+ *
+ * @module
+ */
+import type { EngineFactory } from "../engine/engine.ts";
+import { SampleEngine } from "../../engines/sample/mod.ts";
+
+/** One engine the CLI can run. */
+export interface EngineEntry {
+  factory: EngineFactory;
+  summary: string;
+  flags: string;
+}
+
+/** Flags every engine accepts (the worker's). */
+export const WORKER_FLAGS_HELP = `Worker flags (every engine):
+  --namespace NAME             discovery namespace (default dynamo)
+  --component NAME             component name (default backend)
+  --endpoint NAME              endpoint name (default generate)
+  --served-model-name NAME     model name clients use
+  --migration-limit N          times a broken stream may move to another worker (default 0)
+  --max-inflight-requests N    refuse requests beyond N in flight ("worker overloaded")
+  --health-check-payload JSON  canary request (overrides DYN_HEALTH_CHECK_PAYLOAD)
+  --custom-jinja-template STR  chat template published in the model card`;
+
+/** Built-in engines by name. */
+export const ENGINES: Record<string, EngineEntry> = {
+  sample: {
+    factory: SampleEngine,
+    summary: "rotating-token reference engine (token i = (i+1) % 32000)",
+    flags: `Sample engine flags:
+  --model-name NAME   model name (default sample-model)
+  --max-tokens N      tokens per request when the request sets none (default 16)
+  --delay-ms N        delay before each token in ms (default 10)`,
+  },
+};

@@ -1,0 +1,60 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * The `sluice` command line: `deno task sluice <command>`, `bun run src/cli/main.ts <command>`,
+ * or the `sluice` bin of the npm package.
+ *
+ * @module
+ */
+import { toSluiceError } from "../errors/sluice_error.ts";
+import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
+import { workerCommand, workerHelp } from "./worker_command.ts";
+
+/** A sub-command: its one-line summary, help text, and entry point. */
+export interface Command {
+  summary: string;
+  help(): string;
+  main(argv: string[], runtime: Runtime): Promise<unknown>;
+}
+
+/** The commands by name. */
+export const COMMANDS: Record<string, Command> = {
+  worker: { summary: "run an engine as a worker process", help: workerHelp, main: workerCommand },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return `Usage: sluice <command> [flags]\n\nCommands:\n${
+    lines.join("\n")
+  }\n\nRun "sluice <command> --help" for a command's flags.`;
+}
+
+/** Entry point; resolves with the process exit code for commands that return. */
+export async function main(argv: string[], runtime: Runtime): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    console.error(`sluice: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(command.help());
+    return 0;
+  }
+  try {
+    await command.main(rest, runtime);
+    return 0;
+  } catch (error) {
+    const typed = toSluiceError(error);
+    console.error(`sluice ${name}: ${typed.message}`);
+    return typed.kind === "InvalidArgument" ? 2 : 1;
+  }
+}
+
+if (import.meta.main) {
+  const runtime = currentRuntime();
+  runtime.exit(await main(runtime.args(), runtime));
+}

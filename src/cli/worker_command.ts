@@ -1,0 +1,68 @@
+/**
+ * `sluice worker --engine NAME [engine flags]`: runs one engine as a worker process.
+ *
+ * @module
+ */
+import { SluiceError } from "../errors/sluice_error.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { run } from "../worker/run.ts";
+import { ENGINES, WORKER_FLAGS_HELP } from "./engine_table.ts";
+
+/** Help text of the worker command. */
+export function workerHelp(): string {
+  const engines = Object.entries(ENGINES).map(([name, e]) => `  ${name.padEnd(10)} ${e.summary}`)
+    .join("\n");
+  const flags = Object.values(ENGINES).map((e) => e.flags).join("\n\n");
+  return `Usage: sluice worker --engine NAME [flags]
+
+Runs an engine as a worker: starts it, registers it in discovery, serves it on the
+request plane, and shuts down gracefully on SIGTERM/SIGINT (a second signal exits at once).
+
+Engines:
+${engines}
+
+${flags}
+
+${WORKER_FLAGS_HELP}
+
+Environment: DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (5),
+DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30), DYN_CANARY_WAIT_TIME (10), DYN_HEALTH_CHECK_PAYLOAD.`;
+}
+
+/** Splits `--engine NAME` (or `--engine=NAME`) from the rest of `argv`. */
+export function takeEngineFlag(argv: string[]): { engine: string | undefined; rest: string[] } {
+  const rest: string[] = [];
+  let engine: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--engine") {
+      engine = argv[++i];
+      if (engine === undefined || engine.startsWith("--")) {
+        throw new SluiceError("InvalidArgument", "Cannot parse --engine: a name is required", {
+          param: "--engine",
+        });
+      }
+    } else if (arg.startsWith("--engine=")) {
+      engine = arg.slice("--engine=".length);
+    } else {
+      rest.push(arg);
+    }
+  }
+  return { engine, rest };
+}
+
+/** Runs the worker command; never returns (the process exits). */
+export function workerCommand(argv: string[], runtime: Runtime): Promise<never> {
+  const { engine = "sample", rest } = takeEngineFlag(argv);
+  const entry = ENGINES[engine];
+  if (entry === undefined) {
+    throw new SluiceError(
+      "InvalidArgument",
+      `Cannot parse --engine: unknown engine "${engine}" (known: ${
+        Object.keys(ENGINES).join(", ")
+      })`,
+      { param: "--engine" },
+    );
+  }
+  return run(entry.factory, rest, { runtime });
+}

@@ -1,0 +1,110 @@
+/**
+ * Command-line parsing helpers for engine factories: `node:util` `parseArgs`
+ * (identical in Deno, Bun and Node) with errors that name the flag, plus the
+ * worker flags every engine accepts.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { SluiceError } from "../errors/sluice_error.ts";
+import type { WorkerConfigInput } from "./worker_config.ts";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Flags shared by every engine, mapped onto {@linkcode WorkerConfigInput}. */
+export const WORKER_FLAGS = {
+  namespace: { type: "string" },
+  component: { type: "string" },
+  endpoint: { type: "string" },
+  "served-model-name": { type: "string" },
+  "migration-limit": { type: "string" },
+  "health-check-payload": { type: "string" },
+  "max-inflight-requests": { type: "string" },
+  "custom-jinja-template": { type: "string" },
+} as const satisfies Options;
+
+/**
+ * Parses `argv` strictly against `options` (plus {@linkcode WORKER_FLAGS}).
+ * @throws {SluiceError} `InvalidArgument` naming the unknown or malformed flag.
+ */
+export function parseEngineArgs<O extends Options>(argv: string[], options: O) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: { ...WORKER_FLAGS, ...options },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new SluiceError(
+      "InvalidArgument",
+      `Cannot parse arguments: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/**
+ * Reads an integer flag value.
+ * @throws {SluiceError} `InvalidArgument` naming the flag when the value is not an integer ≥ `min`.
+ */
+export function intFlag(
+  values: Record<string, unknown>,
+  flag: string,
+  fallback: number,
+  min = 0,
+): number {
+  const raw = values[flag];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (typeof raw !== "string" || raw.trim() === "" || !Number.isInteger(value) || value < min) {
+    throw new SluiceError(
+      "InvalidArgument",
+      `Cannot parse --${flag}: expected an integer >= ${min}, got "${String(raw)}"`,
+      { param: `--${flag}` },
+    );
+  }
+  return value;
+}
+
+/** Builds the worker part of the config from parsed {@linkcode WORKER_FLAGS}. */
+export function workerConfigFromFlags(
+  values: Record<string, unknown>,
+  modelName: string,
+): WorkerConfigInput {
+  const config: WorkerConfigInput = { model_name: modelName };
+  if (typeof values.namespace === "string") config.namespace = values.namespace;
+  if (typeof values.component === "string") config.component = values.component;
+  if (typeof values.endpoint === "string") config.endpoint = values.endpoint;
+  if (typeof values["served-model-name"] === "string") {
+    config.served_model_name = values["served-model-name"];
+  }
+  if (values["migration-limit"] !== undefined) {
+    config.migration_limit = intFlag(values, "migration-limit", 0);
+  }
+  if (values["max-inflight-requests"] !== undefined) {
+    config.max_inflight_requests = intFlag(values, "max-inflight-requests", 1, 1);
+  }
+  if (typeof values["custom-jinja-template"] === "string") {
+    config.custom_jinja_template = values["custom-jinja-template"];
+  }
+  const payload = values["health-check-payload"];
+  if (typeof payload === "string") {
+    try {
+      const parsed = JSON.parse(payload);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+        throw new TypeError("not an object");
+      }
+      config.health_check_payload = parsed;
+    } catch (error) {
+      throw new SluiceError(
+        "InvalidArgument",
+        `Cannot parse --health-check-payload: expected a JSON object (${(error as Error).message})`,
+        { param: "--health-check-payload", cause: error },
+      );
+    }
+  }
+  return config;
+}

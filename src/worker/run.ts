@@ -1,0 +1,145 @@
+/**
+ * `run(factory, argv)`: the whole life of a worker process, as Dynamo's
+ * `run()` does it: parse → install signal handlers → connect planes → start
+ * (timed) → register → serve → on SIGTERM/SIGINT the graceful shutdown → exit.
+ *
+ * A second signal during shutdown forces an immediate exit with code 130.
+ *
+ * @module
+ */
+import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
+import type { EngineFactory } from "../engine/engine.ts";
+import { WorkerConfigSchema } from "../engine/worker_config.ts";
+import { createLogger, type Logger, parseLogLevel } from "../logging/logger.ts";
+import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
+import { closePlanes, connectPlanes, type PlaneConnectors, type Planes } from "./planes.ts";
+import { createWorker, type Worker, type WorkerOptions, workerTimingsFromEnv } from "./worker.ts";
+
+/** Options for {@linkcode run}. */
+export interface RunOptions {
+  runtime?: Runtime;
+  logger?: Logger;
+  /** Plane backends by name (defaults: memory discovery, in-process planes). */
+  connectors?: PlaneConnectors;
+  /** Called once the worker serves (e.g. to print its address or start an HTTP frontend). */
+  onServing?(worker: Worker, planes: Planes): void | Promise<void>;
+  /** Extra worker options (model card files, metrics registry). */
+  worker?: Partial<Pick<WorkerOptions, "metrics" | "modelCard" | "instanceId">>;
+}
+
+/** Reads `DYN_HEALTH_CHECK_PAYLOAD`: inline JSON, or `@path` to a JSON file. */
+export async function healthPayloadFromEnv(
+  runtime: Runtime,
+): Promise<Record<string, unknown> | undefined> {
+  const raw = runtime.env("DYN_HEALTH_CHECK_PAYLOAD");
+  if (raw === undefined || raw === "") return undefined;
+  try {
+    const text = raw.startsWith("@") ? await runtime.readTextFile(raw.slice(1)) : raw;
+    const value = JSON.parse(text);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new TypeError("not a JSON object");
+    }
+    return value;
+  } catch (error) {
+    throw new SluiceError(
+      "InvalidArgument",
+      `Cannot read DYN_HEALTH_CHECK_PAYLOAD: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/**
+ * Runs an engine as a worker process until a signal ends it, then exits the process.
+ * Exit codes: 0 after a clean shutdown, 911 when the shutdown deadline passed, 2 for bad
+ * flags, 1 when a dependency or `start()` failed, 130 on a second signal.
+ *
+ * @example
+ * ```ts ignore
+ * import { run } from "../../mod.ts";
+ * import { SampleEngine } from "../../engines/sample/mod.ts";
+ * await run(SampleEngine, ["--delay-ms", "5"]);
+ * ```
+ */
+export async function run(
+  factory: EngineFactory,
+  argv: string[],
+  options: RunOptions = {},
+): Promise<never> {
+  const runtime = options.runtime ?? currentRuntime();
+  const logger = options.logger ?? createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
+  let worker: Worker | undefined;
+  let planes: Planes | undefined;
+  let signals = 0;
+  let requestShutdown: () => void = () => {};
+  const shutdownRequested = new Promise<void>((resolve) => (requestShutdown = resolve));
+  const onSignal = (name: string) => () => {
+    signals++;
+    if (signals > 1) {
+      logger.warn(`second ${name} during shutdown; exiting now`);
+      runtime.exit(130);
+    }
+    logger.info(`${name} received; shutting down`);
+    requestShutdown();
+  };
+  const removers = [
+    runtime.onSignal("SIGTERM", onSignal("SIGTERM")),
+    runtime.onSignal("SIGINT", onSignal("SIGINT")),
+  ];
+  const exit = async (code: number): Promise<never> => {
+    if (planes) await closePlanes(planes);
+    for (const remove of removers) remove();
+    return runtime.exit(code);
+  };
+
+  let setup;
+  let timings;
+  let healthCheckPayloadFromEnv;
+  try {
+    setup = await factory.fromArgs(argv);
+    timings = workerTimingsFromEnv(runtime.env);
+    healthCheckPayloadFromEnv = await healthPayloadFromEnv(runtime);
+  } catch (error) {
+    logger.error(toSluiceError(error).message);
+    return exit(2);
+  }
+  const config = WorkerConfigSchema.parse(setup.worker);
+  try {
+    planes = await connectPlanes(config, runtime.env, options.connectors);
+  } catch (error) {
+    logger.error(toSluiceError(error).message);
+    return exit(1);
+  }
+  worker = createWorker({
+    engine: setup.engine,
+    config,
+    ...planes,
+    logger,
+    timings,
+    healthCheckPayloadFromEnv,
+    unrefTimer: runtime.unrefTimer,
+    ...options.worker,
+  });
+  const started = worker.start();
+  const outcome = await Promise.race([
+    started.then(() => "started" as const, (error) => error),
+    shutdownRequested.then(() => "signalled" as const),
+  ]);
+  if (outcome !== "started" && outcome !== "signalled") {
+    logger.error(toSluiceError(outcome).message);
+    return exit(1);
+  }
+  if (outcome === "started") {
+    try {
+      await options.onServing?.(worker, planes);
+    } catch (error) {
+      logger.error(`Cannot finish serving setup: ${toSluiceError(error).message}`);
+      requestShutdown();
+    }
+    await shutdownRequested;
+  }
+  const code = await worker.shutdown();
+  return exit(code);
+}
