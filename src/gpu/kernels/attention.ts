@@ -82,7 +82,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let h = wid.x;
   let s = wid.y;
   let t = min(wid.z, params.tokens - 1u);
-  let active = wid.z < params.tokens;
+  let in_range = wid.z < params.tokens;
   let kvh = h / (H / HKV);
   let ctx = positions[t] + 1u;
   let seq = tokenSeq[t];
@@ -114,9 +114,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   for (var i = lid; i < D; i += SPLIT) {
     var acc = 0.0;
     for (var r = 0u; r < n_valid; r++) { acc = fma(pr[r], v_cache[(slots[r] * HKV + kvh) * D + i], acc); }
-    if (active) { partial[out * D + i] = acc; }
+    if (in_range) { partial[out * D + i] = acc; }
   }
-  if (lid == 0u && active) {
+  if (lid == 0u && in_range) {
     ml[out * 2u] = select(-3.0e38, mx, n_valid > 0u);
     ml[out * 2u + 1u] = l;
   }

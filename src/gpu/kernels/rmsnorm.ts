@@ -44,19 +44,19 @@ var<workgroup> red: array<f32, WG>;
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * nwg.x;
-  let active = row < params.rows;
+  let in_range = row < params.rows;
   let base = min(row, params.rows - 1u) * D;
   var ss = 0.0;
   for (var i = lid; i < D; i += WG) {
-    ${fused ? "let h = residual[base + i] + x[base + i];\n    if (active) { residual[base + i] = h; }" : "let h = x[base + i];"}
+    ${fused ? "let h = residual[base + i] + x[base + i];\n    if (in_range) { residual[base + i] = h; }" : "let h = x[base + i];"}
     ss += h * h;
   }
   red[lid] = ss;
   ${treeReduce(wg, "sum")}
   let inv = inverseSqrt(red[0] / f32(D) + EPS);
   for (var i = lid; i < D; i += WG) {
-    ${fused ? "let h = residual[base + i] + select(x[base + i], 0.0, active);" : "let h = x[base + i];"}
-    if (active) { y[base + i] = h * inv * weight[i]; }
+    ${fused ? "let h = residual[base + i] + select(x[base + i], 0.0, in_range);" : "let h = x[base + i];"}
+    if (in_range) { y[base + i] = h * inv * weight[i]; }
   }
 }
 `;

@@ -34,7 +34,7 @@ var<workgroup> red: array<f32, WG>;
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * nwg.x;
-  let active = row < params.rows;
+  let in_range = row < params.rows;
   let base = min(row, params.rows - 1u) * C;
   var mx = -3.0e38;
   for (var i = lid; i < C; i += WG) { mx = max(mx, x[base + i]); }
@@ -48,7 +48,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   ${treeReduce(wg, "sum")}
   let inv = 1.0 / red[0];
   for (var i = lid; i < C; i += WG) {
-    if (active) { y[base + i] = exp(x[base + i] - m) * inv; }
+    if (in_range) { y[base + i] = exp(x[base + i] - m) * inv; }
   }
 }
 `;
