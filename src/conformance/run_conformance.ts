@@ -43,6 +43,7 @@ export async function consumeChecked(
   let terminal: GenerateChunk | undefined;
   const it = stream[Symbol.asyncIterator]();
   const deadline = Date.now() + options.timeoutMs;
+  let finished = false;
   try {
     while (true) {
       let result: IteratorResult<GenerateChunk>;
@@ -56,7 +57,10 @@ export async function consumeChecked(
           { cause: error },
         );
       }
-      if (result.done) break;
+      if (result.done) {
+        finished = true;
+        break;
+      }
       const chunk = result.value;
       if (terminal !== undefined) {
         throw new ConformanceError(
@@ -76,7 +80,8 @@ export async function consumeChecked(
       if (chunk.finish_reason !== undefined) terminal = chunk;
     }
   } finally {
-    await it.return?.().catch(() => {});
+    // Stop an unfinished stream without waiting on it: a hung `finally` is reported elsewhere.
+    if (!finished) Promise.resolve(it.return?.()).catch(() => {});
   }
   if (chunks.length === 0) {
     throw new ConformanceError(

@@ -45,7 +45,7 @@ export async function runWorkerChecks(
     discovery,
     requestPlane: plane,
     logger: createLogger({ level: "off" }),
-    timings: { gracePeriodMs: 0, shutdownTimeoutMs: 10_000 },
+    timings: { gracePeriodMs: 0, shutdownTimeoutMs: 2_000 },
     healthCanary: false,
   });
   const passed: string[] = [];

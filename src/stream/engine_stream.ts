@@ -33,6 +33,7 @@ export function engineStream<T>(
 ): ReadableStream<T> {
   let iterator: AsyncIterator<T> | undefined;
   let ended = false;
+  let cancelled = false;
   const end = (result: EngineStreamEnd) => {
     if (ended) return;
     ended = true;
@@ -43,6 +44,7 @@ export function engineStream<T>(
       try {
         iterator ??= iterable[Symbol.asyncIterator]();
         const result = await iterator.next();
+        if (cancelled) return;
         if (result.done) {
           end({ kind: "done" });
           controller.close();
@@ -50,12 +52,14 @@ export function engineStream<T>(
           controller.enqueue(result.value);
         }
       } catch (error) {
+        if (cancelled) return;
         const typed = toSluiceError(error);
         end({ kind: "error", error: typed });
         controller.error(typed);
       }
     },
     async cancel(reason) {
+      cancelled = true;
       try {
         await iterator?.return?.(reason);
       } catch (error) {
