@@ -4,11 +4,18 @@
  * tests skip when none exists.
  */
 import { acquireGpuContext, type GpuContext } from "../../src/gpu/gpu_context.ts";
-import { dawnGpuProvider, type DawnModule, navigatorGpuProvider } from "../../src/gpu/gpu_provider.ts";
+import {
+  dawnGpuProvider,
+  type DawnModule,
+  navigatorGpuProvider,
+} from "../../src/gpu/gpu_provider.ts";
 import { GpuError } from "../../src/gpu/gpu_error.ts";
 
 /** A device, or the reason there is none. */
-export type TestDevice = { context: GpuContext; skip: false } | { context: undefined; skip: string };
+export type TestDevice = { context: GpuContext; skip: false } | {
+  context: undefined;
+  skip: string;
+};
 
 /**
  * Dawn's GL ES backend reads EGL_PLATFORM from the C environment; Bun's `process.env` does not
@@ -16,20 +23,34 @@ export type TestDevice = { context: GpuContext; skip: false } | { context: undef
  */
 async function ensureSurfacelessEgl(): Promise<void> {
   const g = globalThis as { Bun?: unknown; process?: { env: Record<string, string | undefined> } };
-  if (g.process && !g.process.env.EGL_PLATFORM) g.process.env.EGL_PLATFORM = "surfaceless";
+  if (g.process) g.process.env.EGL_PLATFORM = "surfaceless";
   if (!g.Bun) return;
   const ffiName = "bun:ffi";
   const ffi = await import(ffiName);
   const libc = ffi.dlopen("libc.so.6", {
-    setenv: { args: [ffi.FFIType.cstring, ffi.FFIType.cstring, ffi.FFIType.i32], returns: ffi.FFIType.i32 },
+    setenv: {
+      args: [ffi.FFIType.cstring, ffi.FFIType.cstring, ffi.FFIType.i32],
+      returns: ffi.FFIType.i32,
+    },
   });
   const c = (s: string) => ffi.ptr(new TextEncoder().encode(s + "\0"));
-  libc.symbols.setenv(c("EGL_PLATFORM"), c("surfaceless"), 0);
+  libc.symbols.setenv(c("EGL_PLATFORM"), c("surfaceless"), 1);
   libc.close();
 }
 
-/** Acquires the test device. */
-export async function acquireTestDevice(): Promise<TestDevice> {
+const SHARED = Symbol.for("sluice.tests.gpu.device");
+
+/**
+ * Acquires the test device once per process (Bun runs every test file in one process, and
+ * Dawn does not survive a second `create()` after a device was destroyed there). The device
+ * lives until the process exits; tests destroy every buffer they create.
+ */
+export function acquireTestDevice(): Promise<TestDevice> {
+  const g = globalThis as Record<symbol, Promise<TestDevice> | undefined>;
+  return g[SHARED] ??= acquireOnce();
+}
+
+async function acquireOnce(): Promise<TestDevice> {
   let provider = navigatorGpuProvider();
   try {
     if (!provider) {
@@ -61,14 +82,28 @@ export function randomFloats(count: number, seed: number, scale = 1): Float32Arr
 }
 
 /** Asserts |a − b| ≤ abs + rel·|b| element-wise, reporting the worst element. */
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: { abs: number; rel: number }, what: string): void {
-  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length} != ${expected.length}`);
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: { abs: number; rel: number },
+  what: string,
+): void {
+  if (actual.length !== expected.length) {
+    throw new Error(`${what}: length ${actual.length} != ${expected.length}`);
+  }
   let worst = -1, worstExcess = 0;
   for (let i = 0; i < expected.length; i++) {
     const excess = Math.abs(actual[i] - expected[i]) - (tol.abs + tol.rel * Math.abs(expected[i]));
-    if (!(excess <= worstExcess) ) { worst = i; worstExcess = Number.isNaN(excess) ? Infinity : excess; }
+    if (!(excess <= worstExcess)) {
+      worst = i;
+      worstExcess = Number.isNaN(excess) ? Infinity : excess;
+    }
   }
   if (worst >= 0) {
-    throw new Error(`${what}: element ${worst} = ${actual[worst]}, expected ${expected[worst]} (abs ${tol.abs}, rel ${tol.rel})`);
+    throw new Error(
+      `${what}: element ${worst} = ${actual[worst]}, expected ${
+        expected[worst]
+      } (abs ${tol.abs}, rel ${tol.rel})`,
+    );
   }
 }

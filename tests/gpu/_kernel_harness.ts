@@ -34,11 +34,22 @@ export class KernelHarness {
   }
 
   /** Compiles and dispatches kernels in order, in one submit. */
-  async run(steps: readonly { kernel: KernelSource; bindings: Record<number, GPUBuffer>; grid: readonly [number, number, number] }[]): Promise<void> {
+  async run(
+    steps: readonly {
+      kernel: KernelSource;
+      bindings: Record<number, GPUBuffer>;
+      grid: readonly [number, number, number];
+    }[],
+  ): Promise<void> {
     const dispatches: Dispatch[] = [];
     for (const s of steps) {
       const pipeline = await this.rt.pipeline(s.kernel);
-      dispatches.push({ pipeline, bindGroup: this.rt.bindGroup(pipeline, s.bindings), grid: s.grid, label: s.kernel.name });
+      dispatches.push({
+        pipeline,
+        bindGroup: this.rt.bindGroup(pipeline, s.bindings),
+        grid: s.grid,
+        label: s.kernel.name,
+      });
     }
     this.rt.run(dispatches);
   }

@@ -5,12 +5,16 @@
  * Tolerances: attention |gpu − ref| ≤ 1e-5 + 1e-4·|ref| (f32 throughout); KV append is an exact
  * copy; argmax and sampling must pick exactly the reference ids (same PCG draw).
  */
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice, assertClose, randomFloats } from "./_device.ts";
 import { KernelHarness } from "./_kernel_harness.ts";
 import { kvAppendGrid, kvAppendKernel } from "../../src/gpu/kernels/kv_append.ts";
-import { attentionMergeKernel, attentionSplitKernel, attentionSplits } from "../../src/gpu/kernels/attention.ts";
+import {
+  attentionMergeKernel,
+  attentionSplitKernel,
+  attentionSplits,
+} from "../../src/gpu/kernels/attention.ts";
 import { argmaxKernel } from "../../src/gpu/kernels/argmax.ts";
 import { SAMPLE_MAX_K, sampleKernel } from "../../src/gpu/kernels/sample.ts";
 import { decodeAdvanceKernel } from "../../src/gpu/kernels/decode_advance.ts";
@@ -20,7 +24,6 @@ import { argmaxRef, sampleRowRef, type SamplingParams } from "../../src/gpu/refe
 
 const device = await acquireTestDevice();
 const skip = device.skip;
-after(() => device.context?.destroy());
 
 async function withHarness(fn: (h: KernelHarness) => Promise<void>): Promise<void> {
   const h = new KernelHarness(device.context!);
@@ -47,18 +50,37 @@ describe("paged attention (split-K + merge) with GQA", { skip }, () => {
         const blockTable = new Uint32Array([3, 9, 0, 14, 5, 7, 11, 12, 1, 8, 2, 4, 6, 10]);
         const tokenSeq = new Uint32Array([0, 1, 1, 1, 1, 0]);
         const positions = new Uint32Array([25, 3, 4, 5, 6, 0]);
-        const cache = { k: randomFloats(numBlocks * blockSize * row, 31), v: randomFloats(numBlocks * blockSize * row, 32) };
+        const cache = {
+          k: randomFloats(numBlocks * blockSize * row, 31),
+          v: randomFloats(numBlocks * blockSize * row, 32),
+        };
         const q = randomFloats(positions.length * c.heads * c.headDim, 33, 2);
         const T = positions.length, S = attentionSplits(geometry);
-        const partial = h.buf(T * c.heads * S * c.headDim * 4), ml = h.buf(T * c.heads * S * 8), out = h.buf(q.byteLength);
+        const partial = h.buf(T * c.heads * S * c.headDim * 4),
+          ml = h.buf(T * c.heads * S * 8),
+          out = h.buf(q.byteLength);
         const uni = h.uni([T]);
         await h.run([
           {
             kernel: attentionSplitKernel(geometry),
-            bindings: { 0: uni, 1: h.buf(q), 2: h.buf(cache.k), 3: h.buf(cache.v), 4: h.buf(blockTable), 5: h.buf(tokenSeq), 6: h.buf(positions), 7: partial, 8: ml },
+            bindings: {
+              0: uni,
+              1: h.buf(q),
+              2: h.buf(cache.k),
+              3: h.buf(cache.v),
+              4: h.buf(blockTable),
+              5: h.buf(tokenSeq),
+              6: h.buf(positions),
+              7: partial,
+              8: ml,
+            },
             grid: [c.heads, S, T],
           },
-          { kernel: attentionMergeKernel(geometry), bindings: { 0: uni, 1: partial, 2: ml, 3: out }, grid: [c.heads, T, 1] },
+          {
+            kernel: attentionMergeKernel(geometry),
+            bindings: { 0: uni, 1: partial, 2: ml, 3: out },
+            grid: [c.heads, T, 1],
+          },
         ]);
         const want = pagedAttentionRef(q, cache, { ...geometry, blockTable, tokenSeq, positions });
         assertClose(await h.f32(out, q.length), want, { abs: 1e-5, rel: 1e-4 }, "attention");
@@ -71,7 +93,11 @@ describe("paged attention (split-K + merge) with GQA", { skip }, () => {
       const slots = new Uint32Array([17, 0, 5]);
       const kc = randomFloats(slotsTotal * row, 3), vc = randomFloats(slotsTotal * row, 4);
       const kb = h.buf(kc), vb = h.buf(vc);
-      await h.run([{ kernel: kvAppendKernel({ kvHeads, headDim }), bindings: { 0: h.uni([3]), 1: h.buf(k), 2: h.buf(v), 3: h.buf(slots), 4: kb, 5: vb }, grid: kvAppendGrid(kvHeads, headDim, 3) }]);
+      await h.run([{
+        kernel: kvAppendKernel({ kvHeads, headDim }),
+        bindings: { 0: h.uni([3]), 1: h.buf(k), 2: h.buf(v), 3: h.buf(slots), 4: kb, 5: vb },
+        grid: kvAppendGrid(kvHeads, headDim, 3),
+      }]);
       const want = { k: kc.slice(), v: vc.slice() };
       kvAppendRef(want, k, v, slots, row);
       assert.deepEqual(await h.f32(kb, kc.length), want.k);
@@ -87,7 +113,11 @@ describe("sampling kernels", { skip }, () => {
       logits[2 * vocab + 10] = 5;
       logits[2 * vocab + 900] = 5;
       const ids = h.buf(rows * 4);
-      await h.run([{ kernel: argmaxKernel({ vocab }), bindings: { 0: h.uni([rows]), 1: h.buf(logits), 2: ids }, grid: rowGrid(rows) }]);
+      await h.run([{
+        kernel: argmaxKernel({ vocab }),
+        bindings: { 0: h.uni([rows]), 1: h.buf(logits), 2: ids },
+        grid: rowGrid(rows),
+      }]);
       const got = await h.u32(ids, rows);
       assert.deepEqual(got, argmaxRef(logits, vocab));
       assert.equal(got[2], 10);
@@ -117,9 +147,26 @@ describe("sampling kernels", { skip }, () => {
       const seen = new Set<number>();
       for (const step of [0, 1, 2, 77]) {
         const ids = h.buf(rows * 4);
-        await h.run([{ kernel: sampleKernel({ vocab }), bindings: { 0: h.uni([rows]), 1: logitsBuf, 2: paramBuf, 3: h.buf(new Uint32Array([step])), 4: ids }, grid: rowGrid(rows) }]);
+        await h.run([{
+          kernel: sampleKernel({ vocab }),
+          bindings: {
+            0: h.uni([rows]),
+            1: logitsBuf,
+            2: paramBuf,
+            3: h.buf(new Uint32Array([step])),
+            4: ids,
+          },
+          grid: rowGrid(rows),
+        }]);
         const got = await h.u32(ids, rows);
-        const want = params.map((p, r) => sampleRowRef(logits.subarray(r * vocab, (r + 1) * vocab), p, { step, row: r }, SAMPLE_MAX_K));
+        const want = params.map((p, r) =>
+          sampleRowRef(
+            logits.subarray(r * vocab, (r + 1) * vocab),
+            p,
+            { step, row: r },
+            SAMPLE_MAX_K,
+          )
+        );
         assert.deepEqual([...got], want, `step ${step}`);
         seen.add(got[3]);
       }
@@ -133,7 +180,16 @@ describe("sampling kernels", { skip }, () => {
       const blockTable = new Uint32Array([5, 1, 2, 7, 0, 3]);
       await h.run([{
         kernel: decodeAdvanceKernel({ blockSize, maxBlocks }),
-        bindings: { 0: h.uni([2]), 1: state, 2: positions, 3: h.buf(new Uint32Array([0, 1])), 4: h.buf(blockTable), 5: slots, 6: h.buf(new Uint32Array([42, 43])), 7: history },
+        bindings: {
+          0: h.uni([2]),
+          1: state,
+          2: positions,
+          3: h.buf(new Uint32Array([0, 1])),
+          4: h.buf(blockTable),
+          5: slots,
+          6: h.buf(new Uint32Array([42, 43])),
+          7: history,
+        },
         grid: [1, 1, 1],
       }]);
       assert.deepEqual([...await h.u32(state, 1)], [3]);

@@ -151,7 +151,7 @@ function chunkCode(dtype: WeightDType, k: number, vec: boolean): string {
   }`
       : `for (var j = 0u; j < 4u; j++) {
     let q = w[b * 4u + j];
-    let lo = vec4<f32>(f32(q & 15u), f32((q >> 8u) & 15u), f32((q >> 16u) & 15u), f32(q >> 24u & 15u)) - 8.0;
+    let lo = vec4<f32>(f32(q & 15u), f32((q >> 8u) & 15u), f32((q >> 16u) & 15u), f32((q >> 24u) & 15u)) - 8.0;
     let hi = vec4<f32>(f32((q >> 4u) & 15u), f32((q >> 12u) & 15u), f32((q >> 20u) & 15u), f32(q >> 28u)) - 8.0;
     s += dot(lo, x[xb + j]) + dot(hi, x[xb + 4u + j]);
   }`;
