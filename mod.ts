@@ -25,9 +25,11 @@ export {
 export type { SerializedError, SluiceErrorOptions } from "./src/errors/sluice_error.ts";
 export { intFlag, parseEngineArgs, workerConfigFromFlags } from "./src/engine/engine_args.ts";
 export { createStreamGuard } from "./src/stream/stream_guard.ts";
-export type { StreamGuard, StreamStats } from "./src/stream/stream_guard.ts";
+export type { StreamGuard } from "./src/stream/stream_guard.ts";
+export { ChunkGuard } from "./src/stream/chunk_guard.ts";
+export type { ChunkGuardOptions, StreamStats } from "./src/stream/chunk_guard.ts";
 export { engineStream } from "./src/stream/engine_stream.ts";
-export type { EngineStreamEnd } from "./src/stream/engine_stream.ts";
+export type { EngineStreamEnd, EngineStreamOptions } from "./src/stream/engine_stream.ts";
 export {
   discoveryKey,
   DiscoveryPrefix,

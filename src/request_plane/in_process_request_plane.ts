@@ -145,7 +145,8 @@ async function* iterate(
     }
   } finally {
     done();
-    await reader.cancel().catch(() => {});
+    // A silent drop: cancel without waiting for the engine's `finally` to finish.
+    reader.cancel().catch(() => {});
     reader.releaseLock();
   }
 }

@@ -14,7 +14,6 @@ import { createRequestContext } from "../engine/request_context.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { IncomingRequest } from "../request_plane/request_plane.ts";
 import { engineStream } from "../stream/engine_stream.ts";
-import { createStreamGuard } from "../stream/stream_guard.ts";
 import type { InflightTracker } from "./inflight_tracker.ts";
 import type { EndpointLabels, WorkerMetrics } from "./worker_metrics.ts";
 
@@ -94,7 +93,6 @@ export function serveRequest(
   };
   if (incoming.signal.aborted) onCancel();
   else incoming.signal.addEventListener("abort", onCancel, { once: true });
-  const guard = createStreamGuard({ promptTokens: request.token_ids.length });
   let source: AsyncIterable<GenerateChunk>;
   try {
     source = engine.generate(request, context);
@@ -104,9 +102,9 @@ export function serveRequest(
     };
   }
   const stream = engineStream(source, {
-    onEnd(end) {
+    promptTokens: request.token_ids.length,
+    onEnd(end, stats) {
       incoming.signal.removeEventListener("abort", onCancel);
-      const stats = guard.stats;
       metrics.inflight.add(labels, -1);
       metrics.duration.observe(labels, (performance.now() - started) / 1000);
       if (stats.ttftMs !== undefined) metrics.ttft.observe(labels, stats.ttftMs / 1000);
@@ -144,5 +142,5 @@ export function serveRequest(
       done();
     },
   });
-  return Promise.resolve(stream.pipeThrough(guard.stream));
+  return Promise.resolve(stream);
 }
