@@ -1,0 +1,54 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { spawnCommand, spawnFixture } from "../fixtures/spawn_fixture.ts";
+
+const QUIET = { DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS: "0" };
+
+describe("sluice CLI", () => {
+  it("prints help for the worker command", async () => {
+    await using child = spawnFixture("src/cli/main.ts", ["worker", "--help"], QUIET);
+    assert.equal(await child.exited, 0);
+    assert.match(child.stdout(), /Usage: sluice worker --engine NAME/);
+    assert.match(child.stdout(), /--delay-ms N/);
+  });
+
+  it("names an unknown command, engine or flag and exits 2", async () => {
+    for (
+      const [args, pattern] of [
+        [["frobnicate"], /unknown command "frobnicate"/],
+        [["worker", "--engine", "nope"], /unknown engine "nope"/],
+        [["worker", "--engine", "sample", "--bogus"], /Unknown option '--bogus'/],
+        [["worker", "--max-tokens=-3"], /--max-tokens: expected an integer >= 1, got "-3"/],
+      ] as const
+    ) {
+      await using child = spawnFixture("src/cli/main.ts", [...args], QUIET);
+      assert.equal(await child.exited, 2, `${args.join(" ")}: ${child.stderr()}`);
+      assert.match(child.stderr(), pattern);
+    }
+  });
+
+  it("runs the sample worker and exits 0 on SIGTERM", async () => {
+    await using child = spawnFixture("src/cli/main.ts", ["worker", "--engine", "sample"], QUIET);
+    await child.waitForStderr(/worker serving/);
+    child.kill("SIGTERM");
+    assert.equal(await child.exited, 0, child.stderr());
+    assert.match(child.stderr(), /worker stopped/);
+  });
+});
+
+describe("bun build --compile", () => {
+  it("builds a single-file binary of the CLI that serves and exits 0 on SIGTERM", async () => {
+    mkdirSync("tests/.tmp", { recursive: true });
+    const bun = "node_modules/.bin/bun";
+    execFileSync(bun, ["build", "--compile", "src/cli/main.ts", "--outfile", "tests/.tmp/sluice"], {
+      stdio: "pipe",
+    });
+    await using child = spawnCommand("tests/.tmp/sluice", ["worker", "--engine", "sample"], QUIET);
+    await child.waitForStderr(/worker serving/);
+    child.kill("SIGTERM");
+    assert.equal(await child.exited, 0, child.stderr());
+    assert.match(child.stderr(), /worker stopped/);
+  });
+});
