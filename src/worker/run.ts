@@ -70,7 +70,6 @@ export async function run(
 ): Promise<never> {
   const runtime = options.runtime ?? currentRuntime();
   const logger = options.logger ?? createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
-  let worker: Worker | undefined;
   let planes: Planes | undefined;
   let signals = 0;
   let requestShutdown: () => void = () => {};
@@ -112,7 +111,7 @@ export async function run(
     logger.error(toSluiceError(error).message);
     return exit(1);
   }
-  worker = createWorker({
+  const worker: Worker = createWorker({
     engine: setup.engine,
     config,
     ...planes,
@@ -141,5 +140,7 @@ export async function run(
     await shutdownRequested;
   }
   const code = await worker.shutdown();
-  return exit(code);
+  // A start that failed after the signal arrived still counts as a failure.
+  const failed = await started.then(() => false, () => true);
+  return exit(failed && code === 0 ? 1 : code);
 }

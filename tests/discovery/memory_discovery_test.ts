@@ -1,0 +1,7 @@
+import { MemoryDiscovery, MemoryDiscoveryStore } from "../../mod.ts";
+import { discoveryConformance } from "./discovery_conformance.ts";
+
+discoveryConformance("memory", () => {
+  const store = new MemoryDiscoveryStore();
+  return Promise.resolve({ connect: () => Promise.resolve(new MemoryDiscovery({ store })) });
+});
