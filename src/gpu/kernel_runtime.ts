@@ -71,8 +71,11 @@ export class KernelRuntime {
   async #compile(source: KernelSource): Promise<GPUComputePipeline> {
     this.context.assertAlive(`compile kernel ${source.name}`);
     const device = this.device;
+    // The scope brackets only the synchronous createShaderModule call, so concurrent compiles
+    // never see each other's errors; pipeline failures arrive as rejections.
     device.pushErrorScope("validation");
     const module = device.createShaderModule({ code: source.code, label: source.name });
+    const moduleError = device.popErrorScope();
     let pipeline: GPUComputePipeline;
     try {
       pipeline = await device.createComputePipelineAsync({
@@ -81,10 +84,10 @@ export class KernelRuntime {
         label: source.name,
       });
     } catch (cause) {
-      await device.popErrorScope();
+      await moduleError;
       throw new GpuError("compile", `Cannot compile kernel ${source.name}: ${await diagnostics(module, cause)}`, { cause });
     }
-    const error = await device.popErrorScope();
+    const error = await moduleError;
     if (error) {
       throw new GpuError("compile", `Cannot compile kernel ${source.name}: ${error.message}`, { cause: error });
     }

@@ -11,7 +11,14 @@ import { attentionSplitKernel, attentionSplits } from "../../src/gpu/kernels/att
 import { ropeKernel } from "../../src/gpu/kernels/rope.ts";
 import { rmsnormKernel } from "../../src/gpu/kernels/rmsnorm.ts";
 import { grid2d, weightBindings } from "../../src/gpu/kernels/kernel_source.ts";
-import { dequantize, f16BitsToF32, f32ToF16Bits, quantizeQ4_0, quantizeQ8_0, repackBlocks } from "../../src/gpu/quant.ts";
+import {
+  dequantize,
+  f16BitsToF32,
+  f32ToF16Bits,
+  quantizeQ4_0,
+  quantizeQ8_0,
+  repackBlocks,
+} from "../../src/gpu/quant.ts";
 import { concatWeightRows, hostWeightFromF32, packWeight } from "../../src/gpu/host_weight.ts";
 import { fnv1aHex, sha256Hex, stableStringify } from "../../src/gpu/content_hash.ts";
 import { randomFloats } from "./_device.ts";
@@ -26,7 +33,12 @@ describe("WGSL generation (no device)", () => {
     assert.notEqual(a.hash, c.hash);
   });
   it("bakes shapes and tuning parameters into the source", () => {
-    const k = gemmKernel({ dtype: "f16", n: 96, k: 64, tile: { bm: 16, bn: 32, bk: 8, tm: 2, tn: 4 } });
+    const k = gemmKernel({
+      dtype: "f16",
+      n: 96,
+      k: 64,
+      tile: { bm: 16, bn: 32, bk: 8, tm: 2, tn: 4 },
+    });
     assert.match(k.code, /const N: u32 = 96u;/);
     assert.match(k.code, /@workgroup_size\(8, 8\)/);
     assert.deepEqual(k.workgroupSize, [8, 8, 1]);
@@ -38,32 +50,68 @@ describe("WGSL generation (no device)", () => {
     assert.doesNotMatch(gemvKernel({ dtype: "f32", n: 8, k: 45 }).code, /vec4<f32>>/);
   });
   it("emits the fused epilogues", () => {
-    assert.match(gemvKernel({ dtype: "f32", n: 24, k: 32, epilogue: { kind: "split3", sizes: [16, 4, 4] } }).code, /y2\[/);
-    assert.match(gemmKernel({ dtype: "f32", n: 8, k: 32, epilogue: { kind: "gate_up_silu" } }).code, /wt2/);
+    assert.match(
+      gemvKernel({ dtype: "f32", n: 24, k: 32, epilogue: { kind: "split3", sizes: [16, 4, 4] } })
+        .code,
+      /y2\[/,
+    );
+    assert.match(
+      gemmKernel({ dtype: "f32", n: 8, k: 32, epilogue: { kind: "gate_up_silu" } }).code,
+      /wt2/,
+    );
   });
   it("rejects invalid shapes with RangeError", () => {
     assert.throws(() => gemvKernel({ dtype: "q8_0", n: 8, k: 40 }), RangeError);
     assert.throws(() => gemvKernel({ dtype: "f32", n: 8, k: 32, workgroupSize: 48 }), RangeError);
-    assert.throws(() => gemvKernel({ dtype: "f32", n: 8, k: 32, epilogue: { kind: "split3", sizes: [4, 4, 4] } }), RangeError);
-    assert.throws(() => gemmKernel({ dtype: "f32", n: 8, k: 32, tile: { bm: 10, bn: 8, bk: 4, tm: 4, tn: 2 } }), RangeError);
-    assert.throws(() => attentionSplitKernel({ heads: 6, kvHeads: 4, headDim: 8, blockSize: 4, maxBlocks: 2 }), RangeError);
-    assert.throws(() => ropeKernel({ heads: 1, headDim: 8, rotaryDim: 7, theta: 1e4, mode: "neox" }), RangeError);
+    assert.throws(
+      () =>
+        gemvKernel({ dtype: "f32", n: 8, k: 32, epilogue: { kind: "split3", sizes: [4, 4, 4] } }),
+      RangeError,
+    );
+    assert.throws(
+      () => gemmKernel({ dtype: "f32", n: 8, k: 32, tile: { bm: 10, bn: 8, bk: 4, tm: 4, tn: 2 } }),
+      RangeError,
+    );
+    assert.throws(
+      () => attentionSplitKernel({ heads: 6, kvHeads: 4, headDim: 8, blockSize: 4, maxBlocks: 2 }),
+      RangeError,
+    );
+    assert.throws(
+      () => ropeKernel({ heads: 1, headDim: 8, rotaryDim: 7, theta: 1e4, mode: "neox" }),
+      RangeError,
+    );
   });
   it("uses the requested RoPE pairing", () => {
-    assert.match(ropeKernel({ heads: 1, headDim: 8, theta: 1e4, mode: "neox" }).code, /let i1 = i \+ 4u;/);
-    assert.match(ropeKernel({ heads: 1, headDim: 8, theta: 1e4, mode: "interleaved" }).code, /let i1 = 2u \* i \+ 1u;/);
+    assert.match(
+      ropeKernel({ heads: 1, headDim: 8, theta: 1e4, mode: "neox" }).code,
+      /let i1 = i \+ 4u;/,
+    );
+    assert.match(
+      ropeKernel({ heads: 1, headDim: 8, theta: 1e4, mode: "interleaved" }).code,
+      /let i1 = 2u \* i \+ 1u;/,
+    );
   });
   it("computes grids", () => {
     assert.deepEqual(gemvGrid({ n: 100, rows: 4, m: 3 }), [25, 1, 3]);
-    assert.deepEqual(gemmGrid({ n: 100, m: 33, tile: { bm: 32, bn: 32, bk: 8, tm: 4, tn: 4 } }), [4, 2, 1]);
+    assert.deepEqual(gemmGrid({ n: 100, m: 33, tile: { bm: 32, bn: 32, bk: 8, tm: 4, tn: 4 } }), [
+      4,
+      2,
+      1,
+    ]);
     const [x, y] = grid2d(152_000);
     assert.ok(x <= 65535 && x * y >= 152_000);
-    assert.equal(attentionSplits({ heads: 1, kvHeads: 1, headDim: 8, blockSize: 16, maxBlocks: 9, split: 64 }), 3);
+    assert.equal(
+      attentionSplits({ heads: 1, kvHeads: 1, headDim: 8, blockSize: 16, maxBlocks: 9, split: 64 }),
+      3,
+    );
   });
   it("declares dtype-specific weight loaders", () => {
     assert.match(weightBindings("q4_0", 2, 3), /select\(0u, 4u, e >= 16u\)/);
     assert.match(weightBindings("q8_0", 2, 3), /extractBits/);
-    assert.match(rmsnormKernel({ dim: 8, eps: 1e-6, fusedResidual: true }).code, /residual\[base \+ i\] = h/);
+    assert.match(
+      rmsnormKernel({ dim: 8, eps: 1e-6, fusedResidual: true }).code,
+      /residual\[base \+ i\] = h/,
+    );
   });
 });
 
@@ -75,13 +123,19 @@ describe("host number formats (no device)", () => {
     assert.equal(f32ToF16Bits(1e6), 0x7c00);
     assert.equal(f32ToF16Bits(1 + 2 ** -11), 0x3c00, "tie rounds to even");
     assert.equal(f16BitsToF32(0x0001), 2 ** -24);
-    for (const v of randomFloats(200, 5, 100)) assert.ok(Math.abs(f16BitsToF32(f32ToF16Bits(v)) - v) <= Math.abs(v) * 2 ** -11);
+    for (const v of randomFloats(200, 5, 100)) {
+      assert.ok(Math.abs(f16BitsToF32(f32ToF16Bits(v)) - v) <= Math.abs(v) * 2 ** -11);
+    }
   });
   it("quantises Q8_0 and Q4_0 in the GGML layout", () => {
     const x = Float32Array.from({ length: 32 }, (_, i) => i - 16);
     const q8 = quantizeQ8_0(x);
     assert.equal(q8.length, 34);
-    assert.equal(new DataView(q8.buffer).getInt8(2), -127, "element 0 = -16 → -127 at scale 16/127");
+    assert.equal(
+      new DataView(q8.buffer).getInt8(2),
+      -127,
+      "element 0 = -16 → -127 at scale 16/127",
+    );
     const q4 = quantizeQ4_0(x);
     assert.equal(q4.length, 18);
     assert.equal(q4[2] & 0xf, 0, "element 0 (= -max) is nibble 0");
@@ -105,13 +159,22 @@ describe("host number formats (no device)", () => {
   it("packs and concatenates host weights", () => {
     const a = hostWeightFromF32("f16", randomFloats(3 * 5, 1), [3, 5]);
     assert.equal(packWeight(a).data.length, 8, "15 halves padded to 16");
-    const q = concatWeightRows([hostWeightFromF32("q4_0", randomFloats(64, 1), [2, 32]), hostWeightFromF32("q4_0", randomFloats(32, 2), [1, 32])]);
+    const q = concatWeightRows([
+      hostWeightFromF32("q4_0", randomFloats(64, 1), [2, 32]),
+      hostWeightFromF32("q4_0", randomFloats(32, 2), [1, 32]),
+    ]);
     assert.deepEqual(q.shape, [3, 32]);
     assert.equal(q.data.length, 3 * 18);
   });
   it("hashes content stably", async () => {
-    assert.equal(stableStringify({ b: 1, a: [2, { d: 3, c: 4 }] }), '{"a":[2,{"c":4,"d":3}],"b":1}');
-    assert.equal(await sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert.equal(
+      stableStringify({ b: 1, a: [2, { d: 3, c: 4 }] }),
+      '{"a":[2,{"c":4,"d":3}],"b":1}',
+    );
+    assert.equal(
+      await sha256Hex("abc"),
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    );
     assert.notEqual(fnv1aHex("abc"), fnv1aHex("abd"));
   });
 });

@@ -1,0 +1,111 @@
+/**
+ * A kernel piece: the unit the compile cache keys, tunes and compiles (vLLM's graph piece).
+ * A piece knows its tuning candidates, how to generate WGSL for one, and how to build a
+ * self-contained benchmark dispatch so the autotuner can time candidates on the device.
+ *
+ * @example
+ * ```ts
+ * import { fixedPiece } from "./kernel_piece.ts";
+ * import { elementwiseKernel } from "./kernels/elementwise.ts";
+ * const p = fixedPiece(elementwiseKernel("add"));
+ * console.assert(p.candidates.length === 1);
+ * ```
+ */
+import type { Dispatch, KernelRuntime } from "./kernel_runtime.ts";
+import type { KernelSource, WeightDType } from "./kernels/kernel_source.ts";
+import { gemvGrid, gemvKernel, type MatmulEpilogue } from "./kernels/gemv.ts";
+import { DEFAULT_GEMM_TILE, gemmGrid, gemmKernel, type GemmTile } from "./kernels/gemm.ts";
+import { hostWeightFromF32, packWeight } from "./host_weight.ts";
+
+/** Tuning parameters of one candidate (JSON-serialisable). */
+export type TuningConfig = Readonly<Record<string, number>>;
+
+/** A runnable benchmark of one candidate; `dispose` destroys its buffers. */
+export interface PieceBenchmark {
+  /** The dispatch to time. */
+  readonly dispatch: Dispatch;
+  /** Frees the benchmark's buffers. */
+  dispose(): void;
+}
+
+/** A unit of compilation. */
+export interface KernelPiece {
+  /** Stable identity, e.g. `gemv.q4_0.n4096.k4096.store`. */
+  readonly name: string;
+  /** Candidates; the first is the default when tuning is skipped. */
+  readonly candidates: readonly TuningConfig[];
+  /** Generates the kernel for a candidate. */
+  generate(tuning: TuningConfig): KernelSource;
+  /** Builds a benchmark for a compiled candidate (absent: the piece is not tunable). */
+  benchmark?(runtime: KernelRuntime, pipeline: GPUComputePipeline, tuning: TuningConfig): PieceBenchmark;
+}
+
+/** A piece with exactly one variant (no tuning). */
+export function fixedPiece(source: KernelSource): KernelPiece {
+  return { name: source.name, candidates: [{}], generate: () => source };
+}
+
+/** Shape and format of a matmul piece. */
+export interface MatmulPieceOptions {
+  /** Weight storage. */
+  readonly dtype: WeightDType;
+  /** Tokens in the bucket (1 selects GEMV, more selects GEMM). */
+  readonly m: number;
+  /** Output features. */
+  readonly n: number;
+  /** Input features. */
+  readonly k: number;
+  /** Bias binding. */
+  readonly bias?: boolean;
+  /** Result store. */
+  readonly epilogue?: MatmulEpilogue;
+}
+
+/** GEMV candidates: workgroup size × rows per workgroup. */
+export const GEMV_CANDIDATES: readonly TuningConfig[] = [64, 128, 256, 32].flatMap((wg) => [1, 2, 4].map((rows) => ({ wg, rows })));
+
+/** GEMM candidates: tile shapes. */
+export const GEMM_CANDIDATES: readonly TuningConfig[] = [
+  { ...DEFAULT_GEMM_TILE },
+  { bm: 16, bn: 16, bk: 16, tm: 2, tn: 2 },
+  { bm: 32, bn: 64, bk: 8, tm: 4, tn: 8 },
+  { bm: 64, bn: 64, bk: 8, tm: 8, tn: 4 },
+  { bm: 16, bn: 64, bk: 16, tm: 2, tn: 8 },
+];
+
+/** A tunable matmul piece (GEMV for m = 1, GEMM otherwise). */
+export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
+  const gemv = options.m === 1;
+  const candidates = gemv ? GEMV_CANDIDATES : GEMM_CANDIDATES;
+  const generate = (t: TuningConfig) =>
+    gemv
+      ? gemvKernel({ ...options, workgroupSize: t.wg, rows: t.rows })
+      : gemmKernel({ ...options, tile: t as unknown as GemmTile });
+  return {
+    name: `${generate(candidates[0]).name.split(".").slice(0, 5).join(".")}.m${options.m}`,
+    candidates,
+    generate,
+    benchmark(runtime, pipeline, t) {
+      const { m, n, k, dtype } = options;
+      const rows = options.epilogue?.kind === "gate_up_silu" ? 2 * n : n;
+      const packed = packWeight(hostWeightFromF32(dtype, new Float32Array(rows * k).fill(0.01), [rows, k]));
+      const buffers: GPUBuffer[] = [];
+      const keep = (b: GPUBuffer) => (buffers.push(b), b);
+      const sizes = options.epilogue?.kind === "split3" ? options.epilogue.sizes : [n];
+      const bindings: Record<number, GPUBuffer> = {
+        0: keep(runtime.uniform([m])),
+        1: keep(runtime.buffer(new Float32Array(m * k).fill(1))),
+        2: keep(runtime.buffer(packed.data)),
+        4: keep(runtime.buffer(m * sizes[0] * 4)),
+      };
+      if (packed.scales) bindings[3] = keep(runtime.buffer(packed.scales));
+      if (options.bias) bindings[5] = keep(runtime.buffer(n * 4));
+      if (sizes.length === 3) [bindings[6], bindings[7]] = [keep(runtime.buffer(m * sizes[1] * 4)), keep(runtime.buffer(m * sizes[2] * 4))];
+      const grid = gemv ? gemvGrid({ n, rows: t.rows, m }) : gemmGrid({ n, m, tile: t as unknown as GemmTile });
+      return {
+        dispatch: { pipeline, bindGroup: runtime.bindGroup(pipeline, bindings), grid, label: "bench" },
+        dispose: () => buffers.forEach((b) => b.destroy()),
+      };
+    },
+  };
+}

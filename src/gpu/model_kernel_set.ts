@@ -1,0 +1,112 @@
+/**
+ * The kernel set of a Llama-family decoder, as compile-cache pieces per token bucket: what a
+ * backend warms up before serving. Fused (`webgpu`) sets use the QKV split, gate+up+SiLU and
+ * residual+norm kernels; unfused (`webgpu-eager`) sets use one kernel per op and no tuning.
+ * Attention is its own piece (vLLM splits graphs at attention); its grid is static per bucket.
+ *
+ * @example
+ * ```ts
+ * import { llamaKernelSet } from "./model_kernel_set.ts";
+ * const items = llamaKernelSet({ hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, headDim: 16,
+ *   vocab: 256, dtype: "q8_0", blockSize: 16, maxBlocks: 8, ropeTheta: 1e4, ropeMode: "neox", eps: 1e-6 },
+ *   { buckets: [1, 8], backend: "webgpu" });
+ * console.assert(items.length > 20);
+ * ```
+ */
+import type { CompileCacheKey } from "./compile_cache.ts";
+import { fixedPiece, type KernelPiece, matmulPiece } from "./kernel_piece.ts";
+import type { WeightDType } from "./kernels/kernel_source.ts";
+import type { RopeMode } from "./kernels/rope.ts";
+import { embeddingKernel } from "./kernels/embedding.ts";
+import { rmsnormKernel } from "./kernels/rmsnorm.ts";
+import { ropeKernel } from "./kernels/rope.ts";
+import { kvAppendKernel } from "./kernels/kv_append.ts";
+import { attentionMergeKernel, attentionSplitKernel } from "./kernels/attention.ts";
+import { elementwiseKernel } from "./kernels/elementwise.ts";
+import { sampleKernel } from "./kernels/sample.ts";
+import { argmaxKernel } from "./kernels/argmax.ts";
+import { decodeAdvanceKernel } from "./kernels/decode_advance.ts";
+
+/** The model dimensions a kernel set depends on. */
+export interface LlamaKernelConfig {
+  /** Hidden size. */
+  readonly hidden: number;
+  /** MLP intermediate size. */
+  readonly intermediate: number;
+  /** Query heads. */
+  readonly heads: number;
+  /** KV heads. */
+  readonly kvHeads: number;
+  /** Head dimension. */
+  readonly headDim: number;
+  /** Vocabulary size. */
+  readonly vocab: number;
+  /** Weight storage type. */
+  readonly dtype: WeightDType;
+  /** KV block size. */
+  readonly blockSize: number;
+  /** Block-table row length. */
+  readonly maxBlocks: number;
+  /** RoPE base. */
+  readonly ropeTheta: number;
+  /** RoPE pairing. */
+  readonly ropeMode: RopeMode;
+  /** RMSNorm epsilon. */
+  readonly eps: number;
+  /** QKV projections carry biases (Qwen2). */
+  readonly qkvBias?: boolean;
+}
+
+/** Builds the (key, piece) list for every bucket. Piece indices are stable per backend. */
+export function llamaKernelSet(
+  config: LlamaKernelConfig,
+  options: { buckets: readonly number[]; backend: "webgpu" | "webgpu-eager" },
+): { key: CompileCacheKey; piece: KernelPiece }[] {
+  const items: { key: CompileCacheKey; piece: KernelPiece }[] = [];
+  for (const bucket of options.buckets) {
+    const pieces = options.backend === "webgpu" ? fusedPieces(config, bucket) : eagerPieces(config, bucket);
+    pieces.forEach((piece, index) => items.push({ key: { bucket, piece: index, backend: options.backend }, piece }));
+  }
+  return items;
+}
+
+function sharedPieces(c: LlamaKernelConfig): KernelPiece[] {
+  const attention = { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, blockSize: c.blockSize, maxBlocks: c.maxBlocks };
+  return [
+    fixedPiece(embeddingKernel({ dtype: c.dtype, dim: c.hidden })),
+    fixedPiece(ropeKernel({ heads: c.heads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode })),
+    fixedPiece(ropeKernel({ heads: c.kvHeads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode })),
+    fixedPiece(kvAppendKernel(attention)),
+    fixedPiece(attentionSplitKernel(attention)),
+    fixedPiece(attentionMergeKernel(attention)),
+    fixedPiece(sampleKernel({ vocab: c.vocab })),
+    fixedPiece(argmaxKernel({ vocab: c.vocab })),
+    fixedPiece(decodeAdvanceKernel(attention)),
+  ];
+}
+
+function fusedPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
+  const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
+  return [
+    ...sharedPieces(c),
+    fixedPiece(rmsnormKernel({ dim: c.hidden, eps: c.eps, fusedResidual: true })),
+    matmulPiece({ dtype: c.dtype, m, n: q + 2 * kv, k: c.hidden, bias: c.qkvBias, epilogue: { kind: "split3", sizes: [q, kv, kv] } }),
+    matmulPiece({ dtype: c.dtype, m, n: c.hidden, k: q }),
+    matmulPiece({ dtype: c.dtype, m, n: c.intermediate, k: c.hidden, epilogue: { kind: "gate_up_silu" } }),
+    matmulPiece({ dtype: c.dtype, m, n: c.hidden, k: c.intermediate }),
+    matmulPiece({ dtype: c.dtype, m, n: c.vocab, k: c.hidden }),
+  ];
+}
+
+function eagerPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
+  const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
+  const untuned = (piece: KernelPiece): KernelPiece => ({ name: piece.name, candidates: [piece.candidates[0]], generate: piece.generate });
+  return [
+    ...sharedPieces(c),
+    fixedPiece(rmsnormKernel({ dim: c.hidden, eps: c.eps })),
+    fixedPiece(elementwiseKernel("add")),
+    fixedPiece(elementwiseKernel("silu_mul")),
+    ...[q, kv, c.hidden, c.intermediate, c.vocab].map((n) => untuned(matmulPiece({ dtype: c.dtype, m, n, k: c.hidden }))),
+    untuned(matmulPiece({ dtype: c.dtype, m, n: c.hidden, k: c.intermediate })),
+  ];
+}
