@@ -7,6 +7,7 @@
  */
 import { toSluiceError } from "../errors/sluice_error.ts";
 import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
+import { serveCommand, serveHelp } from "./serve_command.ts";
 import { workerCommand, workerHelp } from "./worker_command.ts";
 
 /** A sub-command: its one-line summary, help text, and entry point. */
@@ -18,6 +19,11 @@ export interface Command {
 
 /** The commands by name. */
 export const COMMANDS: Record<string, Command> = {
+  serve: {
+    summary: "serve an engine behind an OpenAI-compatible HTTP API (embedded default)",
+    help: serveHelp,
+    main: serveCommand,
+  },
   worker: { summary: "run an engine as a worker process", help: workerHelp, main: workerCommand },
 };
 

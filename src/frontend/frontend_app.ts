@@ -1,0 +1,273 @@
+/**
+ * The OpenAI-compatible frontend: a hono app (one Web-standard `fetch` handler)
+ * over the {@linkcode Discovery} and {@linkcode RequestPlane} interfaces only, so the
+ * in-process planes and the distributed ones (NATS, etcd) plug in unchanged.
+ *
+ *     POST /v1/chat/completions   POST /v1/completions   GET /v1/models
+ *     GET /health                 GET /live              GET /metrics
+ *
+ * Models are learned from discovery (worker model cards); there is no per-model
+ * configuration. The HTTP listener is separate (`src/runtime/http_server.ts`).
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { Discovery } from "../discovery/discovery.ts";
+import { SluiceError } from "../errors/sluice_error.ts";
+import type { Logger } from "../logging/logger.ts";
+import { MetricsRegistry } from "../metrics/metrics_registry.ts";
+import type { RequestPlane } from "../request_plane/request_plane.ts";
+import { WORKER_INSTANCE_HEADER } from "../router/direct_policy.ts";
+import type { RoutingPolicy } from "../router/routing_policy.ts";
+import { RoutingTable } from "../router/routing_table.ts";
+import { WorkerRouter } from "../router/worker_router.ts";
+import { createFrontendMetrics, type FrontendMetrics } from "./frontend_metrics.ts";
+import { type PreparedGeneration, serveGeneration } from "./generation_handler.ts";
+import { ModelResourceLoader } from "./model_resources.ts";
+import { errorResponse, httpErrorFrom, openAIError } from "./openai_error.ts";
+import {
+  ChatCompletionRequestSchema,
+  CompletionRequestSchema,
+  parseOpenAIRequest,
+} from "./openai_request.ts";
+import { prepareChatCompletion, prepareCompletion, type PrepareContext } from "./preprocessor.ts";
+
+/** Default request body limit: 8 MiB (a long-context prompt is well under). */
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/** Options for {@linkcode createFrontend}. */
+export interface FrontendOptions {
+  discovery: Discovery;
+  requestPlane: RequestPlane;
+  /** `round-robin` (default), `random`, `least-loaded`, `direct`, or a policy object. */
+  routerMode?: string | RoutingPolicy;
+  /** In-flight limit for workers that advertise none; default unlimited. */
+  maxInflightPerWorker?: number;
+  /** Cool-down of a worker after a request-path failure (default 5000 ms). */
+  cooldownMs?: number;
+  /** Registry `/metrics` renders (shared with embedded workers); a new one by default. */
+  metrics?: MetricsRegistry;
+  logger?: Logger;
+  /** Largest accepted request body in bytes (default {@linkcode DEFAULT_MAX_BODY_BYTES}). */
+  maxBodyBytes?: number;
+  /** Reads tokenizer files named by path in model cards. */
+  readTextFile?: (path: string) => Promise<string>;
+  /** Fetches tokenizer files named by URL. */
+  fetch?: typeof fetch;
+  /** SSE coalescing buffer bound (code units). */
+  sseBufferLimit?: number;
+}
+
+/** A running frontend. */
+export interface Frontend {
+  /** The hono app, for `app.request()` in tests or mounting. */
+  readonly app: Hono;
+  /** The Web-standard handler: `Deno.serve(frontend.fetch)`, `export default { fetch }`. */
+  readonly fetch: (request: Request) => Response | Promise<Response>;
+  readonly table: RoutingTable;
+  readonly router: WorkerRouter;
+  readonly metrics: MetricsRegistry;
+  /** Stops watching discovery. Streams in flight continue. Idempotent. */
+  close(): Promise<void>;
+}
+
+type Kind = "chat" | "completions";
+
+/**
+ * Creates the frontend; resolves once discovery's current workers are known.
+ *
+ * @example
+ * ```ts ignore
+ * const frontend = await createFrontend({ discovery, requestPlane });
+ * const res = await frontend.fetch(new Request("http://x/v1/models"));
+ * ```
+ */
+export async function createFrontend(options: FrontendOptions): Promise<Frontend> {
+  const logger = options.logger;
+  const registry = options.metrics ?? new MetricsRegistry();
+  const metrics = createFrontendMetrics(registry);
+  const table = await RoutingTable.open(options.discovery, { logger });
+  const router = new WorkerRouter({
+    table,
+    requestPlane: options.requestPlane,
+    policy: options.routerMode,
+    maxInflightPerWorker: options.maxInflightPerWorker,
+    cooldownMs: options.cooldownMs,
+    logger,
+  });
+  const loader = new ModelResourceLoader({
+    readTextFile: options.readTextFile,
+    fetch: options.fetch,
+  });
+  const firstSeen = new Map<string, number>();
+  const onTableChange = () => {
+    for (const model of table.models()) {
+      if (firstSeen.has(model)) continue;
+      firstSeen.set(model, Math.floor(Date.now() / 1000));
+      // Load the tokenizer now, so the first request does not pay for it.
+      loader.get(table.card(model)!).catch((error) =>
+        logger?.warn("cannot load model files", { model, error: String(error) })
+      );
+    }
+    for (const model of firstSeen.keys()) {
+      if (table.workers(model).length === 0) firstSeen.delete(model);
+    }
+  };
+  const unsubscribe = table.subscribe(onTableChange);
+  onTableChange();
+  const deps = { router, metrics, logger, sseBufferLimit: options.sseBufferLimit };
+
+  const app = new Hono();
+  const limit = bodyLimit({
+    maxSize: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    onError: () => {
+      metrics.errors.inc({ model: "", error_type: "request_too_large" });
+      return errorResponse(
+        openAIError(
+          413,
+          `Invalid request: the body exceeds ${
+            options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+          } bytes`,
+          {
+            code: "request_too_large",
+          },
+        ),
+      );
+    },
+  });
+  const generate = (kind: Kind) => (c: Context) =>
+    handleGeneration(c, kind, table, loader, metrics, deps);
+  app.post("/v1/chat/completions", limit, generate("chat"));
+  app.post("/v1/completions", limit, generate("completions"));
+  app.get("/v1/models", (c) =>
+    c.json({
+      object: "list",
+      data: table.models().map((id) => ({
+        id,
+        object: "model",
+        created: firstSeen.get(id) ?? Math.floor(Date.now() / 1000),
+        owned_by: "sluice",
+      })),
+    }));
+  app.get("/health", (c) => {
+    const instances = table.allWorkers().map((w) => ({
+      instance_id: w.instanceId,
+      namespace: w.record.namespace,
+      component: w.record.component,
+      endpoint: w.record.endpoint,
+      model: w.card.served_model_name,
+      inflight: w.inflight,
+    }));
+    const healthy = instances.length > 0;
+    return c.json(
+      { status: healthy ? "healthy" : "unhealthy", models: table.models(), instances },
+      healthy ? 200 : 503,
+    );
+  });
+  app.get("/live", (c) => c.json({ status: "live" }));
+  app.get("/metrics", () =>
+    new Response(registry.render(), {
+      headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+    }));
+  for (
+    const path of [
+      "/v1/chat/completions",
+      "/v1/completions",
+      "/v1/models",
+      "/health",
+      "/live",
+      "/metrics",
+    ]
+  ) {
+    app.all(
+      path,
+      (c) =>
+        errorResponse(openAIError(405, `Method ${c.req.method} is not allowed on ${path}`, {
+          code: "method_not_allowed",
+        })),
+    );
+  }
+  app.notFound((c) =>
+    errorResponse(openAIError(404, `Not found: ${c.req.method} ${new URL(c.req.url).pathname}`, {
+      code: "not_found",
+    }))
+  );
+  app.onError((error) => {
+    logger?.error("unhandled frontend error", { error: String(error) });
+    return errorResponse(httpErrorFrom(error));
+  });
+
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    fetch: (request) => app.fetch(request),
+    table,
+    router,
+    metrics: registry,
+    close: () => {
+      closed ??= (async () => {
+        unsubscribe();
+        await table.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+async function handleGeneration(
+  c: Context,
+  kind: Kind,
+  table: RoutingTable,
+  loader: ModelResourceLoader,
+  metrics: FrontendMetrics,
+  deps: Parameters<typeof serveGeneration>[2],
+): Promise<Response> {
+  let model = "";
+  try {
+    let body: unknown;
+    const text = await c.req.text();
+    try {
+      body = JSON.parse(text);
+    } catch (error) {
+      throw new SluiceError(
+        "InvalidArgument",
+        `Invalid request: the body is not valid JSON (${(error as Error).message})`,
+        {
+          code: "invalid_json",
+          cause: error,
+        },
+      );
+    }
+    const request = kind === "chat"
+      ? parseOpenAIRequest(ChatCompletionRequestSchema, body)
+      : parseOpenAIRequest(CompletionRequestSchema, body);
+    const card = table.card(request.model);
+    if (card === undefined) {
+      throw new SluiceError("InvalidArgument", `The model \`${request.model}\` does not exist`, {
+        param: "model",
+        code: "model_not_found",
+      });
+    }
+    model = request.model;
+    const context: PrepareContext = {
+      card,
+      resources: await loader.get(card),
+      instanceId: c.req.header(WORKER_INSTANCE_HEADER),
+      traceparent: c.req.header("traceparent"),
+    };
+    const prepared: PreparedGeneration = kind === "chat"
+      ? prepareChatCompletion(request as Parameters<typeof prepareChatCompletion>[0], context)
+      : prepareCompletion(request as Parameters<typeof prepareCompletion>[0], context);
+    return await serveGeneration(prepared, c.req.raw, deps);
+  } catch (error) {
+    const http = httpErrorFrom(error);
+    const code = http.body.error.code;
+    metrics.errors.inc({
+      model,
+      error_type: typeof code === "string" ? code : String(http.status),
+    });
+    return errorResponse(http);
+  }
+}

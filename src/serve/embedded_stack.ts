@@ -1,0 +1,134 @@
+/**
+ * The embedded default, without a listener: one or more workers running an engine,
+ * and the OpenAI frontend, all in this process over the in-process request plane
+ * and a memory discovery store. No servers; the same code path as the distributed
+ * mode (the frontend learns the workers from discovery and calls them through the
+ * `RequestPlane` interface).
+ *
+ * @module
+ */
+import type { EngineFactory } from "../engine/engine.ts";
+import { MemoryDiscovery, MemoryDiscoveryStore } from "../discovery/memory_discovery.ts";
+import { createFrontend, type Frontend } from "../frontend/frontend_app.ts";
+import type { FrontendOptions } from "../frontend/frontend_app.ts";
+import { createLogger, type Logger } from "../logging/logger.ts";
+import { MetricsRegistry } from "../metrics/metrics_registry.ts";
+import { InProcessRequestPlane } from "../request_plane/in_process_request_plane.ts";
+import { createWorker, type Worker, type WorkerTimings } from "../worker/worker.ts";
+
+/** Options for {@linkcode createEmbeddedStack}. */
+export interface EmbeddedStackOptions extends
+  Pick<
+    FrontendOptions,
+    | "routerMode"
+    | "maxInflightPerWorker"
+    | "cooldownMs"
+    | "maxBodyBytes"
+    | "readTextFile"
+    | "fetch"
+    | "sseBufferLimit"
+  > {
+  /** The engine factory; each worker gets its own engine from `fromArgs(engineArgs)`. */
+  engine: EngineFactory;
+  /** Engine (and worker) flags, e.g. `["--delay-ms", "0"]`. */
+  engineArgs?: string[];
+  /** Number of workers (default 1). */
+  workers?: number;
+  logger?: Logger;
+  /** Worker shutdown timings; the grace period defaults to 0 (the only router is in-process). */
+  timings?: Partial<WorkerTimings>;
+  /** Enables the workers' idle-time health canary (default true). */
+  healthCanary?: boolean;
+  /** Lets the process exit while worker timers are pending. */
+  unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
+}
+
+/** A started stack. */
+export interface EmbeddedStack {
+  readonly frontend: Frontend;
+  readonly workers: readonly Worker[];
+  /** The registry shared by the frontend and the workers (`/metrics` renders it). */
+  readonly metrics: MetricsRegistry;
+  /**
+   * Shuts the workers down gracefully (in-flight requests finish), then closes the frontend
+   * and the planes; resolves with the worst worker exit code (0 or 911). Idempotent.
+   */
+  shutdown(): Promise<number>;
+}
+
+/**
+ * Starts the workers and the frontend; rejects (after cleaning up) when an engine fails to
+ * start.
+ *
+ * @example
+ * ```ts ignore
+ * import { SampleEngine } from "../../engines/sample/mod.ts";
+ * const stack = await createEmbeddedStack({ engine: SampleEngine, engineArgs: ["--delay-ms", "0"] });
+ * const res = await stack.frontend.fetch(new Request("http://local/v1/models"));
+ * await stack.shutdown();
+ * ```
+ */
+export async function createEmbeddedStack(options: EmbeddedStackOptions): Promise<EmbeddedStack> {
+  const count = options.workers ?? 1;
+  if (!Number.isInteger(count) || count < 1) {
+    throw new RangeError(`Cannot create embedded stack: workers must be >= 1, got ${count}`);
+  }
+  const logger = options.logger ?? createLogger();
+  const metrics = new MetricsRegistry();
+  const store = new MemoryDiscoveryStore();
+  const requestPlane = new InProcessRequestPlane();
+  const frontendDiscovery = new MemoryDiscovery({ store });
+  const workers: Worker[] = [];
+  const discoveries: MemoryDiscovery[] = [];
+  let frontend: Frontend | undefined;
+  const closeAll = async () => {
+    await frontend?.close();
+    await requestPlane.close();
+    for (const d of [...discoveries, frontendDiscovery]) await d.close();
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      const setup = await options.engine.fromArgs(options.engineArgs ?? []);
+      const discovery = new MemoryDiscovery({ store });
+      discoveries.push(discovery);
+      workers.push(createWorker({
+        engine: setup.engine,
+        config: setup.worker,
+        discovery,
+        requestPlane,
+        metrics,
+        logger,
+        timings: { gracePeriodMs: 0, ...options.timings },
+        healthCanary: options.healthCanary,
+        unrefTimer: options.unrefTimer,
+      }));
+    }
+    const started = await Promise.allSettled(workers.map((w) => w.start()));
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed !== undefined) {
+      await Promise.all(workers.map((w) => w.shutdown()));
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    frontend = await createFrontend({
+      ...options,
+      discovery: frontendDiscovery,
+      requestPlane,
+      metrics,
+      logger,
+    });
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+  let stopping: Promise<number> | undefined;
+  return {
+    frontend,
+    workers,
+    metrics,
+    shutdown: () => (stopping ??= (async () => {
+      const codes = await Promise.all(workers.map((w) => w.shutdown()));
+      await closeAll();
+      return Math.max(0, ...codes);
+    })()),
+  };
+}
