@@ -15,7 +15,17 @@ interface Family {
   help: string;
   kind: Kind;
   buckets?: number[];
-  series: Map<string, { labels: Labels; value: number; counts?: number[]; sum?: number }>;
+  series: Map<string, Series>;
+  /** Fast path for callers that reuse one labels object (treated as immutable). */
+  byObject: WeakMap<Labels, Series>;
+}
+
+interface Series {
+  key: string;
+  labels: Labels;
+  value: number;
+  counts?: number[];
+  sum?: number;
 }
 
 /** Default histogram buckets in seconds (latency-shaped). */
@@ -159,22 +169,25 @@ export class MetricsRegistry {
     if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) {
       throw new TypeError(`Cannot register metric "${name}": invalid Prometheus name`);
     }
-    const f: Family = { name, help, kind, buckets, series: new Map() };
+    const f: Family = { name, help, kind, buckets, series: new Map(), byObject: new WeakMap() };
     this.#families.set(name, f);
     return f;
   }
 
-  #series(f: Family, labels: Labels) {
+  #series(f: Family, labels: Labels): Series {
+    const cached = f.byObject.get(labels);
+    if (cached !== undefined && f.series.get(cached.key) === cached) return cached;
     const key = seriesKey(labels);
     let s = f.series.get(key);
     if (!s) {
-      s = { labels: { ...labels }, value: 0 };
+      s = { key, labels: { ...labels }, value: 0 };
       if (f.kind === "histogram") {
         s.counts = new Array(f.buckets!.length).fill(0);
         s.sum = 0;
       }
       f.series.set(key, s);
     }
+    f.byObject.set(labels, s);
     return s;
   }
 }

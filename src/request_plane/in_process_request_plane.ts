@@ -127,26 +127,39 @@ export class InProcessRequestPlane implements RequestPlane {
   }
 }
 
-async function* iterate(
+/**
+ * The caller's iterator over the worker's stream: a thin object over the reader (no
+ * async-generator layer on the per-chunk path). `return()` (a `break`) is a silent drop:
+ * it cancels the stream without waiting for the engine's `finally`.
+ */
+function iterate(
   readable: ReadableStream<GenerateChunk>,
   done: () => void,
-): AsyncGenerator<GenerateChunk> {
+): AsyncIterator<GenerateChunk, undefined> {
   const reader = readable.getReader();
-  try {
-    while (true) {
-      let result: ReadableStreamReadResult<GenerateChunk>;
-      try {
-        result = await reader.read();
-      } catch (error) {
-        throw toSluiceError(error);
-      }
-      if (result.done) return;
-      yield result.value;
-    }
-  } finally {
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
     done();
-    // A silent drop: cancel without waiting for the engine's `finally` to finish.
     reader.cancel().catch(() => {});
     reader.releaseLock();
-  }
+  };
+  return {
+    next: () =>
+      finished ? Promise.resolve({ done: true, value: undefined }) : reader.read().then(
+        (result) => {
+          if (result.done) finish();
+          return result as IteratorResult<GenerateChunk, undefined>;
+        },
+        (error) => {
+          finish();
+          throw toSluiceError(error);
+        },
+      ),
+    return: () => {
+      finish();
+      return Promise.resolve({ done: true, value: undefined });
+    },
+  };
 }

@@ -114,18 +114,20 @@ export function serveRequest(
         logger.warn("engine broke the stream contract", { request_id: context.id, violation: v });
       }
       const cancelled = stats.finishReason === "cancelled" || context.isStopped();
-      const sorted = [...stats.itlMs].sort((a, b) => a - b);
-      span.setAttributes({
-        output_tokens: stats.completionTokens,
-        ttft_ms: stats.ttftMs ?? -1,
-        finish_reason: typeof stats.finishReason === "object"
-          ? "error"
-          : stats.finishReason ?? end.kind,
-        cancelled,
-        itl_p50_ms: percentile(sorted, 0.5),
-        itl_p90_ms: percentile(sorted, 0.9),
-        itl_p99_ms: percentile(sorted, 0.99),
-      });
+      if (span.isRecording()) {
+        const sorted = [...stats.itlMs].sort((a, b) => a - b);
+        span.setAttributes({
+          output_tokens: stats.completionTokens,
+          ttft_ms: stats.ttftMs ?? -1,
+          finish_reason: typeof stats.finishReason === "object"
+            ? "error"
+            : stats.finishReason ?? end.kind,
+          cancelled,
+          itl_p50_ms: percentile(sorted, 0.5),
+          itl_p90_ms: percentile(sorted, 0.9),
+          itl_p99_ms: percentile(sorted, 0.99),
+        });
+      }
       if (end.kind === "error") {
         metrics.errors.inc({ ...labels, error_type: end.error.kind });
         span.setStatus({ code: SpanStatusCode.ERROR, message: end.error.message });
