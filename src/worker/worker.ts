@@ -97,8 +97,10 @@ export interface Worker {
   readonly engineConfig: EngineConfig | undefined;
   /** Requests in flight. */
   readonly inflight: number;
-  /** False after a failed canary, while draining, and when not running. */
+  /** False after a failed canary, once shutdown began, and when not running. */
   readonly ready: boolean;
+  /** True once admission stopped (new requests are refused as `worker_draining`). */
+  readonly draining: boolean;
   readonly metrics: MetricsRegistry;
   /**
    * Starts the engine (exactly once), then serves and registers. A start failure runs
@@ -368,6 +370,9 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     get inflight() {
       return inflight.count;
+    },
+    get draining() {
+      return draining;
     },
     get ready() {
       return state === "Running" && !draining && healthy && shutdownPromise === undefined;
