@@ -32,6 +32,21 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# Expands "tests/" into its sub-folders (one bun process each); files and other folders pass through.
+bun_targets() {
+  for t in "$@"; do
+    t=${t%/}
+    if [ "$t" = tests ]; then
+      for d in tests/*/; do
+        d=${d%/}
+        case $d in tests/fixtures | tests/.tmp) ;; *) ls "$d" | grep -q '_test\.ts$' && echo "$d" ;; esac
+      done
+    else
+      echo "$t"
+    fi
+  done
+}
+
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(tests/)
 runtimes=${SLUICE_TEST_RUNTIMES:-"deno bun"}
@@ -54,20 +69,28 @@ for rt in $runtimes; do
       read -r pf ps <<<"$p"; read -r ff fs <<<"$f"
       passed=$((passed + ${ps:-${pf:-0}}))
       failed=$((failed + ${fs:-${ff:-0}}))
+      if [ "$rc" -ne 0 ] && [ "${fs:-${ff:-0}}" -eq 0 ]; then failed=$((failed + 1)); fi
       ;;
     bun)
       log "bun test (Bun $(node_modules/.bin/bun --version))"
-      NO_COLOR=1 node_modules/.bin/bun test --timeout 120000 "${targets[@]}" 2>&1 | tee "$out"
-      rc=${PIPESTATUS[0]}
-      passed=$((passed + $(sed -nE 's/^ *([0-9]+) pass$/\1/p' "$out" | tail -1 || echo 0)))
-      failed=$((failed + $(sed -nE 's/^ *([0-9]+) fail$/\1/p' "$out" | tail -1 || echo 0)))
+      # One bun process per test folder: a crash in native code (Dawn) stays in its folder.
+      rc=0
+      for target in $(bun_targets "${targets[@]}"); do
+        NO_COLOR=1 node_modules/.bin/bun test --timeout 120000 "$target" 2>&1 | tee "$out"
+        trc=${PIPESTATUS[0]}
+        p=$(sed -nE 's/^ *([0-9]+) pass$/\1/p' "$out" | tail -1)
+        f=$(sed -nE 's/^ *([0-9]+) fail$/\1/p' "$out" | tail -1)
+        passed=$((passed + ${p:-0}))
+        failed=$((failed + ${f:-0}))
+        if [ "$trc" -ne 0 ]; then
+          rc=$trc
+          [ "${f:-0}" -gt 0 ] || { failed=$((failed + 1)); echo "bun test $target exited with $trc" >&2; }
+        fi
+      done
       ;;
     *) echo "unknown runtime $rt" >&2; rc=2 ;;
   esac
-  if [ "$rc" -ne 0 ]; then
-    status=1
-    [ "$failed" -gt 0 ] || failed=$((failed + 1))
-  fi
+  [ "$rc" -eq 0 ] || status=1
 done
 
 echo
