@@ -58,6 +58,11 @@ export interface ChoiceDecoderOptions {
   promptTokenIds?: readonly number[];
   /** Drop special tokens (EOS, end of turn) from the text. Default `true`, as vLLM. */
   skipSpecialTokens?: boolean;
+  /**
+   * The detokenizer to use (e.g. `ModelResources.createDecoder`); when absent, the generic
+   * window decoder over `tokenizer` with the options above.
+   */
+  decoder?: IncrementalDecoder;
 }
 
 /**
@@ -87,7 +92,7 @@ export class ChoiceDecoder {
 
   constructor(tokenizer: Tokenizer, options: ChoiceDecoderOptions = {}) {
     this.#tokenizer = tokenizer;
-    this.#decoder = createIncrementalDecoder(tokenizer, {
+    this.#decoder = options.decoder ?? createIncrementalDecoder(tokenizer, {
       skipSpecialTokens: options.skipSpecialTokens ?? true,
       context: options.promptTokenIds,
     });

@@ -127,8 +127,10 @@ function prepared(
     choice: new ChoiceDecoder(context.resources.tokenizer, {
       stop: stopStrings(request.stop),
       topLogprobs,
-      promptTokenIds: tokenIds,
-      skipSpecialTokens: request.skip_special_tokens ?? true,
+      decoder: context.resources.createDecoder({
+        skipSpecialTokens: request.skip_special_tokens ?? true,
+        promptTokenIds: tokenIds,
+      }),
     }),
     logprobs: topLogprobs !== undefined,
     instanceId: context.instanceId,
