@@ -1,7 +1,7 @@
 /**
  * The autotuner: times every candidate of a tunable {@link KernelPiece} on the device and
  * returns the fastest. Timing encodes `repeats` dispatches in one submit and waits for
- * `onSubmittedWorkDone`, so per-submit overhead (≥10 ms in Deno) is amortised. Winners are
+ * a sync readback, so per-submit overhead (≥10 ms in Deno) is amortised. Winners are
  * persisted by the compile cache per (bucket, piece, backend) and device fingerprint, so a
  * warm start never re-tunes.
  *
@@ -33,8 +33,14 @@ export interface AutotuneResult {
 }
 
 /** Times each candidate of `piece`; a piece without a benchmark returns its first candidate. */
-export async function autotune(runtime: KernelRuntime, piece: KernelPiece, options: AutotuneOptions = {}): Promise<AutotuneResult> {
-  if (!piece.benchmark || piece.candidates.length < 2) return { tuning: piece.candidates[0], timings: [] };
+export async function autotune(
+  runtime: KernelRuntime,
+  piece: KernelPiece,
+  options: AutotuneOptions = {},
+): Promise<AutotuneResult> {
+  if (!piece.benchmark || piece.candidates.length < 2) {
+    return { tuning: piece.candidates[0], timings: [] };
+  }
   const repeats = options.repeats ?? 8, trials = options.trials ?? 2;
   const timings: { tuning: TuningConfig; ms: number }[] = [];
   const limit = runtime.context.limits;
@@ -53,12 +59,12 @@ export async function autotune(runtime: KernelRuntime, piece: KernelPiece, optio
     const bench = piece.benchmark(runtime, pipeline, tuning);
     try {
       runtime.run([bench.dispatch]);
-      await runtime.device.queue.onSubmittedWorkDone();
+      await runtime.sync();
       let best = Infinity;
       for (let t = 0; t < trials; t++) {
         const start = performance.now();
         runtime.run(Array.from({ length: repeats }, () => bench.dispatch));
-        await runtime.device.queue.onSubmittedWorkDone();
+        await runtime.sync();
         best = Math.min(best, (performance.now() - start) / repeats);
       }
       timings.push({ tuning, ms: best });
@@ -66,7 +72,9 @@ export async function autotune(runtime: KernelRuntime, piece: KernelPiece, optio
       bench.dispose();
     }
   }
-  if (!timings.length) throw new GpuError("compile", `Cannot tune ${piece.name}: no candidate compiled`);
+  if (!timings.length) {
+    throw new GpuError("compile", `Cannot tune ${piece.name}: no candidate compiled`);
+  }
   const winner = timings.reduce((a, b) => (b.ms < a.ms ? b : a));
   return { tuning: winner.tuning, timings };
 }

@@ -41,7 +41,9 @@ export class BufferPool {
 
   /** Returns `buffer` to the pool. It MUST have come from {@link BufferPool.acquire}. */
   release(buffer: GPUBuffer): void {
-    if (!this.#all.has(buffer)) throw new RangeError("Cannot release a buffer this pool did not create");
+    if (!this.#all.has(buffer)) {
+      throw new RangeError("Cannot release a buffer this pool did not create");
+    }
     const key = `${buffer.usage}:${buffer.size}`;
     const list = this.#free.get(key) ?? [];
     list.push(buffer);

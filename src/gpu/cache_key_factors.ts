@@ -59,7 +59,13 @@ export function codegenHash(): string {
     ...(["f32", "f16", "q8_0", "q4_0"] as const).flatMap((dtype) => [
       gemvKernel({ dtype, n: 64, k: 64 }).code,
       gemvKernel({ dtype, n: 64, k: 64, epilogue: { kind: "gate_up_silu" } }).code,
-      gemmKernel({ dtype, n: 64, k: 64, bias: true, epilogue: { kind: "split3", sizes: [32, 16, 16] } }).code,
+      gemmKernel({
+        dtype,
+        n: 64,
+        k: 64,
+        bias: true,
+        epilogue: { kind: "split3", sizes: [32, 16, 16] },
+      }).code,
       embeddingKernel({ dtype, dim: 64 }).code,
     ]),
     gemvKernel({ dtype: "f32", n: 8, k: 7 }).code,
@@ -81,7 +87,11 @@ export function codegenHash(): string {
 }
 
 /** Collects the factors for a device, model config and quant scheme. */
-export function cacheKeyFactors(context: GpuContext, model: unknown, quant: string): CacheKeyFactors {
+export function cacheKeyFactors(
+  context: GpuContext,
+  model: unknown,
+  quant: string,
+): CacheKeyFactors {
   return {
     adapter: { ...context.adapter },
     features: [...context.features].sort(),
@@ -108,7 +118,13 @@ export const DISABLE_KERNEL_CACHE_ENV = "SLUICE_DISABLE_KERNEL_CACHE";
  * Cache options from an environment map the caller supplies (this module reads no globals):
  * `{root, disabled}`. `root` defaults to `defaultRoot`.
  */
-export function kernelCacheEnv(env: Readonly<Record<string, string | undefined>>, defaultRoot: string): { root: string; disabled: boolean } {
+export function kernelCacheEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  defaultRoot: string,
+): { root: string; disabled: boolean } {
   const flag = env[DISABLE_KERNEL_CACHE_ENV];
-  return { root: env[KERNEL_CACHE_DIR_ENV] || defaultRoot, disabled: flag === "1" || flag === "true" };
+  return {
+    root: env[KERNEL_CACHE_DIR_ENV] || defaultRoot,
+    disabled: flag === "1" || flag === "true",
+  };
 }

@@ -18,7 +18,11 @@
  * ```
  */
 import { fnv1aHex, sha256Hex, stableStringify } from "./content_hash.ts";
-import { type CacheKeyFactors, hashCacheKeyFactors, KERNEL_CACHE_FORMAT } from "./cache_key_factors.ts";
+import {
+  type CacheKeyFactors,
+  hashCacheKeyFactors,
+  KERNEL_CACHE_FORMAT,
+} from "./cache_key_factors.ts";
 import { joinPath, type KernelCacheStorage } from "./kernel_cache_storage.ts";
 import type { KernelRuntime } from "./kernel_runtime.ts";
 import type { KernelPiece, TuningConfig } from "./kernel_piece.ts";
@@ -116,7 +120,13 @@ export class KernelCompileCache {
   /** The cache directory, or `undefined` when disabled. */
   readonly directory: string | undefined;
   /** Counters of this process. */
-  readonly counters: CompileCounters = { piecesSeen: 0, compiles: 0, cacheHits: 0, tunings: 0, compileSeconds: 0 };
+  readonly counters: CompileCounters = {
+    piecesSeen: 0,
+    compiles: 0,
+    cacheHits: 0,
+    tunings: 0,
+    compileSeconds: 0,
+  };
   /** Why entries or files were discarded (for logs and tests). */
   readonly invalidations: string[] = [];
   #runtime: KernelRuntime;
@@ -125,15 +135,24 @@ export class KernelCompileCache {
   #updated = false;
   #hooks: ((counters: CompileCounters) => void)[] = [];
 
-  private constructor(runtime: KernelRuntime, options: CompileCacheOptions, directory: string | undefined) {
+  private constructor(
+    runtime: KernelRuntime,
+    options: CompileCacheOptions,
+    directory: string | undefined,
+  ) {
     this.#runtime = runtime;
     this.#options = options;
     this.directory = directory;
   }
 
   /** Opens the cache for `options.factors` and loads its file, if any. */
-  static async open(runtime: KernelRuntime, options: CompileCacheOptions): Promise<KernelCompileCache> {
-    const directory = options.disabled ? undefined : joinPath(options.root, (await hashCacheKeyFactors(options.factors)).slice(0, 24));
+  static async open(
+    runtime: KernelRuntime,
+    options: CompileCacheOptions,
+  ): Promise<KernelCompileCache> {
+    const directory = options.disabled
+      ? undefined
+      : joinPath(options.root, (await hashCacheKeyFactors(options.factors)).slice(0, 24));
     const cache = new KernelCompileCache(runtime, options, directory);
     await cache.load();
     return cache;
@@ -164,7 +183,10 @@ export class KernelCompileCache {
       this.invalidations.push(`corrupt ${path}: not JSON`);
       return;
     }
-    if (file?.format !== KERNEL_CACHE_FORMAT || typeof file.entries !== "object" || file.entries === null) {
+    if (
+      file?.format !== KERNEL_CACHE_FORMAT || typeof file.entries !== "object" ||
+      file.entries === null
+    ) {
       this.invalidations.push(`stale ${path}: format ${file?.format} != ${KERNEL_CACHE_FORMAT}`);
       return;
     }
@@ -182,10 +204,20 @@ export class KernelCompileCache {
   /** Writes the cache file and the factors file if anything changed since the last load/save. */
   async save(): Promise<void> {
     if (!this.directory || !this.#updated) return;
-    const body = { format: KERNEL_CACHE_FORMAT, fingerprint: this.#runtime.context.fingerprint, entries: Object.fromEntries(this.#entries) };
+    const body = {
+      format: KERNEL_CACHE_FORMAT,
+      fingerprint: this.#runtime.context.fingerprint,
+      entries: Object.fromEntries(this.#entries),
+    };
     const file: CacheFile = { ...body, checksum: await checksum({ ...body, checksum: "" }) };
-    await this.#options.storage.writeText(joinPath(this.directory, FACTORS_FILE), JSON.stringify(this.#options.factors, null, 2));
-    await this.#options.storage.writeText(joinPath(this.directory, CACHE_FILE), JSON.stringify(file));
+    await this.#options.storage.writeText(
+      joinPath(this.directory, FACTORS_FILE),
+      JSON.stringify(this.#options.factors, null, 2),
+    );
+    await this.#options.storage.writeText(
+      joinPath(this.directory, CACHE_FILE),
+      JSON.stringify(file),
+    );
     this.#updated = false;
   }
 
@@ -203,7 +235,11 @@ export class KernelCompileCache {
    */
   async warmUp(
     items: readonly { key: CompileCacheKey; piece: KernelPiece }[],
-    options: { concurrency?: number; onProgress?: (p: WarmUpProgress) => void; signal?: AbortSignal } = {},
+    options: {
+      concurrency?: number;
+      onProgress?: (p: WarmUpProgress) => void;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<CompiledPiece[]> {
     const resolved: Resolved[] = [];
     for (const item of items) {
@@ -220,7 +256,9 @@ export class KernelCompileCache {
         options.onProgress?.({ done: ++done, total: items.length, name: items[i].piece.name });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, items.length) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.min(options.concurrency ?? 8, items.length) }, worker),
+    );
     for (const hook of this.#hooks) hook({ ...this.counters });
     return results;
   }
@@ -256,7 +294,11 @@ export class KernelCompileCache {
     return { source, tuning, fromCache: false };
   }
 
-  async #finish(key: CompileCacheKey, piece: KernelPiece, resolved: Resolved): Promise<CompiledPiece> {
+  async #finish(
+    key: CompileCacheKey,
+    piece: KernelPiece,
+    resolved: Resolved,
+  ): Promise<CompiledPiece> {
     const start = performance.now();
     try {
       const pipeline = await this.#runtime.pipeline(resolved.source);
@@ -264,7 +306,9 @@ export class KernelCompileCache {
       else this.counters.compiles++;
       return { key, ...resolved, pipeline };
     } catch (error) {
-      if (!resolved.fromCache || !(error instanceof GpuError && error.kind === "compile")) throw error;
+      if (!resolved.fromCache || !(error instanceof GpuError && error.kind === "compile")) {
+        throw error;
+      }
       this.invalidations.push(`entry ${keyString(key)} failed to compile: ${error.message}`);
       this.#entries.delete(keyString(key));
       const fresh = await this.#generate(key, piece);
@@ -304,9 +348,18 @@ function keyString(key: CompileCacheKey): string {
 }
 
 function entryToSource(entry: CacheEntry): KernelSource {
-  return { name: entry.name, code: entry.code, entryPoint: "main", workgroupSize: entry.workgroupSize, hash: entry.codeHash, params: entry.params };
+  return {
+    name: entry.name,
+    code: entry.code,
+    entryPoint: "main",
+    workgroupSize: entry.workgroupSize,
+    hash: entry.codeHash,
+    params: entry.params,
+  };
 }
 
 function checksum(file: Omit<CacheFile, "checksum"> & { checksum?: string }): Promise<string> {
-  return sha256Hex(stableStringify({ format: file.format, fingerprint: file.fingerprint, entries: file.entries }));
+  return sha256Hex(
+    stableStringify({ format: file.format, fingerprint: file.fingerprint, entries: file.entries }),
+  );
 }

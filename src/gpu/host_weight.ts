@@ -32,11 +32,21 @@ export interface PackedWeight {
 }
 
 /** Builds a {@link HostWeight} of `dtype` from f32 values (quantising or rounding as needed). */
-export function hostWeightFromF32(dtype: WeightDType, values: Float32Array, shape: readonly [number, number]): HostWeight {
+export function hostWeightFromF32(
+  dtype: WeightDType,
+  values: Float32Array,
+  shape: readonly [number, number],
+): HostWeight {
   if (values.length !== shape[0] * shape[1]) {
     throw new RangeError(`Cannot build weight ${shape.join("x")}: got ${values.length} values`);
   }
-  const data = dtype === "f32" ? values : dtype === "f16" ? toF16(values) : dtype === "q8_0" ? quantizeQ8_0(values) : quantizeQ4_0(values);
+  const data = dtype === "f32"
+    ? values
+    : dtype === "f16"
+    ? toF16(values)
+    : dtype === "q8_0"
+    ? quantizeQ8_0(values)
+    : quantizeQ4_0(values);
   return { dtype, shape, data };
 }
 
@@ -74,7 +84,9 @@ export function concatWeightRows(weights: readonly HostWeight[]): HostWeight {
     throw new RangeError("Cannot concatenate weights: dtypes or column counts differ");
   }
   const rows = weights.reduce((a, w) => a + w.shape[0], 0);
-  const Ctor = weights[0].data.constructor as new (n: number) => Float32Array | Uint16Array | Uint8Array;
+  const Ctor = weights[0].data.constructor as new (
+    n: number,
+  ) => Float32Array | Uint16Array | Uint8Array;
   const out = new Ctor(weights.reduce((a, w) => a + w.data.length, 0));
   let offset = 0;
   for (const w of weights) {

@@ -37,7 +37,11 @@ export interface KernelPiece {
   /** Generates the kernel for a candidate. */
   generate(tuning: TuningConfig): KernelSource;
   /** Builds a benchmark for a compiled candidate (absent: the piece is not tunable). */
-  benchmark?(runtime: KernelRuntime, pipeline: GPUComputePipeline, tuning: TuningConfig): PieceBenchmark;
+  benchmark?(
+    runtime: KernelRuntime,
+    pipeline: GPUComputePipeline,
+    tuning: TuningConfig,
+  ): PieceBenchmark;
 }
 
 /** A piece with exactly one variant (no tuning). */
@@ -62,7 +66,9 @@ export interface MatmulPieceOptions {
 }
 
 /** GEMV candidates: workgroup size × rows per workgroup. */
-export const GEMV_CANDIDATES: readonly TuningConfig[] = [64, 128, 256, 32].flatMap((wg) => [1, 2, 4].map((rows) => ({ wg, rows })));
+export const GEMV_CANDIDATES: readonly TuningConfig[] = [64, 128, 256, 32].flatMap((wg) =>
+  [1, 2, 4].map((rows) => ({ wg, rows }))
+);
 
 /** GEMM candidates: tile shapes. */
 export const GEMM_CANDIDATES: readonly TuningConfig[] = [
@@ -88,7 +94,9 @@ export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
     benchmark(runtime, pipeline, t) {
       const { m, n, k, dtype } = options;
       const rows = options.epilogue?.kind === "gate_up_silu" ? 2 * n : n;
-      const packed = packWeight(hostWeightFromF32(dtype, new Float32Array(rows * k).fill(0.01), [rows, k]));
+      const packed = packWeight(
+        hostWeightFromF32(dtype, new Float32Array(rows * k).fill(0.01), [rows, k]),
+      );
       const buffers: GPUBuffer[] = [];
       const keep = (b: GPUBuffer) => (buffers.push(b), b);
       const sizes = options.epilogue?.kind === "split3" ? options.epilogue.sizes : [n];
@@ -100,10 +108,22 @@ export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
       };
       if (packed.scales) bindings[3] = keep(runtime.buffer(packed.scales));
       if (options.bias) bindings[5] = keep(runtime.buffer(n * 4));
-      if (sizes.length === 3) [bindings[6], bindings[7]] = [keep(runtime.buffer(m * sizes[1] * 4)), keep(runtime.buffer(m * sizes[2] * 4))];
-      const grid = gemv ? gemvGrid({ n, rows: t.rows, m }) : gemmGrid({ n, m, tile: t as unknown as GemmTile });
+      if (sizes.length === 3) {
+        [bindings[6], bindings[7]] = [
+          keep(runtime.buffer(m * sizes[1] * 4)),
+          keep(runtime.buffer(m * sizes[2] * 4)),
+        ];
+      }
+      const grid = gemv
+        ? gemvGrid({ n, rows: t.rows, m })
+        : gemmGrid({ n, m, tile: t as unknown as GemmTile });
       return {
-        dispatch: { pipeline, bindGroup: runtime.bindGroup(pipeline, bindings), grid, label: "bench" },
+        dispatch: {
+          pipeline,
+          bindGroup: runtime.bindGroup(pipeline, bindings),
+          grid,
+          label: "bench",
+        },
         dispose: () => buffers.forEach((b) => b.destroy()),
       };
     },

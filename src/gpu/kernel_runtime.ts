@@ -34,10 +34,19 @@ export class KernelRuntime {
   readonly context: GpuContext;
   #pipelines = new Map<string, Promise<GPUComputePipeline>>();
   #created = 0;
+  #serial: Promise<unknown> | undefined;
+  #syncBuffer: GPUBuffer | undefined;
 
-  /** Creates a runtime for `context`. */
-  constructor(context: GpuContext) {
+  /**
+   * Creates a runtime for `context`. `serialCompiles` makes pipeline creation one at a time;
+   * it defaults to true for Dawn providers, whose GL ES backend aborts (a mutex assertion)
+   * when several `createComputePipelineAsync` calls overlap under Bun.
+   */
+  constructor(context: GpuContext, options: { serialCompiles?: boolean } = {}) {
     this.context = context;
+    if (options.serialCompiles ?? context.providerName.startsWith("dawn")) {
+      this.#serial = Promise.resolve();
+    }
   }
 
   /** The device. */
@@ -57,7 +66,11 @@ export class KernelRuntime {
   pipeline(source: KernelSource): Promise<GPUComputePipeline> {
     const cached = this.#pipelines.get(source.hash);
     if (cached) return cached;
-    const promise = this.#compile(source);
+    let promise: Promise<GPUComputePipeline>;
+    if (this.#serial) {
+      promise = this.#serial.then(() => this.#compile(source));
+      this.#serial = promise.catch(() => undefined);
+    } else promise = this.#compile(source);
     this.#pipelines.set(source.hash, promise);
     promise.catch(() => this.#pipelines.delete(source.hash));
     return promise;
@@ -85,29 +98,46 @@ export class KernelRuntime {
       });
     } catch (cause) {
       await moduleError;
-      throw new GpuError("compile", `Cannot compile kernel ${source.name}: ${await diagnostics(module, cause)}`, { cause });
+      throw new GpuError(
+        "compile",
+        `Cannot compile kernel ${source.name}: ${await diagnostics(module, cause)}`,
+        { cause },
+      );
     }
     const error = await moduleError;
     if (error) {
-      throw new GpuError("compile", `Cannot compile kernel ${source.name}: ${error.message}`, { cause: error });
+      throw new GpuError("compile", `Cannot compile kernel ${source.name}: ${error.message}`, {
+        cause: error,
+      });
     }
     this.#created++;
     return pipeline;
   }
 
   /** A bind group for `pipeline` from `{binding: buffer}`. */
-  bindGroup(pipeline: GPUComputePipeline, buffers: Readonly<Record<number, GPUBuffer>>, label?: string): GPUBindGroup {
+  bindGroup(
+    pipeline: GPUComputePipeline,
+    buffers: Readonly<Record<number, GPUBuffer>>,
+    label?: string,
+  ): GPUBindGroup {
     return this.device.createBindGroup({
       label,
       layout: pipeline.getBindGroupLayout(0),
-      entries: Object.entries(buffers).map(([binding, buffer]) => ({ binding: Number(binding), resource: { buffer } })),
+      entries: Object.entries(buffers).map(([binding, buffer]) => ({
+        binding: Number(binding),
+        resource: { buffer },
+      })),
     });
   }
 
   /** A storage buffer holding `data` (padded to 16 bytes), or `bytes` zeroed bytes. */
   buffer(data: ArrayBufferView | number, label?: string, usage = STORAGE_USAGE): GPUBuffer {
     const bytes = typeof data === "number" ? data : data.byteLength;
-    const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage, label });
+    const buffer = this.device.createBuffer({
+      size: Math.max(16, Math.ceil(bytes / 16) * 16),
+      usage,
+      label,
+    });
     if (typeof data !== "number") {
       this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
     }
@@ -140,11 +170,29 @@ export class KernelRuntime {
     this.device.queue.submit([encoder.finish()]);
   }
 
+  /**
+   * Resolves when all submitted work has finished. Uses a 4-byte `mapAsync` rather than
+   * `onSubmittedWorkDone`, which under Bun + Dawn does not keep the event loop alive.
+   */
+  async sync(): Promise<void> {
+    this.#syncBuffer ??= this.device.createBuffer({ size: 16, usage: STORAGE_USAGE, label: "sync" });
+    await this.read(this.#syncBuffer, 4);
+  }
+
+  /** Destroys the runtime's own helper buffers (pipelines need no cleanup). */
+  destroy(): void {
+    this.#syncBuffer?.destroy();
+    this.#syncBuffer = undefined;
+  }
+
   /** Copies `bytes` of `buffer` back to the host (one staging buffer, destroyed after). */
   async read(buffer: GPUBuffer, bytes = buffer.size, offset = 0): Promise<ArrayBuffer> {
     this.context.assertAlive("read a buffer");
     const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.device.createBuffer({ size, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */ });
+    const staging = this.device.createBuffer({
+      size,
+      usage: 0x1 /* MAP_READ */ | 0x8, /* COPY_DST */
+    });
     try {
       const encoder = this.device.createCommandEncoder();
       encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);
@@ -169,6 +217,8 @@ export class KernelRuntime {
 
 async function diagnostics(module: GPUShaderModule, cause: unknown): Promise<string> {
   const info = await module.getCompilationInfo?.().catch(() => undefined);
-  const lines = info?.messages.filter((m) => m.type === "error").map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
+  const lines = info?.messages.filter((m) => m.type === "error").map((m) =>
+    `${m.lineNum}:${m.linePos} ${m.message}`
+  );
   return lines?.length ? lines.join("; ") : String((cause as Error)?.message ?? cause);
 }

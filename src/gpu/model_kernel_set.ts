@@ -64,18 +64,32 @@ export function llamaKernelSet(
 ): { key: CompileCacheKey; piece: KernelPiece }[] {
   const items: { key: CompileCacheKey; piece: KernelPiece }[] = [];
   for (const bucket of options.buckets) {
-    const pieces = options.backend === "webgpu" ? fusedPieces(config, bucket) : eagerPieces(config, bucket);
-    pieces.forEach((piece, index) => items.push({ key: { bucket, piece: index, backend: options.backend }, piece }));
+    const pieces = options.backend === "webgpu"
+      ? fusedPieces(config, bucket)
+      : eagerPieces(config, bucket);
+    pieces.forEach((piece, index) =>
+      items.push({ key: { bucket, piece: index, backend: options.backend }, piece })
+    );
   }
   return items;
 }
 
 function sharedPieces(c: LlamaKernelConfig): KernelPiece[] {
-  const attention = { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, blockSize: c.blockSize, maxBlocks: c.maxBlocks };
+  const attention = {
+    heads: c.heads,
+    kvHeads: c.kvHeads,
+    headDim: c.headDim,
+    blockSize: c.blockSize,
+    maxBlocks: c.maxBlocks,
+  };
   return [
     fixedPiece(embeddingKernel({ dtype: c.dtype, dim: c.hidden })),
-    fixedPiece(ropeKernel({ heads: c.heads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode })),
-    fixedPiece(ropeKernel({ heads: c.kvHeads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode })),
+    fixedPiece(
+      ropeKernel({ heads: c.heads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode }),
+    ),
+    fixedPiece(
+      ropeKernel({ heads: c.kvHeads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode }),
+    ),
     fixedPiece(kvAppendKernel(attention)),
     fixedPiece(attentionSplitKernel(attention)),
     fixedPiece(attentionMergeKernel(attention)),
@@ -90,9 +104,22 @@ function fusedPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
   return [
     ...sharedPieces(c),
     fixedPiece(rmsnormKernel({ dim: c.hidden, eps: c.eps, fusedResidual: true })),
-    matmulPiece({ dtype: c.dtype, m, n: q + 2 * kv, k: c.hidden, bias: c.qkvBias, epilogue: { kind: "split3", sizes: [q, kv, kv] } }),
+    matmulPiece({
+      dtype: c.dtype,
+      m,
+      n: q + 2 * kv,
+      k: c.hidden,
+      bias: c.qkvBias,
+      epilogue: { kind: "split3", sizes: [q, kv, kv] },
+    }),
     matmulPiece({ dtype: c.dtype, m, n: c.hidden, k: q }),
-    matmulPiece({ dtype: c.dtype, m, n: c.intermediate, k: c.hidden, epilogue: { kind: "gate_up_silu" } }),
+    matmulPiece({
+      dtype: c.dtype,
+      m,
+      n: c.intermediate,
+      k: c.hidden,
+      epilogue: { kind: "gate_up_silu" },
+    }),
     matmulPiece({ dtype: c.dtype, m, n: c.hidden, k: c.intermediate }),
     matmulPiece({ dtype: c.dtype, m, n: c.vocab, k: c.hidden }),
   ];
@@ -100,13 +127,19 @@ function fusedPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
 
 function eagerPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
   const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
-  const untuned = (piece: KernelPiece): KernelPiece => ({ name: piece.name, candidates: [piece.candidates[0]], generate: piece.generate });
+  const untuned = (piece: KernelPiece): KernelPiece => ({
+    name: piece.name,
+    candidates: [piece.candidates[0]],
+    generate: piece.generate,
+  });
   return [
     ...sharedPieces(c),
     fixedPiece(rmsnormKernel({ dim: c.hidden, eps: c.eps })),
     fixedPiece(elementwiseKernel("add")),
     fixedPiece(elementwiseKernel("silu_mul")),
-    ...[q, kv, c.hidden, c.intermediate, c.vocab].map((n) => untuned(matmulPiece({ dtype: c.dtype, m, n, k: c.hidden }))),
+    ...[q, kv, c.hidden, c.intermediate, c.vocab].map((n) =>
+      untuned(matmulPiece({ dtype: c.dtype, m, n, k: c.hidden }))
+    ),
     untuned(matmulPiece({ dtype: c.dtype, m, n: c.hidden, k: c.intermediate })),
   ];
 }

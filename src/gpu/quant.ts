@@ -152,12 +152,18 @@ export interface RepackedBlocks {
  * Repacks GGML blocks into 4-byte aligned arrays. The byte order inside each word is kept, so
  * word j of a Q4_0 block holds elements 4j..4j+3 in its low nibbles and 16+4j.. in its high.
  */
-export function repackBlocks(dtype: "q8_0" | "q4_0", blocks: Uint8Array, count: number): RepackedBlocks {
+export function repackBlocks(
+  dtype: "q8_0" | "q4_0",
+  blocks: Uint8Array,
+  count: number,
+): RepackedBlocks {
   assertBlocks(count);
   const n = count / QK;
   const size = dtype === "q8_0" ? Q8_0_BLOCK_BYTES : Q4_0_BLOCK_BYTES;
   if (blocks.byteLength < n * size) {
-    throw new RangeError(`Cannot repack ${dtype}: ${blocks.byteLength} bytes hold fewer than ${n} blocks`);
+    throw new RangeError(
+      `Cannot repack ${dtype}: ${blocks.byteLength} bytes hold fewer than ${n} blocks`,
+    );
   }
   const quantBytes = size - 2;
   const wordBytes = new Uint8Array(n * quantBytes);
@@ -170,5 +176,7 @@ export function repackBlocks(dtype: "q8_0" | "q4_0", blocks: Uint8Array, count: 
 }
 
 function assertBlocks(count: number): void {
-  if (count % QK !== 0) throw new RangeError(`Cannot quantise ${count} values: not a multiple of ${QK}`);
+  if (count % QK !== 0) {
+    throw new RangeError(`Cannot quantise ${count} values: not a multiple of ${QK}`);
+  }
 }

@@ -19,7 +19,13 @@
  * console.assert(k.code.includes("blockTable"));
  * ```
  */
-import { defineKernel, type KernelSource, positiveInt, powerOfTwo, treeReduce } from "./kernel_source.ts";
+import {
+  defineKernel,
+  type KernelSource,
+  positiveInt,
+  powerOfTwo,
+  treeReduce,
+} from "./kernel_source.ts";
 import { f32Literal } from "./rmsnorm.ts";
 
 /** Geometry shared by both attention passes. */
@@ -122,15 +128,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 }
 `;
-  return defineKernel(`attention_split.h${h}.kv${hkv}.d${d}.bs${options.blockSize}.mb${options.maxBlocks}`, {
-    h,
-    hkv,
-    d,
-    blockSize: options.blockSize,
-    maxBlocks: options.maxBlocks,
-    split,
-    wg: [split],
-  }, code);
+  return defineKernel(
+    `attention_split.h${h}.kv${hkv}.d${d}.bs${options.blockSize}.mb${options.maxBlocks}`,
+    {
+      h,
+      hkv,
+      d,
+      blockSize: options.blockSize,
+      maxBlocks: options.maxBlocks,
+      split,
+      wg: [split],
+    },
+    code,
+  );
 }
 
 /** Invocations per merge workgroup. */
@@ -170,15 +180,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 }
 `;
-  return defineKernel(`attention_merge.h${h}.d${d}.s${splits}`, { h, d, splits, wg: [ATTENTION_MERGE_WORKGROUP] }, code);
+  return defineKernel(`attention_merge.h${h}.d${d}.s${splits}`, {
+    h,
+    d,
+    splits,
+    wg: [ATTENTION_MERGE_WORKGROUP],
+  }, code);
 }
 
 function geometry(options: AttentionOptions) {
   const h = positiveInt(options.heads, "heads");
   const hkv = positiveInt(options.kvHeads, "kvHeads");
-  if (h % hkv) throw new RangeError(`Cannot generate attention: kvHeads ${hkv} does not divide heads ${h}`);
+  if (h % hkv) {
+    throw new RangeError(`Cannot generate attention: kvHeads ${hkv} does not divide heads ${h}`);
+  }
   positiveInt(options.blockSize, "blockSize");
   positiveInt(options.maxBlocks, "maxBlocks");
   const split = powerOfTwo(options.split ?? 64, "split");
-  return { h, hkv, d: positiveInt(options.headDim, "headDim"), split, splits: attentionSplits(options) };
+  return {
+    h,
+    hkv,
+    d: positiveInt(options.headDim, "headDim"),
+    split,
+    splits: attentionSplits(options),
+  };
 }

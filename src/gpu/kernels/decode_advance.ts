@@ -54,5 +54,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   if (lid == 0u) { state[0] = step + 1u; }
 }
 `;
-  return defineKernel(`decode_advance.bs${bs}.mb${mb}`, { blockSize: bs, maxBlocks: mb, wg: [64] }, code);
+  return defineKernel(
+    `decode_advance.bs${bs}.mb${mb}`,
+    { blockSize: bs, maxBlocks: mb, wg: [64] },
+    code,
+  );
 }

@@ -11,16 +11,24 @@
 import { defineKernel, grid2d, type KernelSource } from "./kernel_source.ts";
 
 /** The element-wise operations. */
-export type ElementwiseOp = "add" | "silu_mul";
+export type ElementwiseOp = "add" | "silu_mul" | "silu_mul_halves";
 
 /** Invocations per element-wise workgroup. */
 export const ELEMENTWISE_WORKGROUP = 64;
 
-/** Bindings: 0 uniform `{n}`, 1 a (or gate), 2 b (or up), 3 out. `out` may not alias inputs. */
+/**
+ * Bindings: 0 uniform `{n, half}`, 1 a (or gate), 2 b (or up), 3 out; `out` MUST NOT alias an
+ * input. `silu_mul_halves` reads gate and up from the two halves of each `2·half`-long row of
+ * `a` (the unfused form of the gate+up matmul) and ignores `b`'s contents.
+ */
 export function elementwiseKernel(op: ElementwiseOp): KernelSource {
-  const expr = op === "add" ? "a[i] + b[i]" : "g / (1.0 + exp(-g)) * b[i]";
+  const expr = op === "add"
+    ? "a[i] + b[i]"
+    : op === "silu_mul"
+    ? "g / (1.0 + exp(-g)) * b[i]"
+    : "g / (1.0 + exp(-g)) * a[(i / params.half) * 2u * params.half + params.half + i % params.half] + 0.0 * b[0]";
   const code = `
-struct Params { n: u32, pad0: u32, pad1: u32, pad2: u32 }
+struct Params { n: u32, half: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
@@ -31,7 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let i = (wid.x + wid.y * nwg.x) * ${ELEMENTWISE_WORKGROUP}u + lid;
   if (i >= params.n) { return; }
-  ${op === "silu_mul" ? "let g = a[i];" : ""}
+  ${op === "silu_mul" ? "let g = a[i];" : op === "silu_mul_halves" ? "let g = a[(i / params.half) * 2u * params.half + i % params.half];" : ""}
   out[i] = ${expr};
 }
 `;

@@ -8,7 +8,13 @@
  * console.assert(embeddingKernel({ dtype: "q8_0", dim: 64 }).code.includes("load_w"));
  * ```
  */
-import { defineKernel, type KernelSource, positiveInt, type WeightDType, weightBindings } from "./kernel_source.ts";
+import {
+  defineKernel,
+  type KernelSource,
+  positiveInt,
+  weightBindings,
+  type WeightDType,
+} from "./kernel_source.ts";
 
 /** Invocations per embedding workgroup. */
 export const EMBEDDING_WORKGROUP = 64;
@@ -40,7 +46,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   out[t * D + d] = load_w(ids[t] * D + d);
 }
 `;
-  return defineKernel(`embedding.${options.dtype}.d${dim}`, { dtype: options.dtype, dim, wg: [EMBEDDING_WORKGROUP] }, code);
+  return defineKernel(`embedding.${options.dtype}.d${dim}`, {
+    dtype: options.dtype,
+    dim,
+    wg: [EMBEDDING_WORKGROUP],
+  }, code);
 }
 
 /** Grid for {@link embeddingKernel}. */

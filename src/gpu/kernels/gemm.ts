@@ -12,7 +12,13 @@
  * console.assert(k.workgroupSize[0] === 8 && k.workgroupSize[1] === 8);
  * ```
  */
-import { defineKernel, type KernelSource, positiveInt, type WeightDType, weightBindings } from "./kernel_source.ts";
+import {
+  defineKernel,
+  type KernelSource,
+  positiveInt,
+  weightBindings,
+  type WeightDType,
+} from "./kernel_source.ts";
 import { type MatmulEpilogue, storeCode } from "./gemv.ts";
 
 /** GEMM tile shape: output tile BM × BN, K slice BK, register tile TM × TN per invocation. */
@@ -58,7 +64,9 @@ export function gemmKernel(options: GemmOptions): KernelSource {
   const k = positiveInt(options.k, "k");
   const t = options.tile ?? DEFAULT_GEMM_TILE;
   for (const [key, value] of Object.entries(t)) positiveInt(value, `tile.${key}`);
-  if (t.bm % t.tm || t.bn % t.tn) throw new RangeError("Cannot generate gemm: tm/tn must divide bm/bn");
+  if (t.bm % t.tm || t.bn % t.tn) {
+    throw new RangeError("Cannot generate gemm: tm/tn must divide bm/bn");
+  }
   if ((dtype === "q8_0" || dtype === "q4_0") && k % 32) {
     throw new RangeError(`Cannot generate gemm: k = ${k} is not a multiple of 32 for ${dtype}`);
   }
@@ -145,29 +153,39 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid3: v
     for (var j = 0u; j < TN; j++) {
       let n = n0 + lid3.x * TN + j;
       if (m < M && n < N) {
-        ${paired ? "let g = acc[i][j];\n        store(m, n, g / (1.0 + exp(-g)) * acc2[i][j]);" : "store(m, n, acc[i][j]);"}
+        ${
+    paired
+      ? "let g = acc[i][j];\n        store(m, n, g / (1.0 + exp(-g)) * acc2[i][j]);"
+      : "store(m, n, acc[i][j]);"
+  }
       }
     }
   }
 }
 `;
-  return defineKernel(`gemm.${dtype}.n${n}.k${k}.${epilogue.kind}.${t.bm}x${t.bn}x${t.bk}.${t.tm}x${t.tn}`, {
-    dtype,
-    n,
-    k,
-    bm: t.bm,
-    bn: t.bn,
-    bk: t.bk,
-    tm: t.tm,
-    tn: t.tn,
-    bias: options.bias ?? false,
-    epilogue: epilogue.kind,
-    wg: [wx, wy],
-  }, code);
+  return defineKernel(
+    `gemm.${dtype}.n${n}.k${k}.${epilogue.kind}.${t.bm}x${t.bn}x${t.bk}.${t.tm}x${t.tn}`,
+    {
+      dtype,
+      n,
+      k,
+      bm: t.bm,
+      bn: t.bn,
+      bk: t.bk,
+      tm: t.tm,
+      tn: t.tn,
+      bias: options.bias ?? false,
+      epilogue: epilogue.kind,
+      wg: [wx, wy],
+    },
+    code,
+  );
 }
 
 /** Workgroup grid for {@link gemmKernel}. */
-export function gemmGrid(options: { n: number; m: number; tile?: GemmTile }): [number, number, number] {
+export function gemmGrid(
+  options: { n: number; m: number; tile?: GemmTile },
+): [number, number, number] {
   const t = options.tile ?? DEFAULT_GEMM_TILE;
   return [Math.ceil(options.n / t.bn), Math.ceil(options.m / t.bm), 1];
 }

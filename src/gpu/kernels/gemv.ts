@@ -102,7 +102,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var c = lid; c < CHUNKS; c += WG) {
     for (var r = 0u; r < ROWS; r++) {
       let row = min(row0 + r, N - 1u);
-      acc[r] += dot_chunk(row, c, m);${paired ? "\n      acc[ROWS + r] += dot_chunk(row + N, c, m);" : ""}
+      acc[r] += dot_chunk(row, c, m);${
+    paired ? "\n      acc[ROWS + r] += dot_chunk(row + N, c, m);" : ""
+  }
     }
   }
   for (var a = 0u; a < ACC; a++) { red[a * WG + lid] = acc[a]; }
@@ -116,7 +118,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (lid == 0u && m < params.m) {
     for (var r = 0u; r < ROWS; r++) {
       if (row0 + r < N) {
-        ${paired ? "let g = red[r * WG];\n        let u = red[(ROWS + r) * WG];\n        store(m, row0 + r, g / (1.0 + exp(-g)) * u);" : "store(m, row0 + r, red[r * WG]);"}
+        ${
+    paired
+      ? "let g = red[r * WG];\n        let u = red[(ROWS + r) * WG];\n        store(m, row0 + r, g / (1.0 + exp(-g)) * u);"
+      : "store(m, row0 + r, red[r * WG]);"
+  }
       }
     }
   }
@@ -134,7 +140,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 
 /** Workgroup grid for {@link gemvKernel}: row groups folded over x/y, tokens on z. */
-export function gemvGrid(options: { n: number; rows?: number; m: number }): [number, number, number] {
+export function gemvGrid(
+  options: { n: number; rows?: number; m: number },
+): [number, number, number] {
   const [x, y] = grid2d(Math.ceil(options.n / (options.rows ?? 1)));
   return [x, y, options.m];
 }

@@ -50,13 +50,17 @@ export function defineKernel(
 
 /** Asserts that `n` is a positive integer, naming `what` in the error. */
 export function positiveInt(n: number, what: string): number {
-  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`Cannot generate kernel: ${what} = ${n} is not a positive integer`);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new RangeError(`Cannot generate kernel: ${what} = ${n} is not a positive integer`);
+  }
   return n;
 }
 
 /** Asserts that `n` is a power of two. */
 export function powerOfTwo(n: number, what: string): number {
-  if (positiveInt(n, what) & (n - 1)) throw new RangeError(`Cannot generate kernel: ${what} = ${n} is not a power of two`);
+  if (positiveInt(n, what) & (n - 1)) {
+    throw new RangeError(`Cannot generate kernel: ${what} = ${n} is not a power of two`);
+  }
   return n;
 }
 
@@ -108,7 +112,9 @@ export function isQuantized(dtype: WeightDType): boolean {
  * the result in `red[0]`. Expects `lid` to be the local invocation index; call in uniform flow.
  */
 export function treeReduce(wg: number, op: "sum" | "max", array = "red", lid = "lid"): string {
-  const combine = op === "sum" ? `${array}[${lid}] + ${array}[${lid} + s]` : `max(${array}[${lid}], ${array}[${lid} + s])`;
+  const combine = op === "sum"
+    ? `${array}[${lid}] + ${array}[${lid} + s]`
+    : `max(${array}[${lid}], ${array}[${lid} + s])`;
   return `workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
     if (${lid} < s) { ${array}[${lid}] = ${combine}; }

@@ -49,6 +49,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 
 /** Grid for {@link kvAppendKernel}. */
-export function kvAppendGrid(kvHeads: number, headDim: number, tokens: number): [number, number, number] {
+export function kvAppendGrid(
+  kvHeads: number,
+  headDim: number,
+  tokens: number,
+): [number, number, number] {
   return [Math.ceil((kvHeads * headDim) / KV_APPEND_WORKGROUP), tokens, 1];
 }

@@ -9,7 +9,14 @@
  * console.assert(rmsnormKernel({ dim: 96, eps: 1e-5, fusedResidual: true }).code.includes("residual"));
  * ```
  */
-import { defineKernel, grid2d, type KernelSource, positiveInt, powerOfTwo, treeReduce } from "./kernel_source.ts";
+import {
+  defineKernel,
+  grid2d,
+  type KernelSource,
+  positiveInt,
+  powerOfTwo,
+  treeReduce,
+} from "./kernel_source.ts";
 
 /** Template parameters of {@link rmsnormKernel}. */
 export interface RmsnormOptions {
@@ -48,19 +55,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let base = min(row, params.rows - 1u) * D;
   var ss = 0.0;
   for (var i = lid; i < D; i += WG) {
-    ${fused ? "let h = residual[base + i] + x[base + i];\n    if (in_range) { residual[base + i] = h; }" : "let h = x[base + i];"}
+    ${
+    fused
+      ? "let h = residual[base + i] + x[base + i];\n    if (in_range) { residual[base + i] = h; }"
+      : "let h = x[base + i];"
+  }
     ss += h * h;
   }
   red[lid] = ss;
   ${treeReduce(wg, "sum")}
   let inv = inverseSqrt(red[0] / f32(D) + EPS);
   for (var i = lid; i < D; i += WG) {
-    ${fused ? "let h = residual[base + i] + select(x[base + i], 0.0, in_range);" : "let h = x[base + i];"}
+    ${
+    fused
+      ? "let h = residual[base + i] + select(x[base + i], 0.0, in_range);"
+      : "let h = x[base + i];"
+  }
     if (in_range) { y[base + i] = h * inv * weight[i]; }
   }
 }
 `;
-  return defineKernel(`rmsnorm.d${dim}${fused ? ".residual" : ""}`, { dim, eps: options.eps, fused, wg: [wg] }, code);
+  return defineKernel(`rmsnorm.d${dim}${fused ? ".residual" : ""}`, {
+    dim,
+    eps: options.eps,
+    fused,
+    wg: [wg],
+  }, code);
 }
 
 /** Grid for a one-workgroup-per-row kernel. */

@@ -39,9 +39,13 @@ export function ropeKernel(options: RopeOptions): KernelSource {
   const heads = positiveInt(options.heads, "heads");
   const headDim = positiveInt(options.headDim, "headDim");
   const rot = positiveInt(options.rotaryDim ?? headDim, "rotaryDim");
-  if (rot % 2 || rot > headDim) throw new RangeError(`Cannot generate rope: rotaryDim ${rot} must be even and ≤ ${headDim}`);
+  if (rot % 2 || rot > headDim) {
+    throw new RangeError(`Cannot generate rope: rotaryDim ${rot} must be even and ≤ ${headDim}`);
+  }
   const half = rot / 2;
-  const pair = options.mode === "neox" ? `let i0 = i; let i1 = i + ${half}u;` : "let i0 = 2u * i; let i1 = 2u * i + 1u;";
+  const pair = options.mode === "neox"
+    ? `let i0 = i; let i1 = i + ${half}u;`
+    : "let i0 = 2u * i; let i1 = 2u * i + 1u;";
   const code = `
 const H: u32 = ${heads}u;
 const D: u32 = ${headDim}u;
@@ -83,7 +87,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 
 /** Grid covering `tokens × heads × rotaryDim/2` invocations. */
-export function ropeGrid(tokens: number, heads: number, rotaryDim: number): [number, number, number] {
+export function ropeGrid(
+  tokens: number,
+  heads: number,
+  rotaryDim: number,
+): [number, number, number] {
   const [x, y] = grid2d(Math.ceil((tokens * heads * rotaryDim / 2) / ROPE_WORKGROUP));
   return [x, y, 1];
 }

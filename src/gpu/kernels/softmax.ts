@@ -7,7 +7,13 @@
  * console.assert(softmaxKernel({ cols: 10 }).code.includes("exp("));
  * ```
  */
-import { defineKernel, type KernelSource, positiveInt, powerOfTwo, treeReduce } from "./kernel_source.ts";
+import {
+  defineKernel,
+  type KernelSource,
+  positiveInt,
+  powerOfTwo,
+  treeReduce,
+} from "./kernel_source.ts";
 
 /** Template parameters of {@link softmaxKernel}. */
 export interface SoftmaxOptions {

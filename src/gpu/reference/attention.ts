@@ -98,9 +98,12 @@ export function pagedAttentionRef(
       const slots = new Uint32Array(ctx);
       let m = -Infinity;
       for (let j = 0; j < ctx; j++) {
-        slots[j] = input.blockTable[seq * maxBlocks + Math.floor(j / blockSize)] * blockSize + (j % blockSize);
+        slots[j] = input.blockTable[seq * maxBlocks + Math.floor(j / blockSize)] * blockSize +
+          (j % blockSize);
         let s = 0;
-        for (let i = 0; i < d; i++) s += q[(t * heads + h) * d + i] * cache.k[(slots[j] * kvHeads + kvh) * d + i];
+        for (let i = 0; i < d; i++) {
+          s += q[(t * heads + h) * d + i] * cache.k[(slots[j] * kvHeads + kvh) * d + i];
+        }
         scores[j] = s * scale;
         m = Math.max(m, scores[j]);
       }
@@ -108,7 +111,9 @@ export function pagedAttentionRef(
       for (let j = 0; j < ctx; j++) l += scores[j] = Math.exp(scores[j] - m);
       for (let i = 0; i < d; i++) {
         let acc = 0;
-        for (let j = 0; j < ctx; j++) acc += scores[j] * cache.v[(slots[j] * kvHeads + kvh) * d + i];
+        for (let j = 0; j < ctx; j++) {
+          acc += scores[j] * cache.v[(slots[j] * kvHeads + kvh) * d + i];
+        }
         out[(t * heads + h) * d + i] = acc / l;
       }
     }

@@ -36,7 +36,12 @@ export function silu(x: number): number {
 }
 
 /** RMSNorm of each `dim`-long row: `x / sqrt(mean(x²) + eps) · weight`. */
-export function rmsnormRef(x: Float32Array, weight: Float32Array, dim: number, eps: number): Float32Array {
+export function rmsnormRef(
+  x: Float32Array,
+  weight: Float32Array,
+  dim: number,
+  eps: number,
+): Float32Array {
   const y = new Float32Array(x.length);
   for (let r = 0; r < x.length / dim; r++) {
     let ss = 0;

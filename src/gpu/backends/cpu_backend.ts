@@ -1,0 +1,74 @@
+/**
+ * The `cpu` backend: the TypedArray reference implementation of {@link Backend}. Quantised
+ * weights are dequantised at upload, so it is the "CPU dequantised reference" the GPU paths
+ * are checked against. Also the automatic fallback when no GPU adapter exists.
+ *
+ * @example
+ * ```ts
+ * import { createCpuBackend } from "./cpu_backend.ts";
+ * const cpu = createCpuBackend();
+ * const t = cpu.upload(new Float32Array([1, 2]), [2]);
+ * console.assert((await cpu.read(t))[1] === 2);
+ * ```
+ */
+import { assertOwned, type Backend, type Tensor } from "../backend.ts";
+import { dequantizeWeight } from "../host_weight.ts";
+import { matmulRef, rmsnormRef, silu } from "../reference/dense.ts";
+import { ropeRef } from "../reference/attention.ts";
+import { argmaxRef } from "../reference/sampling.ts";
+
+interface CpuTensor extends Tensor {
+  data: Float32Array | Uint32Array;
+}
+
+/** Creates a `cpu` backend. */
+export function createCpuBackend(): Backend {
+  const name = "cpu";
+  const t = (x: Tensor) => (assertOwned(backend, x), (x as CpuTensor).data);
+  const f = (x: Tensor) => t(x) as Float32Array;
+  const make = (data: Float32Array | Uint32Array, shape: readonly number[], kind: Tensor["kind"]): CpuTensor => ({ data, shape: [...shape], kind, backend: name });
+  const rows = (x: Tensor) => x.shape.length > 1 ? x.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
+  const backend: Backend = {
+    name,
+    upload: (data, shape) => make(data.slice(), shape, data instanceof Uint32Array ? "u32" : "f32"),
+    empty: (shape, kind = "f32") => make(kind === "u32" ? new Uint32Array(size(shape)) : new Float32Array(size(shape)), shape, kind),
+    uploadWeight: (w) => make(dequantizeWeight(w), w.shape, "weight"),
+    read: (x) => Promise.resolve(t(x).slice()),
+    matmul(out, x, w) {
+      f(out).set(matmulRef(f(x), f(w), { m: rows(x), n: w.shape[0], k: w.shape[1] }));
+    },
+    matmulGateUpSilu(out, x, gateUp) {
+      const n = gateUp.shape[0] / 2, m = rows(x);
+      const both = matmulRef(f(x), f(gateUp), { m, n: 2 * n, k: gateUp.shape[1] });
+      const o = f(out);
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) o[i * n + j] = silu(both[i * 2 * n + j]) * both[i * 2 * n + n + j];
+    },
+    rmsnorm(out, x, weight, eps) {
+      f(out).set(rmsnormRef(f(x), f(weight), weight.shape.at(-1)!, eps));
+    },
+    addRmsnorm(out, residual, x, weight, eps) {
+      const r = f(residual), xs = f(x);
+      for (let i = 0; i < r.length; i++) r[i] += xs[i];
+      f(out).set(rmsnormRef(r, f(weight), weight.shape.at(-1)!, eps));
+    },
+    rope(x, positions, o) {
+      ropeRef(f(x), t(positions) as Uint32Array, o);
+    },
+    add(out, a, b) {
+      const o = f(out), av = f(a), bv = f(b);
+      for (let i = 0; i < o.length; i++) o[i] = av[i] + bv[i];
+    },
+    argmax(out, logits) {
+      (t(out) as Uint32Array).set(argmaxRef(f(logits), logits.shape.at(-1)!));
+    },
+    release(x) {
+      (x as CpuTensor).data = new Float32Array(0);
+    },
+    destroy() {},
+  };
+  return backend;
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
