@@ -1,0 +1,49 @@
+/**
+ * Sluice's WebGPU kernel layer: device acquisition, generated WGSL kernels, CPU references,
+ * backends by name, the kernel compile cache with its autotuner, and recorded decode plans.
+ *
+ * @example
+ * ```ts ignore
+ * import { acquireGpuContext, createBackendRegistry, KernelRuntime, navigatorGpuProvider } from "./mod.ts";
+ * const ctx = await acquireGpuContext(navigatorGpuProvider());
+ * const backend = await createBackendRegistry().create("webgpu", { runtime: new KernelRuntime(ctx) });
+ * ```
+ * @module
+ */
+export * from "./gpu_error.ts";
+export * from "./gpu_provider.ts";
+export * from "./gpu_context.ts";
+export * from "./device_fingerprint.ts";
+export * from "./content_hash.ts";
+export * from "./buffer_pool.ts";
+export * from "./quant.ts";
+export * from "./host_weight.ts";
+export * from "./kernel_runtime.ts";
+export * from "./kernels/kernel_source.ts";
+export * from "./kernels/gemv.ts";
+export * from "./kernels/gemm.ts";
+export * from "./kernels/rmsnorm.ts";
+export * from "./kernels/rope.ts";
+export * from "./kernels/elementwise.ts";
+export * from "./kernels/softmax.ts";
+export * from "./kernels/embedding.ts";
+export * from "./kernels/kv_append.ts";
+export * from "./kernels/attention.ts";
+export * from "./kernels/argmax.ts";
+export * from "./kernels/sample.ts";
+export * from "./kernels/decode_advance.ts";
+export * from "./reference/dense.ts";
+export * from "./reference/attention.ts";
+export * from "./reference/sampling.ts";
+export * from "./backend.ts";
+export * from "./backends/cpu_backend.ts";
+export * from "./backends/webgpu_backend.ts";
+export * from "./backend_registry.ts";
+export * from "./kernel_cache_storage.ts";
+export * from "./cache_key_factors.ts";
+export * from "./kernel_piece.ts";
+export * from "./autotuner.ts";
+export * from "./compile_cache.ts";
+export * from "./model_kernel_set.ts";
+export * from "./decode_plan.ts";
+export * from "./toy_decoder.ts";
