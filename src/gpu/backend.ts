@@ -48,7 +48,11 @@ export interface Backend {
   /** `residual += x; out = rmsnorm(residual)`. */
   addRmsnorm(out: Tensor, residual: Tensor, x: Tensor, weight: Tensor, eps: number): void;
   /** In-place RoPE of `x[T, heads·headDim]` at `positions[T]`. */
-  rope(x: Tensor, positions: Tensor, options: { heads: number; headDim: number; theta: number; mode: RopeMode }): void;
+  rope(
+    x: Tensor,
+    positions: Tensor,
+    options: { heads: number; headDim: number; theta: number; mode: RopeMode },
+  ): void;
   /** `out = a + b`. */
   add(out: Tensor, a: Tensor, b: Tensor): void;
   /** `out[T] = argmax(logits[T, V])`. */

@@ -46,22 +46,36 @@ export function createBackendRegistry(): BackendRegistry {
   const factories = new Map<string, { factory: BackendFactory; requiresGpu: boolean }>();
   const registry: BackendRegistry = {
     register(name, factory, options = {}) {
-      if (factories.has(name)) throw new TypeError(`Cannot register backend "${name}": the name is taken`);
+      if (factories.has(name)) {
+        throw new TypeError(`Cannot register backend "${name}": the name is taken`);
+      }
       factories.set(name, { factory, requiresGpu: options.requiresGpu ?? false });
     },
     names: () => [...factories.keys()],
     async create(name, context) {
       const entry = factories.get(name);
-      if (!entry) throw new RangeError(`Cannot create backend "${name}": not registered (known: ${[...factories.keys()].join(", ")})`);
+      if (!entry) {
+        throw new RangeError(
+          `Cannot create backend "${name}": not registered (known: ${
+            [...factories.keys()].join(", ")
+          })`,
+        );
+      }
       if (entry.requiresGpu && !context.runtime) {
-        context.log?.(`Backend "${name}" needs a GPU but no WebGPU adapter was found; falling back to "cpu"`);
+        context.log?.(
+          `Backend "${name}" needs a GPU but no WebGPU adapter was found; falling back to "cpu"`,
+        );
         return await factories.get("cpu")!.factory(context);
       }
       return await entry.factory(context);
     },
   };
   registry.register("cpu", () => createCpuBackend());
-  registry.register("webgpu-eager", (c) => createWebGpuBackend(c.runtime!, { fused: false }), { requiresGpu: true });
-  registry.register("webgpu", (c) => createWebGpuBackend(c.runtime!, { fused: true }), { requiresGpu: true });
+  registry.register("webgpu-eager", (c) => createWebGpuBackend(c.runtime!, { fused: false }), {
+    requiresGpu: true,
+  });
+  registry.register("webgpu", (c) => createWebGpuBackend(c.runtime!, { fused: true }), {
+    requiresGpu: true,
+  });
   return registry;
 }

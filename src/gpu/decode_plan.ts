@@ -29,9 +29,18 @@ export class PlanRecorder {
   }
 
   /** Compiles `source` (cached) and appends a dispatch over `bindings` with `grid`. */
-  async record(source: KernelSource, bindings: Readonly<Record<number, GPUBuffer>>, grid: readonly [number, number, number]): Promise<void> {
+  async record(
+    source: KernelSource,
+    bindings: Readonly<Record<number, GPUBuffer>>,
+    grid: readonly [number, number, number],
+  ): Promise<void> {
     const pipeline = await this.#runtime.pipeline(source);
-    this.#dispatches.push({ pipeline, bindGroup: this.#runtime.bindGroup(pipeline, bindings, source.name), grid: [...grid] as [number, number, number], label: source.name });
+    this.#dispatches.push({
+      pipeline,
+      bindGroup: this.#runtime.bindGroup(pipeline, bindings, source.name),
+      grid: [...grid] as [number, number, number],
+      label: source.name,
+    });
   }
 
   /** Ends the recording. `history` receives `tokens` u32 ids per step (up to `maxSteps`). */
@@ -51,7 +60,11 @@ export class DecodePlan {
   #stepsSinceReset = 0;
 
   /** Use {@link PlanRecorder.finish}. */
-  constructor(runtime: KernelRuntime, dispatches: readonly Dispatch[], options: { history: GPUBuffer; tokens: number; maxSteps: number }) {
+  constructor(
+    runtime: KernelRuntime,
+    dispatches: readonly Dispatch[],
+    options: { history: GPUBuffer; tokens: number; maxSteps: number },
+  ) {
     this.#runtime = runtime;
     this.dispatches = dispatches;
     this.#history = options.history;
@@ -61,7 +74,13 @@ export class DecodePlan {
 
   /** Writes a per-step host input into a static buffer (before the next {@link DecodePlan.run}). */
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
-    this.#runtime.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
+    this.#runtime.device.queue.writeBuffer(
+      buffer,
+      offset,
+      data.buffer,
+      data.byteOffset,
+      data.byteLength,
+    );
   }
 
   /** Marks the history as empty again (the caller also resets the GPU step counter). */
@@ -76,7 +95,9 @@ export class DecodePlan {
    */
   async run(steps: number): Promise<Uint32Array> {
     if (this.#stepsSinceReset + steps > this.#maxSteps) {
-      throw new RangeError(`Cannot run ${steps} steps: history holds ${this.#maxSteps - this.#stepsSinceReset} more`);
+      throw new RangeError(
+        `Cannot run ${steps} steps: history holds ${this.#maxSteps - this.#stepsSinceReset} more`,
+      );
     }
     this.#runtime.context.assertAlive("run a decode plan");
     const encoder = this.#runtime.device.createCommandEncoder();
@@ -92,6 +113,10 @@ export class DecodePlan {
     this.#runtime.device.queue.submit([encoder.finish()]);
     const first = this.#stepsSinceReset;
     this.#stepsSinceReset += steps;
-    return await this.#runtime.readU32(this.#history, steps * this.#tokens, first * this.#tokens * 4);
+    return await this.#runtime.readU32(
+      this.#history,
+      steps * this.#tokens,
+      first * this.#tokens * 4,
+    );
   }
 }

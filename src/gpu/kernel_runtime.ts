@@ -175,7 +175,11 @@ export class KernelRuntime {
    * `onSubmittedWorkDone`, which under Bun + Dawn does not keep the event loop alive.
    */
   async sync(): Promise<void> {
-    this.#syncBuffer ??= this.device.createBuffer({ size: 16, usage: STORAGE_USAGE, label: "sync" });
+    this.#syncBuffer ??= this.device.createBuffer({
+      size: 16,
+      usage: STORAGE_USAGE,
+      label: "sync",
+    });
     await this.read(this.#syncBuffer, 4);
   }
 

@@ -52,7 +52,10 @@ export interface ToyDecoderOptions {
 }
 
 /** Builds the toy decoder's buffers and records its plan. */
-export async function buildToyDecoder(runtime: KernelRuntime, o: ToyDecoderOptions): Promise<ToyDecoder> {
+export async function buildToyDecoder(
+  runtime: KernelRuntime,
+  o: ToyDecoderOptions,
+): Promise<ToyDecoder> {
   const buffers: GPUBuffer[] = [];
   const buf = (d: ArrayBufferView | number) => (buffers.push(runtime.buffer(d)), buffers.at(-1)!);
   const uni = (v: number[]) => (buffers.push(runtime.uniform(v)), buffers.at(-1)!);
@@ -63,12 +66,38 @@ export async function buildToyDecoder(runtime: KernelRuntime, o: ToyDecoderOptio
   const state = buf(16), positions = buf(4), slots = buf(4), history = buf(o.maxSteps * 4);
   const zeros = buf(16), blockTable = buf(new Uint32Array(4));
   const one = uni([1]);
-  const steps: [ReturnType<typeof gemvKernel>, Record<number, GPUBuffer>, [number, number, number]][] = [
-    [embeddingKernel({ dtype: o.dtype, dim: o.dim }), { 0: one, 1: ids, ...table, 4: hidden }, embeddingGrid(o.dim, 1)],
-    [rmsnormKernel({ dim: o.dim, eps: 1e-5 }), { 0: one, 1: hidden, 2: buf(o.norm), 3: normed }, rowGrid(1)],
-    [gemvKernel({ dtype: o.dtype, n: o.vocab, k: o.dim }), { 0: one, 1: normed, ...table, 4: logits }, gemvGrid({ n: o.vocab, m: 1 })],
+  const steps: [
+    ReturnType<typeof gemvKernel>,
+    Record<number, GPUBuffer>,
+    [number, number, number],
+  ][] = [
+    [
+      embeddingKernel({ dtype: o.dtype, dim: o.dim }),
+      { 0: one, 1: ids, ...table, 4: hidden },
+      embeddingGrid(o.dim, 1),
+    ],
+    [
+      rmsnormKernel({ dim: o.dim, eps: 1e-5 }),
+      { 0: one, 1: hidden, 2: buf(o.norm), 3: normed },
+      rowGrid(1),
+    ],
+    [gemvKernel({ dtype: o.dtype, n: o.vocab, k: o.dim }), {
+      0: one,
+      1: normed,
+      ...table,
+      4: logits,
+    }, gemvGrid({ n: o.vocab, m: 1 })],
     [argmaxKernel({ vocab: o.vocab }), { 0: one, 1: logits, 2: ids }, rowGrid(1)],
-    [decodeAdvanceKernel({ blockSize: 1 << 20, maxBlocks: 1 }), { 0: one, 1: state, 2: positions, 3: zeros, 4: blockTable, 5: slots, 6: ids, 7: history }, [1, 1, 1]],
+    [decodeAdvanceKernel({ blockSize: 1 << 20, maxBlocks: 1 }), {
+      0: one,
+      1: state,
+      2: positions,
+      3: zeros,
+      4: blockTable,
+      5: slots,
+      6: ids,
+      7: history,
+    }, [1, 1, 1]],
   ];
   const recorder = new PlanRecorder(runtime);
   for (const [source, bindings, grid] of steps) await recorder.record(source, bindings, grid);
@@ -83,7 +112,12 @@ export async function buildToyDecoder(runtime: KernelRuntime, o: ToyDecoderOptio
       plan.resetHistory();
     },
     async unrecordedStep() {
-      const dispatches = steps.map(([source, bindings, grid], i) => ({ pipeline: pipelines[i], bindGroup: runtime.bindGroup(pipelines[i], bindings), grid, label: source.name }));
+      const dispatches = steps.map(([source, bindings, grid], i) => ({
+        pipeline: pipelines[i],
+        bindGroup: runtime.bindGroup(pipelines[i], bindings),
+        grid,
+        label: source.name,
+      }));
       runtime.run(dispatches);
       return (await runtime.readU32(ids, 1))[0];
     },

@@ -10,7 +10,11 @@ import { acquireTestDevice, assertClose, randomFloats } from "./_device.ts";
 import type { Backend } from "../../src/gpu/backend.ts";
 import { createBackendRegistry } from "../../src/gpu/backend_registry.ts";
 import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
-import { concatWeightRows, dequantizeWeight, hostWeightFromF32 } from "../../src/gpu/host_weight.ts";
+import {
+  concatWeightRows,
+  dequantizeWeight,
+  hostWeightFromF32,
+} from "../../src/gpu/host_weight.ts";
 import { matmulRef, rmsnormRef, silu } from "../../src/gpu/reference/dense.ts";
 import { ropeRef } from "../../src/gpu/reference/attention.ts";
 import { argmaxRef } from "../../src/gpu/reference/sampling.ts";
@@ -37,7 +41,10 @@ function conformance(name: string, skip: string | false, factory: () => Promise<
             const x = randomFloats(m * k, 2);
             const out = b.empty([m, n]);
             b.matmul(out, b.upload(x, [m, k]), b.uploadWeight(wh));
-            assertClose(await b.read(out), matmulRef(x, dequantizeWeight(wh), { m, n, k }), { abs: 1e-5 * k, rel: 1e-4 }, "matmul");
+            assertClose(await b.read(out), matmulRef(x, dequantizeWeight(wh), { m, n, k }), {
+              abs: 1e-5 * k,
+              rel: 1e-4,
+            }, "matmul");
           }));
       }
     }
@@ -49,18 +56,31 @@ function conformance(name: string, skip: string | false, factory: () => Promise<
         const x = randomFloats(m * k, 5);
         const out = b.empty([m, n]);
         b.matmulGateUpSilu(out, b.upload(x, [m, k]), b.uploadWeight(concatWeightRows([gate, up])));
-        const gv = matmulRef(x, dequantizeWeight(gate), { m, n, k }), uv = matmulRef(x, dequantizeWeight(up), { m, n, k });
-        assertClose(await b.read(out), gv.map((g, i) => silu(g) * uv[i]), { abs: 1e-5 * k, rel: 1e-4 }, "gate_up");
+        const gv = matmulRef(x, dequantizeWeight(gate), { m, n, k }),
+          uv = matmulRef(x, dequantizeWeight(up), { m, n, k });
+        assertClose(await b.read(out), gv.map((g, i) => silu(g) * uv[i]), {
+          abs: 1e-5 * k,
+          rel: 1e-4,
+        }, "gate_up");
       }));
     it("rmsnorm and addRmsnorm (residual updated)", () =>
       run(async (b) => {
         const rows = 3, dim = 40;
-        const x = randomFloats(rows * dim, 6), r = randomFloats(rows * dim, 7), w = randomFloats(dim, 8);
-        const out = b.empty([rows, dim]), residual = b.upload(r, [rows, dim]), wt = b.upload(w, [dim]);
+        const x = randomFloats(rows * dim, 6),
+          r = randomFloats(rows * dim, 7),
+          w = randomFloats(dim, 8);
+        const out = b.empty([rows, dim]),
+          residual = b.upload(r, [rows, dim]),
+          wt = b.upload(w, [dim]);
         b.addRmsnorm(out, residual, b.upload(x, [rows, dim]), wt, 1e-5);
         const sum = r.map((v, i) => v + x[i]);
         assertClose(await b.read(residual), sum, { abs: 1e-6, rel: 1e-5 }, "residual");
-        assertClose(await b.read(out), rmsnormRef(sum, w, dim, 1e-5), { abs: 1e-5, rel: 1e-4 }, "norm");
+        assertClose(
+          await b.read(out),
+          rmsnormRef(sum, w, dim, 1e-5),
+          { abs: 1e-5, rel: 1e-4 },
+          "norm",
+        );
       }));
     it("rope (neox) and add", () =>
       run(async (b) => {

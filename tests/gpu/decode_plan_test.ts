@@ -7,7 +7,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice, randomFloats } from "./_device.ts";
 import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
-import { buildToyDecoder, type ToyDecoderOptions, toyDecoderReference } from "../../src/gpu/toy_decoder.ts";
+import {
+  buildToyDecoder,
+  type ToyDecoderOptions,
+  toyDecoderReference,
+} from "../../src/gpu/toy_decoder.ts";
 import { hostWeightFromF32 } from "../../src/gpu/host_weight.ts";
 
 const device = await acquireTestDevice();
@@ -17,7 +21,14 @@ describe("recorded decode plan", { skip: device.skip }, () => {
     it(`${dtype}: 12 steps as 3 submits of 4 equal the CPU greedy ids and the unrecorded path`, async () => {
       const runtime = new KernelRuntime(device.context!);
       const vocab = 96, dim = 64;
-      const o: ToyDecoderOptions = { vocab, dim, dtype, table: hostWeightFromF32(dtype, randomFloats(vocab * dim, 5), [vocab, dim]), norm: randomFloats(dim, 6), maxSteps: 12 };
+      const o: ToyDecoderOptions = {
+        vocab,
+        dim,
+        dtype,
+        table: hostWeightFromF32(dtype, randomFloats(vocab * dim, 5), [vocab, dim]),
+        norm: randomFloats(dim, 6),
+        maxSteps: 12,
+      };
       const toy = await buildToyDecoder(runtime, o);
       try {
         toy.reset(3);

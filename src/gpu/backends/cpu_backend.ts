@@ -26,12 +26,22 @@ export function createCpuBackend(): Backend {
   const name = "cpu";
   const t = (x: Tensor) => (assertOwned(backend, x), (x as CpuTensor).data);
   const f = (x: Tensor) => t(x) as Float32Array;
-  const make = (data: Float32Array | Uint32Array, shape: readonly number[], kind: Tensor["kind"]): CpuTensor => ({ data, shape: [...shape], kind, backend: name });
-  const rows = (x: Tensor) => x.shape.length > 1 ? x.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
+  const make = (
+    data: Float32Array | Uint32Array,
+    shape: readonly number[],
+    kind: Tensor["kind"],
+  ): CpuTensor => ({ data, shape: [...shape], kind, backend: name });
+  const rows = (x: Tensor) =>
+    x.shape.length > 1 ? x.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
   const backend: Backend = {
     name,
     upload: (data, shape) => make(data.slice(), shape, data instanceof Uint32Array ? "u32" : "f32"),
-    empty: (shape, kind = "f32") => make(kind === "u32" ? new Uint32Array(size(shape)) : new Float32Array(size(shape)), shape, kind),
+    empty: (shape, kind = "f32") =>
+      make(
+        kind === "u32" ? new Uint32Array(size(shape)) : new Float32Array(size(shape)),
+        shape,
+        kind,
+      ),
     uploadWeight: (w) => make(dequantizeWeight(w), w.shape, "weight"),
     read: (x) => Promise.resolve(t(x).slice()),
     matmul(out, x, w) {
@@ -41,7 +51,11 @@ export function createCpuBackend(): Backend {
       const n = gateUp.shape[0] / 2, m = rows(x);
       const both = matmulRef(f(x), f(gateUp), { m, n: 2 * n, k: gateUp.shape[1] });
       const o = f(out);
-      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) o[i * n + j] = silu(both[i * 2 * n + j]) * both[i * 2 * n + n + j];
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          o[i * n + j] = silu(both[i * 2 * n + j]) * both[i * 2 * n + n + j];
+        }
+      }
     },
     rmsnorm(out, x, weight, eps) {
       f(out).set(rmsnormRef(f(x), f(weight), weight.shape.at(-1)!, eps));

@@ -28,7 +28,12 @@ interface GpuTensor extends Tensor {
 }
 
 type Step =
-  | { kind: "dispatch"; source: KernelSource; bindings: Record<number, GPUBuffer>; grid: [number, number, number] }
+  | {
+    kind: "dispatch";
+    source: KernelSource;
+    bindings: Record<number, GPUBuffer>;
+    grid: [number, number, number];
+  }
   | { kind: "copy"; from: GPUBuffer; to: GPUBuffer; bytes: number };
 
 /** Options of {@link createWebGpuBackend}. */
@@ -38,13 +43,17 @@ export interface WebGpuBackendOptions {
 }
 
 /** Creates a `webgpu` (fused) or `webgpu-eager` backend on `runtime`. */
-export function createWebGpuBackend(runtime: KernelRuntime, options: WebGpuBackendOptions): Backend {
+export function createWebGpuBackend(
+  runtime: KernelRuntime,
+  options: WebGpuBackendOptions,
+): Backend {
   const name = options.fused ? "webgpu" : "webgpu-eager";
   const owned = new Set<GPUBuffer>();
   let steps: Step[] = [];
   let transient: GPUBuffer[] = [];
   const g = (x: Tensor) => (assertOwned(backend, x), x as GpuTensor);
-  const rows = (x: Tensor) => x.shape.length > 1 ? x.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
+  const rows = (x: Tensor) =>
+    x.shape.length > 1 ? x.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
   const alloc = (bytes: number | ArrayBufferView) => {
     const b = runtime.buffer(bytes);
     owned.add(b);
@@ -60,52 +69,114 @@ export function createWebGpuBackend(runtime: KernelRuntime, options: WebGpuBacke
     transient.push(b);
     return b;
   };
-  const matmulStep = (out: GPUBuffer, x: GpuTensor, w: GpuTensor, n: number, epilogue: MatmulEpilogue) => {
+  const matmulStep = (
+    out: GPUBuffer,
+    x: GpuTensor,
+    w: GpuTensor,
+    n: number,
+    epilogue: MatmulEpilogue,
+  ) => {
     const m = rows(x), k = w.shape[1], dtype = w.dtype!;
-    const source = m === 1 ? gemvKernel({ dtype, n, k, epilogue }) : gemmKernel({ dtype, n, k, epilogue });
+    const source = m === 1
+      ? gemvKernel({ dtype, n, k, epilogue })
+      : gemmKernel({ dtype, n, k, epilogue });
     const bindings: Record<number, GPUBuffer> = { 0: uni([m]), 1: x.buffer, 2: w.buffer, 4: out };
     if (w.scales) bindings[3] = w.scales;
-    steps.push({ kind: "dispatch", source, bindings, grid: m === 1 ? gemvGrid({ n, m }) : gemmGrid({ n, m }) });
+    steps.push({
+      kind: "dispatch",
+      source,
+      bindings,
+      grid: m === 1 ? gemvGrid({ n, m }) : gemmGrid({ n, m }),
+    });
   };
-  const elementwise = (op: "add" | "silu_mul_halves", out: GPUBuffer, a: GPUBuffer, b: GPUBuffer, n: number, half = 0) =>
-    steps.push({ kind: "dispatch", source: elementwiseKernel(op), bindings: { 0: uni([n, half]), 1: a, 2: b, 3: out }, grid: elementwiseGrid(n) });
+  const elementwise = (
+    op: "add" | "silu_mul_halves",
+    out: GPUBuffer,
+    a: GPUBuffer,
+    b: GPUBuffer,
+    n: number,
+    half = 0,
+  ) =>
+    steps.push({
+      kind: "dispatch",
+      source: elementwiseKernel(op),
+      bindings: { 0: uni([n, half]), 1: a, 2: b, 3: out },
+      grid: elementwiseGrid(n),
+    });
 
   const backend: Backend = {
     name,
     upload(data, shape) {
-      return { shape: [...shape], kind: data instanceof Uint32Array ? "u32" : "f32", backend: name, buffer: alloc(data) } as GpuTensor;
+      return {
+        shape: [...shape],
+        kind: data instanceof Uint32Array ? "u32" : "f32",
+        backend: name,
+        buffer: alloc(data),
+      } as GpuTensor;
     },
     empty(shape, kind = "f32") {
-      return { shape: [...shape], kind, backend: name, buffer: alloc(shape.reduce((a, b) => a * b, 1) * 4) } as GpuTensor;
+      return {
+        shape: [...shape],
+        kind,
+        backend: name,
+        buffer: alloc(shape.reduce((a, b) => a * b, 1) * 4),
+      } as GpuTensor;
     },
     uploadWeight(w: HostWeight) {
       const packed = packWeight(w);
-      return { shape: [...w.shape], kind: "weight", backend: name, dtype: w.dtype, buffer: alloc(packed.data), scales: packed.scales && alloc(packed.scales) } as GpuTensor;
+      return {
+        shape: [...w.shape],
+        kind: "weight",
+        backend: name,
+        dtype: w.dtype,
+        buffer: alloc(packed.data),
+        scales: packed.scales && alloc(packed.scales),
+      } as GpuTensor;
     },
     async read(x) {
       const t = g(x);
       await flush();
       const count = t.shape.reduce((a, b) => a * b, 1);
-      return t.kind === "u32" ? await runtime.readU32(t.buffer, count) : await runtime.readF32(t.buffer, count);
+      return t.kind === "u32"
+        ? await runtime.readU32(t.buffer, count)
+        : await runtime.readF32(t.buffer, count);
     },
     matmul(out, x, w) {
       matmulStep(g(out).buffer, g(x), g(w), w.shape[0], { kind: "store" });
     },
     matmulGateUpSilu(out, x, gateUp) {
       const n = gateUp.shape[0] / 2;
-      if (options.fused) return matmulStep(g(out).buffer, g(x), g(gateUp), n, { kind: "gate_up_silu" });
+      if (options.fused) {
+        return matmulStep(g(out).buffer, g(x), g(gateUp), n, { kind: "gate_up_silu" });
+      }
       const both = temp(rows(x) * 2 * n * 4);
       matmulStep(both, g(x), g(gateUp), 2 * n, { kind: "store" });
       elementwise("silu_mul_halves", g(out).buffer, both, both, rows(x) * n, n);
     },
     rmsnorm(out, x, weight, eps) {
       const dim = weight.shape.at(-1)!;
-      steps.push({ kind: "dispatch", source: rmsnormKernel({ dim, eps }), bindings: { 0: uni([rows(x)]), 1: g(x).buffer, 2: g(weight).buffer, 3: g(out).buffer }, grid: rowGrid(rows(x)) });
+      steps.push({
+        kind: "dispatch",
+        source: rmsnormKernel({ dim, eps }),
+        bindings: { 0: uni([rows(x)]), 1: g(x).buffer, 2: g(weight).buffer, 3: g(out).buffer },
+        grid: rowGrid(rows(x)),
+      });
     },
     addRmsnorm(out, residual, x, weight, eps) {
       const dim = weight.shape.at(-1)!, r = rows(x);
       if (options.fused) {
-        steps.push({ kind: "dispatch", source: rmsnormKernel({ dim, eps, fusedResidual: true }), bindings: { 0: uni([r]), 1: g(x).buffer, 2: g(weight).buffer, 3: g(out).buffer, 4: g(residual).buffer }, grid: rowGrid(r) });
+        steps.push({
+          kind: "dispatch",
+          source: rmsnormKernel({ dim, eps, fusedResidual: true }),
+          bindings: {
+            0: uni([r]),
+            1: g(x).buffer,
+            2: g(weight).buffer,
+            3: g(out).buffer,
+            4: g(residual).buffer,
+          },
+          grid: rowGrid(r),
+        });
         return;
       }
       const sum = temp(r * dim * 4);
@@ -115,13 +186,29 @@ export function createWebGpuBackend(runtime: KernelRuntime, options: WebGpuBacke
     },
     rope(x, positions, o) {
       const tokens = positions.shape[0];
-      steps.push({ kind: "dispatch", source: ropeKernel(o), bindings: { 0: uni([tokens]), 1: g(x).buffer, 2: g(positions).buffer }, grid: ropeGrid(tokens, o.heads, o.headDim) });
+      steps.push({
+        kind: "dispatch",
+        source: ropeKernel(o),
+        bindings: { 0: uni([tokens]), 1: g(x).buffer, 2: g(positions).buffer },
+        grid: ropeGrid(tokens, o.heads, o.headDim),
+      });
     },
     add(out, a, b) {
-      elementwise("add", g(out).buffer, g(a).buffer, g(b).buffer, out.shape.reduce((p, q) => p * q, 1));
+      elementwise(
+        "add",
+        g(out).buffer,
+        g(a).buffer,
+        g(b).buffer,
+        out.shape.reduce((p, q) => p * q, 1),
+      );
     },
     argmax(out, logits) {
-      steps.push({ kind: "dispatch", source: argmaxKernel({ vocab: logits.shape.at(-1)! }), bindings: { 0: uni([rows(logits)]), 1: g(logits).buffer, 2: g(out).buffer }, grid: rowGrid(rows(logits)) });
+      steps.push({
+        kind: "dispatch",
+        source: argmaxKernel({ vocab: logits.shape.at(-1)! }),
+        bindings: { 0: uni([rows(logits)]), 1: g(logits).buffer, 2: g(out).buffer },
+        grid: rowGrid(rows(logits)),
+      });
     },
     release(x) {
       const t = g(x);
@@ -141,13 +228,20 @@ export function createWebGpuBackend(runtime: KernelRuntime, options: WebGpuBacke
     const queued = steps;
     steps = [];
     if (!queued.length) return;
-    const pipelines = await Promise.all(queued.map((s) => (s.kind === "dispatch" ? runtime.pipeline(s.source) : undefined)));
+    const pipelines = await Promise.all(
+      queued.map((s) => (s.kind === "dispatch" ? runtime.pipeline(s.source) : undefined)),
+    );
     runtime.context.assertAlive(`run ${name} ops`);
     const encoder = runtime.device.createCommandEncoder();
     queued.forEach((s, i) => {
       if (s.kind === "copy") return encoder.copyBufferToBuffer(s.from, 0, s.to, 0, s.bytes);
       const pipeline = pipelines[i]!;
-      runtime.encode(encoder, [{ pipeline, bindGroup: runtime.bindGroup(pipeline, s.bindings), grid: s.grid, label: s.source.name }]);
+      runtime.encode(encoder, [{
+        pipeline,
+        bindGroup: runtime.bindGroup(pipeline, s.bindings),
+        grid: s.grid,
+        label: s.source.name,
+      }]);
     });
     runtime.device.queue.submit([encoder.finish()]);
     await runtime.sync();

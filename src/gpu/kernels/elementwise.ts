@@ -39,7 +39,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let i = (wid.x + wid.y * nwg.x) * ${ELEMENTWISE_WORKGROUP}u + lid;
   if (i >= params.n) { return; }
-  ${op === "silu_mul" ? "let g = a[i];" : op === "silu_mul_halves" ? "let g = a[(i / params.half) * 2u * params.half + i % params.half];" : ""}
+  ${
+    op === "silu_mul"
+      ? "let g = a[i];"
+      : op === "silu_mul_halves"
+      ? "let g = a[(i / params.half) * 2u * params.half + i % params.half];"
+      : ""
+  }
   out[i] = ${expr};
 }
 `;
