@@ -26,7 +26,7 @@ const device = await acquireTestDevice();
 // Under Bun, Dawn's GL ES backend aborts the process (pthread mutex assertion) during the
 // autotuner's compile/submit loop; the cache logic is identical there, so only Deno runs it.
 const skip = device.skip ||
-  (device.context.providerName.startsWith("dawn")
+  (device.context?.providerName.startsWith("dawn")
     ? "Dawn (GL ES) under Bun aborts in the autotune compile/submit loop (pthread mutex assertion)"
     : false);
 
