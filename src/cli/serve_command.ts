@@ -168,5 +168,6 @@ export async function serveCommand(argv: string[], runtime: Runtime): Promise<ne
   await stopRequested;
   const code = await server.shutdown();
   for (const remove of removers) remove();
+  console.log(`sluice serve: stopped (exit code ${code})`);
   return runtime.exit(code);
 }
