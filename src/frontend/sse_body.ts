@@ -53,6 +53,7 @@ export class SseBody {
       cancel: (reason) => {
         this.#closed = true;
         this.#frames = [];
+        this.#size = 0;
         this.#cancel.abort(reason);
         this.#wake();
         onCancel?.(reason);
