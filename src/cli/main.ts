@@ -7,6 +7,7 @@
  */
 import { toSluiceError } from "../errors/sluice_error.ts";
 import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
+import { benchCommand, benchHelp } from "./bench_command.ts";
 import { serveCommand, serveHelp } from "./serve_command.ts";
 import { workerCommand, workerHelp } from "./worker_command.ts";
 
@@ -25,6 +26,11 @@ export const COMMANDS: Record<string, Command> = {
     main: serveCommand,
   },
   worker: { summary: "run an engine as a worker process", help: workerHelp, main: workerCommand },
+  bench: {
+    summary: "load-test an OpenAI-compatible server (TTFT, ITL, latency, throughput)",
+    help: benchHelp,
+    main: benchCommand,
+  },
 };
 
 function usage(): string {

@@ -1,7 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import process from "node:process";
 import { spawnCommand, spawnFixture } from "../fixtures/spawn_fixture.ts";
 
 const QUIET = { DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS: "0" };
@@ -12,6 +14,14 @@ describe("sluice CLI", () => {
     assert.equal(await child.exited, 0);
     assert.match(child.stdout(), /Usage: sluice worker --engine NAME/);
     assert.match(child.stdout(), /--delay-ms N/);
+  });
+
+  it("runs as the package.json bin (an executable with a deno shebang)", async () => {
+    const bin = JSON.parse(readFileSync("package.json", "utf8")).bin.sluice;
+    const path = `${resolve("node_modules/.bin")}:${process.env.PATH}`;
+    await using child = spawnCommand(bin, ["--help"], { PATH: path });
+    assert.equal(await child.exited, 0, child.stderr());
+    assert.match(child.stdout(), /Usage: sluice <command>/);
   });
 
   it("names an unknown command, engine or flag and exits 2", async () => {
