@@ -13,7 +13,7 @@
  */
 import type { Dispatch, KernelRuntime } from "./kernel_runtime.ts";
 import type { KernelSource, WeightDType } from "./kernels/kernel_source.ts";
-import { gemvGrid, gemvKernel, type MatmulEpilogue } from "./kernels/gemv.ts";
+import { gemvGrid, gemvKernel, type GemvStrategy, type MatmulEpilogue } from "./kernels/gemv.ts";
 import { DEFAULT_GEMM_TILE, gemmGrid, gemmKernel, type GemmTile } from "./kernels/gemm.ts";
 import { hostWeightFromF32, packWeight } from "./host_weight.ts";
 
@@ -65,10 +65,23 @@ export interface MatmulPieceOptions {
   readonly epilogue?: MatmulEpilogue;
 }
 
-/** GEMV candidates: workgroup size × rows per workgroup. */
-export const GEMV_CANDIDATES: readonly TuningConfig[] = [64, 128, 256, 32].flatMap((wg) =>
-  [1, 2, 4].map((rows) => ({ wg, rows }))
-);
+/**
+ * GEMV candidates. `lane: 0` is the workgroup-reduction strategy (workgroup size × rows per
+ * workgroup), suited to real GPUs; `lane: 1` is one invocation per `rows` output rows with a
+ * private accumulator (workgroup size × rows per invocation), suited to SIMD-on-CPU devices
+ * such as llvmpipe. The autotuner picks per device fingerprint.
+ */
+export const GEMV_CANDIDATES: readonly TuningConfig[] = [
+  ...[64, 128, 256, 32].flatMap((wg) => [1, 2, 4].map((rows) => ({ wg, rows, lane: 0 }))),
+  ...[16, 32, 64].flatMap((wg) => [1, 2, 4, 8].map((rows) => ({ wg, rows, lane: 1 }))),
+];
+
+/** The {@link gemvKernel} / {@link gemvGrid} options of a GEMV tuning candidate. */
+export function gemvTuning(
+  t: TuningConfig,
+): { strategy: GemvStrategy; workgroupSize: number; rows: number } {
+  return { strategy: t.lane ? "lane" : "workgroup", workgroupSize: t.wg, rows: t.rows };
+}
 
 /** GEMM candidates: tile shapes. */
 export const GEMM_CANDIDATES: readonly TuningConfig[] = [
@@ -85,7 +98,7 @@ export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
   const candidates = gemv ? GEMV_CANDIDATES : GEMM_CANDIDATES;
   const generate = (t: TuningConfig) =>
     gemv
-      ? gemvKernel({ ...options, workgroupSize: t.wg, rows: t.rows })
+      ? gemvKernel({ ...options, ...gemvTuning(t) })
       : gemmKernel({ ...options, tile: t as unknown as GemmTile });
   return {
     name: `${generate(candidates[0]).name.split(".").slice(0, 5).join(".")}.m${options.m}`,
@@ -115,7 +128,7 @@ export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
         ];
       }
       const grid = gemv
-        ? gemvGrid({ n, rows: t.rows, m })
+        ? gemvGrid({ n, m, ...gemvTuning(t) })
         : gemmGrid({ n, m, tile: t as unknown as GemmTile });
       return {
         dispatch: {

@@ -31,8 +31,14 @@ async function check(
   m: number,
   n: number,
   k: number,
-  opts: { rows?: number; wg?: number; tile?: GemmTile; bias?: boolean; epilogue?: MatmulEpilogue } =
-    {},
+  opts: {
+    rows?: number;
+    wg?: number;
+    lane?: boolean;
+    tile?: GemmTile;
+    bias?: boolean;
+    epilogue?: MatmulEpilogue;
+  } = {},
 ) {
   const h = new KernelHarness(device.context!);
   try {
@@ -63,12 +69,19 @@ async function check(
         k,
         rows: opts.rows,
         workgroupSize: opts.wg,
+        strategy: opts.lane ? "lane" : "workgroup",
         bias: opts.bias,
         epilogue,
       })
       : gemmKernel({ dtype, n, k, tile: opts.tile, bias: opts.bias, epilogue });
     const grid = kind === "gemv"
-      ? gemvGrid({ n, rows: opts.rows, m })
+      ? gemvGrid({
+        n,
+        rows: opts.rows,
+        m,
+        workgroupSize: opts.wg,
+        strategy: opts.lane ? "lane" : "workgroup",
+      })
       : gemmGrid({ n, m, tile: opts.tile });
     const sizes = epilogue.kind === "split3" ? epilogue.sizes : [n, 0, 0];
     const outs = sizes.map((s) => h.buf(Math.max(4, m * s * 4)));
@@ -117,6 +130,69 @@ describe("gemv kernel vs cpu reference", { skip }, () => {
     }));
   it("fused gate+up SiLU (q4_0, 2 rows)", () =>
     check("gemv", "q4_0", 2, 21, 64, { rows: 2, epilogue: { kind: "gate_up_silu" } }));
+});
+
+describe("gemv lane strategy (one invocation per rows, no reduction) vs cpu reference", {
+  skip,
+}, () => {
+  for (const dtype of DTYPES) {
+    // n = 37 with 16 invocations × 2 rows leaves a partial workgroup and a partial last lane.
+    it(`${dtype}: n=37 k=96, m=1, 16 invocations × 2 rows`, () =>
+      check("gemv", dtype, 1, 37, 96, { lane: true, wg: 16, rows: 2 }));
+    it(`${dtype}: n=19 k=160, m=3, bias, 16 invocations × 8 rows`, () =>
+      check("gemv", dtype, 3, 19, 160, { lane: true, wg: 16, rows: 8, bias: true }));
+    it(`${dtype}: n=5 k=64, m=2, 32 invocations × 1 row`, () =>
+      check("gemv", dtype, 2, 5, 64, { lane: true, wg: 32, rows: 1 }));
+  }
+  it("f32: odd k=45 (scalar chunks), 4 rows", () =>
+    check("gemv", "f32", 2, 13, 45, { lane: true, wg: 16, rows: 4 }));
+  it("f16: k=44 (4-value chunks, not 8), 3 rows", () =>
+    check("gemv", "f16", 1, 13, 44, { lane: true, wg: 16, rows: 3 }));
+  it("f16: odd k=45 (scalar chunks)", () =>
+    check("gemv", "f16", 1, 13, 45, { lane: true, wg: 16, rows: 2 }));
+  it("fused QKV split3 with bias (q4_0, 4 rows)", () =>
+    check("gemv", "q4_0", 1, 24, 64, {
+      lane: true,
+      wg: 16,
+      rows: 4,
+      bias: true,
+      epilogue: { kind: "split3", sizes: [16, 4, 4] },
+    }));
+  it("fused gate+up SiLU (q8_0 and f16, 2 rows, m=2)", async () => {
+    for (const dtype of ["q8_0", "f16"] as const) {
+      await check("gemv", dtype, 2, 21, 64, {
+        lane: true,
+        wg: 16,
+        rows: 2,
+        epilogue: { kind: "gate_up_silu" },
+      });
+    }
+  });
+  it("Q8_0 sign extension: the byte -128 decodes exactly", async () => {
+    // A hand-built block with every byte -128 and scale 1: y = -128 · Σx.
+    const h = new KernelHarness(device.context!);
+    try {
+      const block = new Uint8Array(34);
+      block.set([0x00, 0x3c]); // f16 1.0
+      block.fill(0x80, 2);
+      const x = randomFloats(32, 3);
+      const y = h.buf(4);
+      await h.run([{
+        kernel: gemvKernel({ dtype: "q8_0", n: 1, k: 32, strategy: "lane", workgroupSize: 16 }),
+        bindings: {
+          0: h.uni([1]),
+          1: h.buf(x),
+          ...h.weight({ dtype: "q8_0", shape: [1, 32], data: block }),
+          4: y,
+        },
+        grid: gemvGrid({ n: 1, m: 1, strategy: "lane", workgroupSize: 16 }),
+      }]);
+      const want = -128 * x.reduce((a, b) => a + b, 0);
+      assertClose(await h.f32(y, 1), [want], { abs: 1e-4, rel: 1e-5 }, "q8_0 -128");
+    } finally {
+      h.dispose();
+    }
+  });
 });
 
 describe("gemm kernel vs cpu reference", { skip }, () => {
