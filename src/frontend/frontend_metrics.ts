@@ -43,7 +43,7 @@ export function createFrontendMetrics(registry: MetricsRegistry) {
     ),
     itl: registry.histogram(
       `${p}inter_token_latency_seconds`,
-      "Time between consecutive generated tokens.",
+      "Inter-token latency per request: (last token - first token) / (tokens - 1).",
       TOKEN_LATENCY_BUCKETS,
     ),
     duration: registry.histogram(

@@ -141,7 +141,9 @@ class Generation {
   #labels: { model: string };
   #started: number;
   #signal: AbortSignal;
+  #firstToken = 0;
   #lastToken = 0;
+  #tokensAfterFirst = 0;
   #finishReason: OpenAIFinishReason | undefined;
   #terminalSeen = false;
 
@@ -237,6 +239,7 @@ class Generation {
       failure = error;
       throw error;
     } finally {
+      this.#observeItl();
       this.#routed.release(failure);
     }
   }
@@ -250,12 +253,24 @@ class Generation {
 
   #timeTokens(count: number): void {
     const now = performance.now();
-    if (this.#lastToken === 0) {
+    if (this.#firstToken === 0) {
+      this.#firstToken = now;
       this.#metrics.ttft.observe(this.#labels, (now - this.#started) / 1000);
+      this.#tokensAfterFirst = count - 1;
     } else {
-      const gap = (now - this.#lastToken) / 1000 / count;
-      for (let i = 0; i < count; i++) this.#metrics.itl.observe(this.#labels, gap);
+      this.#tokensAfterFirst += count;
     }
     this.#lastToken = now;
+  }
+
+  /**
+   * Observes the request's inter-token latency once, as AIPerf defines it per request:
+   * (last token − first token) / (tokens − 1). One observation per request keeps the
+   * per-token path free of histogram updates.
+   */
+  #observeItl(): void {
+    if (this.#tokensAfterFirst <= 0) return;
+    const itl = (this.#lastToken - this.#firstToken) / 1000 / this.#tokensAfterFirst;
+    this.#metrics.itl.observe(this.#labels, itl);
   }
 }

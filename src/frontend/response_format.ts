@@ -34,6 +34,16 @@ export interface ResponseFormatOptions {
 }
 
 const encoder = new TextEncoder();
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+
+/**
+ * `JSON.stringify` for a string, with a fast path for text that needs no escaping (most
+ * streamed tokens): it runs once per token. Lone surrogates cannot occur here (the text
+ * comes from a UTF-8 decoder), so quoting is all that is left to do.
+ */
+export function jsonString(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
 
 function bytesOf(text: string): number[] {
   return Array.from(encoder.encode(text));
@@ -77,9 +87,9 @@ export function chatCompletionFormat(options: ResponseFormatOptions): ResponseFo
         return undefined;
       }
       let body: string;
-      if (first) body = `{"role":"assistant","content":${JSON.stringify(delta.text)}}`;
+      if (first) body = `{"role":"assistant","content":${jsonString(delta.text)}}`;
       else if (delta.text === "" && !hasLogprobs) body = "{}";
-      else body = `{"content":${JSON.stringify(delta.text)}}`;
+      else body = `{"content":${jsonString(delta.text)}}`;
       first = false;
       const logprobs = hasLogprobs ? JSON.stringify(chatLogprobs(delta.logprobs!)) : "null";
       const finish = delta.finishReason === undefined ? "null" : `"${delta.finishReason}"`;
