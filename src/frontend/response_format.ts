@@ -34,6 +34,8 @@ export interface ResponseFormatOptions {
 }
 
 const encoder = new TextEncoder();
+// Control characters are exactly what JSON must escape, so the class names them.
+// deno-lint-ignore no-control-regex
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
 
 /**
