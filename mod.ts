@@ -83,3 +83,11 @@ export type { PlaneConnectors, Planes } from "./src/worker/planes.ts";
 export { currentRuntime } from "./src/runtime/runtime.ts";
 export type { Runtime, SignalName } from "./src/runtime/runtime.ts";
 export * from "./src/conformance/mod.ts";
+export * from "./src/frontend/mod.ts";
+export * from "./src/router/mod.ts";
+export * from "./src/serve/mod.ts";
+export * from "./src/edge/mod.ts";
+export * from "./src/tokenizer/mod.ts";
+export * from "./src/chat_template/mod.ts";
+/** The WebGPU accelerator layer (kernels, compile cache, backends), as one namespace. */
+export * as gpu from "./src/gpu/mod.ts";
