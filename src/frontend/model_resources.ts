@@ -16,11 +16,10 @@ import { SluiceError } from "../errors/sluice_error.ts";
 import type { ModelCard } from "../model_card/model_card.ts";
 import { loadDefaultTokenizerFiles, QWEN3_EOS_TOKEN_IDS } from "../tokenizer/default_tokenizer.ts";
 import { createHfTokenizer } from "../tokenizer/hf_tokenizer.ts";
-import { createIncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
 import type { IncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { TokenizerConfig } from "../tokenizer/tokenizer_config.ts";
-import { ByteLevelVocabulary } from "./byte_level_decoder.ts";
+import { decoderFactory } from "../tokenizer/byte_level_decoder.ts";
 
 /** What the frontend uses to pre- and post-process one model's requests. */
 export interface ModelResources {
@@ -140,18 +139,11 @@ export class ModelResourceLoader {
     const parsedJson = typeof tokenizerJson === "string"
       ? JSON.parse(tokenizerJson) as Record<string, unknown>
       : tokenizerJson;
-    const byteLevel = ByteLevelVocabulary.fromTokenizerJson(parsedJson, config);
     return {
       tokenizer,
       chatTemplate,
       eosTokenIds: card.eos_token_ids ?? tokenizer.eosTokenIds,
-      createDecoder: (options) =>
-        byteLevel !== undefined
-          ? byteLevel.createDecoder({ skipSpecialTokens: options.skipSpecialTokens })
-          : createIncrementalDecoder(tokenizer, {
-            skipSpecialTokens: options.skipSpecialTokens,
-            context: options.promptTokenIds,
-          }),
+      createDecoder: decoderFactory(tokenizer, parsedJson, config),
     };
   }
 

@@ -24,3 +24,5 @@ export { createIncrementalDecoder } from "./incremental_decoder.ts";
 export type { IncrementalDecoder, IncrementalDecoderOptions } from "./incremental_decoder.ts";
 export { createStopMatcher } from "./stop_matcher.ts";
 export type { StopMatcher, StopMatchResult } from "./stop_matcher.ts";
+export { ByteLevelVocabulary, decoderFactory } from "./byte_level_decoder.ts";
+export type { StreamDecoderOptions } from "./byte_level_decoder.ts";

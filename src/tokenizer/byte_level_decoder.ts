@@ -1,6 +1,6 @@
 /**
  * A fast incremental decoder for byte-level BPE tokenizers (GPT-2 family: Qwen,
- * Llama 3, Mistral Nemo, …), used by the frontend on the per-token path.
+ * Llama 3, Mistral Nemo, …): the fast path of {@linkcode decoderFactory}.
  *
  * Why it exists: the generic window decoder (`createIncrementalDecoder`) calls
  * `tokenizer.decode` twice per token, ~3 µs per token on Deno, which was a third of
@@ -19,13 +19,13 @@
  * when the tokenizer's output is not post-edited: decoder exactly `ByteLevel`, BPE
  * without end-of-word suffix, and `clean_up_tokenization_spaces` explicitly false;
  * otherwise {@linkcode ByteLevelVocabulary.fromTokenizerJson} returns `undefined` and
- * the caller uses the generic decoder. This belongs in `src/tokenizer/` as a fast path
- * of `createIncrementalDecoder`; it lives here until that module offers one.
+ * the caller uses the generic decoder ({@linkcode decoderFactory} makes that choice).
  *
  * @module
  */
-import type { IncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
-import type { TokenizerConfig } from "../tokenizer/tokenizer_config.ts";
+import { createIncrementalDecoder, type IncrementalDecoder } from "./incremental_decoder.ts";
+import type { TokenizerConfig } from "./tokenizer_config.ts";
+import type { Tokenizer } from "./tokenizer.ts";
 
 /** GPT-2's `bytes_to_unicode` inverted: the byte each vocabulary character stands for. */
 function unicodeToBytes(): Map<number, number> {
@@ -234,4 +234,31 @@ class ByteLevelDecoder implements IncrementalDecoder {
     this.#tail.set(bytes, this.#tailLength);
     this.#tailLength += bytes.length;
   }
+}
+
+/** Options a stream's decoder is made with. */
+export interface StreamDecoderOptions {
+  skipSpecialTokens: boolean;
+  /** Prompt ids (context for tokenizers whose first token's text depends on it). */
+  promptTokenIds?: readonly number[];
+}
+
+/**
+ * Picks the incremental decoder for a tokenizer once: the byte-level fast path when
+ * `tokenizerJson` qualifies, else the generic window decoder over `tokenizer`.
+ */
+export function decoderFactory(
+  tokenizer: Tokenizer,
+  tokenizerJson: Record<string, unknown>,
+  config: TokenizerConfig | undefined,
+): (options: StreamDecoderOptions) => IncrementalDecoder {
+  const byteLevel = ByteLevelVocabulary.fromTokenizerJson(tokenizerJson, config);
+  if (byteLevel !== undefined) {
+    return (options) => byteLevel.createDecoder({ skipSpecialTokens: options.skipSpecialTokens });
+  }
+  return (options) =>
+    createIncrementalDecoder(tokenizer, {
+      skipSpecialTokens: options.skipSpecialTokens,
+      context: options.promptTokenIds,
+    });
 }

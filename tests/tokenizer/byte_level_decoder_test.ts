@@ -4,7 +4,7 @@
  */
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ByteLevelVocabulary } from "../../src/frontend/byte_level_decoder.ts";
+import { ByteLevelVocabulary } from "../../src/tokenizer/byte_level_decoder.ts";
 import { loadDefaultTokenizer, loadDefaultTokenizerFiles } from "../../src/tokenizer/mod.ts";
 import { createIncrementalDecoder } from "../../src/tokenizer/mod.ts";
 
