@@ -41,6 +41,20 @@ export interface Backend {
   read(tensor: Tensor): Promise<Float32Array | Uint32Array>;
   /** `out[M, N] = x[M, K] · w[N, K]ᵀ`. */
   matmul(out: Tensor, x: Tensor, w: Tensor): void;
+  /**
+   * Fused QKV projection: `qkv = concat(Wq, Wk, Wv)` rows `[Nq + Nk + Nv, K]`; writes
+   * `q[M, Nq]`, `k[M, Nk]`, `v[M, Nv]` (plus `bias[Nq + Nk + Nv]` when given, as in Qwen2).
+   */
+  matmulQkv(
+    outs: readonly [q: Tensor, k: Tensor, v: Tensor],
+    x: Tensor,
+    qkv: Tensor,
+    bias?: Tensor,
+  ): void;
+  /** Embedding gather: `out[T, D] = table[ids[t], :]` for a weight table `[V, D]`. */
+  embedding(out: Tensor, table: Tensor, ids: Tensor): void;
+  /** Row-wise numerically stable softmax of `x[T, C]` into `out`. */
+  softmax(out: Tensor, x: Tensor): void;
   /** `out[M, N] = silu(x·gateᵀ) · (x·upᵀ)` for `gateUp = concat(gate, up)` rows `[2N, K]`. */
   matmulGateUpSilu(out: Tensor, x: Tensor, gateUp: Tensor): void;
   /** RMSNorm of each row. */

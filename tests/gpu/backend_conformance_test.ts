@@ -7,7 +7,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice, assertClose, randomFloats } from "./_device.ts";
-import type { Backend } from "../../src/gpu/backend.ts";
+import type { Backend, Tensor } from "../../src/gpu/backend.ts";
 import { createBackendRegistry } from "../../src/gpu/backend_registry.ts";
 import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
 import {
@@ -15,7 +15,13 @@ import {
   dequantizeWeight,
   hostWeightFromF32,
 } from "../../src/gpu/host_weight.ts";
-import { matmulRef, rmsnormRef, silu } from "../../src/gpu/reference/dense.ts";
+import {
+  embeddingRef,
+  matmulRef,
+  rmsnormRef,
+  silu,
+  softmaxRef,
+} from "../../src/gpu/reference/dense.ts";
 import { ropeRef } from "../../src/gpu/reference/attention.ts";
 import { argmaxRef } from "../../src/gpu/reference/sampling.ts";
 
@@ -62,6 +68,46 @@ function conformance(name: string, skip: string | false, factory: () => Promise<
           abs: 1e-5 * k,
           rel: 1e-4,
         }, "gate_up");
+      }));
+    for (const [dtype, m] of [["q8_0", 1], ["f16", 3]] as const) {
+      it(`matmulQkv ${dtype} m=${m} with bias (GQA sizes 32/16/16)`, () =>
+        run(async (b) => {
+          const k = 64, sizes = [32, 16, 16], n = 64;
+          const wh = hostWeightFromF32(dtype, randomFloats(n * k, 21), [n, k]);
+          const bias = randomFloats(n, 22), x = randomFloats(m * k, 23);
+          const outs = sizes.map((s) => b.empty([m, s])) as [Tensor, Tensor, Tensor];
+          b.matmulQkv(outs, b.upload(x, [m, k]), b.uploadWeight(wh), b.upload(bias, [n]));
+          const all = matmulRef(x, dequantizeWeight(wh), { m, n, k }, bias);
+          let col = 0;
+          for (let o = 0; o < 3; o++) {
+            const want = new Float32Array(m * sizes[o]);
+            for (let i = 0; i < m; i++) {
+              want.set(all.subarray(i * n + col, i * n + col + sizes[o]), i * sizes[o]);
+            }
+            assertClose(await b.read(outs[o]), want, { abs: 1e-5 * k, rel: 1e-4 }, `qkv ${o}`);
+            col += sizes[o];
+          }
+        }));
+    }
+    for (const dtype of ["f32", "q4_0"] as const) {
+      it(`embedding gather (${dtype} table 40×64, 5 tokens)`, () =>
+        run(async (b) => {
+          const table = hostWeightFromF32(dtype, randomFloats(40 * 64, 24), [40, 64]);
+          const ids = new Uint32Array([3, 0, 39, 3, 17]);
+          const out = b.empty([5, 64]);
+          b.embedding(out, b.uploadWeight(table), b.upload(ids, [5]));
+          assertClose(await b.read(out), embeddingRef(dequantizeWeight(table), ids, 64), {
+            abs: 1e-6,
+            rel: 1e-6,
+          }, "embedding");
+        }));
+    }
+    it("softmax rows=3 cols=301", () =>
+      run(async (b) => {
+        const x = randomFloats(3 * 301, 25, 8);
+        const out = b.empty([3, 301]);
+        b.softmax(out, b.upload(x, [3, 301]));
+        assertClose(await b.read(out), softmaxRef(x, 301), { abs: 1e-6, rel: 1e-4 }, "softmax");
       }));
     it("rmsnorm and addRmsnorm (residual updated)", () =>
       run(async (b) => {

@@ -13,7 +13,7 @@
  */
 import { assertOwned, type Backend, type Tensor } from "../backend.ts";
 import { dequantizeWeight } from "../host_weight.ts";
-import { matmulRef, rmsnormRef, silu } from "../reference/dense.ts";
+import { embeddingRef, matmulRef, rmsnormRef, silu, softmaxRef } from "../reference/dense.ts";
 import { ropeRef } from "../reference/attention.ts";
 import { argmaxRef } from "../reference/sampling.ts";
 
@@ -46,6 +46,24 @@ export function createCpuBackend(): Backend {
     read: (x) => Promise.resolve(t(x).slice()),
     matmul(out, x, w) {
       f(out).set(matmulRef(f(x), f(w), { m: rows(x), n: w.shape[0], k: w.shape[1] }));
+    },
+    matmulQkv(outs, x, qkv, bias) {
+      const m = rows(x), n = qkv.shape[0];
+      const all = matmulRef(f(x), f(qkv), { m, n, k: qkv.shape[1] }, bias && f(bias));
+      let col = 0;
+      for (const o of outs) {
+        const w = o.shape.at(-1)!, dst = f(o);
+        for (let i = 0; i < m; i++) {
+          dst.set(all.subarray(i * n + col, i * n + col + w), i * w);
+        }
+        col += w;
+      }
+    },
+    embedding(out, table, ids) {
+      f(out).set(embeddingRef(f(table), t(ids) as Uint32Array, table.shape[1]));
+    },
+    softmax(out, x) {
+      f(out).set(softmaxRef(f(x), x.shape.at(-1)!));
     },
     matmulGateUpSilu(out, x, gateUp) {
       const n = gateUp.shape[0] / 2, m = rows(x);

@@ -3,7 +3,9 @@
  * RMSNorm, matmul then SiLU·up) with default tuning; `webgpu` uses the fused kernels
  * (residual+norm, gate+up+SiLU epilogue) and the tuned configuration of a compile cache when
  * one is given. Ops are queued and encoded into one submit at the next `read`; the fast path
- * for decode is the recorded {@link DecodePlan}, not this op-at-a-time interface.
+ * for decode is the recorded {@link DecodePlan}, not this op-at-a-time interface. Uniforms and
+ * temporaries of queued ops come from a {@link BufferPool} and return to it after each flush,
+ * so a steady stream of ops creates no new buffers.
  *
  * @example
  * ```ts ignore
@@ -20,6 +22,10 @@ import { rmsnormKernel, rowGrid } from "../kernels/rmsnorm.ts";
 import { ropeGrid, ropeKernel } from "../kernels/rope.ts";
 import { elementwiseGrid, elementwiseKernel } from "../kernels/elementwise.ts";
 import { argmaxKernel } from "../kernels/argmax.ts";
+import { embeddingGrid, embeddingKernel } from "../kernels/embedding.ts";
+import { softmaxKernel } from "../kernels/softmax.ts";
+import { BufferPool } from "../buffer_pool.ts";
+import { STORAGE_USAGE } from "../kernel_runtime.ts";
 
 interface GpuTensor extends Tensor {
   buffer: GPUBuffer;
@@ -40,7 +46,14 @@ type Step =
 export interface WebGpuBackendOptions {
   /** Use fused kernels (`webgpu`) or one kernel per op (`webgpu-eager`). */
   readonly fused: boolean;
+  /**
+   * Pool for per-op uniforms and temporaries. Default: a pool owned (and destroyed) by the
+   * backend; an injected pool is only drained of this backend's buffers, never destroyed.
+   */
+  readonly pool?: BufferPool;
 }
+
+const UNIFORM_USAGE = 0x40 /* UNIFORM */ | 0x8; /* COPY_DST */
 
 /** Creates a `webgpu` (fused) or `webgpu-eager` backend on `runtime`. */
 export function createWebGpuBackend(
@@ -51,6 +64,7 @@ export function createWebGpuBackend(
   const owned = new Set<GPUBuffer>();
   let steps: Step[] = [];
   let transient: GPUBuffer[] = [];
+  const pool = options.pool ?? new BufferPool(runtime.device);
   const g = (x: Tensor) => (assertOwned(backend, x), x as GpuTensor);
   const rows = (x: Tensor) =>
     x.shape.length > 1 ? x.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
@@ -60,28 +74,39 @@ export function createWebGpuBackend(
     return b;
   };
   const uni = (values: number[]) => {
-    const b = runtime.uniform(values);
+    const b = pool.acquire(16, UNIFORM_USAGE, "uniform");
+    const data = new Uint32Array(4);
+    data.set(values);
+    runtime.device.queue.writeBuffer(b, 0, data);
     transient.push(b);
     return b;
   };
   const temp = (bytes: number) => {
-    const b = runtime.buffer(bytes);
+    const b = pool.acquire(bytes, STORAGE_USAGE, "temp");
     transient.push(b);
     return b;
   };
+  const drain = () => {
+    for (const b of transient) pool.release(b);
+    transient = [];
+  };
+  // Queued (unflushed) ops' buffers go back to the pool on destroy.
   const matmulStep = (
     out: GPUBuffer,
     x: GpuTensor,
     w: GpuTensor,
     n: number,
     epilogue: MatmulEpilogue,
+    extra: { bias?: GPUBuffer; outs?: readonly [GPUBuffer, GPUBuffer] } = {},
   ) => {
-    const m = rows(x), k = w.shape[1], dtype = w.dtype!;
+    const m = rows(x), k = w.shape[1], dtype = w.dtype!, bias = Boolean(extra.bias);
     const source = m === 1
-      ? gemvKernel({ dtype, n, k, epilogue })
-      : gemmKernel({ dtype, n, k, epilogue });
+      ? gemvKernel({ dtype, n, k, epilogue, bias })
+      : gemmKernel({ dtype, n, k, epilogue, bias });
     const bindings: Record<number, GPUBuffer> = { 0: uni([m]), 1: x.buffer, 2: w.buffer, 4: out };
     if (w.scales) bindings[3] = w.scales;
+    if (extra.bias) bindings[5] = extra.bias;
+    if (extra.outs) [bindings[6], bindings[7]] = extra.outs;
     steps.push({
       kind: "dispatch",
       source,
@@ -143,6 +168,38 @@ export function createWebGpuBackend(
     },
     matmul(out, x, w) {
       matmulStep(g(out).buffer, g(x), g(w), w.shape[0], { kind: "store" });
+    },
+    matmulQkv(outs, x, qkv, bias) {
+      const sizes = outs.map((o) => o.shape.at(-1)!) as [number, number, number];
+      const [q, k, v] = outs.map((o) => g(o).buffer);
+      matmulStep(q, g(x), g(qkv), qkv.shape[0], { kind: "split3", sizes }, {
+        bias: bias && g(bias).buffer,
+        outs: [k, v],
+      });
+    },
+    embedding(out, table, ids) {
+      const t = g(table), tokens = ids.shape[0], dim = table.shape[1];
+      const bindings: Record<number, GPUBuffer> = {
+        0: uni([tokens]),
+        1: g(ids).buffer,
+        2: t.buffer,
+        4: g(out).buffer,
+      };
+      if (t.scales) bindings[3] = t.scales;
+      steps.push({
+        kind: "dispatch",
+        source: embeddingKernel({ dtype: t.dtype!, dim }),
+        bindings,
+        grid: embeddingGrid(dim, tokens),
+      });
+    },
+    softmax(out, x) {
+      steps.push({
+        kind: "dispatch",
+        source: softmaxKernel({ cols: x.shape.at(-1)! }),
+        bindings: { 0: uni([rows(x)]), 1: g(x).buffer, 2: g(out).buffer },
+        grid: rowGrid(rows(x)),
+      });
     },
     matmulGateUpSilu(out, x, gateUp) {
       const n = gateUp.shape[0] / 2;
@@ -217,36 +274,41 @@ export function createWebGpuBackend(
       }
     },
     destroy() {
-      for (const b of [...owned, ...transient]) b.destroy();
+      for (const b of owned) b.destroy();
       owned.clear();
-      transient = [];
+      drain();
+      if (!options.pool) pool.destroy();
       steps = [];
     },
   };
 
   async function flush(): Promise<void> {
-    const queued = steps;
+    const queued = steps, used = transient;
     steps = [];
-    if (!queued.length) return;
-    const pipelines = await Promise.all(
-      queued.map((s) => (s.kind === "dispatch" ? runtime.pipeline(s.source) : undefined)),
-    );
-    runtime.context.assertAlive(`run ${name} ops`);
-    const encoder = runtime.device.createCommandEncoder();
-    queued.forEach((s, i) => {
-      if (s.kind === "copy") return encoder.copyBufferToBuffer(s.from, 0, s.to, 0, s.bytes);
-      const pipeline = pipelines[i]!;
-      runtime.encode(encoder, [{
-        pipeline,
-        bindGroup: runtime.bindGroup(pipeline, s.bindings),
-        grid: s.grid,
-        label: s.source.name,
-      }]);
-    });
-    runtime.device.queue.submit([encoder.finish()]);
-    await runtime.sync();
-    for (const b of transient) b.destroy();
     transient = [];
+    if (!queued.length) return;
+    try {
+      const pipelines = await Promise.all(
+        queued.map((s) => (s.kind === "dispatch" ? runtime.pipeline(s.source) : undefined)),
+      );
+      runtime.context.assertAlive(`run ${name} ops`);
+      const encoder = runtime.device.createCommandEncoder();
+      queued.forEach((s, i) => {
+        if (s.kind === "copy") return encoder.copyBufferToBuffer(s.from, 0, s.to, 0, s.bytes);
+        const pipeline = pipelines[i]!;
+        runtime.encode(encoder, [{
+          pipeline,
+          bindGroup: runtime.bindGroup(pipeline, s.bindings),
+          grid: s.grid,
+          label: s.source.name,
+        }]);
+      });
+      runtime.device.queue.submit([encoder.finish()]);
+      await runtime.sync();
+    } finally {
+      // Submitted work has finished (or nothing was submitted): the buffers may be reused.
+      for (const b of used) pool.release(b);
+    }
   }
   return backend;
 }
