@@ -88,10 +88,25 @@ function isPathFailure(error: SluiceError): boolean {
   return error.kind === "Disconnected" || error.kind === "CannotConnect";
 }
 
+/** A worker-side admission refusal: the worker is at its own in-flight limit. */
+function isOverloaded(error: SluiceError): boolean {
+  return error.kind === "EngineShutdown" && error.code === "worker_overloaded";
+}
+
 function isRetryable(error: SluiceError): boolean {
-  return isPathFailure(error) ||
-    (error.kind === "EngineShutdown" &&
-      (error.code === "worker_draining" || error.code === "worker_overloaded"));
+  return isPathFailure(error) || isOverloaded(error) ||
+    (error.kind === "EngineShutdown" && error.code === "worker_draining");
+}
+
+/** The admission refusal: every worker (or the one named by a direct request) is busy. */
+function allBusy(direct: boolean, instanceId: string | undefined, cause?: SluiceError) {
+  return new SluiceError(
+    "EngineShutdown",
+    direct
+      ? `Service temporarily unavailable: worker ${instanceId} is busy`
+      : "Service temporarily unavailable: all workers are busy",
+    { code: ALL_WORKERS_BUSY, cause },
+  );
 }
 
 /**
@@ -154,14 +169,16 @@ export class WorkerRouter {
    * (nothing was generated yet, so this is safe); direct routing never retries elsewhere.
    *
    * @throws {SluiceError} `EngineShutdown` with code `all_workers_busy` when every worker is
-   * at its limit; `CannotConnect` (`no_workers`) when none is available; `InvalidArgument`
+   * at its limit, here or by its own refusal (`worker_overloaded`, e.g. a worker shared with
+   * another frontend); `CannotConnect` (`no_workers`) when none is available; `InvalidArgument`
    * for a direct request without or with an unknown instance id; the worker's refusal.
    */
   async route(model: string, payload: unknown, options: RouteOptions = {}): Promise<RoutedStream> {
     const tried = new Set<WorkerSlot>();
     let lastError: SluiceError | undefined;
+    let allOverloaded = true;
     while (true) {
-      const slot = this.#pick(model, options, tried, lastError);
+      const slot = this.#pick(model, options, tried, lastError, allOverloaded);
       tried.add(slot);
       slot.inflight++;
       let stream: ResponseStream;
@@ -179,6 +196,7 @@ export class WorkerRouter {
           throw typed;
         }
         lastError = typed;
+        if (!isOverloaded(typed)) allOverloaded = false;
         continue;
       }
       let released = false;
@@ -200,6 +218,7 @@ export class WorkerRouter {
     options: RouteOptions,
     tried: ReadonlySet<WorkerSlot>,
     lastError: SluiceError | undefined,
+    allOverloaded: boolean,
   ): WorkerSlot {
     const workers = this.#table.workers(model);
     const direct = this.policy.targetsInstance === true;
@@ -212,10 +231,14 @@ export class WorkerRouter {
     }
     const candidates: WorkerSlot[] = [];
     let busy = 0;
+    let cooling = 0;
     for (const slot of workers) {
       if (tried.has(slot)) continue;
       if (direct && slot.instanceId !== options.instanceId) continue;
-      if (!direct && this.coolingDown(slot)) continue;
+      if (!direct && this.coolingDown(slot)) {
+        cooling++;
+        continue;
+      }
       if (slot.inflight >= this.limitOf(slot)) busy++;
       else candidates.push(slot);
     }
@@ -227,7 +250,12 @@ export class WorkerRouter {
       })
       : undefined;
     if (chosen !== undefined) return chosen;
-    if (lastError !== undefined) throw lastError;
+    if (lastError !== undefined) {
+      // Every worker tried refused as overloaded and every other one is at its limit here:
+      // that is "all workers are busy", whoever holds their capacity.
+      if (allOverloaded && cooling === 0) throw allBusy(direct, options.instanceId, lastError);
+      throw lastError;
+    }
     if (direct && busy === 0) {
       throw new SluiceError(
         "InvalidArgument",
@@ -235,15 +263,7 @@ export class WorkerRouter {
         { param: "x-worker-instance-id", code: "instance_not_found" },
       );
     }
-    if (busy > 0) {
-      throw new SluiceError(
-        "EngineShutdown",
-        direct
-          ? `Service temporarily unavailable: worker ${options.instanceId} is busy`
-          : "Service temporarily unavailable: all workers are busy",
-        { code: ALL_WORKERS_BUSY },
-      );
-    }
+    if (busy > 0) throw allBusy(direct, options.instanceId);
     throw new SluiceError(
       "CannotConnect",
       workers.length === 0

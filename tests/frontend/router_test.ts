@@ -213,6 +213,30 @@ describe("worker router", () => {
     }
   });
 
+  it("answers all_workers_busy when every worker refuses as overloaded", async () => {
+    const { router, plane, close } = await setup(["1", "2"]);
+    try {
+      const overloaded = () =>
+        new SluiceError("EngineShutdown", "Cannot accept request: worker overloaded", {
+          code: "worker_overloaded",
+        });
+      plane.failing.set("w1", overloaded());
+      plane.failing.set("w2", overloaded());
+      await assert.rejects(
+        router.route("m", {}),
+        (e: SluiceError) =>
+          e.kind === "EngineShutdown" && e.code === ALL_WORKERS_BUSY &&
+          e.message === "Service temporarily unavailable: all workers are busy",
+      );
+      assert.deepEqual(plane.calls.sort(), ["w1", "w2"], "both workers were tried");
+      // One overloaded, one unreachable: not "all busy"; the last refusal is reported.
+      plane.failing.set("w2", new SluiceError("CannotConnect", "gone"));
+      await assert.rejects(router.route("m", {}), (e: SluiceError) => e.code !== ALL_WORKERS_BUSY);
+    } finally {
+      await close();
+    }
+  });
+
   it("honours a limit advertised in the instance record", async () => {
     const discovery = new MemoryDiscovery();
     await register(discovery, "1", "m", { max_inflight_requests: 1 });
