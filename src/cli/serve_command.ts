@@ -11,7 +11,9 @@ import { createLogger, parseLogLevel } from "../logging/logger.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { RouterMode } from "../router/routing_policy.ts";
 import { createEmbeddedServer, DEFAULT_PORT } from "../serve/embedded_server.ts";
-import { ENGINES, WORKER_FLAGS_HELP } from "./engine_table.ts";
+import type { EmbeddedServer } from "../serve/embedded_server.ts";
+import { installShutdownSignals } from "../serve/shutdown_signals.ts";
+import { type EngineEntry, ENGINES, WORKER_FLAGS_HELP } from "./engine_table.ts";
 
 /** The flags `serve` itself takes; every other flag goes to the engine. */
 const SERVE_FLAGS = [
@@ -35,7 +37,8 @@ export function serveHelp(): string {
 Serves an engine behind an OpenAI-compatible HTTP API (POST /v1/chat/completions,
 POST /v1/completions, GET /v1/models, /health, /live, /metrics), with the frontend, the
 workers and the engine in one process (in-process planes, no servers). SIGINT/SIGTERM
-shut down gracefully (streams in flight finish); a second signal exits at once.
+shut down gracefully (streams in flight finish; during engine start, the engines finish
+starting, clean up and never serve); a second signal exits at once (code 130).
 
 Serve flags:
   --engine NAME                    engine to run (default sample)
@@ -102,16 +105,32 @@ function intValue(
   return value;
 }
 
-/** Runs `sluice serve` until SIGINT/SIGTERM, then exits the process. */
-export async function serveCommand(argv: string[], runtime: Runtime): Promise<never> {
+/** Options for {@linkcode serveCommand}. */
+export interface ServeCommandOptions {
+  /** The engines `--engine` names (default the built-in {@linkcode ENGINES}). */
+  engines?: Record<string, EngineEntry>;
+}
+
+/**
+ * Runs `sluice serve` until SIGINT/SIGTERM, then exits the process: 0 after a clean
+ * shutdown (also when the signal came while the engines were starting: they finish
+ * starting, clean up and never serve), 911 when the shutdown deadline passed, 130 on a
+ * second signal.
+ */
+export async function serveCommand(
+  argv: string[],
+  runtime: Runtime,
+  options: ServeCommandOptions = {},
+): Promise<never> {
+  const engines = options.engines ?? ENGINES;
   const { serve, engineArgs } = parseServeArgs(argv);
   const engineName = serve.engine ?? "sample";
-  const entry = ENGINES[engineName];
+  const entry = engines[engineName];
   if (entry === undefined) {
     throw new SluiceError(
       "InvalidArgument",
       `Cannot parse --engine: unknown engine "${engineName}" (known: ${
-        Object.keys(ENGINES).join(", ")
+        Object.keys(engines).join(", ")
       })`,
       { param: "--engine" },
     );
@@ -126,48 +145,51 @@ export async function serveCommand(argv: string[], runtime: Runtime): Promise<ne
       { param: "--router-mode" },
     );
   }
-  const logger = createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
-  const server = await createEmbeddedServer({
-    engine: entry.factory,
-    engineArgs,
-    port: intValue(serve.port, "port", DEFAULT_PORT, 0),
-    hostname: serve.host,
-    workers: intValue(serve.workers, "workers", 1, 1),
-    routerMode,
-    maxInflightPerWorker: intValue(
-      serve["max-inflight-per-worker"],
-      "max-inflight-per-worker",
-      undefined,
-      1,
-    ),
-    maxBodyBytes: intValue(serve["max-body-bytes"], "max-body-bytes", undefined, 1),
-    logger,
-    readTextFile: runtime.readTextFile,
-    unrefTimer: runtime.unrefTimer,
-  });
-  const models = server.frontend.table.models().join(", ");
-  console.log(
-    `sluice serve: listening on http://${server.http.hostname}:${server.http.port} ` +
-      `(${server.url}; engine ${engineName}, ${server.workers.length} worker(s), model ${models})`,
+  const port = intValue(serve.port, "port", DEFAULT_PORT, 0);
+  const workers = intValue(serve.workers, "workers", 1, 1);
+  const maxInflightPerWorker = intValue(
+    serve["max-inflight-per-worker"],
+    "max-inflight-per-worker",
+    undefined,
+    1,
   );
-  let signals = 0;
-  let requestStop!: () => void;
-  const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
-  const onSignal = (name: string) => () => {
-    if (++signals > 1) {
-      logger.warn(`second ${name}; exiting now`);
-      runtime.exit(130);
+  const maxBodyBytes = intValue(serve["max-body-bytes"], "max-body-bytes", undefined, 1);
+  const logger = createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
+  // Before anything starts: a signal during a slow engine start must not kill the process.
+  const signals = installShutdownSignals(runtime, { logger });
+  let code: number;
+  try {
+    let server: EmbeddedServer;
+    try {
+      server = await createEmbeddedServer({
+        engine: entry.factory,
+        engineArgs,
+        port,
+        hostname: serve.host,
+        workers,
+        routerMode,
+        maxInflightPerWorker,
+        maxBodyBytes,
+        logger,
+        readTextFile: runtime.readTextFile,
+        unrefTimer: runtime.unrefTimer,
+        signal: signals.signal,
+      });
+    } catch (error) {
+      if (!signals.signal.aborted || error !== signals.signal.reason) throw error;
+      console.log("sluice serve: stopped before serving (exit code 0)");
+      return runtime.exit(0);
     }
-    logger.info(`${name} received; shutting down`);
-    requestStop();
-  };
-  const removers = [
-    runtime.onSignal("SIGINT", onSignal("SIGINT")),
-    runtime.onSignal("SIGTERM", onSignal("SIGTERM")),
-  ];
-  await stopRequested;
-  const code = await server.shutdown();
-  for (const remove of removers) remove();
+    const models = server.frontend.table.models().join(", ");
+    console.log(
+      `sluice serve: listening on http://${server.http.hostname}:${server.http.port} ` +
+        `(${server.url}; engine ${engineName}, ${server.workers.length} worker(s), model ${models})`,
+    );
+    await signals.requested;
+    code = await server.shutdown();
+  } finally {
+    signals.dispose();
+  }
   console.log(`sluice serve: stopped (exit code ${code})`);
   return runtime.exit(code);
 }

@@ -33,7 +33,8 @@ export interface EmbeddedServer extends EmbeddedStack {
 }
 
 /**
- * Starts workers, frontend and listener.
+ * Starts workers, frontend and listener. When `options.signal` aborts before the listener
+ * starts, nothing listens: the stack shuts down and the call rejects with `signal.reason`.
  *
  * @example
  * ```ts ignore
@@ -49,6 +50,7 @@ export async function createEmbeddedServer(
   const stack = await createEmbeddedStack(options);
   let http: HttpServer;
   try {
+    options.signal?.throwIfAborted();
     http = await serveHttp(stack.frontend.fetch, {
       port: options.port ?? DEFAULT_PORT,
       hostname: options.hostname,

@@ -11,6 +11,7 @@ import type { EngineFactory } from "../engine/engine.ts";
 import { MemoryDiscovery, MemoryDiscoveryStore } from "../discovery/memory_discovery.ts";
 import { createFrontend, type Frontend } from "../frontend/frontend_app.ts";
 import type { FrontendOptions } from "../frontend/frontend_app.ts";
+import { SluiceError } from "../errors/sluice_error.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
 import { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import { InProcessRequestPlane } from "../request_plane/in_process_request_plane.ts";
@@ -41,6 +42,12 @@ export interface EmbeddedStackOptions extends
   healthCanary?: boolean;
   /** Lets the process exit while worker timers are pending. */
   unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
+  /**
+   * Aborting it during start stops the stack from serving: each engine's `start()` is let
+   * finish (so its `cleanup()` can run), then its worker shuts down without registering,
+   * and the call rejects with `signal.reason`. A start failure still wins over the abort.
+   */
+  signal?: AbortSignal;
 }
 
 /** A started stack. */
@@ -57,8 +64,24 @@ export interface EmbeddedStack {
 }
 
 /**
+ * Waits for the workers shut down by an abort during start; rejects with the abort reason,
+ * or with an `EngineShutdown` error when a worker missed its shutdown deadline.
+ */
+async function stopAfterAbort(workers: Worker[], signal: AbortSignal): Promise<never> {
+  const code = Math.max(0, ...await Promise.all(workers.map((w) => w.shutdown())));
+  if (code !== 0) {
+    throw new SluiceError(
+      "EngineShutdown",
+      `Cannot stop the engines started before the shutdown request: exit code ${code}`,
+      { code: "shutdown_deadline", cause: signal.reason },
+    );
+  }
+  throw signal.reason;
+}
+
+/**
  * Starts the workers and the frontend; rejects (after cleaning up) when an engine fails to
- * start.
+ * start or `options.signal` aborts during start.
  *
  * @example
  * ```ts ignore
@@ -73,6 +96,7 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
   if (!Number.isInteger(count) || count < 1) {
     throw new RangeError(`Cannot create embedded stack: workers must be >= 1, got ${count}`);
   }
+  options.signal?.throwIfAborted();
   const logger = options.logger ?? createLogger();
   const metrics = new MetricsRegistry();
   const store = new MemoryDiscoveryStore();
@@ -81,6 +105,9 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
   const workers: Worker[] = [];
   const discoveries: MemoryDiscovery[] = [];
   let frontend: Frontend | undefined;
+  // A worker shut down during its start finishes the start, then does not serve.
+  const stopStarting = () => workers.forEach((w) => void w.shutdown());
+  options.signal?.addEventListener("abort", stopStarting, { once: true });
   const closeAll = async () => {
     await frontend?.close();
     await requestPlane.close();
@@ -88,6 +115,7 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
   };
   try {
     for (let i = 0; i < count; i++) {
+      options.signal?.throwIfAborted();
       const setup = await options.engine.fromArgs(options.engineArgs ?? []);
       const discovery = new MemoryDiscovery({ store });
       discoveries.push(discovery);
@@ -103,12 +131,14 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
         unrefTimer: options.unrefTimer,
       }));
     }
+    options.signal?.throwIfAborted();
     const started = await Promise.allSettled(workers.map((w) => w.start()));
     const failed = started.find((r) => r.status === "rejected");
     if (failed !== undefined) {
       await Promise.all(workers.map((w) => w.shutdown()));
       throw (failed as PromiseRejectedResult).reason;
     }
+    if (options.signal?.aborted) await stopAfterAbort(workers, options.signal);
     frontend = await createFrontend({
       ...options,
       discovery: frontendDiscovery,
@@ -117,8 +147,11 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
       logger,
     });
   } catch (error) {
+    await Promise.all(workers.map((w) => w.shutdown()));
     await closeAll();
     throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", stopStarting);
   }
   let stopping: Promise<number> | undefined;
   return {

@@ -1,0 +1,47 @@
+/**
+ * `sluice serve` with an engine whose `start()` blocks until a file exists, for the
+ * signal-during-start tests. Prints one JSON event per line on stdout
+ * (`start-begin`, `start-end`, `cleanup`); the serve command's own lines are plain text.
+ *
+ * Environment: FIXTURE_RELEASE_FILE, the file whose existence lets `start()` finish.
+ */
+import { existsSync } from "node:fs";
+import process from "node:process";
+import { SampleEngine } from "../../engines/sample/mod.ts";
+import type { EngineConfig } from "../../src/engine/engine_config.ts";
+import { serveCommand } from "../../src/cli/serve_command.ts";
+import { currentRuntime } from "../../src/runtime/runtime.ts";
+
+const emit = (event: string) => process.stdout.write(JSON.stringify({ event, t: 0 }) + "\n");
+
+class SlowStartEngine extends SampleEngine {
+  override async start(id: string): Promise<EngineConfig> {
+    emit("start-begin");
+    const release = process.env.FIXTURE_RELEASE_FILE ?? "";
+    // The test creates the file once the signal was handled; poll for that condition.
+    while (!existsSync(release)) await new Promise((resolve) => setTimeout(resolve, 5));
+    emit("start-end");
+    return super.start(id);
+  }
+  override cleanup(): Promise<void> {
+    emit("cleanup");
+    return super.cleanup();
+  }
+}
+
+const runtime = currentRuntime();
+await serveCommand(runtime.args(), runtime, {
+  engines: {
+    slow: {
+      factory: {
+        fromArgs: (argv) =>
+          SampleEngine.fromArgs(argv).then(({ worker }) => ({
+            engine: new SlowStartEngine(),
+            worker,
+          })),
+      },
+      summary: "sample engine with a start() that waits for FIXTURE_RELEASE_FILE",
+      flags: "",
+    },
+  },
+});
