@@ -74,7 +74,7 @@ export type { Labels } from "./src/metrics/metrics_registry.ts";
 export { createLogger, parseLogLevel } from "./src/logging/logger.ts";
 export type { Logger, LogLevelName } from "./src/logging/logger.ts";
 export { AsyncQueue } from "./src/util/async_queue.ts";
-export { createWorker, workerTimingsFromEnv } from "./src/worker/worker.ts";
+export { createWorker, SHUTDOWN_DEADLINE_EXIT, workerTimingsFromEnv } from "./src/worker/worker.ts";
 export type { Worker, WorkerOptions, WorkerState, WorkerTimings } from "./src/worker/worker.ts";
 export { run } from "./src/worker/run.ts";
 export type { RunOptions } from "./src/worker/run.ts";

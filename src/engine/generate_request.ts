@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { SluiceError } from "../errors/sluice_error.ts";
+import { invalidArgumentFromZod } from "./zod_error.ts";
 
 /** Hard cap on prompt length accepted by any worker (engines enforce their own context length). */
 export const MAX_PROMPT_TOKENS = 1 << 20;
@@ -97,11 +97,5 @@ export type GenerateRequestInput = z.input<typeof GenerateRequestSchema>;
 export function parseGenerateRequest(value: unknown): GenerateRequest {
   const result = GenerateRequestSchema.safeParse(value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const path = issue.path.map(String).join(".") || "request";
-  throw new SluiceError(
-    "InvalidArgument",
-    `Cannot accept request: ${path}: ${issue.message}`,
-    { param: path, code: "invalid_request", cause: result.error },
-  );
+  throw invalidArgumentFromZod(result.error, "Cannot accept request", { code: "invalid_request" });
 }

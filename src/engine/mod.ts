@@ -21,5 +21,6 @@ export type {
   RequestContextController,
   RequestContextOptions,
 } from "./request_context.ts";
-export { WorkerConfigSchema } from "./worker_config.ts";
+export { parseWorkerConfig, WorkerConfigSchema } from "./worker_config.ts";
+export { invalidArgumentFromZod } from "./zod_error.ts";
 export type { WorkerConfig, WorkerConfigInput } from "./worker_config.ts";

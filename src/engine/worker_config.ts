@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { invalidArgumentFromZod } from "./zod_error.ts";
 
 const name = z.string().regex(/^[a-z0-9_-]+$/, {
   message: "must match [a-z0-9_-]+",
@@ -42,3 +43,16 @@ export const WorkerConfigSchema = z.object({
 export type WorkerConfig = z.output<typeof WorkerConfigSchema>;
 /** A worker configuration as engine authors write it. */
 export type WorkerConfigInput = z.input<typeof WorkerConfigSchema>;
+
+/**
+ * Validates a worker configuration.
+ * @throws {SluiceError} `InvalidArgument` whose `param` is the command-line flag of the
+ * offending field (`namespace` → `--namespace`).
+ */
+export function parseWorkerConfig(value: unknown): WorkerConfig {
+  const result = WorkerConfigSchema.safeParse(value);
+  if (result.success) return result.data;
+  throw invalidArgumentFromZod(result.error, "Cannot configure worker", {
+    paramOf: (path) => `--${path.split(".")[0].replaceAll("_", "-")}`,
+  });
+}

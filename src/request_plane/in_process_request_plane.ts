@@ -110,15 +110,18 @@ export class InProcessRequestPlane implements RequestPlane {
       options.signal?.removeEventListener("abort", onCallerAbort);
       throw toSluiceError(error);
     }
+    const release = () => options.signal?.removeEventListener("abort", onCallerAbort);
+    let watched: ReadableStream<GenerateChunk> | undefined;
     return {
       id,
-      readable,
+      // Wrapped only when asked for, so that iteration (the common path) adds no stage.
+      get readable() {
+        watched ??= watchEnd(readable, release);
+        return watched;
+      },
       stop: () => cancel("stop"),
       kill: () => cancel("kill"),
-      [Symbol.asyncIterator]: () =>
-        iterate(readable, () => {
-          options.signal?.removeEventListener("abort", onCallerAbort);
-        }),
+      [Symbol.asyncIterator]: () => iterate(readable, release),
     };
   }
 
@@ -162,4 +165,32 @@ function iterate(
       return Promise.resolve({ done: true, value: undefined });
     },
   };
+}
+
+/** Re-exposes `readable` and calls `done` once when it ends, errors or is cancelled. */
+function watchEnd(
+  readable: ReadableStream<GenerateChunk>,
+  done: () => void,
+): ReadableStream<GenerateChunk> {
+  const reader = readable.getReader();
+  return new ReadableStream<GenerateChunk>({
+    async pull(controller) {
+      try {
+        const result = await reader.read();
+        if (result.done) {
+          done();
+          controller.close();
+        } else {
+          controller.enqueue(result.value);
+        }
+      } catch (error) {
+        done();
+        controller.error(toSluiceError(error));
+      }
+    },
+    cancel(reason) {
+      done();
+      reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
 }

@@ -16,8 +16,8 @@ export interface StreamStats {
   chunks: number;
   /** Milliseconds from guard creation to the first chunk carrying tokens (undefined if none). */
   ttftMs?: number;
-  /** Gaps in milliseconds between consecutive token-carrying chunks. */
-  itlMs: number[];
+  /** Milliseconds from the first to the last token-carrying chunk (0 with fewer than two). */
+  decodeMs: number;
   /** The normalised finish reason, when a terminal arrived. */
   finishReason?: GenerateChunk["finish_reason"];
   /** True once the terminal chunk was accepted. */
@@ -32,6 +32,8 @@ export interface ChunkGuardOptions {
   promptTokens: number;
   /** Clock in milliseconds; injectable for tests. */
   now?(): number;
+  /** Called with each gap (ms) between consecutive token-carrying chunks, for ITL metrics. */
+  onGap?(ms: number): void;
 }
 
 /**
@@ -47,18 +49,21 @@ export class ChunkGuard {
   readonly stats: StreamStats = {
     completionTokens: 0,
     chunks: 0,
-    itlMs: [],
+    decodeMs: 0,
     terminated: false,
     violations: [],
   };
   #promptTokens: number;
   #now: () => number;
+  #onGap: ((ms: number) => void) | undefined;
   #start: number;
+  #first = 0;
   #last = 0;
 
   constructor(options: ChunkGuardOptions) {
     this.#promptTokens = options.promptTokens;
     this.#now = options.now ?? (() => performance.now());
+    this.#onGap = options.onGap;
     this.#start = this.#now();
   }
 
@@ -81,8 +86,13 @@ export class ChunkGuard {
     const n = chunk.token_ids.length;
     if (n > 0) {
       const t = this.#now();
-      if (stats.ttftMs === undefined) stats.ttftMs = t - this.#start;
-      else stats.itlMs.push(t - this.#last);
+      if (stats.ttftMs === undefined) {
+        stats.ttftMs = t - this.#start;
+        this.#first = t;
+      } else {
+        this.#onGap?.(t - this.#last);
+        stats.decodeMs = t - this.#first;
+      }
       this.#last = t;
       stats.completionTokens += n;
     }

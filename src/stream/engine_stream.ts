@@ -3,7 +3,7 @@
  * `ReadableStream` (like `ReadableStream.from`, pull-based, high-water mark 0)
  * with the chunk guard applied inline, errors mapped to the typed family, and
  * one `onEnd` report once BOTH the engine's iterator has finished (its
- * `finally` ran) AND the consumer has taken the terminal chunk or cancelled.
+ * `finally` ran) AND the consumer has taken the terminal chunk (or cancelled).
  * That second half is what lets shutdown wait until every response was
  * delivered, not merely produced.
  *
@@ -25,6 +25,8 @@ export interface EngineStreamOptions {
   promptTokens: number;
   /** Called exactly once, after the engine finished and the consumer is done. */
   onEnd?(end: EngineStreamEnd, stats: Readonly<StreamStats>): void;
+  /** Called with each inter-token gap in ms (see `ChunkGuardOptions.onGap`). */
+  onGap?(ms: number): void;
 }
 
 /**
@@ -47,7 +49,7 @@ export function engineStream(
   iterable: AsyncIterable<GenerateChunk>,
   options: EngineStreamOptions,
 ): ReadableStream<GenerateChunk> {
-  const guard = new ChunkGuard({ promptTokens: options.promptTokens });
+  const guard = new ChunkGuard({ promptTokens: options.promptTokens, onGap: options.onGap });
   let iterator: AsyncIterator<GenerateChunk> | undefined;
   let engineDone: Promise<void> | undefined;
   let ended = false;
@@ -66,11 +68,6 @@ export function engineStream(
   };
   return new ReadableStream<GenerateChunk>({
     async pull(controller) {
-      if (guard.stats.terminated) {
-        end({ kind: "done" });
-        controller.close();
-        return;
-      }
       try {
         iterator ??= iterable[Symbol.asyncIterator]();
         const result = await iterator.next();
@@ -80,7 +77,13 @@ export function engineStream(
           throw guard.incomplete();
         }
         controller.enqueue(guard.accept(result.value));
-        if (guard.stats.terminated) finishEngine();
+        if (guard.stats.terminated) {
+          // High-water mark 0: `pull` runs only for a pending read, so the terminal just
+          // went to the consumer. The stream is complete; the engine's `finally` runs now.
+          finishEngine();
+          controller.close();
+          end({ kind: "done" });
+        }
       } catch (error) {
         if (cancelled) return;
         const typed = toSluiceError(error);

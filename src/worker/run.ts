@@ -9,11 +9,20 @@
  */
 import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import type { EngineFactory } from "../engine/engine.ts";
-import { WorkerConfigSchema } from "../engine/worker_config.ts";
+import { parseWorkerConfig } from "../engine/worker_config.ts";
 import { createLogger, type Logger, parseLogLevel } from "../logging/logger.ts";
 import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
 import { closePlanes, connectPlanes, type PlaneConnectors, type Planes } from "./planes.ts";
-import { createWorker, type Worker, type WorkerOptions, workerTimingsFromEnv } from "./worker.ts";
+import {
+  createWorker,
+  SHUTDOWN_DEADLINE_EXIT,
+  type Worker,
+  type WorkerOptions,
+  workerTimingsFromEnv,
+} from "./worker.ts";
+
+/** Longest wait for closing the planes on the way out. */
+const CLOSE_TIMEOUT_MS = 5000;
 
 /** Options for {@linkcode run}. */
 export interface RunOptions {
@@ -88,23 +97,34 @@ export async function run(
     runtime.onSignal("SIGINT", onSignal("SIGINT")),
   ];
   const exit = async (code: number): Promise<never> => {
-    if (planes) await closePlanes(planes);
+    // Past the shutdown deadline nothing more is awaited: a stuck transport must not
+    // delay the forced exit. Otherwise closing the planes is bounded too.
+    if (planes && code !== SHUTDOWN_DEADLINE_EXIT) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        closePlanes(planes),
+        new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+    }
     for (const remove of removers) remove();
     return runtime.exit(code);
   };
+  const exitCodeFor = (error: unknown) => toSluiceError(error).kind === "InvalidArgument" ? 2 : 1;
 
   let setup;
   let timings;
   let healthCheckPayloadFromEnv;
+  let config;
   try {
     setup = await factory.fromArgs(argv);
+    config = parseWorkerConfig(setup.worker);
     timings = workerTimingsFromEnv(runtime.env);
     healthCheckPayloadFromEnv = await healthPayloadFromEnv(runtime);
   } catch (error) {
     logger.error(toSluiceError(error).message);
     return exit(2);
   }
-  const config = WorkerConfigSchema.parse(setup.worker);
   try {
     planes = await connectPlanes(config, runtime.env, options.connectors);
   } catch (error) {
@@ -128,7 +148,7 @@ export async function run(
   ]);
   if (outcome !== "started" && outcome !== "signalled") {
     logger.error(toSluiceError(outcome).message);
-    return exit(1);
+    return exit(exitCodeFor(outcome));
   }
   if (outcome === "started") {
     try {
@@ -139,8 +159,14 @@ export async function run(
     }
     await shutdownRequested;
   }
-  const code = await worker.shutdown();
+  let code: number;
+  try {
+    code = await worker.shutdown();
+  } catch (error) {
+    logger.error(`Cannot shut down cleanly: ${toSluiceError(error).message}`);
+    code = 1;
+  }
   // A start that failed after the signal arrived still counts as a failure.
-  const failed = await started.then(() => false, () => true);
-  return exit(failed && code === 0 ? 1 : code);
+  const failure = await started.then(() => undefined, (error) => error);
+  return exit(failure !== undefined && code === 0 ? exitCodeFor(failure) : code);
 }

@@ -79,13 +79,17 @@ export function serveRequest(
     traceparent,
   });
   const done = deps.inflight.begin();
-  metrics.requests.inc(labels);
-  metrics.inflight.add(labels, 1);
+  // Health canaries are served like any request but kept out of the request metrics.
+  const accounted = request._HEALTH_CHECK !== true;
+  if (accounted) {
+    metrics.requests.inc(labels);
+    metrics.inflight.add(labels, 1);
+  }
   const started = performance.now();
   const onCancel = () => {
     const code = (incoming.signal.reason as SluiceError | undefined)?.code;
     if (!cancel(code === "stop" ? "stop" : "kill")) return;
-    metrics.cancellations.inc(labels);
+    if (accounted) metrics.cancellations.inc({ ...labels, reason: code ?? "kill" });
     if (engine.abort === undefined) return;
     Promise.resolve().then(() => engine.abort!(context)).catch((error) => {
       logger.warn("engine abort() failed", { request_id: context.id, error: String(error) });
@@ -101,39 +105,46 @@ export function serveRequest(
       [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error) }),
     };
   }
+  // Per-token ITL goes straight into the histogram; the gaps are kept only for a span
+  // that an OpenTelemetry SDK is recording (for its percentiles).
+  const gaps: number[] | undefined = span.isRecording() ? [] : undefined;
   const stream = engineStream(source, {
     promptTokens: request.token_ids.length,
+    onGap: accounted
+      ? (ms) => {
+        metrics.itl.observe(labels, ms / 1000);
+        gaps?.push(ms);
+      }
+      : undefined,
     onEnd(end, stats) {
       incoming.signal.removeEventListener("abort", onCancel);
-      metrics.inflight.add(labels, -1);
-      metrics.duration.observe(labels, (performance.now() - started) / 1000);
-      if (stats.ttftMs !== undefined) metrics.ttft.observe(labels, stats.ttftMs / 1000);
-      for (const gap of stats.itlMs) metrics.itl.observe(labels, gap / 1000);
-      metrics.outputTokens.inc(labels, stats.completionTokens);
+      if (accounted) {
+        metrics.inflight.add(labels, -1);
+        metrics.duration.observe(labels, (performance.now() - started) / 1000);
+        if (stats.ttftMs !== undefined) metrics.ttft.observe(labels, stats.ttftMs / 1000);
+        metrics.outputTokens.inc(labels, stats.completionTokens);
+      }
       for (const v of stats.violations) {
         logger.warn("engine broke the stream contract", { request_id: context.id, violation: v });
       }
-      const cancelled = stats.finishReason === "cancelled" || context.isStopped();
-      if (span.isRecording()) {
-        const sorted = [...stats.itlMs].sort((a, b) => a - b);
+      if (gaps !== undefined) {
+        gaps.sort((a, b) => a - b);
         span.setAttributes({
           output_tokens: stats.completionTokens,
           ttft_ms: stats.ttftMs ?? -1,
           finish_reason: typeof stats.finishReason === "object"
             ? "error"
             : stats.finishReason ?? end.kind,
-          cancelled,
-          itl_p50_ms: percentile(sorted, 0.5),
-          itl_p90_ms: percentile(sorted, 0.9),
-          itl_p99_ms: percentile(sorted, 0.99),
+          cancelled: stats.finishReason === "cancelled" || context.isStopped(),
+          itl_p50_ms: percentile(gaps, 0.5),
+          itl_p90_ms: percentile(gaps, 0.9),
+          itl_p99_ms: percentile(gaps, 0.99),
         });
       }
       if (end.kind === "error") {
-        metrics.errors.inc({ ...labels, error_type: end.error.kind });
+        if (accounted) metrics.errors.inc({ ...labels, error_type: end.error.kind });
         span.setStatus({ code: SpanStatusCode.ERROR, message: end.error.message });
         logger.debug("request failed", { request_id: context.id, error: end.error.message });
-      } else if (!stats.terminated && end.kind === "done") {
-        metrics.errors.inc({ ...labels, error_type: "StreamIncomplete" });
       }
       span.end();
       logger.debug("request ended", {

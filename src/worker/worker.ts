@@ -9,10 +9,11 @@
 import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import type { LLMEngine } from "../engine/engine.ts";
 import { type EngineConfig, EngineConfigSchema } from "../engine/engine_config.ts";
+import { parseGenerateRequest } from "../engine/generate_request.ts";
 import {
+  parseWorkerConfig,
   type WorkerConfig,
   type WorkerConfigInput,
-  WorkerConfigSchema,
 } from "../engine/worker_config.ts";
 import {
   type Discovery,
@@ -67,6 +68,23 @@ export function workerTimingsFromEnv(env: (name: string) => string | undefined):
   };
 }
 
+/** Dynamo's exit code when graceful shutdown misses its deadline (the OS reports 911 & 0xff). */
+export const SHUTDOWN_DEADLINE_EXIT = 911;
+
+/** Longest wait for one shutdown step that talks to a plane (unregister, endpoint close). */
+const STEP_TIMEOUT_MS = 5000;
+
+/** Resolves true when `promise` settles within `ms`, false otherwise (the promise runs on). */
+async function bounded(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What {@linkcode createWorker} needs. */
 export interface WorkerOptions {
   engine: LLMEngine;
@@ -117,7 +135,7 @@ export interface Worker {
 
 /** Creates a worker; nothing happens until `start()`. */
 export function createWorker(options: WorkerOptions): Worker {
-  const config = WorkerConfigSchema.parse(options.config);
+  const config = parseWorkerConfig(options.config);
   const instanceId = options.instanceId ?? newInstanceId();
   const engine = options.engine;
   const registry = options.metrics ?? new MetricsRegistry();
@@ -190,7 +208,7 @@ export function createWorker(options: WorkerOptions): Worker {
           : undefined,
     });
 
-  const serveAndRegister = async () => {
+  const serveAndRegister = async (payload: Record<string, unknown>) => {
     served = await options.requestPlane.serve({ ...path, instanceId }, handler);
     const record: InstanceRecord = { ...path, instance_id: instanceId, transport: served.address };
     if (config.max_inflight_requests !== undefined) {
@@ -219,12 +237,6 @@ export function createWorker(options: WorkerOptions): Worker {
     await options.discovery.register(keys.instance, record);
     logger.info("worker serving", { model: card.served_model_name, endpoint: keys.instance });
     if (options.healthCanary !== false) {
-      const payload = resolveHealthCheckPayload({
-        fromConfig: config.health_check_payload,
-        fromEnv: options.healthCheckPayloadFromEnv,
-        engine,
-        model: ec.model,
-      });
       stopCanary = startHealthCanary({
         payload,
         handle: handler,
@@ -245,6 +257,23 @@ export function createWorker(options: WorkerOptions): Worker {
         },
       });
     }
+  };
+
+  /** Undoes a start that cannot serve: stop serving, unregister what was registered, clean up. */
+  const abandonStart = async () => {
+    stopCanary();
+    draining = true;
+    await bounded(
+      Promise.allSettled([
+        options.discovery.unregister(keys.instance),
+        options.discovery.unregister(keys.card),
+        served?.close(),
+      ]),
+      STEP_TIMEOUT_MS,
+    );
+    await inflight.idle();
+    await cleanupOnce();
+    state = "Stopped";
   };
 
   const start = () => {
@@ -273,14 +302,39 @@ export function createWorker(options: WorkerOptions): Worker {
       labels = { ...labels, model: engineConfig.served_model_name ?? engineConfig.model };
       metrics.modelLoadTime.set(labels, (performance.now() - t0) / 1000);
       metrics.healthy.set(labels, 1);
+      if (engineConfig.total_kv_blocks !== undefined) {
+        metrics.kvTotalBlocks.set(labels, engineConfig.total_kv_blocks);
+      }
       logger.info("engine started", { seconds: ((performance.now() - t0) / 1000).toFixed(3) });
       if (shutdownPromise) {
         logger.info("shutdown requested during start; not serving");
         return;
       }
+      let payload: Record<string, unknown>;
       try {
-        await serveAndRegister();
+        payload = resolveHealthCheckPayload({
+          fromConfig: config.health_check_payload,
+          fromEnv: options.healthCheckPayloadFromEnv,
+          engine,
+          model: engineConfig.model,
+        });
+        parseGenerateRequest(payload);
       } catch (error) {
+        await abandonStart();
+        const typed = toSluiceError(error);
+        throw new SluiceError(
+          "InvalidArgument",
+          `Cannot use health check payload: ${typed.message}`,
+          {
+            param: "--health-check-payload",
+            cause: error,
+          },
+        );
+      }
+      try {
+        await serveAndRegister(payload);
+      } catch (error) {
+        await abandonStart();
         throw new SluiceError(
           "CannotConnect",
           `Cannot serve worker: ${toSluiceError(error).message}`,
@@ -297,8 +351,18 @@ export function createWorker(options: WorkerOptions): Worker {
     stopCanary();
     const wasServing = served !== undefined;
     try {
-      await options.discovery.unregister(keys.instance);
-      await options.discovery.unregister(keys.card);
+      const unregistered = await bounded(
+        Promise.all([
+          options.discovery.unregister(keys.instance),
+          options.discovery.unregister(keys.card),
+        ]),
+        STEP_TIMEOUT_MS,
+      );
+      if (!unregistered) {
+        logger.warn("unregistering from discovery timed out; continuing shutdown", {
+          seconds: STEP_TIMEOUT_MS / 1000,
+        });
+      }
     } catch (error) {
       logger.warn("cannot unregister from discovery; continuing shutdown", {
         error: String(error),
@@ -324,7 +388,11 @@ export function createWorker(options: WorkerOptions): Worker {
       metrics.drainTime.set(labels, (performance.now() - t0) / 1000);
     }
     await cleanupOnce();
-    await served?.close();
+    try {
+      await served?.close();
+    } catch (error) {
+      logger.warn("cannot close the served endpoint", { error: String(error) });
+    }
     state = "Stopped";
     logger.info("worker stopped");
   };
@@ -337,11 +405,10 @@ export function createWorker(options: WorkerOptions): Worker {
         state = "Stopped";
         return 0;
       }
-      draining = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const deadlineMs = timings.gracePeriodMs + timings.shutdownTimeoutMs;
       const deadline = new Promise<number>((resolve) => {
-        timer = setTimeout(() => resolve(911), deadlineMs);
+        timer = setTimeout(() => resolve(SHUTDOWN_DEADLINE_EXIT), deadlineMs);
       });
       try {
         const code = await Promise.race([sequence().then(() => 0), deadline]);

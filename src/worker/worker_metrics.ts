@@ -54,9 +54,13 @@ export function createWorkerMetrics(registry: MetricsRegistry) {
     errors: registry.counter(`${p}errors_total`, "Requests that ended with an error, by type."),
     cancellations: registry.counter(
       `${p}cancellation_total`,
-      "Requests stopped or killed by the caller.",
+      "Requests the caller cancelled, by reason (stop, kill, disconnect).",
     ),
     healthy: registry.gauge(`${p}health_ready`, "1 when the last health canary succeeded."),
+    kvTotalBlocks: registry.gauge(
+      `${p}kv_total_blocks`,
+      "KV cache blocks the engine advertised at start (total_kv_blocks).",
+    ),
     canaries: registry.counter(`${p}health_checks_total`, "Health canaries sent, by result."),
   };
 }

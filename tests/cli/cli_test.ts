@@ -24,6 +24,19 @@ describe("sluice CLI", () => {
     assert.match(child.stdout(), /Usage: sluice <command>/);
   });
 
+  it("runs through `deno task sluice` and `npm run sluice`", async () => {
+    for (
+      const [command, args] of [
+        ["node_modules/.bin/deno", ["task", "-q", "sluice", "--help"]],
+        ["npm", ["run", "-s", "sluice", "--", "--help"]],
+      ] as const
+    ) {
+      await using child = spawnCommand(command, [...args], {});
+      assert.equal(await child.exited, 0, `${command}: ${child.stderr()}`);
+      assert.match(child.stdout(), /Usage: sluice <command>/);
+    }
+  });
+
   it("names an unknown command, engine or flag and exits 2", async () => {
     for (
       const [args, pattern] of [

@@ -89,19 +89,27 @@ describe("engineStream", () => {
     await assert.rejects(collect(engineStream(gen(), { promptTokens: 1 })), /token_ids array/);
   });
 
-  it("reports onEnd only after the consumer took the terminal", async () => {
+  it("reports onEnd once the consumer took the terminal, without another read", async () => {
     async function* gen(): AsyncGenerator<GenerateChunk> {
-      yield { token_ids: [1], index: 0, finish_reason: "length" };
+      yield { token_ids: [1], index: 0 };
+      yield { token_ids: [], index: 0, finish_reason: "length" };
     }
-    let ended = false;
-    const reader = engineStream(gen(), { promptTokens: 1, onEnd: () => (ended = true) })
-      .getReader();
+    const { promise: ended, resolve } = Promise.withResolvers<string>();
+    let endedEarly = false;
+    const reader = engineStream(gen(), {
+      promptTokens: 1,
+      onEnd: (e) => {
+        endedEarly = !tookTerminal;
+        resolve(e.kind);
+      },
+    }).getReader();
+    let tookTerminal = false;
+    assert.equal((await reader.read()).value?.finish_reason, undefined);
     assert.equal((await reader.read()).value?.finish_reason, "length");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    assert.equal(ended, false, "not before the consumer asks for more");
-    assert.equal((await reader.read()).done, true);
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    assert.equal(ended, true);
+    tookTerminal = true;
+    reader.releaseLock();
+    assert.equal(await ended, "done");
+    assert.equal(endedEarly, false, "not before the consumer received the terminal");
   });
 });
 

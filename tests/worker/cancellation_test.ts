@@ -100,6 +100,17 @@ describe("cancellation", () => {
     stream.kill();
     for await (const _ of stream);
     await waitUntil(() => w.worker.inflight === 0, 1000, "the stream to end");
-    assert.match(w.worker.metrics.render(), /sluice_worker_cancellation_total\{[^}]*\} 1/);
+    assert.match(
+      w.worker.metrics.render(),
+      /sluice_worker_cancellation_total\{[^}]*reason="kill"[^}]*\} 1/,
+    );
+    const stopped = await w.call(LONG);
+    stopped.stop();
+    for await (const _ of stopped);
+    await waitUntil(() => w.worker.inflight === 0, 1000, "the stream to end");
+    assert.match(
+      w.worker.metrics.render(),
+      /sluice_worker_cancellation_total\{[^}]*reason="stop"[^}]*\} 1/,
+    );
   });
 });

@@ -195,6 +195,9 @@ describe("health canary", () => {
     );
     assert.ok(engine.seenHealth.includes(true));
     assert.equal(w.worker.ready, true);
+    const metrics = w.worker.metrics.render();
+    assert.doesNotMatch(metrics, /sluice_worker_requests_total\{/, "canaries are not requests");
+    assert.doesNotMatch(metrics, /sluice_worker_output_tokens_total\{/);
   });
 
   it("marks the worker not ready when the canary times out, and recovers", async () => {

@@ -53,7 +53,7 @@ describe("worker process shutdown", () => {
     child.kill("SIGTERM");
     assert.equal(await child.exited, 0, child.stderr());
     const names = child.events().map((e) => e.event);
-    assert.deepEqual(names, ["start-begin", "start-end", "cleanup"]);
+    assert.deepEqual(names, ["start-begin", "start-end", "drain", "cleanup"]);
   });
 
   it("a start failure runs cleanup once and exits non-zero", async () => {
@@ -77,6 +77,50 @@ describe("worker process shutdown", () => {
     child.kill("SIGTERM");
     assert.equal(await child.exited, 911 & 0xff, child.stderr());
     assert.match(child.stderr(), /graceful shutdown missed its deadline/);
+  });
+
+  it("a registration failure after start still runs cleanup once and exits 1", async () => {
+    await using child = spawnFixture("tests/fixtures/signal_worker.ts", [], {
+      ...FAST,
+      FIXTURE_REGISTER_FAIL: "1",
+    });
+    assert.equal(await child.exited, 1, child.stderr());
+    assert.deepEqual(child.events().map((e) => e.event), ["start-begin", "start-end", "cleanup"]);
+    assert.match(child.stderr(), /Cannot serve worker: Cannot register .*store is full/);
+  });
+
+  it("a second signal during shutdown exits at once with 130", async () => {
+    await using child = spawnFixture("tests/fixtures/signal_worker.ts", [], {
+      ...FAST,
+      FIXTURE_SLOW_DRAIN_MS: "10000",
+    });
+    await child.waitFor((e) => e.event === "serving");
+    child.kill("SIGTERM");
+    await child.waitFor((e) => e.event === "drain");
+    child.kill("SIGTERM");
+    assert.equal(await child.exited, 130, child.stderr());
+    assert.equal(child.events().filter((e) => e.event === "cleanup").length, 0);
+  });
+
+  it("an invalid worker flag exits 2 naming the flag", async () => {
+    await using child = spawnFixture(
+      "tests/fixtures/signal_worker.ts",
+      ["--namespace", "Bad Name"],
+      FAST,
+    );
+    assert.equal(await child.exited, 2);
+    assert.match(child.stderr(), /Cannot configure worker: namespace: must match \[a-z0-9_-\]\+/);
+    assert.doesNotMatch(child.stderr(), /"origin"/);
+  });
+
+  it("an invalid health check payload exits 2 after cleaning up", async () => {
+    await using child = spawnFixture("tests/fixtures/signal_worker.ts", [
+      "--health-check-payload",
+      '{"foo":1}',
+    ], FAST);
+    assert.equal(await child.exited, 2, child.stderr());
+    assert.match(child.stderr(), /Cannot use health check payload: Cannot accept request: /);
+    assert.equal(child.events().filter((e) => e.event === "cleanup").length, 1);
   });
 
   it("bad flags exit 2 naming the flag", async () => {

@@ -1,0 +1,60 @@
+/**
+ * Runs the project's benchmarks by name, each in its own process (so one
+ * benchmark's JIT and heap state cannot colour another's), under Deno.
+ *
+ *   deno task bench                    # list
+ *   deno task bench stream_path frontend
+ *   deno task bench all
+ */
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+
+const DENO = "node_modules/deno/deno";
+
+/** Benchmarks by name: the command line that runs each. */
+const BENCHES: Record<string, { args: string[]; what: string }> = {
+  stream_path: {
+    args: [DENO, "run", "-A", "bench/stream_path_bench.ts"],
+    what: "runtime stream path vs a bare ReadableStream pipe (issue 2)",
+  },
+  stream_memory: {
+    args: [DENO, "run", "-A", "--v8-flags=--expose-gc", "bench/stream_memory_bench.ts"],
+    what: "10,000 sequential requests: heap and open handles (issue 2)",
+  },
+  frontend: {
+    args: [DENO, "run", "-A", "bench/frontend_bench.ts", "--server", "deno"],
+    what: "sluice serve vs a bare hono SSE route, concurrency 1/64/512 (issue 3)",
+  },
+  tokenizer: {
+    args: [DENO, "run", "-A", "bench/tokenizer_bench.ts"],
+    what: "incremental vs naive detokenization, prompt encoding",
+  },
+  gpu_kernels: {
+    args: [DENO, "run", "-A", "bench/gpu_kernels.ts"],
+    what: "GEMV/GEMM, kernel cache cold vs warm, decode plan (issue 4)",
+  },
+};
+
+const names = process.argv.slice(2);
+if (names.length === 0) {
+  console.log("Usage: deno task bench <name...> | all\n");
+  for (const [name, b] of Object.entries(BENCHES)) console.log(`  ${name.padEnd(14)} ${b.what}`);
+  process.exit(0);
+}
+const selected = names.includes("all") ? Object.keys(BENCHES) : names;
+let failed = 0;
+for (const name of selected) {
+  const bench = BENCHES[name];
+  if (bench === undefined) {
+    console.error(`unknown benchmark "${name}" (known: ${Object.keys(BENCHES).join(", ")})`);
+    process.exit(2);
+  }
+  console.error(`\n== ${name}: ${bench.what}`);
+  const [command, ...args] = bench.args;
+  const result = spawnSync(command, args, { stdio: "inherit" });
+  if (result.status !== 0) {
+    console.error(`== ${name} failed (exit ${result.status ?? result.signal})`);
+    failed++;
+  }
+}
+process.exit(failed === 0 ? 0 : 1);
