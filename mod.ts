@@ -23,7 +23,12 @@ export {
   toSluiceError,
 } from "./src/errors/sluice_error.ts";
 export type { SerializedError, SluiceErrorOptions } from "./src/errors/sluice_error.ts";
-export { intFlag, parseEngineArgs, workerConfigFromFlags } from "./src/engine/engine_args.ts";
+export {
+  intFlag,
+  parseEngineArgs,
+  parseJsonObject,
+  workerConfigFromFlags,
+} from "./src/engine/engine_args.ts";
 export { createStreamGuard } from "./src/stream/stream_guard.ts";
 export type { StreamGuard } from "./src/stream/stream_guard.ts";
 export { ChunkGuard } from "./src/stream/chunk_guard.ts";

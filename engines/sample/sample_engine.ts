@@ -111,6 +111,7 @@ export class SampleEngine implements LLMEngine {
     context: RequestContext,
   ): AsyncGenerator<GenerateChunk> {
     const promptLen = request.token_ids.length;
+    // `||`, as Dynamo's sample engine does (`or`): max_tokens 0 means "engine default".
     const maxNew = request.stop_conditions.max_tokens || this.maxTokens;
     const k = request.output_options.logprobs;
     for (let i = 0; i < maxNew; i++) {

@@ -92,19 +92,30 @@ export function workerConfigFromFlags(
   }
   const payload = values["health-check-payload"];
   if (typeof payload === "string") {
-    try {
-      const parsed = JSON.parse(payload);
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-        throw new TypeError("not an object");
-      }
-      config.health_check_payload = parsed;
-    } catch (error) {
-      throw new SluiceError(
-        "InvalidArgument",
-        `Cannot parse --health-check-payload: expected a JSON object (${(error as Error).message})`,
-        { param: "--health-check-payload", cause: error },
-      );
-    }
+    config.health_check_payload = parseJsonObject(payload, "--health-check-payload");
   }
   return config;
+}
+
+/**
+ * Parses text that must be a JSON object (not an array or a scalar).
+ * @throws {SluiceError} `InvalidArgument` naming `source` (a flag or variable).
+ */
+export function parseJsonObject(text: string, source: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new SluiceError(
+      "InvalidArgument",
+      `Cannot parse ${source}: expected a JSON object (${(error as Error).message})`,
+      { param: source, cause: error },
+    );
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new SluiceError("InvalidArgument", `Cannot parse ${source}: expected a JSON object`, {
+      param: source,
+    });
+  }
+  return value as Record<string, unknown>;
 }

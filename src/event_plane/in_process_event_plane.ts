@@ -23,7 +23,9 @@ export class InProcessEventBus {
 }
 
 /**
- * In-process {@linkcode EventPlane}.
+ * In-process {@linkcode EventPlane}. Events are handed to subscribers as the same object
+ * (no copy, for speed): publishers MUST NOT mutate an event after publishing it, and
+ * subscribers MUST treat events as read-only.
  *
  * @example
  * ```ts

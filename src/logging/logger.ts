@@ -55,7 +55,7 @@ export function createLogger(
     if (LogLevel[level] < threshold) return;
     const all = { ...base, ...fields };
     const extra = Object.entries(all).map(([k, v]) =>
-      `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`
+      `${k}=${typeof v === "string" ? v : typeof v === "bigint" ? String(v) : safeJson(v)}`
     ).join(" ");
     sink(
       `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}${
@@ -70,4 +70,13 @@ export function createLogger(
     error: (m, f) => write("error", m, f),
     child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
   };
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, (_, v) => typeof v === "bigint" ? v.toString() : v) ??
+      String(value);
+  } catch {
+    return String(value);
+  }
 }

@@ -10,6 +10,7 @@
 import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import type { EngineFactory } from "../engine/engine.ts";
 import { parseWorkerConfig } from "../engine/worker_config.ts";
+import { parseJsonObject } from "../engine/engine_args.ts";
 import { createLogger, type Logger, parseLogLevel } from "../logging/logger.ts";
 import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
 import { closePlanes, connectPlanes, type PlaneConnectors, type Planes } from "./planes.ts";
@@ -42,22 +43,18 @@ export async function healthPayloadFromEnv(
 ): Promise<Record<string, unknown> | undefined> {
   const raw = runtime.env("DYN_HEALTH_CHECK_PAYLOAD");
   if (raw === undefined || raw === "") return undefined;
+  if (!raw.startsWith("@")) return parseJsonObject(raw, "DYN_HEALTH_CHECK_PAYLOAD");
+  let text: string;
   try {
-    const text = raw.startsWith("@") ? await runtime.readTextFile(raw.slice(1)) : raw;
-    const value = JSON.parse(text);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new TypeError("not a JSON object");
-    }
-    return value;
+    text = await runtime.readTextFile(raw.slice(1));
   } catch (error) {
     throw new SluiceError(
       "InvalidArgument",
-      `Cannot read DYN_HEALTH_CHECK_PAYLOAD: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
+      `Cannot read DYN_HEALTH_CHECK_PAYLOAD file "${raw.slice(1)}": ${(error as Error).message}`,
+      { param: "DYN_HEALTH_CHECK_PAYLOAD", cause: error },
     );
   }
+  return parseJsonObject(text, `DYN_HEALTH_CHECK_PAYLOAD file "${raw.slice(1)}"`);
 }
 
 /**
