@@ -3,7 +3,8 @@
  * backend that created them; every op writes into a caller-allocated output, so a decode step
  * allocates nothing. Implementations: `cpu` (TypedArray reference), `webgpu-eager` (one
  * unfused kernel per op), `webgpu` (fused kernels, tuned per bucket). All share the
- * conformance suite in `tests/gpu/backend_conformance_test.ts`.
+ * conformance suite in `tests/gpu/backend_conformance_test.ts` and
+ * `tests/gpu/backend_conformance_decode_test.ts` (KV append, paged attention, sampling).
  *
  * @example
  * ```ts ignore
@@ -16,6 +17,8 @@
  */
 import type { HostWeight } from "./host_weight.ts";
 import type { RopeMode } from "./kernels/rope.ts";
+import type { PagedBatch, PagedKvCache } from "./paged_kv_cache.ts";
+import type { SamplingInputs } from "./sampling_inputs.ts";
 
 /** An f32 or u32 activation tensor, or a weight. MUST only be passed to its own backend. */
 export interface Tensor {
@@ -71,6 +74,31 @@ export interface Backend {
   add(out: Tensor, a: Tensor, b: Tensor): void;
   /** `out[T] = argmax(logits[T, V])`. */
   argmax(out: Tensor, logits: Tensor): void;
+  /**
+   * Writes this step's keys and values `k, v[T, kvHeads·headDim]` into `cache` at the slot of
+   * each token's (sequence, position) through its block table (see {@link PagedBatch}). Slots
+   * not addressed by the batch MUST stay unchanged; two tokens MUST NOT share a slot.
+   */
+  kvAppend(cache: PagedKvCache, k: Tensor, v: Tensor, batch: PagedBatch): void;
+  /**
+   * Causal paged attention with GQA: for each token `t`, query heads `q[t, heads·headDim]`
+   * (query head `h` reads KV head `⌊h / (heads / kvHeads)⌋`) attend over positions
+   * `0..positions[t]` of sequence `tokenSeq[t]` read through its block table, with scale
+   * `1/sqrt(headDim)`; writes `out[T, heads·headDim]`. Decode passes one token per sequence at
+   * position `contextLength − 1` after {@link Backend.kvAppend} of that token. The GPU backends
+   * split the context (split-K) and merge the partial softmaxes; the `cpu` backend uses one
+   * softmax over the whole context.
+   */
+  pagedAttention(out: Tensor, q: Tensor, cache: PagedKvCache, batch: PagedBatch): void;
+  /**
+   * Samples one id per row of `logits[rows, V]` into the u32 tensor `out[rows]`, on the device:
+   * per-row temperature (0 = greedy argmax), top-k (0 = cap), top-p, then a draw from the
+   * PCG hash of (seed, `state[0]`, row), so equal inputs give equal ids on every backend.
+   * Limitation: at most `SAMPLE_MAX_K` (256) candidates are kept, so top-p applies
+   * within the top 256 logits. The caller advances `state[0]` between steps (the decode
+   * plan's advance kernel does it on the GPU).
+   */
+  sample(out: Tensor, logits: Tensor, sampling: SamplingInputs): void;
   /** Frees a tensor's memory; the handle MUST NOT be used afterwards. */
   release(tensor: Tensor): void;
   /** Frees everything the backend allocated. */

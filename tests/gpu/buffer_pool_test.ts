@@ -10,6 +10,8 @@ import { BufferPool } from "../../src/gpu/buffer_pool.ts";
 import { KernelRuntime, STORAGE_USAGE } from "../../src/gpu/kernel_runtime.ts";
 import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
 import { hostWeightFromF32 } from "../../src/gpu/host_weight.ts";
+import { createPagedKvCache } from "../../src/gpu/paged_kv_cache.ts";
+import { packSamplingParams } from "../../src/gpu/sampling_inputs.ts";
 
 const device = await acquireTestDevice();
 const UNIFORM = 0x40 | 0x8;
@@ -93,6 +95,48 @@ describe("webgpu backends use the pool", { skip: device.skip }, () => {
         runtime.destroy();
       }
       assert.ok(pool.stats.live > 0, "an injected pool is not destroyed by the backend");
+      pool.destroy();
+    });
+  }
+  for (const fused of [false, true]) {
+    it(`${fused ? "webgpu" : "webgpu-eager"}: decode steps (kvAppend, split-K attention, sample) reuse pooled buffers`, async () => {
+      const runtime = new KernelRuntime(device.context!);
+      const pool = new BufferPool(device.context!.device);
+      const b = createWebGpuBackend(runtime, { fused, pool });
+      try {
+        const heads = 4, kvHeads = 2, headDim = 8, blockSize = 16, maxBlocks = 20, vocab = 300;
+        // 320-token block-table rows: the split-K + merge path (partials from the pool) on both.
+        const cache = createPagedKvCache(b, { numBlocks: 20, blockSize, kvHeads, headDim });
+        const blockTable = b.upload(
+          Uint32Array.from({ length: maxBlocks }, (_, i) => 19 - i),
+          [1, maxBlocks],
+        );
+        const tokenSeq = b.upload(new Uint32Array([0]), [1]);
+        const kv = b.upload(randomFloats(kvHeads * headDim, 3), [1, kvHeads * headDim]);
+        const q = b.upload(randomFloats(heads * headDim, 4), [1, heads * headDim]);
+        const logits = b.upload(randomFloats(vocab, 5), [1, vocab]);
+        const params = b.upload(
+          packSamplingParams([{ temperature: 1, topK: 0, topP: 0.9, seed: 1 }]),
+          [1, 4],
+        );
+        const state = b.empty([1], "u32"), ids = b.empty([1], "u32"), out = b.empty([1, 32]);
+        const positions = [0, 100, 300].map((p) => b.upload(new Uint32Array([p]), [1]));
+        const step = async (i: number) => {
+          const batch = { blockTable, tokenSeq, positions: positions[i % 3] };
+          b.kvAppend(cache, kv, kv, batch);
+          b.pagedAttention(out, q, cache, batch);
+          b.sample(ids, logits, { params, state });
+          await b.read(ids);
+        };
+        await step(0);
+        const after1 = pool.stats.created;
+        assert.ok(after1 >= 3, "uniforms and split-K partials came from the pool");
+        for (let i = 1; i < 6; i++) await step(i);
+        assert.equal(pool.stats.created, after1, "no new buffers after the first step");
+      } finally {
+        b.destroy();
+        runtime.destroy();
+      }
       pool.destroy();
     });
   }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { gemvGrid, gemvKernel } from "../../src/gpu/kernels/gemv.ts";
 import { gemmGrid, gemmKernel } from "../../src/gpu/kernels/gemm.ts";
 import { attentionSplitKernel, attentionSplits } from "../../src/gpu/kernels/attention.ts";
+import { kvAppendKernel } from "../../src/gpu/kernels/kv_append.ts";
 import { ropeKernel } from "../../src/gpu/kernels/rope.ts";
 import { rmsnormKernel } from "../../src/gpu/kernels/rmsnorm.ts";
 import { grid2d, weightBindings } from "../../src/gpu/kernels/kernel_source.ts";
@@ -80,6 +81,20 @@ describe("WGSL generation (no device)", () => {
       () => ropeKernel({ heads: 1, headDim: 8, rotaryDim: 7, theta: 1e4, mode: "neox" }),
       RangeError,
     );
+    const long = { heads: 2, kvHeads: 1, headDim: 8, blockSize: 16, maxBlocks: 5, split: 64 };
+    assert.throws(() => attentionSplitKernel({ ...long, fuseMerge: true }), RangeError);
+  });
+  it("fused attention writes the normalised output", () => {
+    const g = { heads: 2, kvHeads: 1, headDim: 8, blockSize: 16, maxBlocks: 4, split: 64 };
+    const fused = attentionSplitKernel({ ...g, fuseMerge: true }).code;
+    assert.match(fused, /partial\[out \* D \+ i\] = acc \/ l;/);
+    assert.doesNotMatch(attentionSplitKernel(g).code, /acc \/ l/);
+  });
+  it("paged KV append computes slots from the block table", () => {
+    const code = kvAppendKernel({ kvHeads: 2, headDim: 8, paged: { blockSize: 5, maxBlocks: 3 } })
+      .code;
+    assert.match(code, /blockTable\[tokenSeq\[t\] \* 3u \+ pos \/ 5u\] \* 5u \+ pos % 5u/);
+    assert.doesNotMatch(kvAppendKernel({ kvHeads: 2, headDim: 8 }).code, /blockTable/);
   });
   it("uses the requested RoPE pairing", () => {
     assert.match(

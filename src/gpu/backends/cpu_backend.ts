@@ -14,8 +14,11 @@
 import { assertOwned, type Backend, type Tensor } from "../backend.ts";
 import { dequantizeWeight } from "../host_weight.ts";
 import { embeddingRef, matmulRef, rmsnormRef, silu, softmaxRef } from "../reference/dense.ts";
-import { ropeRef } from "../reference/attention.ts";
-import { argmaxRef } from "../reference/sampling.ts";
+import { kvAppendRef, pagedAttentionRef, ropeRef } from "../reference/attention.ts";
+import { argmaxRef, sampleRowRef } from "../reference/sampling.ts";
+import { type PagedBatch, pagedGeometry, type PagedKvCache } from "../paged_kv_cache.ts";
+import { samplingRows, unpackSamplingParams } from "../sampling_inputs.ts";
+import { SAMPLE_MAX_K } from "../kernels/sample.ts";
 
 interface CpuTensor extends Tensor {
   data: Float32Array | Uint32Array;
@@ -93,12 +96,84 @@ export function createCpuBackend(): Backend {
     argmax(out, logits) {
       (t(out) as Uint32Array).set(argmaxRef(f(logits), logits.shape.at(-1)!));
     },
+    kvAppend(cache, k, v, batch) {
+      pagedGeometry("kvAppend", cache, batch, k, false);
+      pagedGeometry("kvAppend", cache, batch, v, false);
+      const slots = slotsOf("kvAppend", cache, batch, t);
+      kvAppendRef(
+        { k: f(cache.k), v: f(cache.v) },
+        f(k),
+        f(v),
+        slots,
+        cache.kvHeads * cache.headDim,
+      );
+    },
+    pagedAttention(out, q, cache, batch) {
+      const { heads, maxBlocks } = pagedGeometry("pagedAttention", cache, batch, q, true);
+      slotsOf("pagedAttention", cache, batch, t);
+      f(out).set(pagedAttentionRef(f(q), { k: f(cache.k), v: f(cache.v) }, {
+        heads,
+        kvHeads: cache.kvHeads,
+        headDim: cache.headDim,
+        blockSize: cache.blockSize,
+        maxBlocks,
+        blockTable: t(batch.blockTable) as Uint32Array,
+        tokenSeq: t(batch.tokenSeq) as Uint32Array,
+        positions: t(batch.positions) as Uint32Array,
+      }));
+    },
+    sample(out, logits, sampling) {
+      const rows = samplingRows(out, logits, sampling);
+      const vocab = logits.shape.at(-1)!, x = f(logits), ids = t(out) as Uint32Array;
+      const words = t(sampling.params) as Uint32Array, step = t(sampling.state)[0];
+      for (let row = 0; row < rows; row++) {
+        ids[row] = sampleRowRef(
+          x.subarray(row * vocab, (row + 1) * vocab),
+          unpackSamplingParams(words, row),
+          { step, row },
+          SAMPLE_MAX_K,
+        );
+      }
+    },
     release(x) {
       (x as CpuTensor).data = new Float32Array(0);
     },
     destroy() {},
   };
   return backend;
+}
+
+/**
+ * The slot of each token of `batch`, after checking every block its attention reads (blocks
+ * `0..⌊position / blockSize⌋` of its sequence) exists; throws `RangeError` otherwise.
+ */
+function slotsOf(
+  op: string,
+  cache: PagedKvCache,
+  batch: PagedBatch,
+  data: (x: Tensor) => Float32Array | Uint32Array,
+): Uint32Array {
+  const table = data(batch.blockTable), seqOf = data(batch.tokenSeq);
+  const positions = data(batch.positions) as Uint32Array;
+  const [seqs, maxBlocks] = batch.blockTable.shape, bs = cache.blockSize;
+  return positions.map((pos, i) => {
+    const seq = seqOf[i], last = Math.floor(pos / bs);
+    if (seq >= seqs || last >= maxBlocks) {
+      throw new RangeError(
+        `Cannot run ${op}: token ${i} (sequence ${seq}, position ${pos}) is outside the block table [${seqs}, ${maxBlocks}]`,
+      );
+    }
+    for (let b = 0; b <= last; b++) {
+      if (table[seq * maxBlocks + b] >= cache.numBlocks) {
+        throw new RangeError(
+          `Cannot run ${op}: block ${
+            table[seq * maxBlocks + b]
+          } of sequence ${seq} is not below numBlocks ${cache.numBlocks}`,
+        );
+      }
+    }
+    return table[seq * maxBlocks + last] * bs + (pos % bs);
+  }) as Uint32Array;
 }
 
 function size(shape: readonly number[]): number {

@@ -5,7 +5,8 @@
  * one is given. Ops are queued and encoded into one submit at the next `read`; the fast path
  * for decode is the recorded {@link DecodePlan}, not this op-at-a-time interface. Uniforms and
  * temporaries of queued ops come from a {@link BufferPool} and return to it after each flush,
- * so a steady stream of ops creates no new buffers.
+ * so a steady stream of ops creates no new buffers. The decode-path ops (KV append, paged
+ * attention, sampling) live in `webgpu_decode_ops.ts`.
  *
  * @example
  * ```ts ignore
@@ -26,6 +27,7 @@ import { embeddingGrid, embeddingKernel } from "../kernels/embedding.ts";
 import { softmaxKernel } from "../kernels/softmax.ts";
 import { BufferPool } from "../buffer_pool.ts";
 import { STORAGE_USAGE } from "../kernel_runtime.ts";
+import { createWebGpuDecodeOps } from "./webgpu_decode_ops.ts";
 
 interface GpuTensor extends Tensor {
   buffer: GPUBuffer;
@@ -128,6 +130,13 @@ export function createWebGpuBackend(
       bindings: { 0: uni([n, half]), 1: a, 2: b, 3: out },
       grid: elementwiseGrid(n),
     });
+
+  const decodeOps = createWebGpuDecodeOps({
+    dispatch: (source, bindings, grid) => steps.push({ kind: "dispatch", source, bindings, grid }),
+    uniform: uni,
+    temp,
+    buffer: (x) => g(x).buffer,
+  }, options);
 
   const backend: Backend = {
     name,
@@ -267,6 +276,7 @@ export function createWebGpuBackend(
         grid: rowGrid(rows(logits)),
       });
     },
+    ...decodeOps,
     release(x) {
       const t = g(x);
       for (const b of [t.buffer, t.scales]) {

@@ -10,7 +10,9 @@
  *
  * Pass 1 (`attentionSplitKernel`): per (head, split, token), scores of `split` keys, local
  * max `m`, `l = Σ exp(s − m)` and unnormalised `Σ p·v`. Pass 2 (`attentionMergeKernel`):
- * `out = Σ_s e^{m_s−M} acc_s / Σ_s e^{m_s−M} l_s`.
+ * `out = Σ_s e^{m_s−M} acc_s / Σ_s e^{m_s−M} l_s`. With `fuseMerge` (only when one split
+ * covers the whole context) pass 1 normalises by its own `l` and writes the output directly:
+ * attention and merge in one kernel.
  *
  * @example
  * ```ts
@@ -44,6 +46,13 @@ export interface AttentionOptions {
   readonly split?: number;
   /** Softmax scale; default 1/sqrt(headDim). */
   readonly scale?: number;
+  /**
+   * Pass 1 writes the final output `[T, H, D]` to binding 7 (no merge pass); binding 8 still
+   * receives each row's softmax statistics (m, l). Requires `attentionSplits(options) === 1`.
+   * (A variant without binding 8 gave wrong rows on Dawn's GL ES backend, npm `webgpu` 0.6.2
+   * on Mesa, while lavapipe was right; keeping the binding avoids it.)
+   */
+  readonly fuseMerge?: boolean;
 }
 
 /** Number of splits for a geometry (the static y extent of pass 1). */
@@ -59,6 +68,12 @@ export function attentionSplits(options: AttentionOptions): number {
 export function attentionSplitKernel(options: AttentionOptions): KernelSource {
   const { h, hkv, d, split, splits } = geometry(options);
   const scale = options.scale ?? 1 / Math.sqrt(d);
+  const fused = options.fuseMerge ?? false;
+  if (fused && splits !== 1) {
+    throw new RangeError(
+      `Cannot generate fused attention: ${splits} splits of ${split} keys (fuseMerge needs 1)`,
+    );
+  }
   const code = `
 const H: u32 = ${h}u;
 const HKV: u32 = ${hkv}u;
@@ -120,7 +135,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   for (var i = lid; i < D; i += SPLIT) {
     var acc = 0.0;
     for (var r = 0u; r < n_valid; r++) { acc = fma(pr[r], v_cache[(slots[r] * HKV + kvh) * D + i], acc); }
-    if (in_range) { partial[out * D + i] = acc; }
+    if (in_range) { partial[out * D + i] = acc${fused ? " / l" : ""}; }
   }
   if (lid == 0u && in_range) {
     ml[out * 2u] = select(-3.0e38, mx, n_valid > 0u);
@@ -129,8 +144,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 `;
   return defineKernel(
-    `attention_split.h${h}.kv${hkv}.d${d}.bs${options.blockSize}.mb${options.maxBlocks}`,
+    `attention_${
+      fused ? "fused" : "split"
+    }.h${h}.kv${hkv}.d${d}.bs${options.blockSize}.mb${options.maxBlocks}.s${split}`,
     {
+      fused,
       h,
       hkv,
       d,

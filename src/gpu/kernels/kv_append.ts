@@ -1,7 +1,10 @@
 /**
  * KV append: copies each token's keys and values `[T, HKV·D]` into the paged cache at the slot
  * given by a slot mapping (`slot = block · blockSize + offset`, as in vLLM). The cache of one
- * layer is `[numBlocks · blockSize, HKV, D]` f32 for K and the same for V.
+ * layer is `[numBlocks · blockSize, HKV, D]` f32 for K and the same for V. With `paged`, the
+ * kernel computes the slot itself from each token's sequence, position and the block table
+ * (what the backend op uses); without it, it reads a precomputed slot mapping (what the
+ * decode plan's advance kernel maintains).
  *
  * @example
  * ```ts
@@ -20,11 +23,27 @@ export interface KvAppendOptions {
   readonly kvHeads: number;
   /** Head dimension. */
   readonly headDim: number;
+  /** Compute slots from a block table (`blockSize` tokens per block, rows of `maxBlocks`). */
+  readonly paged?: { readonly blockSize: number; readonly maxBlocks: number };
 }
 
-/** Bindings: 0 uniform `{tokens}`, 1 k, 2 v, 3 slots (u32), 4 K cache, 5 V cache. */
+/**
+ * Bindings: 0 uniform `{tokens}`, 1 k, 2 v, 3 slots (u32; with `paged`: positions), 4 K cache,
+ * 5 V cache; with `paged` also 6 token → sequence (u32), 7 block table `[seqs, maxBlocks]`.
+ */
 export function kvAppendKernel(options: KvAppendOptions): KernelSource {
   const row = positiveInt(options.kvHeads, "kvHeads") * positiveInt(options.headDim, "headDim");
+  const paged = options.paged;
+  const bs = paged ? positiveInt(paged.blockSize, "blockSize") : 0;
+  const mb = paged ? positiveInt(paged.maxBlocks, "maxBlocks") : 0;
+  const slotOf = paged
+    ? `fn slot_of(t: u32) -> u32 {
+  let pos = slots[t];
+  return blockTable[tokenSeq[t] * ${mb}u + pos / ${bs}u] * ${bs}u + pos % ${bs}u;
+}
+@group(0) @binding(6) var<storage, read> tokenSeq: array<u32>;
+@group(0) @binding(7) var<storage, read> blockTable: array<u32>;`
+    : "fn slot_of(t: u32) -> u32 { return slots[t]; }";
   const code = `
 const ROW: u32 = ${row}u;
 struct Params { tokens: u32, pad0: u32, pad1: u32, pad2: u32 }
@@ -34,18 +53,20 @@ struct Params { tokens: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(3) var<storage, read> slots: array<u32>;
 @group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+${slotOf}
 
 @compute @workgroup_size(${KV_APPEND_WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let j = wid.x * ${KV_APPEND_WORKGROUP}u + lid;
   let t = wid.y;
   if (j >= ROW || t >= params.tokens) { return; }
-  let dst = slots[t] * ROW + j;
+  let dst = slot_of(t) * ROW + j;
   k_cache[dst] = k[t * ROW + j];
   v_cache[dst] = v[t * ROW + j];
 }
 `;
-  return defineKernel(`kv_append.r${row}`, { row, wg: [KV_APPEND_WORKGROUP] }, code);
+  const name = paged ? `kv_append.r${row}.paged.bs${bs}.mb${mb}` : `kv_append.r${row}`;
+  return defineKernel(name, { row, blockSize: bs, maxBlocks: mb, wg: [KV_APPEND_WORKGROUP] }, code);
 }
 
 /** Grid for {@link kvAppendKernel}. */

@@ -1,0 +1,141 @@
+/**
+ * The decode-path ops of the WebGPU backends — {@link Backend.kvAppend},
+ * {@link Backend.pagedAttention} and {@link Backend.sample} — queued as kernel dispatches on
+ * an {@link OpQueue} (the backend's step list, uniforms and pooled temporaries), so they add
+ * no buffers of their own: split-K partials come from the pool and return to it after the
+ * flush.
+ *
+ * `webgpu-eager` always runs attention as split-K (64 keys per split) plus the merge pass.
+ * `webgpu` picks the split from the block-table length: when one split of at most
+ * {@link FUSED_ATTENTION_MAX_CONTEXT} keys covers the whole context, attention and merge run
+ * as one fused kernel; longer contexts use split-K plus merge (both in the same submit).
+ *
+ * @example
+ * ```ts ignore
+ * const ops = createWebGpuDecodeOps(queue, { fused: true });
+ * ops.pagedAttention(out, q, cache, batch);
+ * ```
+ */
+import type { Backend, Tensor } from "../backend.ts";
+import type { KernelSource } from "../kernels/kernel_source.ts";
+import { kvAppendGrid, kvAppendKernel } from "../kernels/kv_append.ts";
+import {
+  attentionMergeKernel,
+  type AttentionOptions,
+  attentionSplitKernel,
+  attentionSplits,
+} from "../kernels/attention.ts";
+import { sampleKernel } from "../kernels/sample.ts";
+import { rowGrid } from "../kernels/rmsnorm.ts";
+import { pagedGeometry } from "../paged_kv_cache.ts";
+import { samplingRows } from "../sampling_inputs.ts";
+
+/** Longest context (block-table row, in tokens) that `webgpu` attends in one fused kernel. */
+export const FUSED_ATTENTION_MAX_CONTEXT = 256;
+
+/** Keys per split of the split-K path. */
+const SPLIT = 64;
+
+/** What the ops need from their backend. */
+export interface OpQueue {
+  /** Queues a dispatch (encoded at the next flush). */
+  dispatch(
+    source: KernelSource,
+    bindings: Record<number, GPUBuffer>,
+    grid: [number, number, number],
+  ): void;
+  /** A pooled 16-byte uniform holding `values` (returned to the pool after the flush). */
+  uniform(values: number[]): GPUBuffer;
+  /** A pooled storage temporary of at least `bytes` (returned after the flush). */
+  temp(bytes: number): GPUBuffer;
+  /** The buffer of one of the backend's tensors (throws `TypeError` for a foreign one). */
+  buffer(tensor: Tensor): GPUBuffer;
+}
+
+/** The ops this file adds to a WebGPU backend. */
+export type DecodeOps = Pick<Backend, "kvAppend" | "pagedAttention" | "sample">;
+
+/** Creates the decode ops over `queue`; `fused` selects the `webgpu` behaviour. */
+export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean }): DecodeOps {
+  const b = queue.buffer;
+  return {
+    kvAppend(cache, k, v, batch) {
+      const { tokens, maxBlocks } = pagedGeometry("kvAppend", cache, batch, k, false);
+      pagedGeometry("kvAppend", cache, batch, v, false);
+      const { kvHeads, headDim, blockSize } = cache;
+      queue.dispatch(
+        kvAppendKernel({ kvHeads, headDim, paged: { blockSize, maxBlocks } }),
+        {
+          0: queue.uniform([tokens]),
+          1: b(k),
+          2: b(v),
+          3: b(batch.positions),
+          4: b(cache.k),
+          5: b(cache.v),
+          6: b(batch.tokenSeq),
+          7: b(batch.blockTable),
+        },
+        kvAppendGrid(kvHeads, headDim, tokens),
+      );
+    },
+    pagedAttention(out, q, cache, batch) {
+      const { tokens, heads, maxBlocks } = pagedGeometry("pagedAttention", cache, batch, q, true);
+      const context = maxBlocks * cache.blockSize;
+      const fuse = options.fused && context <= FUSED_ATTENTION_MAX_CONTEXT;
+      const geometry: AttentionOptions = {
+        heads,
+        kvHeads: cache.kvHeads,
+        headDim: cache.headDim,
+        blockSize: cache.blockSize,
+        maxBlocks,
+        split: fuse ? Math.max(16, 2 ** Math.ceil(Math.log2(context))) : SPLIT,
+        fuseMerge: fuse,
+      };
+      const uniform = queue.uniform([tokens]);
+      const inputs = {
+        0: uniform,
+        1: b(q),
+        2: b(cache.k),
+        3: b(cache.v),
+        4: b(batch.blockTable),
+        5: b(batch.tokenSeq),
+        6: b(batch.positions),
+      };
+      const splits = attentionSplits(geometry);
+      const ml = queue.temp(tokens * heads * splits * 2 * 4);
+      if (fuse) {
+        queue.dispatch(attentionSplitKernel(geometry), { ...inputs, 7: b(out), 8: ml }, [
+          heads,
+          1,
+          tokens,
+        ]);
+        return;
+      }
+      const partial = queue.temp(tokens * heads * splits * cache.headDim * 4);
+      queue.dispatch(attentionSplitKernel(geometry), { ...inputs, 7: partial, 8: ml }, [
+        heads,
+        splits,
+        tokens,
+      ]);
+      queue.dispatch(
+        attentionMergeKernel(geometry),
+        { 0: uniform, 1: partial, 2: ml, 3: b(out) },
+        [heads, tokens, 1],
+      );
+    },
+    sample(out, logits, sampling) {
+      const rows = samplingRows(out, logits, sampling);
+      queue.dispatch(
+        sampleKernel({ vocab: logits.shape.at(-1)! }),
+        {
+          0: queue.uniform([rows]),
+          1: b(logits),
+          2: b(sampling.params),
+          3: b(sampling.state),
+          4: b(out),
+        },
+        rowGrid(rows),
+      );
+    },
+  };
+}
