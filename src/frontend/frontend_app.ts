@@ -54,8 +54,12 @@ export interface FrontendOptions {
   maxBodyBytes?: number;
   /** Reads tokenizer files named by path in model cards. */
   readTextFile?: (path: string) => Promise<string>;
+  /** Reads tokenizer files named by path as raw bytes (preferred over `readTextFile`). */
+  readFile?: (path: string) => Promise<Uint8Array>;
   /** Fetches tokenizer files named by URL. */
   fetch?: typeof fetch;
+  /** Bound on fetching one tokenizer file by URL (default 30 s). */
+  fileFetchTimeoutMs?: number;
   /** SSE coalescing buffer bound (code units). */
   sseBufferLimit?: number;
 }
@@ -98,8 +102,10 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
     logger,
   });
   const loader = new ModelResourceLoader({
+    readFile: options.readFile,
     readTextFile: options.readTextFile,
     fetch: options.fetch,
+    fetchTimeoutMs: options.fileFetchTimeoutMs,
   });
   const firstSeen = new Map<string, number>();
   const onTableChange = () => {

@@ -5,7 +5,10 @@
  * against their SHA-256 and size; a card without a tokenizer file gets the bundled
  * default (Qwen3) tokenizer and chat template, which is what the embedded default
  * and the sample engine use. Resources are cached by the files they come from, so
- * every worker of a model shares one tokenizer.
+ * every worker of a model shares one tokenizer; the cache key is computed once per
+ * model card object. Files are verified on their raw bytes (a BOM counts), then
+ * decoded; a URL fetch is bounded by a timeout, and a failed load is forgotten so the
+ * next request retries.
  *
  * @module
  */
@@ -40,13 +43,30 @@ export interface ModelResources {
 /** A file entry of a model card. */
 type ModelFile = NonNullable<ModelCard["files"]["tokenizer"]>;
 
+/** How long fetching one model file by URL may take, body included, by default. */
+export const DEFAULT_FILE_FETCH_TIMEOUT_MS = 30_000;
+
 /** Options for {@linkcode ModelResourceLoader}. */
 export interface ModelResourceLoaderOptions {
-  /** Reads a local file as UTF-8 text (the runtime adapter's `readTextFile`). */
+  /**
+   * Reads a local file's raw bytes; preferred over `readTextFile` because the SHA-256 in
+   * the card is over the bytes.
+   */
+  readFile?: (path: string) => Promise<Uint8Array>;
+  /**
+   * Reads a local file as UTF-8 text (the runtime adapter's `readTextFile`); its text is
+   * re-encoded for verification, which matches the file for any valid UTF-8 file.
+   */
   readTextFile?: (path: string) => Promise<string>;
   /** Fetches files named by URL (default the global `fetch`). */
   fetch?: typeof fetch;
+  /** Bound on each URL fetch, body included (default {@linkcode DEFAULT_FILE_FETCH_TIMEOUT_MS}). */
+  fetchTimeoutMs?: number;
 }
+
+const encoder = new TextEncoder();
+// Strips a leading BOM (the default), as `Response.text()` does: JSON.parse refuses one.
+const decoder = new TextDecoder();
 
 function hex(bytes: ArrayBuffer): string {
   return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -63,12 +83,18 @@ function hex(bytes: ArrayBuffer): string {
  */
 export class ModelResourceLoader {
   #cache = new Map<string, Promise<ModelResources>>();
+  /** The cache key of each card object seen, so it is built once per card, not per request. */
+  #keys = new WeakMap<ModelCard, string>();
+  #readFile: ((path: string) => Promise<Uint8Array>) | undefined;
   #readTextFile: ((path: string) => Promise<string>) | undefined;
   #fetch: typeof fetch;
+  #fetchTimeoutMs: number;
 
   constructor(options: ModelResourceLoaderOptions = {}) {
+    this.#readFile = options.readFile;
     this.#readTextFile = options.readTextFile;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#fetchTimeoutMs = options.fetchTimeoutMs ?? DEFAULT_FILE_FETCH_TIMEOUT_MS;
   }
 
   /**
@@ -77,11 +103,16 @@ export class ModelResourceLoader {
    * @throws {SluiceError} `CannotConnect` when a file cannot be read or fails verification.
    */
   get(card: ModelCard): Promise<ModelResources> {
-    const key = JSON.stringify([card.files, card.custom_chat_template, card.eos_token_ids]);
+    let key = this.#keys.get(card);
+    if (key === undefined) {
+      key = JSON.stringify([card.files, card.custom_chat_template, card.eos_token_ids]);
+      this.#keys.set(card, key);
+    }
     let entry = this.#cache.get(key);
     if (entry === undefined) {
+      const cacheKey = key;
       entry = this.#load(card).catch((error) => {
-        this.#cache.delete(key);
+        this.#cache.delete(cacheKey);
         throw new SluiceError(
           "CannotConnect",
           `Cannot load tokenizer files of model "${card.served_model_name}": ${
@@ -97,7 +128,7 @@ export class ModelResourceLoader {
 
   async #load(card: ModelCard): Promise<ModelResources> {
     const files = card.files;
-    let tokenizerJson: string | Record<string, unknown>;
+    let tokenizerJson: Record<string, unknown>;
     let config: TokenizerConfig | undefined;
     let defaultEos: readonly number[] = [];
     if (files.tokenizer === undefined) {
@@ -106,7 +137,7 @@ export class ModelResourceLoader {
       config = defaults.tokenizerConfig;
       defaultEos = QWEN3_EOS_TOKEN_IDS;
     } else {
-      tokenizerJson = await this.#read(files.tokenizer);
+      tokenizerJson = parseObject(await this.#read(files.tokenizer), "tokenizer.json");
       if (files.tokenizer_config !== undefined) {
         config = JSON.parse(await this.#read(files.tokenizer_config)) as TokenizerConfig;
       }
@@ -136,38 +167,60 @@ export class ModelResourceLoader {
     } else if (config?.chat_template) {
       chatTemplate = chatTemplateFromConfig(config);
     }
-    const parsedJson = typeof tokenizerJson === "string"
-      ? JSON.parse(tokenizerJson) as Record<string, unknown>
-      : tokenizerJson;
     return {
       tokenizer,
       chatTemplate,
       eosTokenIds: card.eos_token_ids ?? tokenizer.eosTokenIds,
-      createDecoder: decoderFactory(tokenizer, parsedJson, config),
+      createDecoder: decoderFactory(tokenizer, tokenizerJson, config),
     };
   }
 
   async #read(file: ModelFile): Promise<string> {
-    let text: string;
-    if (file.path !== undefined) {
-      if (this.#readTextFile === undefined) {
-        throw new TypeError(`cannot read "${file.path}": this frontend has no file reader`);
-      }
-      text = await this.#readTextFile(file.path);
-    } else {
-      const response = await this.#fetch(file.url!);
-      if (!response.ok) throw new TypeError(`GET ${file.url} answered ${response.status}`);
-      text = await response.text();
-    }
-    const bytes = new TextEncoder().encode(text);
     const where = file.path ?? file.url;
+    let bytes: Uint8Array;
+    if (file.path !== undefined) {
+      if (this.#readFile !== undefined) bytes = await this.#readFile(file.path);
+      else if (this.#readTextFile !== undefined) {
+        bytes = encoder.encode(await this.#readTextFile(file.path));
+      } else throw new TypeError(`cannot read "${file.path}": this frontend has no file reader`);
+    } else {
+      bytes = await this.#download(file.url!);
+    }
     if (bytes.byteLength !== file.size) {
       throw new TypeError(`${where} has ${bytes.byteLength} bytes, the card says ${file.size}`);
     }
-    const digest = hex(await crypto.subtle.digest("SHA-256", bytes));
+    const digest = hex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
     if (digest !== file.sha256) {
       throw new TypeError(`${where} has SHA-256 ${digest}, the card says ${file.sha256}`);
     }
-    return text;
+    return decoder.decode(bytes);
   }
+
+  /** GETs `url`'s raw bytes within the fetch timeout (headers and body). */
+  async #download(url: string): Promise<Uint8Array> {
+    const signal = AbortSignal.timeout(this.#fetchTimeoutMs);
+    try {
+      const response = await this.#fetch(url, { signal });
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw new TypeError(`GET ${url} answered ${response.status}`);
+      }
+      return new Uint8Array(await response.arrayBuffer());
+    } catch (error) {
+      if (signal.aborted) {
+        throw new TypeError(`GET ${url} did not finish within ${this.#fetchTimeoutMs} ms`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+}
+
+function parseObject(text: string, name: string): Record<string, unknown> {
+  const value = JSON.parse(text);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError(`${name} is not a JSON object`);
+  }
+  return value;
 }

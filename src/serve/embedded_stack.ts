@@ -26,7 +26,9 @@ export interface EmbeddedStackOptions extends
     | "cooldownMs"
     | "maxBodyBytes"
     | "readTextFile"
+    | "readFile"
     | "fetch"
+    | "fileFetchTimeoutMs"
     | "sseBufferLimit"
   > {
   /** The engine factory; each worker gets its own engine from `fromArgs(engineArgs)`. */
