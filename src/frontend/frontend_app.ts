@@ -62,6 +62,11 @@ export interface FrontendOptions {
   fileFetchTimeoutMs?: number;
   /** SSE coalescing buffer bound (code units). */
   sseBufferLimit?: number;
+  /**
+   * Whether a worker is ready (the embedded stack passes `Worker.ready`). Not-ready
+   * workers get no requests and show `"ready": false` in `/health`; default: all ready.
+   */
+  isReady?: (instanceId: string) => boolean;
 }
 
 /** A running frontend. */
@@ -99,6 +104,7 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
     policy: options.routerMode,
     maxInflightPerWorker: options.maxInflightPerWorker,
     cooldownMs: options.cooldownMs,
+    isReady: options.isReady,
     logger,
   });
   const loader = new ModelResourceLoader({
@@ -165,8 +171,10 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
       endpoint: w.record.endpoint,
       model: w.card.served_model_name,
       inflight: w.inflight,
+      ready: router.isReady(w),
     }));
-    const healthy = instances.length > 0;
+    // Healthy while at least one known instance can take a request.
+    const healthy = instances.some((i) => i.ready);
     return c.json(
       { status: healthy ? "healthy" : "unhealthy", models: table.models(), instances },
       healthy ? 200 : 503,

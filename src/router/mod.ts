@@ -17,6 +17,7 @@ export {
   ALL_WORKERS_BUSY,
   createRoutingPolicy,
   DEFAULT_COOLDOWN_MS,
+  NO_READY_WORKERS,
   WorkerRouter,
 } from "./worker_router.ts";
 export type { RoutedStream, RouteOptions, WorkerRouterOptions } from "./worker_router.ts";

@@ -22,6 +22,9 @@ export const DEFAULT_COOLDOWN_MS = 5000;
 /** The `code` of the refusal when every worker of the model is at its in-flight limit. */
 export const ALL_WORKERS_BUSY = "all_workers_busy";
 
+/** The `code` of the refusal when no worker of the model (or the named one) is ready. */
+export const NO_READY_WORKERS = "no_ready_workers";
+
 /** Creates the policy for a `--router-mode` name. */
 export function createRoutingPolicy(mode: string): RoutingPolicy {
   switch (mode) {
@@ -56,6 +59,13 @@ export interface WorkerRouterOptions {
   cooldownMs?: number;
   /** Clock in ms (default `performance.now`). */
   now?: () => number;
+  /**
+   * Whether a worker is ready (e.g. `Worker.ready` in the embedded stack: false after a
+   * failed health canary or once its shutdown began). Not-ready workers are never routed
+   * to. MUST be synchronous and cheap: it runs per worker on every request. Default: every
+   * worker is ready.
+   */
+  isReady?: (instanceId: string) => boolean;
   logger?: Logger;
 }
 
@@ -130,6 +140,7 @@ export class WorkerRouter {
   #defaultLimit: number;
   #cooldownMs: number;
   #now: () => number;
+  #isReady: (instanceId: string) => boolean;
   #logger: Logger | undefined;
 
   constructor(options: WorkerRouterOptions) {
@@ -141,12 +152,18 @@ export class WorkerRouter {
     this.#defaultLimit = options.maxInflightPerWorker ?? Infinity;
     this.#cooldownMs = options.cooldownMs ?? DEFAULT_COOLDOWN_MS;
     this.#now = options.now ?? (() => performance.now());
+    this.#isReady = options.isReady ?? (() => true);
     this.#logger = options.logger;
   }
 
   /** The in-flight limit that applies to `slot`. */
   limitOf(slot: WorkerSlot): number {
     return slot.record.max_inflight_requests ?? this.#defaultLimit;
+  }
+
+  /** Whether `slot`'s worker is ready (the injected predicate; always true by default). */
+  isReady(slot: WorkerSlot): boolean {
+    return this.#isReady(slot.instanceId);
   }
 
   /** True while `slot` is in cool-down after a failure. */
@@ -170,7 +187,8 @@ export class WorkerRouter {
    *
    * @throws {SluiceError} `EngineShutdown` with code `all_workers_busy` when every worker is
    * at its limit, here or by its own refusal (`worker_overloaded`, e.g. a worker shared with
-   * another frontend); `CannotConnect` (`no_workers`) when none is available; `InvalidArgument`
+   * another frontend); `EngineShutdown` with code `no_ready_workers` when the only workers
+   * left are not ready; `CannotConnect` (`no_workers`) when none is available; `InvalidArgument`
    * for a direct request without or with an unknown instance id; the worker's refusal.
    */
   async route(model: string, payload: unknown, options: RouteOptions = {}): Promise<RoutedStream> {
@@ -232,9 +250,14 @@ export class WorkerRouter {
     const candidates: WorkerSlot[] = [];
     let busy = 0;
     let cooling = 0;
+    let notReady = 0;
     for (const slot of workers) {
       if (tried.has(slot)) continue;
       if (direct && slot.instanceId !== options.instanceId) continue;
+      if (!this.isReady(slot)) {
+        notReady++;
+        continue;
+      }
       if (!direct && this.coolingDown(slot)) {
         cooling++;
         continue;
@@ -256,7 +279,7 @@ export class WorkerRouter {
       if (allOverloaded && cooling === 0) throw allBusy(direct, options.instanceId, lastError);
       throw lastError;
     }
-    if (direct && busy === 0) {
+    if (direct && busy === 0 && notReady === 0) {
       throw new SluiceError(
         "InvalidArgument",
         `Cannot route request: instance ${options.instanceId} does not serve model "${model}"`,
@@ -264,6 +287,15 @@ export class WorkerRouter {
       );
     }
     if (busy > 0) throw allBusy(direct, options.instanceId);
+    if (notReady > 0) {
+      throw new SluiceError(
+        "EngineShutdown",
+        direct
+          ? `Service temporarily unavailable: worker ${options.instanceId} is not ready`
+          : `Service temporarily unavailable: no worker of model "${model}" is ready`,
+        { code: NO_READY_WORKERS },
+      );
+    }
     throw new SluiceError(
       "CannotConnect",
       workers.length === 0

@@ -141,8 +141,11 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
       throw (failed as PromiseRejectedResult).reason;
     }
     if (options.signal?.aborted) await stopAfterAbort(workers, options.signal);
+    const byId = new Map(workers.map((w) => [w.instanceId, w]));
     frontend = await createFrontend({
       ...options,
+      // Routing and /health follow each worker's readiness (failed canary, shutdown).
+      isReady: (instanceId) => byId.get(instanceId)?.ready ?? true,
       discovery: frontendDiscovery,
       requestPlane,
       metrics,

@@ -19,6 +19,7 @@ import {
   ALL_WORKERS_BUSY,
   DirectPolicy,
   LeastLoadedPolicy,
+  NO_READY_WORKERS,
   RandomPolicy,
   RoundRobinPolicy,
   RoutingTable,
@@ -232,6 +233,35 @@ describe("worker router", () => {
       // One overloaded, one unreachable: not "all busy"; the last refusal is reported.
       plane.failing.set("w2", new SluiceError("CannotConnect", "gone"));
       await assert.rejects(router.route("m", {}), (e: SluiceError) => e.code !== ALL_WORKERS_BUSY);
+    } finally {
+      await close();
+    }
+  });
+
+  it("skips workers that are not ready, and says so when none is", async () => {
+    const notReady = new Set<string>(["1"]);
+    const { router, plane, close } = await setup(["1", "2"], {
+      isReady: (id) => !notReady.has(id),
+    });
+    try {
+      for (let i = 0; i < 3; i++) (await router.route("m", {})).release();
+      assert.deepEqual(plane.calls, ["w2", "w2", "w2"], "worker 1 is not ready");
+      notReady.add("2");
+      await assert.rejects(
+        router.route("m", {}),
+        (e: SluiceError) =>
+          e.kind === "EngineShutdown" && e.code === NO_READY_WORKERS &&
+          e.message === 'Service temporarily unavailable: no worker of model "m" is ready',
+      );
+      assert.equal(plane.calls.length, 3, "a not-ready worker is never called");
+      notReady.clear();
+      const picks = new Set<string>();
+      for (let i = 0; i < 2; i++) {
+        const routed = await router.route("m", {});
+        picks.add(routed.instanceId);
+        routed.release();
+      }
+      assert.deepEqual([...picks].sort(), ["1", "2"], "ready again, routed again");
     } finally {
       await close();
     }
