@@ -68,7 +68,9 @@ export interface LLMEngine {
 
 /** What `fromArgs` returns: an engine that is built but NOT started, and how to serve it. */
 export interface EngineSetup<E extends LLMEngine = LLMEngine> {
+  /** The engine, built but not started: the runtime calls `start` once its planes are up. */
   engine: E;
+  /** How to serve it; validated by the runtime (`parseWorkerConfig`) before anything connects. */
   worker: WorkerConfigInput;
 }
 
@@ -77,5 +79,10 @@ export interface EngineSetup<E extends LLMEngine = LLMEngine> {
  * Bad flags MUST throw an `InvalidArgument` SluiceError (or `TypeError`) naming the flag.
  */
 export interface EngineFactory<E extends LLMEngine = LLMEngine> {
+  /**
+   * Parses `argv` (the process arguments after the command) and builds the engine. MUST NOT
+   * load weights or open connections: `run()` installs its signal handlers and connects the
+   * planes afterwards, and a failure here exits with code 2 before anything was started.
+   */
   fromArgs(argv: string[]): Promise<EngineSetup<E>>;
 }

@@ -5,11 +5,43 @@
  *
  * @module
  */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseArgs } from "node:util";
 import { SluiceError } from "../errors/sluice_error.ts";
 import type { WorkerConfigInput } from "./worker_config.ts";
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/** How one flag is parsed (the `node:util` `parseArgs` option descriptor). */
+export interface EngineFlagOption {
+  /** `string` flags take a value (`--name value` or `--name=value`); `boolean` ones do not. */
+  type: "string" | "boolean";
+  /** When true, the flag may repeat and its value is an array. */
+  multiple?: boolean;
+  /** One-letter alias (`-n`). */
+  short?: string;
+  /** Value when the flag is absent. */
+  default?: string | boolean | string[] | boolean[];
+}
+
+/** Flag descriptors by long name (without `--`). */
+export type EngineFlagOptions = Record<string, EngineFlagOption>;
+
+/**
+ * Parsed flag values by long name: a string or boolean (an array for `multiple`), absent
+ * when the flag was not given and has no default.
+ */
+export type EngineFlagValues<O extends EngineFlagOptions> = {
+  [K in keyof O]?: O[K] extends { type: "boolean" } ? O[K] extends { multiple: true } ? boolean[]
+    : boolean
+    : O[K] extends { multiple: true } ? string[]
+    : string;
+};
+
+/** What {@linkcode parseEngineArgs} returns. */
+export interface ParsedEngineArgs<O extends EngineFlagOptions> {
+  /** Values of the engine's flags and of {@linkcode WORKER_FLAGS}. */
+  values: EngineFlagValues<typeof WORKER_FLAGS & O>;
+  /** Always empty: positional arguments are refused. */
+  positionals: string[];
+}
 
 /** Flags shared by every engine, mapped onto {@linkcode WorkerConfigInput}. */
 export const WORKER_FLAGS = {
@@ -21,20 +53,25 @@ export const WORKER_FLAGS = {
   "health-check-payload": { type: "string" },
   "max-inflight-requests": { type: "string" },
   "custom-jinja-template": { type: "string" },
-} as const satisfies Options;
+} as const satisfies EngineFlagOptions;
 
 /**
- * Parses `argv` strictly against `options` (plus {@linkcode WORKER_FLAGS}).
+ * Parses `argv` strictly against `options` (plus {@linkcode WORKER_FLAGS}, which an engine's
+ * own flag of the same name replaces). Unknown flags and positional arguments are refused,
+ * so a typo MUST NOT pass silently as a default.
  * @throws {SluiceError} `InvalidArgument` naming the unknown or malformed flag.
  */
-export function parseEngineArgs<O extends Options>(argv: string[], options: O) {
+export function parseEngineArgs<O extends EngineFlagOptions>(
+  argv: string[],
+  options: O,
+): ParsedEngineArgs<O> {
   try {
     return parseArgs({
       args: argv,
       options: { ...WORKER_FLAGS, ...options },
       strict: true,
       allowPositionals: false,
-    });
+    }) as ParsedEngineArgs<O>;
   } catch (error) {
     throw new SluiceError(
       "InvalidArgument",

@@ -5,13 +5,48 @@
  * @module
  */
 import { z } from "zod";
+import type { Expect, IsSameType, Schema } from "./schema.ts";
 
-/** The schema of {@linkcode EngineConfig}; `model` is required and non-empty. */
-export const EngineConfigSchema = z.object({
+/**
+ * What a started engine reports. Optional fields that the engine does not know MUST be
+ * left out rather than guessed: routers and frontends plan with them.
+ */
+export interface EngineConfig {
+  /** The model the engine loaded (path or id). Required and non-empty. */
+  model: string;
+  /**
+   * The name clients use for the model. The worker's `served_model_name` takes
+   * precedence; when both are absent, `model` is used.
+   */
+  served_model_name?: string;
+  /**
+   * The longest sequence the engine accepts, in tokens. The worker refuses longer prompts
+   * (`context_length_exceeded`) and the frontend checks prompt plus `max_tokens` against it.
+   */
+  context_length?: number;
+  /**
+   * Tokens per KV-cache block. Absent: no block-structured KV; KV routing then falls back
+   * to load-based routing.
+   */
+  kv_cache_block_size?: number;
+  /** Blocks in the KV cache; published in the model card and as the `total_blocks` gauge. */
+  total_kv_blocks?: number;
+  /** Most sequences the engine schedules at once; published in the model card. */
+  max_num_seqs?: number;
+  /** Most tokens in one scheduler step; published in the model card. */
+  max_num_batched_tokens?: number;
+  /** Data-parallel ranks this engine runs; published in the model card. */
+  data_parallel_size?: number;
+  /** First data-parallel rank of this engine. Accepted for Dynamo parity; not read by the runtime. */
+  data_parallel_start_rank?: number;
+  /** Engine-specific data. Accepted for Dynamo parity; not read by the runtime. */
+  runtime_data?: Record<string, unknown>;
+}
+
+const schema = z.object({
   model: z.string().min(1),
   served_model_name: z.string().min(1).optional(),
   context_length: z.number().int().positive().optional(),
-  /** Absent: no block-structured KV; KV routing then falls back to load-based routing. */
   kv_cache_block_size: z.number().int().positive().optional(),
   total_kv_blocks: z.number().int().nonnegative().optional(),
   max_num_seqs: z.number().int().positive().optional(),
@@ -21,5 +56,7 @@ export const EngineConfigSchema = z.object({
   runtime_data: z.record(z.string(), z.unknown()).optional(),
 });
 
-/** What a started engine reports. */
-export type EngineConfig = z.output<typeof EngineConfigSchema>;
+/** The schema of {@linkcode EngineConfig}; `model` is required and non-empty. */
+export const EngineConfigSchema: Schema<EngineConfig> = schema;
+
+type _SameShape = Expect<IsSameType<EngineConfig, z.output<typeof schema>>>;

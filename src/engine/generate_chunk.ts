@@ -16,17 +16,25 @@ export type FinishReason =
 
 /** Token accounting carried by the terminal chunk. */
 export interface CompletionUsage {
+  /** Tokens in the prompt. */
   prompt_tokens: number;
+  /** Tokens generated; MUST equal the sum of `token_ids` lengths over the stream. */
   completion_tokens: number;
+  /** `prompt_tokens + completion_tokens`. */
   total_tokens: number;
+  /** `cached_tokens`: prompt tokens served from the prefix cache, when it hit. */
   prompt_tokens_details?: { cached_tokens?: number };
 }
 
 /** One entry of `top_logprobs`. Rank 1 is the most likely token. */
 export interface TopLogprob {
+  /** 1-based rank among the entries of one position. */
   rank: number;
+  /** The token id. */
   token_id: number;
+  /** The token's text, when the engine knows it (the frontend fills it in otherwise). */
   token?: string;
+  /** Natural-log probability of the token. */
   logprob: number;
 }
 
@@ -40,18 +48,27 @@ export interface TopLogprob {
  *   the sum of `token_ids` lengths over the stream.
  */
 export interface GenerateChunk {
+  /** Tokens generated since the previous chunk; MAY be empty (a terminal often is). */
   token_ids: number[];
+  /** The choice this chunk belongs to: 0 for a single choice, up to `n - 1`. */
   index: number;
+  /** The tokens' text, if the engine detokenizes. Passed through; the frontend decodes `token_ids`. */
   text?: string;
+  /** Set on the terminal chunk only; nothing may follow it. */
   finish_reason?: FinishReason;
+  /** The stop string or token id that ended the stream (`"stop"`). Passed through, not read. */
   stop_reason?: string | number;
+  /** Token accounting; carried by the terminal chunk (the runtime fills it in when missing). */
   completion_usage?: CompletionUsage;
   /** Log-probability of each token in `token_ids`, aligned with it. */
   log_probs?: number[];
   /** Per token in `token_ids`: the top entries (the sampled token is always included). */
   top_logprobs?: TopLogprob[][];
+  /** Cumulative log-probability of the tokens generated so far. */
   cum_log_probs?: number;
+  /** Prefill-to-decode hand-off data (disaggregated serving). Passed through, not read. */
   disaggregated_params?: unknown;
+  /** Engine-specific data. Passed through, not read by the runtime. */
   engine_data?: unknown;
 }
 

@@ -11,7 +11,15 @@ export {
   MAX_PROMPT_TOKENS,
   parseGenerateRequest,
 } from "./generate_request.ts";
-export type { GenerateRequest, GenerateRequestInput } from "./generate_request.ts";
+export type {
+  GenerateRequest,
+  GenerateRequestInput,
+  GuidedDecoding,
+  OutputOptions,
+  RoutingHints,
+  SamplingOptions,
+  StopConditions,
+} from "./generate_request.ts";
 export { makeUsage, normalizeFinishReason, openAIFinishReason } from "./generate_chunk.ts";
 export type { CompletionUsage, FinishReason, GenerateChunk, TopLogprob } from "./generate_chunk.ts";
 export { createRequestContext } from "./request_context.ts";
@@ -23,4 +31,13 @@ export type {
 } from "./request_context.ts";
 export { parseWorkerConfig, WorkerConfigSchema } from "./worker_config.ts";
 export { invalidArgumentFromZod } from "./zod_error.ts";
+export type { InvalidArgumentOptions } from "./zod_error.ts";
 export type { WorkerConfig, WorkerConfigInput } from "./worker_config.ts";
+export type { Schema, SchemaError, SchemaIssue, SchemaResult } from "./schema.ts";
+export { WORKER_FLAGS } from "./engine_args.ts";
+export type {
+  EngineFlagOption,
+  EngineFlagOptions,
+  EngineFlagValues,
+  ParsedEngineArgs,
+} from "./engine_args.ts";

@@ -27,13 +27,17 @@ export interface RequestContext {
 
 /** Options for {@linkcode createRequestContext}. */
 export interface RequestContextOptions {
+  /** Request id; a random UUID when absent. */
   id?: string;
+  /** Caller metadata; copied and frozen, so later changes to this object are not seen. */
   metadata?: Record<string, string>;
+  /** W3C `traceparent` of the caller. */
   traceparent?: string;
 }
 
 /** A context plus the runtime-side controls that cancel it. */
 export interface RequestContextController {
+  /** The context to hand to the engine. */
   readonly context: RequestContext;
   /** Stops (or kills) the request; returns true the first time only. */
   cancel(mode: CancelMode): boolean;

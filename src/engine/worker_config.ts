@@ -5,29 +5,113 @@
  * @module
  */
 import { z } from "zod";
+import type { Expect, IsSameType, Schema } from "./schema.ts";
 import { invalidArgumentFromZod } from "./zod_error.ts";
 
 const name = z.string().regex(/^[a-z0-9_-]+$/, {
   message: "must match [a-z0-9_-]+",
 });
 
-/** The schema of {@linkcode WorkerConfig}, with Dynamo's defaults. */
-export const WorkerConfigSchema = z.object({
+/**
+ * A validated worker configuration (defaults filled in), Dynamo's defaults. Names in
+ * `namespace`, `component` and `endpoint` MUST match `[a-z0-9_-]+`: they become parts of
+ * discovery keys and transport subjects.
+ */
+export interface WorkerConfig {
+  /** Namespace of the endpoint (default `dynamo`). */
+  namespace: string;
+  /** Component of the endpoint (default `backend`). */
+  component: string;
+  /** Endpoint name (default `generate`). */
+  endpoint: string;
+  /** Path or id of the tokenizer / chat-template files; published in the model card. */
+  model_name: string;
+  /** The name clients use; takes precedence over the engine's, then `EngineConfig.model`. */
+  served_model_name?: string;
+  /** Comma-separated subset of `chat,completions`: the APIs the model card offers (default both). */
+  endpoint_types: string;
+  /** Discovery backend (default `memory`); the distributed ones plug in through `run()`'s `connectors`. */
+  discovery_backend: string;
+  /** Request plane (default `inprocess`, built in); others plug in through `run()`'s `connectors`. */
+  request_plane: string;
+  /** Event plane (default `inprocess`, built in); others plug in through `run()`'s `connectors`. */
+  event_plane: string;
+  /**
+   * The health canary request (`--health-check-payload`); takes precedence over
+   * `DYN_HEALTH_CHECK_PAYLOAD` and the engine's own. The worker refuses to start when it is
+   * not a valid `GenerateRequest` once `model` is filled in.
+   */
+  health_check_payload?: Record<string, unknown>;
+  /** KV-aware routing requested (default false). Accepted for Dynamo parity; not read by the runtime. */
+  enable_kv_routing: boolean;
+  /**
+   * Times a router may retry a request on another worker after a disconnect (Dynamo's
+   * migration; default 0); published in the model card.
+   */
+  migration_limit: number;
+  /** Inline Jinja chat template overriding the model's; published in the model card. */
+  custom_jinja_template?: string;
+  /** Extra labels on every metric of this worker (default none). */
+  metrics_labels: Record<string, string>;
+  /** `agg` (default), `prefill` or `decode`. Accepted for Dynamo parity; not read by the runtime. */
+  disaggregation_mode: "agg" | "prefill" | "decode";
+  /**
+   * Admission limit: requests beyond this many in flight are refused as overloaded
+   * (`worker_overloaded`); advertised to routers in the instance record. Absent: no limit.
+   */
+  max_inflight_requests?: number;
+}
+
+/**
+ * A worker configuration as engine authors write it: {@linkcode WorkerConfig} with the
+ * defaulted fields optional. Only `model_name` is required.
+ */
+export interface WorkerConfigInput {
+  /** Namespace of the endpoint (default `dynamo`). */
+  namespace?: string;
+  /** Component of the endpoint (default `backend`). */
+  component?: string;
+  /** Endpoint name (default `generate`). */
+  endpoint?: string;
+  /** Path or id of the tokenizer / chat-template files. */
+  model_name: string;
+  /** The name clients use. */
+  served_model_name?: string;
+  /** Comma-separated subset of `chat,completions` (default both). */
+  endpoint_types?: string;
+  /** Discovery backend (default `memory`). */
+  discovery_backend?: string;
+  /** Request plane (default `inprocess`). */
+  request_plane?: string;
+  /** Event plane (default `inprocess`). */
+  event_plane?: string;
+  /** The health canary request. */
+  health_check_payload?: Record<string, unknown>;
+  /** KV-aware routing requested (default false). */
+  enable_kv_routing?: boolean;
+  /** Times a request may move to another worker (default 0). */
+  migration_limit?: number;
+  /** Inline Jinja chat template overriding the model's. */
+  custom_jinja_template?: string;
+  /** Extra labels on every metric of this worker. */
+  metrics_labels?: Record<string, string>;
+  /** `agg` (default), `prefill` or `decode`. */
+  disaggregation_mode?: "agg" | "prefill" | "decode";
+  /** Admission limit: requests beyond this many in flight are refused as overloaded. */
+  max_inflight_requests?: number;
+}
+
+const schema = z.object({
   namespace: name.default("dynamo"),
   component: name.default("backend"),
   endpoint: name.default("generate"),
-  /** Path or id of the tokenizer / chat-template files. */
   model_name: z.string().min(1),
   served_model_name: z.string().min(1).optional(),
-  /** Comma-separated subset of `chat,completions`. */
   endpoint_types: z.string().regex(/^(chat|completions)(,(chat|completions))*$/).default(
     "chat,completions",
   ),
-  /** Discovery backend; the distributed ones (etcd, file, NATS KV) plug in through `run()`'s `planes`. */
   discovery_backend: z.string().regex(/^[a-z0-9_-]+$/).default("memory"),
-  /** Request plane; `inprocess` is built in. */
   request_plane: z.string().regex(/^[a-z0-9_-]+$/).default("inprocess"),
-  /** Event plane; `inprocess` is built in. */
   event_plane: z.string().regex(/^[a-z0-9_-]+$/).default("inprocess"),
   health_check_payload: z.record(z.string(), z.unknown()).optional(),
   enable_kv_routing: z.boolean().default(false),
@@ -35,14 +119,14 @@ export const WorkerConfigSchema = z.object({
   custom_jinja_template: z.string().optional(),
   metrics_labels: z.record(z.string(), z.string()).default({}),
   disaggregation_mode: z.enum(["agg", "prefill", "decode"]).default("agg"),
-  /** Admission limit: requests beyond this many in flight are refused as overloaded. */
   max_inflight_requests: z.number().int().positive().optional(),
 });
 
-/** A validated worker configuration (defaults filled in). */
-export type WorkerConfig = z.output<typeof WorkerConfigSchema>;
-/** A worker configuration as engine authors write it. */
-export type WorkerConfigInput = z.input<typeof WorkerConfigSchema>;
+/** The schema of {@linkcode WorkerConfig}, with Dynamo's defaults. */
+export const WorkerConfigSchema: Schema<WorkerConfig> = schema;
+
+type _SameOutput = Expect<IsSameType<WorkerConfig, z.output<typeof schema>>>;
+type _SameInput = Expect<IsSameType<WorkerConfigInput, z.input<typeof schema>>>;
 
 /**
  * Validates a worker configuration.

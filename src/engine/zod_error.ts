@@ -4,12 +4,22 @@
  *
  * @module
  */
-import type { z } from "zod";
 import { SluiceError } from "../errors/sluice_error.ts";
+import type { SchemaError } from "./schema.ts";
+
+/** Options for {@linkcode invalidArgumentFromZod}. */
+export interface InvalidArgumentOptions {
+  /** Maps the dotted path of the offending field to the error's `param` (e.g. a flag name). */
+  paramOf?(path: string): string;
+  /** The error's `code` for the HTTP edge. */
+  code?: string;
+}
 
 /**
- * Builds `InvalidArgument` from the first issue of `error`: message
- * `${action}: ${path}: ${issue}`, `param` from `paramOf(path)` (default: the dotted path).
+ * Builds `InvalidArgument` from the first issue of `error` (a zod error, or any
+ * {@linkcode SchemaError}): message `${action}: ${path}: ${issue}`, `param` from
+ * `paramOf(path)` (default: the dotted path; `request` for the root), `cause` the error.
+ * `error` MUST carry at least one issue.
  *
  * @example
  * ```ts
@@ -20,9 +30,9 @@ import { SluiceError } from "../errors/sluice_error.ts";
  * ```
  */
 export function invalidArgumentFromZod(
-  error: z.ZodError,
+  error: SchemaError,
   action: string,
-  options: { paramOf?(path: string): string; code?: string } = {},
+  options: InvalidArgumentOptions = {},
 ): SluiceError {
   const issue = error.issues[0];
   const path = issue.path.map(String).join(".") || "request";
