@@ -1,27 +1,33 @@
 /**
- * `sluice bench`: the load generator (`bench/load.ts`) against an OpenAI-compatible
- * server: TTFT, ITL, latency percentiles, output tokens/s and requests/s, as AIPerf
- * defines them.
+ * `sluice bench`: the load generator (`src/bench/load_generator.ts`) against an
+ * OpenAI-compatible server: TTFT, ITL, latency percentiles, output tokens/s and
+ * requests/s, as AIPerf defines them.
  *
  * @module
  */
-import { LOAD_HELP, loadMain } from "../../bench/load.ts";
-import type { Runtime } from "../runtime/runtime.ts";
+import { writeFile } from "node:fs/promises";
+import { LOAD_HELP, runLoadCommandLine } from "../bench/load_command_line.ts";
 import { SluiceError } from "../errors/sluice_error.ts";
+import type { Runtime } from "../runtime/runtime.ts";
 
 /** Help text of the bench command. */
 export function benchHelp(): string {
   return LOAD_HELP;
 }
 
-/** Runs the load generator with `argv`; bad flags are `InvalidArgument`. */
+/**
+ * Runs the load generator with `argv`: summaries on stdout, progress on stderr. Bad flags
+ * are `InvalidArgument`; failed requests make it reject after the summaries are printed.
+ */
 export async function benchCommand(argv: string[], _runtime: Runtime): Promise<void> {
+  let results;
   try {
-    const results = await loadMain(argv);
-    const errors = results.reduce((sum, r) => sum + r.errors, 0);
-    if (errors > 0) {
-      throw new SluiceError("Unknown", `Benchmark finished with ${errors} failed requests`);
-    }
+    results = await runLoadCommandLine(argv, {
+      fetch: (input, init) => fetch(input, init),
+      log: (text) => console.log(text),
+      progress: (line) => console.error(line),
+      writeTextFile: (path, text) => writeFile(path, text),
+    });
   } catch (error) {
     if (error instanceof TypeError) {
       throw new SluiceError("InvalidArgument", `Cannot parse flags: ${error.message}`, {
@@ -29,5 +35,9 @@ export async function benchCommand(argv: string[], _runtime: Runtime): Promise<v
       });
     }
     throw error;
+  }
+  const errors = results.reduce((sum, r) => sum + r.errors, 0);
+  if (errors > 0) {
+    throw new SluiceError("Unknown", `Benchmark finished with ${errors} failed requests`);
   }
 }
