@@ -11,7 +11,9 @@
 
 /** One key and its JSON value. */
 export interface DiscoveryEntry<V = unknown> {
+  /** The full key, e.g. `v1/instances/dynamo/backend/generate/1f`. */
   readonly key: string;
+  /** The value as registered (a copy: changing it changes nothing in discovery). */
   readonly value: V;
 }
 
@@ -69,8 +71,11 @@ export const DiscoveryPrefix = {
 
 /** An endpoint's address in the `namespace / component / endpoint` hierarchy. */
 export interface EndpointPath {
+  /** Namespace, e.g. `dynamo`. */
   namespace: string;
+  /** Component, e.g. `backend`. */
   component: string;
+  /** Endpoint, e.g. `generate`. */
   endpoint: string;
 }
 

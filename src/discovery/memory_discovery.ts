@@ -15,15 +15,20 @@ import type {
   WatchOptions,
 } from "./discovery.ts";
 
-interface Watcher {
-  prefix: string;
-  queue: AsyncQueue<DiscoveryEvent>;
-}
+/** One watch registered in a {@linkcode MemoryDiscoveryStore}. */
+type Watcher = MemoryDiscoveryStore["watchers"] extends Set<infer W> ? W : never;
 
-/** The shared key space behind one or more {@linkcode MemoryDiscovery} handles. */
+/**
+ * The shared key space behind one or more {@linkcode MemoryDiscovery} handles. Pass one
+ * store to several handles to model several processes. Its fields are the handles' shared
+ * state: only {@linkcode MemoryDiscovery} MUST change them, since writing them directly
+ * skips ownership checks and leaves watchers without events.
+ */
 export class MemoryDiscoveryStore {
+  /** Registered values by key, each with the handle that owns it. */
   readonly entries: Map<string, { value: unknown; owner: MemoryDiscovery }> = new Map();
-  readonly watchers: Set<Watcher> = new Set();
+  /** Open watches: their key prefix and the queue their events go to. */
+  readonly watchers: Set<{ prefix: string; queue: AsyncQueue<DiscoveryEvent> }> = new Set();
 
   /** Delivers an event to every watcher whose prefix matches, with back-pressure. */
   async emit(key: string, event: DiscoveryEvent): Promise<void> {
@@ -55,6 +60,7 @@ export class MemoryDiscovery implements Discovery {
   #closed = false;
   #watches = new Set<DiscoveryWatch>();
 
+  /** Creates a handle on `options.store`, or on a new store of its own when absent. */
   constructor(options: { store?: MemoryDiscoveryStore } = {}) {
     this.#store = options.store ?? new MemoryDiscoveryStore();
   }
