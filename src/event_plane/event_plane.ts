@@ -20,15 +20,23 @@ export interface SubscribeOptions {
 
 /** A subscription: an async iterable of events you can dispose. */
 export interface Subscription<T = unknown> extends AsyncIterable<T>, AsyncDisposable {
+  /** The subject pattern subscribed to. */
   readonly subject: string;
+  /** Ends the subscription; the iterator finishes without error. Idempotent. */
   close(): Promise<void>;
 }
 
 /** Publish/subscribe. Subjects are dot-separated; `*` matches one token, `>` the rest. */
 export interface EventPlane {
+  /** The backend's name (`inprocess`, `nats`). */
   readonly kind: string;
   /** Publishes a JSON-serialisable event. */
   publish(subject: string, event: unknown): Promise<void>;
+  /**
+   * Subscribes to `subject`, a pattern. Events published before the call are not delivered.
+   * A subscriber that falls `highWaterMark` events behind MUST fail with `Disconnected`,
+   * never skip events silently: a consumer with a gap cannot know its state is wrong.
+   */
   subscribe<T = unknown>(subject: string, options?: SubscribeOptions): Subscription<T>;
   /** Ends every subscription made through this handle. Idempotent. */
   close(): Promise<void>;

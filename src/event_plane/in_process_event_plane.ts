@@ -12,14 +12,19 @@ import {
   type Subscription,
 } from "./event_plane.ts";
 
-interface Subscriber {
-  pattern: string;
-  queue: AsyncQueue<unknown>;
-}
+/** One subscription registered on an {@linkcode InProcessEventBus}. */
+type Subscriber = InProcessEventBus["subscribers"] extends Set<infer S> ? S : never;
 
-/** The shared bus behind one or more {@linkcode InProcessEventPlane} handles. */
+/**
+ * The shared bus behind one or more {@linkcode InProcessEventPlane} handles: pass one bus
+ * to several handles so that they see each other's events.
+ */
 export class InProcessEventBus {
-  readonly subscribers: Set<Subscriber> = new Set();
+  /**
+   * Open subscriptions: their subject pattern and the queue their events go to. Only
+   * {@linkcode InProcessEventPlane} MUST change it, since it also closes and fails the queues.
+   */
+  readonly subscribers: Set<{ pattern: string; queue: AsyncQueue<unknown> }> = new Set();
 }
 
 /**
@@ -38,14 +43,21 @@ export class InProcessEventBus {
  * ```
  */
 export class InProcessEventPlane implements EventPlane {
+  /** Always `inprocess`. */
   readonly kind = "inprocess";
   #bus: InProcessEventBus;
   #mine = new Set<Subscription>();
 
+  /** Creates a handle on `options.bus`, or on a new bus of its own when absent. */
   constructor(options: { bus?: InProcessEventBus } = {}) {
     this.#bus = options.bus ?? new InProcessEventBus();
   }
 
+  /**
+   * Hands `event` to every matching subscriber without waiting. A subscriber whose buffer is
+   * full is failed with `Disconnected` and removed, rather than slowing the publisher or
+   * losing events silently.
+   */
   publish(subject: string, event: unknown): Promise<void> {
     for (const sub of this.#bus.subscribers) {
       if (!subjectMatches(sub.pattern, subject)) continue;
@@ -62,6 +74,7 @@ export class InProcessEventPlane implements EventPlane {
     return Promise.resolve();
   }
 
+  /** Subscribes to `subject` (a pattern: `*` one token, `>` the rest). */
   subscribe<T = unknown>(subject: string, options: SubscribeOptions = {}): Subscription<T> {
     const queue = new AsyncQueue<unknown>(options.highWaterMark ?? 4096);
     const subscriber: Subscriber = { pattern: subject, queue };
@@ -94,6 +107,7 @@ export class InProcessEventPlane implements EventPlane {
     return subscription;
   }
 
+  /** Ends every subscription made through this handle; the bus stays usable. Idempotent. */
   async close(): Promise<void> {
     for (const sub of [...this.#mine]) await sub.close();
   }
