@@ -25,7 +25,9 @@ export type CancelReason = "stop" | "kill" | "disconnect";
 
 /** A request as the worker's handler sees it. */
 export interface IncomingRequest {
+  /** Request id, unique per request (the caller's `CallOptions.id` when given). */
   readonly id: string;
+  /** The request body as sent; the handler MUST validate it before accepting. */
   readonly payload: unknown;
   /** Propagated headers: `traceparent`, deadline, caller metadata. */
   readonly headers: Readonly<Record<string, string>>;
@@ -44,6 +46,7 @@ export type RequestHandler = (request: IncomingRequest) => Promise<ReadableStrea
 
 /** A served endpoint. */
 export interface ServedEndpoint extends AsyncDisposable {
+  /** Where callers reach it; published in the instance record. */
   readonly address: TransportAddress;
   /** Stops receiving new requests; streams already accepted continue. Idempotent. */
   close(): Promise<void>;
@@ -53,6 +56,7 @@ export interface ServedEndpoint extends AsyncDisposable {
 export interface CallOptions {
   /** Request id; generated when absent. */
   id?: string;
+  /** Headers propagated to the worker (`traceparent`, caller metadata). */
   headers?: Record<string, string>;
   /** Aborting it kills the request end to end (as a client disconnect does). */
   signal?: AbortSignal;
@@ -60,7 +64,12 @@ export interface CallOptions {
 
 /** The caller's view of a running request. Iterating it yields chunks; errors are typed. */
 export interface ResponseStream extends AsyncIterable<GenerateChunk> {
+  /** The request id. */
   readonly id: string;
+  /**
+   * The chunks as a stream, for piping. Use either it or iteration, not both: both read
+   * the same underlying stream. Cancelling it is a silent drop (no signal at the worker).
+   */
   readonly readable: ReadableStream<GenerateChunk>;
   /** Graceful cancel: the engine ends with a `"cancelled"` terminal. */
   stop(): void;
