@@ -5,16 +5,27 @@
  * @module
  */
 
+/** A level name: `debug`, `info`, `warn`, `error`, or `off` (nothing is written). */
+export type LogLevelName = "debug" | "info" | "warn" | "error" | "off";
+
 /** Log levels, most verbose first. */
-export const LogLevel = { debug: 10, info: 20, warn: 30, error: 40, off: 100 } as const;
-/** A level name. */
-export type LogLevelName = keyof typeof LogLevel;
+export const LogLevel = {
+  debug: 10,
+  info: 20,
+  warn: 30,
+  error: 40,
+  off: 100,
+} as const satisfies Record<LogLevelName, number>;
 
 /** A structured logger. */
 export interface Logger {
+  /** Per-request detail. `fields` are written as `key=value` after the message. */
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** Lifecycle milestones (started, serving, stopped). */
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Recoverable problems: the process carries on. */
   warn(message: string, fields?: Record<string, unknown>): void;
+  /** Unrecoverable problems only (a request or the process failed). */
   error(message: string, fields?: Record<string, unknown>): void;
   /** A logger that adds `fields` to every record. */
   child(fields: Record<string, unknown>): Logger;
