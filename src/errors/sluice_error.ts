@@ -53,6 +53,10 @@ export class SluiceError extends Error {
   /** Short machine-readable code for the HTTP edge. */
   readonly code?: string;
 
+  /**
+   * Creates an error of `kind`. `message` MUST state the failed action, then the reason;
+   * pass the underlying error as `options.cause` so that it is not lost.
+   */
   constructor(kind: ErrorKind, message: string, options?: SluiceErrorOptions) {
     super(message, options);
     this.name = "SluiceError";
@@ -83,9 +87,13 @@ export class SluiceError extends Error {
 
 /** The wire form of a {@linkcode SluiceError}. */
 export interface SerializedError {
+  /** The error's kind. */
   kind: ErrorKind;
+  /** The error's message. */
   message: string;
+  /** The offending parameter, when one is known. */
   param?: string;
+  /** Short machine-readable code, when one is set. */
   code?: string;
 }
 
