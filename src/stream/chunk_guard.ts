@@ -46,6 +46,7 @@ export interface ChunkGuardOptions {
  * - after the terminal, nothing more is accepted (the caller stops the source).
  */
 export class ChunkGuard {
+  /** What the guard measured so far; updated in place by {@linkcode ChunkGuard.accept}. */
   readonly stats: StreamStats = {
     completionTokens: 0,
     chunks: 0,
@@ -60,6 +61,7 @@ export class ChunkGuard {
   #first = 0;
   #last = 0;
 
+  /** Creates a guard for one stream; TTFT is measured from this moment. */
   constructor(options: ChunkGuardOptions) {
     this.#promptTokens = options.promptTokens;
     this.#now = options.now ?? (() => performance.now());

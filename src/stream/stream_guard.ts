@@ -10,7 +10,9 @@ import { ChunkGuard, type ChunkGuardOptions, type StreamStats } from "./chunk_gu
 
 /** A guard: the transform to pipe through and the live statistics it keeps. */
 export interface StreamGuard {
+  /** Pipe the chunks through it; use it for one stream only (the guard keeps state). */
   readonly stream: TransformStream<GenerateChunk, GenerateChunk>;
+  /** Live statistics, updated as chunks pass; final once the stream ended. */
   readonly stats: Readonly<StreamStats>;
 }
 
