@@ -26,7 +26,12 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   #consumerWaiting: (() => void) | undefined;
   #producersWaiting: (() => void)[] = [];
 
-  /** @param capacity the most items held before `push` waits; MUST be ≥ 1. */
+  /**
+   * Creates an empty queue. The bound is what keeps a fast producer from growing memory
+   * without limit.
+   * @param capacity the most items held before `push` waits; MUST be an integer ≥ 1.
+   * @throws {RangeError} for any other capacity.
+   */
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(
@@ -97,6 +102,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     return { done: false, value };
   }
 
+  /**
+   * Iterates the items. There MUST be at most one consumer: items are taken, not shared.
+   * Leaving the loop early (`break`) closes the queue and discards what is buffered, so
+   * waiting producers fail instead of blocking forever.
+   */
   [Symbol.asyncIterator](): AsyncIterator<T, undefined> {
     return {
       next: () => this.next(),
