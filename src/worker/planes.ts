@@ -16,18 +16,24 @@ import { InProcessRequestPlane } from "../request_plane/in_process_request_plane
 
 /** Connected planes. */
 export interface Planes {
+  /** Service discovery. */
   discovery: Discovery;
+  /** Requests and token streams. */
   requestPlane: RequestPlane;
+  /** KV events and load metrics. */
   eventPlane: EventPlane;
 }
 
 /** Connectors by backend name; each may read its own settings from `env`. */
 export interface PlaneConnectors {
+  /** By `discovery_backend` name. */
   discovery: Record<string, (env: (name: string) => string | undefined) => Promise<Discovery>>;
+  /** By `request_plane` name. */
   requestPlane: Record<
     string,
     (env: (name: string) => string | undefined) => Promise<RequestPlane>
   >;
+  /** By `event_plane` name. */
   eventPlane: Record<string, (env: (name: string) => string | undefined) => Promise<EventPlane>>;
 }
 

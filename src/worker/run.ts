@@ -27,7 +27,9 @@ const CLOSE_TIMEOUT_MS = 5000;
 
 /** Options for {@linkcode run}. */
 export interface RunOptions {
+  /** Signals, environment, files and exit; the current runtime (Deno, Bun, Node) when absent. */
   runtime?: Runtime;
+  /** Logger; default: level from `DYN_LOG`, to stderr. */
   logger?: Logger;
   /** Plane backends by name (defaults: memory discovery, in-process planes). */
   connectors?: PlaneConnectors;

@@ -87,15 +87,26 @@ async function bounded(promise: Promise<unknown>, ms: number): Promise<boolean> 
 
 /** What {@linkcode createWorker} needs. */
 export interface WorkerOptions {
+  /** The engine, built but not started. The worker owns its lifecycle from now on. */
   engine: LLMEngine;
+  /** How to serve it; validated by `createWorker` (throws `InvalidArgument`). */
   config: WorkerConfigInput;
+  /** Where the worker registers its model card and instance record. */
   discovery: Discovery;
+  /** Where the worker serves its endpoint. */
   requestPlane: RequestPlane;
+  /** The event plane. Accepted for KV events and load metrics; the worker does not use it yet. */
   eventPlane?: EventPlane;
+  /** Registry for the worker's metrics (shared with a `/metrics` endpoint); a new one when absent. */
   metrics?: MetricsRegistry;
+  /** Logger; every record gets `worker_id`. Default: info level to stderr. */
   logger?: Logger;
   /** Decimal 64-bit id; random when absent. */
   instanceId?: string;
+  /**
+   * Overrides of the shutdown and canary timings; absent fields take the defaults
+   * (`createWorker` reads no environment: pass {@linkcode workerTimingsFromEnv} for that).
+   */
   timings?: Partial<WorkerTimings>;
   /** Parsed `DYN_HEALTH_CHECK_PAYLOAD`, if set. */
   healthCheckPayloadFromEnv?: Record<string, unknown>;
@@ -103,13 +114,17 @@ export interface WorkerOptions {
   modelCard?: Partial<ModelCardInput>;
   /** Enables the idle-time health canary (default true). */
   healthCanary?: boolean;
+  /** Marks the canary's timer as not keeping the process alive (the runtime's `unrefTimer`). */
   unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
 }
 
 /** A running worker. */
 export interface Worker {
+  /** Decimal 64-bit id of this instance, as in its discovery keys. */
   readonly instanceId: string;
+  /** The validated configuration. */
   readonly config: WorkerConfig;
+  /** Lifecycle state: `Init → Running | StartFailed → Stopped`. */
   readonly state: WorkerState;
   /** Set once `start()` succeeded. */
   readonly engineConfig: EngineConfig | undefined;
@@ -119,6 +134,7 @@ export interface Worker {
   readonly ready: boolean;
   /** True once admission stopped (new requests are refused as `worker_draining`). */
   readonly draining: boolean;
+  /** The registry holding the worker's metrics (the one passed in, or its own). */
   readonly metrics: MetricsRegistry;
   /**
    * Starts the engine (exactly once), then serves and registers. A start failure runs

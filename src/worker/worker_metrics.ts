@@ -23,8 +23,49 @@ const TOKEN_LATENCY_BUCKETS = [
   10,
 ];
 
+/** A counter handle from {@linkcode MetricsRegistry.counter}. */
+type Counter = ReturnType<MetricsRegistry["counter"]>;
+/** A gauge handle from {@linkcode MetricsRegistry.gauge}. */
+type Gauge = ReturnType<MetricsRegistry["gauge"]>;
+/** A histogram handle from {@linkcode MetricsRegistry.histogram}. */
+type Histogram = ReturnType<MetricsRegistry["histogram"]>;
+
+/** The metric handles of one worker; metric names carry the `sluice_worker_` prefix. */
+export interface WorkerMetrics {
+  /** `model_load_time_seconds`: duration of engine `start()`. */
+  modelLoadTime: Gauge;
+  /** `drain_time_seconds`: duration of engine `drain()`. */
+  drainTime: Gauge;
+  /** `cleanup_time_seconds`: duration of engine `cleanup()`. */
+  cleanupTime: Gauge;
+  /** `requests_total`: requests accepted by the endpoint. */
+  requests: Counter;
+  /** `rejected_requests_total`: requests refused before streaming, by reason. */
+  rejected: Counter;
+  /** `inflight_requests`: requests being generated. */
+  inflight: Gauge;
+  /** `request_duration_seconds`: time from accept to the end of the engine stream. */
+  duration: Histogram;
+  /** `time_to_first_response_seconds`: time from accept to the first token-carrying chunk. */
+  ttft: Histogram;
+  /** `inter_token_latency_seconds`: gap between consecutive token-carrying chunks. */
+  itl: Histogram;
+  /** `output_tokens_total`: tokens generated. */
+  outputTokens: Counter;
+  /** `errors_total`: requests that ended with an error, by type. */
+  errors: Counter;
+  /** `cancellation_total`: requests the caller cancelled, by reason. */
+  cancellations: Counter;
+  /** `health_ready`: 1 when the last health canary succeeded. */
+  healthy: Gauge;
+  /** `kv_total_blocks`: KV cache blocks the engine advertised at start. */
+  kvTotalBlocks: Gauge;
+  /** `health_checks_total`: health canaries sent, by result. */
+  canaries: Counter;
+}
+
 /** Creates (or reuses) the worker metric families in `registry`. */
-export function createWorkerMetrics(registry: MetricsRegistry) {
+export function createWorkerMetrics(registry: MetricsRegistry): WorkerMetrics {
   const p = "sluice_worker_";
   return {
     modelLoadTime: registry.gauge(`${p}model_load_time_seconds`, "Duration of engine start()."),
@@ -64,9 +105,6 @@ export function createWorkerMetrics(registry: MetricsRegistry) {
     canaries: registry.counter(`${p}health_checks_total`, "Health canaries sent, by result."),
   };
 }
-
-/** The metric handles of one worker. */
-export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
 
 /** Labels shared by every per-endpoint series. */
 export type EndpointLabels = Labels & {
