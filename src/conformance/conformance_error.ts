@@ -32,7 +32,9 @@ export type ConformanceFailure = typeof ConformanceFailure[keyof typeof Conforma
 
 /** Thrown by `runConformance` at the first failed check. */
 export class ConformanceError extends Error {
+  /** Which check failed; stable, so tests can assert on it. */
   readonly failure: ConformanceFailure;
+  /** Creates the error; the message names `failure`, then `detail`. */
   constructor(failure: ConformanceFailure, detail: string, options?: ErrorOptions) {
     super(`Engine failed conformance check ${failure}: ${detail}`, options);
     this.name = "ConformanceError";

@@ -25,7 +25,9 @@ export interface ConformanceOptions {
 
 /** What a passed run measured. */
 export interface ConformanceReport {
+  /** The `model` the engine's `start()` reported. */
   model: string;
+  /** Names of the checks that passed, in the order they ran. */
   checks: string[];
 }
 
