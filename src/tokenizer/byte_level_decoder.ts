@@ -42,8 +42,8 @@ function unicodeToBytes(): Map<number, number> {
   return map;
 }
 
-/** What one id decodes to. */
-interface Entry {
+/** What one id of a {@linkcode ByteLevelVocabulary} decodes to. */
+export interface ByteLevelEntry {
   /** Raw bytes (byte-level tokens) or UTF-8 content (added tokens). */
   bytes: Uint8Array;
   /** The text when `bytes` is complete UTF-8 on its own, else `undefined`. */
@@ -91,7 +91,7 @@ export class ByteLevelVocabulary {
   #strings: (string | undefined)[];
   #added: Set<string>;
   #special: Set<string>;
-  #entries: (Entry | undefined)[] = [];
+  #entries: (ByteLevelEntry | undefined)[] = [];
   #bytesOf: Map<number, number>;
 
   private constructor(strings: (string | undefined)[], added: Set<string>, special: Set<string>) {
@@ -150,7 +150,7 @@ export class ByteLevelVocabulary {
   }
 
   /** The entry of `id`; throws a `RangeError` for an id outside the vocabulary. */
-  entry(id: number): Entry {
+  entry(id: number): ByteLevelEntry {
     const cached = this.#entries[id];
     if (cached !== undefined) return cached;
     const token = Number.isInteger(id) && id >= 0 ? this.#strings[id] : undefined;
@@ -175,7 +175,7 @@ export class ByteLevelVocabulary {
     } catch {
       text = undefined;
     }
-    const entry: Entry = { bytes, text, added, special: this.#special.has(token) };
+    const entry: ByteLevelEntry = { bytes, text, added, special: this.#special.has(token) };
     this.#entries[id] = entry;
     return entry;
   }
@@ -238,6 +238,7 @@ class ByteLevelDecoder implements IncrementalDecoder {
 
 /** Options a stream's decoder is made with. */
 export interface StreamDecoderOptions {
+  /** When true, special tokens are left out of the text. */
   skipSpecialTokens: boolean;
   /** Prompt ids (context for tokenizers whose first token's text depends on it). */
   promptTokenIds?: readonly number[];

@@ -25,4 +25,4 @@ export type { IncrementalDecoder, IncrementalDecoderOptions } from "./incrementa
 export { createStopMatcher } from "./stop_matcher.ts";
 export type { StopMatcher, StopMatchResult } from "./stop_matcher.ts";
 export { ByteLevelVocabulary, decoderFactory } from "./byte_level_decoder.ts";
-export type { StreamDecoderOptions } from "./byte_level_decoder.ts";
+export type { ByteLevelEntry, StreamDecoderOptions } from "./byte_level_decoder.ts";

@@ -11,16 +11,29 @@ export type SpecialTokenValue = string | { content: string } | null | undefined;
 
 /** One named chat template, as listed in `tokenizer_config.json`'s `chat_template` array. */
 export interface NamedChatTemplate {
+  /** The template's name (`default`, `tool_use`, `rag`…). */
   name: string;
+  /** The Jinja source. */
   template: string;
 }
 
 /** The fields of `tokenizer_config.json` Sluice uses; others are passed through untouched. */
 export interface TokenizerConfig {
+  /** Beginning-of-sequence token: its id is the tokenizer's BOS, its text the templates' `bos_token`. */
   bos_token?: SpecialTokenValue;
+  /** End-of-sequence token: first of the tokenizer's EOS ids, and the templates' `eos_token`. */
   eos_token?: SpecialTokenValue;
+  /**
+   * The chat template: one Jinja source, or named ones (`default`; `tool_use` for requests
+   * with tools when present; another only when asked for by name).
+   */
   chat_template?: string | NamedChatTemplate[] | null;
+  /**
+   * Whether decoding tidies spaces before punctuation. Only an explicit `false` allows the
+   * byte-level fast decoder, whose output would otherwise differ from `tokenizer.decode`.
+   */
   clean_up_tokenization_spaces?: boolean;
+  /** Other fields, kept as read. */
   [key: string]: unknown;
 }
 
