@@ -16,25 +16,40 @@ export type ChatContentPart =
 
 /** An assistant's call of a function tool. `arguments` is JSON text, as OpenAI sends it. */
 export interface ChatToolCall {
+  /** The call's id; `tool` messages answer it with `tool_call_id`. */
   id?: string;
+  /** Always `function` (filled in when absent). */
   type?: "function";
+  /**
+   * The function called and its arguments: JSON text from clients, an object once converted
+   * for a template (empty text counts as `{}`).
+   */
   function: { name: string; arguments: string | Record<string, unknown> };
 }
 
 /** One message of an OpenAI chat request. Unknown extra fields reach the template as is. */
 export interface ChatMessage {
+  /** Who speaks. */
   role: ChatRole;
+  /** Text, or text parts. Required, except `null` or absent on an assistant turn with tool calls. */
   content?: string | readonly ChatContentPart[] | null;
+  /** Optional participant name. */
   name?: string;
+  /** Tool calls; assistant messages only. */
   tool_calls?: readonly ChatToolCall[];
+  /** On a `tool` message: the id of the call it answers. */
   tool_call_id?: string;
+  /** Other fields, handed to the template unchanged. */
   [field: string]: unknown;
 }
 
 /** A message as handed to a template: `content` is always a string. */
 export interface TemplateMessage {
+  /** The role; `developer` has become `system`. */
   role: Exclude<ChatRole, "developer">;
+  /** The text, parts joined with `"\n"`; `""` for an assistant turn with only tool calls. */
   content: string;
+  /** Other fields of the message (`name`, `tool_call_id`, converted `tool_calls`…). */
   [field: string]: unknown;
 }
 
