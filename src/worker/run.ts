@@ -122,7 +122,7 @@ export async function run(
     healthCheckPayloadFromEnv = await healthPayloadFromEnv(runtime);
   } catch (error) {
     logger.error(toSluiceError(error).message);
-    return exit(2);
+    return exit(exitCodeFor(error));
   }
   try {
     planes = await connectPlanes(config, runtime.env, options.connectors);
@@ -133,7 +133,8 @@ export async function run(
   const worker: Worker = createWorker({
     engine: setup.engine,
     config,
-    ...planes,
+    discovery: planes.discovery,
+    requestPlane: planes.requestPlane,
     logger,
     timings,
     healthCheckPayloadFromEnv,

@@ -21,7 +21,6 @@ import {
   DiscoveryPrefix,
   newInstanceId,
 } from "../discovery/discovery.ts";
-import type { EventPlane } from "../event_plane/event_plane.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
 import { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import type { InstanceRecord, ModelCardInput } from "../model_card/model_card.ts";
@@ -95,8 +94,6 @@ export interface WorkerOptions {
   discovery: Discovery;
   /** Where the worker serves its endpoint. */
   requestPlane: RequestPlane;
-  /** The event plane. Accepted for KV events and load metrics; the worker does not use it yet. */
-  eventPlane?: EventPlane;
   /** Registry for the worker's metrics (shared with a `/metrics` endpoint); a new one when absent. */
   metrics?: MetricsRegistry;
   /** Logger; every record gets `worker_id`. Default: info level to stderr. */
