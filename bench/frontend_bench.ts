@@ -3,22 +3,23 @@
  * `sluice serve`, against a bare hono SSE route emitting 100 events
  * (`bench/sse_baseline.ts`) on the same runtime, in the same run. For each concurrency
  * level and repeat it measures the baseline and then Sluice with the load generator
- * (`bench/load.ts`), and reports medians and the streams/s ratio.
+ * (`bench/load.ts` over `src/bench/load_generator.ts`), and reports medians and the streams/s ratio.
  *
  *     deno run -A bench/frontend_bench.ts --server deno     (servers under Deno)
  *     deno run -A bench/frontend_bench.ts --server bun      (servers under Bun)
  *
+ * Processes are spawned with `spawnCommand` from `tests/fixtures/spawn_fixture.ts`.
  * The load generator runs as its own process, under Bun by default (`--client`): Deno's
  * `fetch` client tops out near 350 streams/s of 100 events here, below either server,
  * which would measure the client instead of the servers.
  *
  * @module
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import process from "node:process";
-import type { LoadResult } from "./load.ts";
+import type { LoadResult } from "../src/bench/load_generator.ts";
+import { type Fixture, spawnCommand } from "../tests/fixtures/spawn_fixture.ts";
 import { writeJson } from "./bench_util.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -26,60 +27,56 @@ const BIN = { deno: `${ROOT}node_modules/.bin/deno`, bun: `${ROOT}node_modules/.
 type RuntimeName = keyof typeof BIN;
 
 function script(runtime: RuntimeName, file: string, args: string[]): [string, string[]] {
-  return runtime === "deno" ? [BIN.deno, ["run", "-A", file, ...args]] : [BIN.bun, [file, ...args]];
+  const path = `${ROOT}${file}`;
+  return runtime === "deno" ? [BIN.deno, ["run", "-A", path, ...args]] : [BIN.bun, [path, ...args]];
 }
 
 /** Starts a server process and resolves with its URL once it prints "listening on …:PORT". */
 async function startServer(runtime: RuntimeName, file: string, args: string[]) {
-  const [command, argv] = script(runtime, file, args);
-  const child = spawn(command, argv, {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, DYN_LOG: "warn" },
-  });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  const deadline = performance.now() + 30_000;
-  while (true) {
-    const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-    if (match) return { url: `http://127.0.0.1:${match[1]}`, child };
-    if (child.exitCode !== null || performance.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`Cannot start ${file}:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  const child = spawnCommand(...script(runtime, file, args), { DYN_LOG: "warn" });
+  try {
+    const match = await child.waitForStdout(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000);
+    return { url: `http://127.0.0.1:${match[1]}`, child };
+  } catch (error) {
+    await child[Symbol.asyncDispose]();
+    throw new Error(`Cannot start ${file}`, { cause: error });
   }
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
+/** SIGTERM, then SIGKILL after 10 s. */
+async function stop(child: Fixture): Promise<void> {
+  const timer = setTimeout(() => child[Symbol.asyncDispose](), 10_000);
+  try {
+    child.kill("SIGTERM");
+    await child.exited;
+  } catch {
+    // Already gone.
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Runs one load level in a child load-generator process; returns its result. */
 async function load(client: RuntimeName, url: string, concurrency: number, requests: number) {
   const out = `${ROOT}bench/out/load-${process.pid}-${concurrency}.json`;
-  const [command, argv] = script(client, "bench/load.ts", [
-    "--url",
-    url,
-    "--concurrency",
-    String(concurrency),
-    "--requests",
-    String(requests),
-    "--warmup",
-    String(Math.max(concurrency, 300)),
-    "--json",
-    out,
-    "--quiet",
-  ]);
-  const child = spawn(command, argv, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
-  const code = await new Promise((resolve) => child.once("exit", resolve));
-  if (code !== 0) throw new Error(`load generator exited with ${code}`);
+  await using child = spawnCommand(
+    ...script(client, "bench/load.ts", [
+      "--url",
+      url,
+      "--concurrency",
+      String(concurrency),
+      "--requests",
+      String(requests),
+      "--warmup",
+      String(Math.max(concurrency, 300)),
+      "--json",
+      out,
+      "--quiet",
+    ]),
+    {},
+  );
+  const code = await child.exited;
+  if (code !== 0) throw new Error(`load generator exited with ${code}:\n${child.stderr()}`);
   const [result] = JSON.parse(await readFile(out, "utf8")) as LoadResult[];
   await rm(out);
   return result;

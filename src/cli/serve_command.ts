@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { intFlag } from "../engine/engine_args.ts";
 import { SluiceError } from "../errors/sluice_error.ts";
 import { createLogger, parseLogLevel } from "../logging/logger.ts";
 import type { Runtime } from "../runtime/runtime.ts";
@@ -13,25 +15,32 @@ import { RouterMode } from "../router/routing_policy.ts";
 import { createEmbeddedServer, DEFAULT_PORT } from "../serve/embedded_server.ts";
 import type { EmbeddedServer } from "../serve/embedded_server.ts";
 import { installShutdownSignals } from "../serve/shutdown_signals.ts";
-import { type EngineEntry, ENGINES, WORKER_FLAGS_HELP } from "./engine_table.ts";
+import { type EngineEntry, ENGINES } from "./engine_table.ts";
+import { takeEngineFlag, workerHelp } from "./worker_command.ts";
 
-/** The flags `serve` itself takes; every other flag goes to the engine. */
-const SERVE_FLAGS = [
-  "engine",
-  "port",
-  "host",
-  "workers",
-  "router-mode",
-  "max-inflight-per-worker",
-  "max-body-bytes",
-] as const;
-type ServeFlag = typeof SERVE_FLAGS[number];
+/** The flags `serve` itself takes besides `--engine`; every other flag goes to the engine. */
+const SERVE_OPTIONS = {
+  port: { type: "string" },
+  host: { type: "string" },
+  workers: { type: "string" },
+  "router-mode": { type: "string" },
+  "max-inflight-per-worker": { type: "string" },
+  "max-body-bytes": { type: "string" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
+type ServeFlag = "engine" | keyof typeof SERVE_OPTIONS;
+
+/**
+ * The engine list and every engine's flags, as `sluice worker --help` shows them: the
+ * worker command's help is the one source (from its "Engines:" heading up to its
+ * environment notes), so the two commands cannot drift apart.
+ */
+function enginesHelp(): string {
+  const help = workerHelp();
+  return help.slice(help.indexOf("Engines:\n"), help.indexOf("\n\nEnvironment:"));
+}
 
 /** Help text of the serve command. */
 export function serveHelp(): string {
-  const engines = Object.entries(ENGINES).map(([name, e]) => `  ${name.padEnd(10)} ${e.summary}`)
-    .join("\n");
-  const flags = Object.values(ENGINES).map((e) => e.flags).join("\n\n");
   return `Usage: sluice serve [--engine NAME] [flags]
 
 Serves an engine behind an OpenAI-compatible HTTP API (POST /v1/chat/completions,
@@ -49,12 +58,7 @@ Serve flags:
   --max-inflight-per-worker N      admission limit per worker (default unlimited); 503 when all are busy
   --max-body-bytes N               largest request body (default 8388608)
 
-Engines:
-${engines}
-
-${flags}
-
-${WORKER_FLAGS_HELP}
+${enginesHelp()}
 
 Example:
   sluice serve --engine sample --delay-ms 0
@@ -62,47 +66,44 @@ Example:
     -d '{"model":"sample-model","messages":[{"role":"user","content":"Hi"}],"max_tokens":8}'`;
 }
 
-/** Splits the serve flags from the engine flags. */
+/**
+ * Splits the serve flags from the engine flags: `--engine` as `sluice worker` reads it
+ * ({@linkcode takeEngineFlag}), the other serve flags with `node:util` `parseArgs` (as the
+ * engines parse theirs); everything else is passed to the engine in its original order.
+ * @throws {SluiceError} `InvalidArgument` when a serve flag has no value.
+ */
 export function parseServeArgs(
   argv: string[],
 ): { serve: Partial<Record<ServeFlag, string>>; engineArgs: string[] } {
+  const { engine, rest } = takeEngineFlag(argv);
   const serve: Partial<Record<ServeFlag, string>> = {};
-  const engineArgs: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const eq = arg.indexOf("=");
-    const name = (eq === -1 ? arg : arg.slice(0, eq)).replace(/^--/, "") as ServeFlag;
-    if (!arg.startsWith("--") || !SERVE_FLAGS.includes(name)) {
-      engineArgs.push(arg);
-      continue;
+  if (engine !== undefined) serve.engine = engine;
+  const { tokens } = parseArgs({
+    args: rest,
+    options: SERVE_OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const taken = new Set<number>();
+  for (const token of tokens) {
+    if (token.kind !== "option" || !Object.hasOwn(SERVE_OPTIONS, token.name)) continue;
+    if (!token.rawName.startsWith("--")) continue;
+    const value = token.value;
+    if (value === undefined || (!token.inlineValue && value.startsWith("--"))) {
+      throw new SluiceError(
+        "InvalidArgument",
+        `Cannot parse ${token.rawName}: a value is required`,
+        {
+          param: token.rawName,
+        },
+      );
     }
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    if (value === undefined || (eq === -1 && value.startsWith("--"))) {
-      throw new SluiceError("InvalidArgument", `Cannot parse --${name}: a value is required`, {
-        param: `--${name}`,
-      });
-    }
-    serve[name] = value;
+    serve[token.name as ServeFlag] = value;
+    taken.add(token.index);
+    if (!token.inlineValue) taken.add(token.index + 1);
   }
-  return { serve, engineArgs };
-}
-
-function intValue(
-  raw: string | undefined,
-  flag: string,
-  fallback: number | undefined,
-  min: number,
-) {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (raw.trim() === "" || !Number.isInteger(value) || value < min) {
-    throw new SluiceError(
-      "InvalidArgument",
-      `Cannot parse --${flag}: expected an integer >= ${min}, got "${raw}"`,
-      { param: `--${flag}` },
-    );
-  }
-  return value;
+  return { serve, engineArgs: rest.filter((_, i) => !taken.has(i)) };
 }
 
 /** Options for {@linkcode serveCommand}. */
@@ -145,15 +146,12 @@ export async function serveCommand(
       { param: "--router-mode" },
     );
   }
-  const port = intValue(serve.port, "port", DEFAULT_PORT, 0);
-  const workers = intValue(serve.workers, "workers", 1, 1);
-  const maxInflightPerWorker = intValue(
-    serve["max-inflight-per-worker"],
-    "max-inflight-per-worker",
-    undefined,
-    1,
-  );
-  const maxBodyBytes = intValue(serve["max-body-bytes"], "max-body-bytes", undefined, 1);
+  const port = intFlag(serve, "port", DEFAULT_PORT, 0);
+  const workers = intFlag(serve, "workers", 1, 1);
+  const optionalInt = (flag: ServeFlag) =>
+    serve[flag] === undefined ? undefined : intFlag(serve, flag, 0, 1);
+  const maxInflightPerWorker = optionalInt("max-inflight-per-worker");
+  const maxBodyBytes = optionalInt("max-body-bytes");
   const logger = createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
   // Before anything starts: a signal during a slow engine start must not kill the process.
   const signals = installShutdownSignals(runtime, { logger });

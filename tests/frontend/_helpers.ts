@@ -1,96 +1,56 @@
 /**
  * Shared test helpers for the frontend suite: a `sluice serve` child process on a free
- * port, deadline-bound waiting, and small engines that script or observe a stream.
+ * port (over `spawnFixture`), SSE reading, and small engines that script or observe a
+ * stream. Deadline-bound waiting is `waitUntil` from `tests/fixtures/embedded_worker.ts`.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import process from "node:process";
 import type { EngineFactory, LLMEngine } from "../../src/engine/engine.ts";
 import type { EngineConfig } from "../../src/engine/engine_config.ts";
 import type { GenerateChunk } from "../../src/engine/generate_chunk.ts";
 import { makeUsage } from "../../src/engine/generate_chunk.ts";
 import type { GenerateRequest } from "../../src/engine/generate_request.ts";
 import type { RequestContext } from "../../src/engine/request_context.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-/** Polls `check` until it returns a truthy value or `ms` pass (then throws `what`). */
-export async function waitFor<T>(
-  check: () => T | Promise<T>,
-  ms: number,
-  what: string,
-): Promise<NonNullable<T>> {
-  const deadline = performance.now() + ms;
-  while (true) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (performance.now() > deadline) {
-      throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
+import { type Fixture, spawnFixture } from "../fixtures/spawn_fixture.ts";
 
 /** A `sluice serve` child process. */
 export interface ServeProcess {
   readonly url: string;
-  readonly child: ChildProcess;
-  /** Everything the child wrote so far. */
+  readonly process: Fixture;
+  /** Everything the child wrote so far (stdout, then stderr). */
   output(): string;
   /**
-   * SIGTERM, then SIGKILL if it has not exited within 10 s; resolves with the exit code the
-   * server printed ("stopped (exit code N)"), or `undefined` when it printed none. (Deno's
-   * `node:child_process` reports a killed child as signalled even when it exits normally.)
+   * SIGTERM, then SIGKILL if it has not exited within 10 s; resolves with the process's
+   * exit code (128 when it was killed).
    */
-  stop(): Promise<number | undefined>;
+  stop(): Promise<number>;
 }
 
 /** Starts `sluice serve --port 0 --host 127.0.0.1 ...args` under the test's own runtime. */
 export async function startServe(args: string[]): Promise<ServeProcess> {
-  // deno-lint-ignore no-explicit-any
-  const isDeno = typeof (globalThis as any).Deno !== "undefined";
-  const command = isDeno
-    ? ["run", "-A", "src/cli/main.ts", "serve", "--port", "0", "--host", "127.0.0.1", ...args]
-    : ["src/cli/main.ts", "serve", "--port", "0", "--host", "127.0.0.1", ...args];
-  const child = spawn(process.execPath, command, {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, DYN_LOG: "warn" },
-  });
-  let text = "";
-  let exited: number | null | undefined;
-  const exit = new Promise<number | null>((resolve) =>
-    child.on("exit", (code) => {
-      exited = code;
-      resolve(code);
-    })
+  const child = spawnFixture(
+    "src/cli/main.ts",
+    ["serve", "--port", "0", "--host", "127.0.0.1", ...args],
+    { DYN_LOG: "warn" },
   );
-  child.stdout!.on("data", (d) => (text += d));
-  child.stderr!.on("data", (d) => (text += d));
+  const output = () => child.stdout() + child.stderr();
+  let exited = false;
+  child.exited.then(() => (exited = true));
   const stop = async () => {
-    if (exited === undefined) {
+    if (!exited) {
       child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      const timer = setTimeout(() => child[Symbol.asyncDispose](), 10_000);
       try {
-        await exit;
+        await child.exited;
       } finally {
         clearTimeout(timer);
       }
     }
-    const printed = /stopped \(exit code (\d+)\)/.exec(text);
-    return printed ? Number(printed[1]) : undefined;
+    return await child.exited;
   };
   try {
-    const match = await waitFor(
-      () => {
-        if (exited !== undefined) throw new Error(`sluice serve exited with ${exited}:\n${text}`);
-        return /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(text) ?? undefined;
-      },
-      30_000,
-      "sluice serve to listen",
-    );
-    return { url: `http://127.0.0.1:${match[1]}`, child, output: () => text, stop };
+    const match = await child.waitForStdout(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000);
+    return { url: `http://127.0.0.1:${match[1]}`, process: child, output, stop };
   } catch (error) {
-    await stop();
+    await child[Symbol.asyncDispose]();
     throw error;
   }
 }

@@ -17,7 +17,8 @@ import { InProcessRequestPlane } from "../../src/request_plane/in_process_reques
 import { createEmbeddedStack, type EmbeddedStack } from "../../src/serve/mod.ts";
 import { loadDefaultTokenizer } from "../../src/tokenizer/mod.ts";
 import { createWorker } from "../../src/worker/worker.ts";
-import { factoryOf, ObservedEngine, readSse, type TestEngineOptions, waitFor } from "./_helpers.ts";
+import { waitUntil } from "../fixtures/embedded_worker.ts";
+import { factoryOf, ObservedEngine, readSse, type TestEngineOptions } from "./_helpers.ts";
 
 const quiet = createLogger({ level: "error" });
 
@@ -161,7 +162,7 @@ describe("stop strings on incrementally detokenized text", () => {
       assert.equal(frames.at(-2).choices[0].finish_reason, "stop");
       const seen = engine.observations[0];
       assert.deepEqual(seen.request.stop_conditions.stop, ["wörld"], "stop is passed through");
-      await waitFor(
+      await waitUntil(
         () => seen.abortAt !== undefined && seen.finalizedAt !== undefined,
         1000,
         "stop",
@@ -230,7 +231,7 @@ describe("admission", () => {
     await withStack(engines, { maxInflightPerWorker: 1 }, async (stack, post) => {
       const first = post("/v1/chat/completions", chat({ max_tokens: 2 }));
       const second = post("/v1/chat/completions", chat({ max_tokens: 2 }));
-      await waitFor(
+      await waitUntil(
         () => engines.every((e) => e.observations.length === 1),
         2000,
         "both workers busy",
@@ -281,12 +282,10 @@ describe("health, liveness, metrics, models", () => {
         timings: { gracePeriodMs: 0 },
       });
       await worker.start();
-      await waitFor(
-        async () => (await get("/health")).status === 200,
-        2000,
-        "the worker to appear",
-      );
-      const health = await (await get("/health")).json();
+      await waitUntil(() => frontend.table.models().length === 1, 2000, "the worker to appear");
+      const healthResponse = await get("/health");
+      assert.equal(healthResponse.status, 200);
+      const health = await healthResponse.json();
       assert.equal(health.instances[0].instance_id, worker.instanceId);
       assert.deepEqual((await (await get("/v1/models")).json()).data.map((m: Json) => m.id), [
         "late-model",
@@ -314,7 +313,8 @@ describe("health, liveness, metrics, models", () => {
         /sluice_frontend_requests_total\{endpoint="completions",model="late-model",request_type="unary",status="success"\} 1/,
       );
       assert.equal(await worker.shutdown(), 0);
-      await waitFor(async () => (await get("/health")).status === 503, 2000, "the worker to leave");
+      await waitUntil(() => frontend.table.models().length === 0, 2000, "the worker to leave");
+      assert.equal((await get("/health")).status, 503);
       const gone = await frontend.fetch(
         new Request("http://local/v1/completions", {
           method: "POST",

@@ -9,7 +9,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createLogger } from "../../src/logging/logger.ts";
 import { createEmbeddedServer, type EmbeddedServer } from "../../src/serve/mod.ts";
-import { factoryOf, ObservedEngine, waitFor } from "./_helpers.ts";
+import { waitUntil } from "../fixtures/embedded_worker.ts";
+import { factoryOf, ObservedEngine } from "./_helpers.ts";
 
 const quiet = createLogger({ level: "error" });
 
@@ -44,15 +45,15 @@ function request(stream: boolean) {
 
 async function assertKilled(engine: ObservedEngine, server: EmbeddedServer, abortedAt: number) {
   const seen = engine.observations[0];
-  await waitFor(() => seen.signalAt !== undefined, 2000, "the engine's signal");
+  await waitUntil(() => seen.signalAt !== undefined, 2000, "the engine's signal");
   const latency = seen.signalAt! - abortedAt;
   assert.ok(latency < 100, `engine saw the cancellation after ${latency.toFixed(1)} ms`);
-  await waitFor(() => seen.abortAt !== undefined, 1000, "abort(context)");
-  await waitFor(() => seen.finalizedAt !== undefined, 1000, "the generator's finally");
+  await waitUntil(() => seen.abortAt !== undefined, 1000, "abort(context)");
+  await waitUntil(() => seen.finalizedAt !== undefined, 1000, "the generator's finally");
   assert.ok(seen.yielded < 2000, "the engine stopped early");
   const [slot] = server.frontend.table.allWorkers();
-  await waitFor(() => slot.inflight === 0, 1000, "the router's in-flight count to drop");
-  await waitFor(
+  await waitUntil(() => slot.inflight === 0, 1000, "the router's in-flight count to drop");
+  await waitUntil(
     () =>
       /sluice_frontend_client_disconnects_total\{model="test-model"\} 1/.test(
         server.metrics.render(),
@@ -105,7 +106,7 @@ for (const adapter of [undefined, "node"] as const) {
           body: request(false),
           signal: client.signal,
         }).catch((error) => error);
-        await waitFor(() => (engine.observations[0]?.yielded ?? 0) >= 5, 5000, "tokens");
+        await waitUntil(() => (engine.observations[0]?.yielded ?? 0) >= 5, 5000, "tokens");
         const abortedAt = performance.now();
         client.abort();
         await pending;
