@@ -74,7 +74,11 @@ export {
 } from "./src/event_plane/in_process_event_plane.ts";
 export { ModelCardSchema, ModelFileSchema } from "./src/model_card/model_card.ts";
 export type { InstanceRecord, ModelCard, ModelCardInput } from "./src/model_card/model_card.ts";
-export { MetricsRegistry } from "./src/metrics/metrics_registry.ts";
+export {
+  DEFAULT_BUCKETS,
+  MetricsRegistry,
+  TOKEN_LATENCY_BUCKETS,
+} from "./src/metrics/metrics_registry.ts";
 export type { Labels } from "./src/metrics/metrics_registry.ts";
 export { createLogger, parseLogLevel } from "./src/logging/logger.ts";
 export type { Logger, LogLevelName } from "./src/logging/logger.ts";

@@ -28,6 +28,25 @@ interface Series {
   sum?: number;
 }
 
+/** Buckets in seconds for per-token latencies (TTFT, ITL), shared by worker and frontend. */
+export const TOKEN_LATENCY_BUCKETS: readonly number[] = [
+  0.0001,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
+
 /** Default histogram buckets in seconds (latency-shaped). */
 export const DEFAULT_BUCKETS: readonly number[] = [
   0.001,

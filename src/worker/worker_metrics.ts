@@ -4,24 +4,11 @@
  *
  * @module
  */
-import type { Labels, MetricsRegistry } from "../metrics/metrics_registry.ts";
-
-const TOKEN_LATENCY_BUCKETS = [
-  0.0005,
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-];
+import {
+  type Labels,
+  type MetricsRegistry,
+  TOKEN_LATENCY_BUCKETS,
+} from "../metrics/metrics_registry.ts";
 
 /** A counter handle from {@linkcode MetricsRegistry.counter}. */
 type Counter = ReturnType<MetricsRegistry["counter"]>;
