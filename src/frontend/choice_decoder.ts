@@ -27,12 +27,19 @@ export type OpenAIFinishReason = "stop" | "length" | "content_filter";
 export interface TopTokenLogprob {
   token: string;
   logprob: number;
+  /**
+   * The token's own bytes when known (a token holding part of a UTF-8 character shows
+   * U+FFFD as `token` but keeps its real bytes here); absent: the UTF-8 of `token`.
+   */
+  bytes?: number[];
 }
 
 /** The logprob of one generated token, with its top alternatives. */
 export interface TokenLogprob {
   token: string;
   logprob: number;
+  /** As {@linkcode TopTokenLogprob.bytes}. */
+  bytes?: number[];
   top: TopTokenLogprob[];
 }
 
@@ -63,6 +70,11 @@ export interface ChoiceDecoderOptions {
    * window decoder over `tokenizer` with the options above.
    */
   decoder?: IncrementalDecoder;
+  /**
+   * A token's raw bytes, for logprob `bytes` (e.g. `ModelResources.tokenBytes`); when
+   * absent or it returns `undefined`, the bytes of the token's text are reported.
+   */
+  tokenBytes?: (id: number) => Uint8Array | undefined;
 }
 
 /**
@@ -89,6 +101,7 @@ export class ChoiceDecoder {
   #decoder: IncrementalDecoder;
   #stop: StopMatcher | undefined;
   #topLogprobs: number | undefined;
+  #tokenBytes: ((id: number) => Uint8Array | undefined) | undefined;
 
   constructor(tokenizer: Tokenizer, options: ChoiceDecoderOptions = {}) {
     this.#tokenizer = tokenizer;
@@ -100,6 +113,7 @@ export class ChoiceDecoder {
       ? createStopMatcher(options.stop)
       : undefined;
     this.#topLogprobs = options.topLogprobs;
+    this.#tokenBytes = options.tokenBytes;
   }
 
   /**
@@ -165,6 +179,11 @@ export class ChoiceDecoder {
     return usage;
   }
 
+  #bytesOf(id: number): number[] | undefined {
+    const bytes = this.#tokenBytes?.(id);
+    return bytes === undefined ? undefined : Array.from(bytes);
+  }
+
   #logprobs(chunk: GenerateChunk): TokenLogprob[] {
     const out: TokenLogprob[] = [];
     const k = this.#topLogprobs!;
@@ -173,10 +192,12 @@ export class ChoiceDecoder {
       const top = [...entries].sort((a, b) => a.rank - b.rank).slice(0, k).map((e) => ({
         token: e.token ?? this.#tokenizer.tokenString(e.token_id),
         logprob: e.logprob,
+        bytes: this.#bytesOf(e.token_id),
       }));
       out.push({
         token: this.#tokenizer.tokenString(id),
         logprob: chunk.log_probs![i] ?? Number.NaN,
+        bytes: this.#bytesOf(id),
         top,
       });
     });

@@ -22,7 +22,7 @@ import { createHfTokenizer } from "../tokenizer/hf_tokenizer.ts";
 import type { IncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { TokenizerConfig } from "../tokenizer/tokenizer_config.ts";
-import { decoderFactory } from "../tokenizer/byte_level_decoder.ts";
+import { ByteLevelVocabulary, decoderFactory } from "../tokenizer/byte_level_decoder.ts";
 
 /** What the frontend uses to pre- and post-process one model's requests. */
 export interface ModelResources {
@@ -38,6 +38,11 @@ export interface ModelResources {
   createDecoder(
     options: { skipSpecialTokens: boolean; promptTokenIds: readonly number[] },
   ): IncrementalDecoder;
+  /**
+   * A token's raw bytes (for logprob `bytes`), when the tokenizer is byte-level BPE;
+   * absent otherwise (callers then use the UTF-8 of the token's text).
+   */
+  readonly tokenBytes?: (id: number) => Uint8Array;
 }
 
 /** A file entry of a model card. */
@@ -167,11 +172,16 @@ export class ModelResourceLoader {
     } else if (config?.chat_template) {
       chatTemplate = chatTemplateFromConfig(config);
     }
+    // One byte-level vocabulary serves both the fast detokenizer and the logprob bytes.
+    const byteLevel = ByteLevelVocabulary.fromTokenizerJson(tokenizerJson, config);
     return {
       tokenizer,
       chatTemplate,
       eosTokenIds: card.eos_token_ids ?? tokenizer.eosTokenIds,
-      createDecoder: decoderFactory(tokenizer, tokenizerJson, config),
+      createDecoder: byteLevel === undefined
+        ? decoderFactory(tokenizer, tokenizerJson, config)
+        : (options) => byteLevel.createDecoder({ skipSpecialTokens: options.skipSpecialTokens }),
+      tokenBytes: byteLevel === undefined ? undefined : (id) => byteLevel.entry(id).bytes,
     };
   }
 

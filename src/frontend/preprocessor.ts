@@ -131,6 +131,7 @@ function prepared(
         skipSpecialTokens: request.skip_special_tokens ?? true,
         promptTokenIds: tokenIds,
       }),
+      tokenBytes: context.resources.tokenBytes,
     }),
     logprobs: topLogprobs !== undefined,
     instanceId: context.instanceId,

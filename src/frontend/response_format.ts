@@ -1,8 +1,9 @@
 /**
  * The response shapes of both endpoints, behind one interface: SSE frames for
  * streaming (`chat.completion.chunk`, `text_completion`) and the aggregated body for
- * non-streaming requests. Chunk JSON is assembled from a per-request prefix and
- * `JSON.stringify` of the variable parts, because it runs once per token.
+ * non-streaming requests. Chunk JSON is assembled from a per-request prefix and the
+ * variable parts (text through the {@linkcode jsonString} fast path), because it runs
+ * once per token.
  *
  * @module
  */
@@ -57,11 +58,11 @@ export function chatLogprobs(entries: TokenLogprob[]) {
     content: entries.map((e) => ({
       token: e.token,
       logprob: e.logprob,
-      bytes: bytesOf(e.token),
+      bytes: e.bytes ?? bytesOf(e.token),
       top_logprobs: e.top.map((t) => ({
         token: t.token,
         logprob: t.logprob,
-        bytes: bytesOf(t.token),
+        bytes: t.bytes ?? bytesOf(t.token),
       })),
     })),
     refusal: null,
@@ -165,7 +166,7 @@ export function completionFormat(options: ResponseFormatOptions): ResponseFormat
       }
       const finish = delta.finishReason === undefined ? "null" : `"${delta.finishReason}"`;
       return `${head}${
-        JSON.stringify(delta.text)
+        jsonString(delta.text)
       },"logprobs":${logprobs},"finish_reason":${finish}${tail}`;
     },
     usageFrame(usage) {
