@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { writeFile } from "node:fs/promises";
 import { LOAD_HELP, runLoadCommandLine } from "../bench/load_command_line.ts";
 import { SluiceError } from "../errors/sluice_error.ts";
 import type { Runtime } from "../runtime/runtime.ts";
@@ -19,14 +18,14 @@ export function benchHelp(): string {
  * Runs the load generator with `argv`: summaries on stdout, progress on stderr. Bad flags
  * are `InvalidArgument`; failed requests make it reject after the summaries are printed.
  */
-export async function benchCommand(argv: string[], _runtime: Runtime): Promise<void> {
+export async function benchCommand(argv: string[], runtime: Runtime): Promise<void> {
   let results;
   try {
     results = await runLoadCommandLine(argv, {
       fetch: (input, init) => fetch(input, init),
       log: (text) => console.log(text),
       progress: (line) => console.error(line),
-      writeTextFile: (path, text) => writeFile(path, text),
+      writeTextFile: runtime.writeTextFile,
     });
   } catch (error) {
     if (error instanceof TypeError) {

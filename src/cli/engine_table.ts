@@ -36,3 +36,11 @@ export const ENGINES: Record<string, EngineEntry> = {
   --delay-ms N        delay before each token in ms (default 10)`,
   },
 };
+
+/** The "Engines:" section of `--help`: each engine, its summary, then its flags. */
+export function enginesHelp(): string {
+  const engines = Object.entries(ENGINES).map(([name, e]) => `  ${name.padEnd(10)} ${e.summary}`)
+    .join("\n");
+  const flags = Object.values(ENGINES).map((e) => e.flags).join("\n\n");
+  return `Engines:\n${engines}\n\n${flags}\n\n${WORKER_FLAGS_HELP}`;
+}

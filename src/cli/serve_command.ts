@@ -14,9 +14,10 @@ import type { Runtime } from "../runtime/runtime.ts";
 import { RouterMode } from "../router/routing_policy.ts";
 import { createEmbeddedServer, DEFAULT_PORT } from "../serve/embedded_server.ts";
 import type { EmbeddedServer } from "../serve/embedded_server.ts";
-import { installShutdownSignals } from "../serve/shutdown_signals.ts";
+import { installShutdownSignals } from "../runtime/shutdown_signals.ts";
 import { type EngineEntry, ENGINES } from "./engine_table.ts";
-import { takeEngineFlag, workerHelp } from "./worker_command.ts";
+import { takeEngineFlag } from "./worker_command.ts";
+import { enginesHelp } from "./engine_table.ts";
 
 /** The flags `serve` itself takes besides `--engine`; every other flag goes to the engine. */
 const SERVE_OPTIONS = {
@@ -28,16 +29,6 @@ const SERVE_OPTIONS = {
   "max-body-bytes": { type: "string" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 type ServeFlag = "engine" | keyof typeof SERVE_OPTIONS;
-
-/**
- * The engine list and every engine's flags, as `sluice worker --help` shows them: the
- * worker command's help is the one source (from its "Engines:" heading up to its
- * environment notes), so the two commands cannot drift apart.
- */
-function enginesHelp(): string {
-  const help = workerHelp();
-  return help.slice(help.indexOf("Engines:\n"), help.indexOf("\n\nEnvironment:"));
-}
 
 /** Help text of the serve command. */
 export function serveHelp(): string {
@@ -170,6 +161,7 @@ export async function serveCommand(
         maxBodyBytes,
         logger,
         readTextFile: runtime.readTextFile,
+        readFile: runtime.readFile,
         unrefTimer: runtime.unrefTimer,
         signal: signals.signal,
       });

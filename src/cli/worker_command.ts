@@ -6,24 +6,16 @@
 import { SluiceError } from "../errors/sluice_error.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { run } from "../worker/run.ts";
-import { ENGINES, WORKER_FLAGS_HELP } from "./engine_table.ts";
+import { ENGINES, enginesHelp } from "./engine_table.ts";
 
 /** Help text of the worker command. */
 export function workerHelp(): string {
-  const engines = Object.entries(ENGINES).map(([name, e]) => `  ${name.padEnd(10)} ${e.summary}`)
-    .join("\n");
-  const flags = Object.values(ENGINES).map((e) => e.flags).join("\n\n");
   return `Usage: sluice worker --engine NAME [flags]
 
 Runs an engine as a worker: starts it, registers it in discovery, serves it on the
 request plane, and shuts down gracefully on SIGTERM/SIGINT (a second signal exits at once).
 
-Engines:
-${engines}
-
-${flags}
-
-${WORKER_FLAGS_HELP}
+${enginesHelp()}
 
 Environment: DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (5),
 DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30), DYN_CANARY_WAIT_TIME (10), DYN_HEALTH_CHECK_PAYLOAD.`;

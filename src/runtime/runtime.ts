@@ -26,6 +26,10 @@ export interface Runtime {
   args(): string[];
   /** Reads a UTF-8 text file. */
   readTextFile(path: string): Promise<string>;
+  /** Reads a file's raw bytes. */
+  readFile(path: string): Promise<Uint8Array>;
+  /** Writes a UTF-8 text file (created or replaced). */
+  writeTextFile(path: string, text: string): Promise<void>;
   /** Lets the process exit even while `timer` is pending (no-op where unsupported). */
   unrefTimer(timer: ReturnType<typeof setTimeout>): void;
 }
@@ -64,6 +68,15 @@ export function currentRuntime(): Runtime {
     async readTextFile(path) {
       const { readFile } = await import("node:fs/promises");
       return await readFile(path, "utf8");
+    },
+    async readFile(path) {
+      const { readFile } = await import("node:fs/promises");
+      const buffer = await readFile(path);
+      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    },
+    async writeTextFile(path, text) {
+      const { writeFile } = await import("node:fs/promises");
+      await writeFile(path, text);
     },
     unrefTimer(timer) {
       if (name === "deno") g.Deno.unrefTimer(timer);

@@ -13,6 +13,7 @@ import { parseWorkerConfig } from "../engine/worker_config.ts";
 import { parseJsonObject } from "../engine/engine_args.ts";
 import { createLogger, type Logger, parseLogLevel } from "../logging/logger.ts";
 import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
+import { installShutdownSignals } from "../runtime/shutdown_signals.ts";
 import { closePlanes, connectPlanes, type PlaneConnectors, type Planes } from "./planes.ts";
 import {
   createWorker,
@@ -79,22 +80,13 @@ export async function run(
   const runtime = options.runtime ?? currentRuntime();
   const logger = options.logger ?? createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
   let planes: Planes | undefined;
-  let signals = 0;
+  const signals = installShutdownSignals(runtime, { logger });
+  // Shutdown is requested by a signal, or by a failure after serving began.
   let requestShutdown: () => void = () => {};
-  const shutdownRequested = new Promise<void>((resolve) => (requestShutdown = resolve));
-  const onSignal = (name: string) => () => {
-    signals++;
-    if (signals > 1) {
-      logger.warn(`second ${name} during shutdown; exiting now`);
-      runtime.exit(130);
-    }
-    logger.info(`${name} received; shutting down`);
-    requestShutdown();
-  };
-  const removers = [
-    runtime.onSignal("SIGTERM", onSignal("SIGTERM")),
-    runtime.onSignal("SIGINT", onSignal("SIGINT")),
-  ];
+  const shutdownRequested = new Promise<void>((resolve) => {
+    requestShutdown = resolve;
+    signals.requested.then(resolve);
+  });
   const exit = async (code: number): Promise<never> => {
     // Past the shutdown deadline nothing more is awaited: a stuck transport must not
     // delay the forced exit. Otherwise closing the planes is bounded too.
@@ -106,7 +98,7 @@ export async function run(
       ]);
       clearTimeout(timer);
     }
-    for (const remove of removers) remove();
+    signals.dispose();
     return runtime.exit(code);
   };
   const exitCodeFor = (error: unknown) => toSluiceError(error).kind === "InvalidArgument" ? 2 : 1;

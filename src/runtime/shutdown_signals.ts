@@ -1,6 +1,6 @@
 /**
- * Shutdown on SIGTERM/SIGINT, as `run()` (`src/worker/run.ts`) does it for a worker
- * process: the handlers go in before anything starts, the first signal requests a
+ * Shutdown on SIGTERM/SIGINT, for a worker process (`run()`) and for `sluice serve`:
+ * the handlers go in before anything starts, the first signal requests a
  * graceful shutdown (an `AbortSignal` fires, so a start in progress can finish and
  * then stop without serving), and a second signal exits at once with code 130.
  *
@@ -8,7 +8,7 @@
  */
 import { SluiceError } from "../errors/sluice_error.ts";
 import type { Logger } from "../logging/logger.ts";
-import type { Runtime } from "../runtime/runtime.ts";
+import type { Runtime } from "./runtime.ts";
 
 /** Exit code after a second signal (128 + SIGINT, as shells report an interrupt). */
 export const SECOND_SIGNAL_EXIT_CODE = 130;
@@ -35,7 +35,7 @@ export interface ShutdownSignals extends Disposable {
  *
  * @example
  * ```ts ignore
- * import { currentRuntime } from "../runtime/runtime.ts";
+ * import { currentRuntime } from "./runtime.ts";
  * const runtime = currentRuntime();
  * using signals = installShutdownSignals(runtime);
  * await signals.requested;
