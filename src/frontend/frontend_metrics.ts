@@ -5,25 +5,7 @@
  *
  * @module
  */
-import type { MetricsRegistry } from "../metrics/metrics_registry.ts";
-
-const TOKEN_LATENCY_BUCKETS = [
-  0.0001,
-  0.0005,
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-];
+import { type MetricsRegistry, TOKEN_LATENCY_BUCKETS } from "../metrics/metrics_registry.ts";
 
 const TOKEN_COUNT_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536];
 
