@@ -8,30 +8,17 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { createLogger, createWorker, InProcessRequestPlane, MemoryDiscovery } from "../mod.ts";
 import { SampleEngine } from "../engines/sample/mod.ts";
-import { collectGarbage, runtimeLabel, writeJson } from "./bench_util.ts";
+import { collectGarbage, runtimeLabel, startBenchWorker, writeJson } from "./bench_util.ts";
 
 const { values } = parseArgs({
   options: { json: { type: "string" }, requests: { type: "string" } },
 });
 const REQUESTS = Number(values.requests ?? 10_000);
 
-const plane = new InProcessRequestPlane();
-const discovery = new MemoryDiscovery();
-const worker = createWorker({
-  engine: new SampleEngine({ delayMs: 0 }),
-  config: { model_name: "sample-model" },
-  discovery,
-  requestPlane: plane,
-  logger: createLogger({ level: "off" }),
-  timings: { gracePeriodMs: 0 },
-  healthCanary: false,
-});
-await worker.start();
-const [{ value: record }] = await discovery.list<{ transport: { inprocess: string } }>(
-  "v1/instances",
-);
+const bench = await startBenchWorker(new SampleEngine({ delayMs: 0 }));
+const { worker, plane } = bench;
+const record = { transport: bench.address };
 const payload = {
   token_ids: [1, 2, 3],
   model: "sample-model",
@@ -79,9 +66,7 @@ await batch(1000, "warm-up");
 const before = await snapshot();
 await batch(REQUESTS, "requests");
 const after = await snapshot();
-await worker.shutdown();
-await plane.close();
-await discovery.close();
+await bench.close();
 
 const heapRatio = after.heapUsed / before.heapUsed;
 const result = {

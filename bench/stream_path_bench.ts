@@ -9,16 +9,9 @@
  */
 import { measure } from "mitata";
 import { parseArgs } from "node:util";
-import {
-  createLogger,
-  createRequestContext,
-  createWorker,
-  InProcessRequestPlane,
-  MemoryDiscovery,
-  parseGenerateRequest,
-} from "../mod.ts";
+import { createRequestContext, parseGenerateRequest } from "../mod.ts";
 import { SampleEngine } from "../engines/sample/mod.ts";
-import { runtimeLabel, writeJson } from "./bench_util.ts";
+import { runtimeLabel, startBenchWorker, writeJson } from "./bench_util.ts";
 
 const { values } = parseArgs({ options: { json: { type: "string" }, tokens: { type: "string" } } });
 const TOKENS = Number(values.tokens ?? 256);
@@ -29,21 +22,9 @@ const payload = {
 };
 
 const engine = new SampleEngine({ delayMs: 0 });
-const plane = new InProcessRequestPlane();
-const discovery = new MemoryDiscovery();
-const worker = createWorker({
-  engine,
-  config: { model_name: "sample-model" },
-  discovery,
-  requestPlane: plane,
-  logger: createLogger({ level: "off" }),
-  timings: { gracePeriodMs: 0 },
-  healthCanary: false,
-});
-await worker.start();
-const [{ value: record }] = await discovery.list<{ transport: { inprocess: string } }>(
-  "v1/instances",
-);
+const bench = await startBenchWorker(engine);
+const { plane } = bench;
+const record = { transport: bench.address };
 
 async function bare(): Promise<number> {
   const request = parseGenerateRequest(payload);
@@ -91,9 +72,7 @@ for (const c of [1, 256]) {
     } ns/chunk, ratio ${row.ratio.toFixed(2)}x (goal <= 2x)`,
   );
 }
-await worker.shutdown();
-await plane.close();
-await discovery.close();
+await bench.close();
 
 const result = { bench: "stream_path", runtime: runtimeLabel(), tokens_per_stream: TOKENS, rows };
 console.log(JSON.stringify(result, null, 2));

@@ -4,6 +4,10 @@
  *
  *     Init → Running | StartFailed → Stopped
  *
+ * Over 400 lines on purpose: `createWorker` is one state machine (start, serve,
+ * admission, shutdown sequence) whose steps share its closure state; the pieces
+ * that stand alone live beside it (timings, model card, metrics, canary, requests).
+ *
  * @module
  */
 import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
@@ -28,61 +32,20 @@ import type { RequestPlane, ServedEndpoint } from "../request_plane/request_plan
 import { resolveHealthCheckPayload, startHealthCanary } from "./health_canary.ts";
 import { InflightTracker } from "./inflight_tracker.ts";
 import { serveRequest } from "./serve_request.ts";
+import {
+  bounded,
+  SHUTDOWN_DEADLINE_EXIT,
+  STEP_TIMEOUT_MS,
+  type WorkerTimings,
+} from "./worker_timings.ts";
+import { buildModelCard } from "./build_model_card.ts";
 import { createWorkerMetrics, type EndpointLabels } from "./worker_metrics.ts";
+
+export { SHUTDOWN_DEADLINE_EXIT, workerTimingsFromEnv } from "./worker_timings.ts";
+export type { WorkerTimings } from "./worker_timings.ts";
 
 /** Lifecycle states. */
 export type WorkerState = "Init" | "Running" | "StartFailed" | "Stopped";
-
-/** Shutdown timings (milliseconds); see `DYN_*` variables in {@linkcode workerTimingsFromEnv}. */
-export interface WorkerTimings {
-  /** Grace period after unregistering, still serving (default 5000). */
-  gracePeriodMs: number;
-  /** Deadline for the rest of the sequence, added to the grace period (default 30000). */
-  shutdownTimeoutMs: number;
-  /** Idle time before the health canary (default 10000). */
-  canaryWaitMs: number;
-  /** Health canary deadline (default 3000). */
-  canaryTimeoutMs: number;
-}
-
-/** Reads `DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS`, `DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT`, `DYN_CANARY_WAIT_TIME`. */
-export function workerTimingsFromEnv(env: (name: string) => string | undefined): WorkerTimings {
-  const seconds = (name: string, fallback: number) => {
-    const raw = env(name);
-    if (raw === undefined || raw === "") return fallback * 1000;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0) {
-      throw new SluiceError(
-        "InvalidArgument",
-        `Cannot read ${name}: "${raw}" is not a number of seconds`,
-      );
-    }
-    return value * 1000;
-  };
-  return {
-    gracePeriodMs: seconds("DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS", 5),
-    shutdownTimeoutMs: seconds("DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT", 30),
-    canaryWaitMs: seconds("DYN_CANARY_WAIT_TIME", 10),
-    canaryTimeoutMs: 3000,
-  };
-}
-
-/** Dynamo's exit code when graceful shutdown misses its deadline (the OS reports 911 & 0xff). */
-export const SHUTDOWN_DEADLINE_EXIT = 911;
-
-/** Longest wait for one shutdown step that talks to a plane (unregister, endpoint close). */
-const STEP_TIMEOUT_MS = 5000;
-
-/** Resolves true when `promise` settles within `ms`, false otherwise (the promise runs on). */
-async function bounded(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** What {@linkcode createWorker} needs. */
 export interface WorkerOptions {
@@ -227,25 +190,12 @@ export function createWorker(options: WorkerOptions): Worker {
     if (config.max_inflight_requests !== undefined) {
       record.max_inflight_requests = config.max_inflight_requests;
     }
-    const ec = engineConfig!;
-    const card: ModelCardInput = {
-      served_model_name: config.served_model_name ?? ec.served_model_name ?? ec.model,
-      model_name: config.model_name,
-      model_type: config.endpoint_types.split(",") as ("chat" | "completions")[],
-      model_input: "Tokens",
-      context_length: ec.context_length,
-      kv_cache_block_size: ec.kv_cache_block_size,
-      total_kv_blocks: ec.total_kv_blocks,
-      runtime_config: {
-        max_num_seqs: ec.max_num_seqs,
-        max_num_batched_tokens: ec.max_num_batched_tokens,
-        data_parallel_size: ec.data_parallel_size,
-      },
-      migration_limit: config.migration_limit,
-      custom_chat_template: config.custom_jinja_template,
-      ...options.modelCard,
-      instance_id: instanceId,
-    };
+    const card = buildModelCard({
+      config,
+      engineConfig: engineConfig!,
+      instanceId,
+      extra: options.modelCard,
+    });
     await options.discovery.register(keys.card, card);
     await options.discovery.register(keys.instance, record);
     logger.info("worker serving", { model: card.served_model_name, endpoint: keys.instance });
@@ -260,11 +210,9 @@ export function createWorker(options: WorkerOptions): Worker {
         onResult(ok, error) {
           metrics.canaries.inc({ ...labels, result: ok ? "ok" : "failed" });
           metrics.healthy.set(labels, ok ? 1 : 0);
-          if (ok !== healthy) {
-            if (ok) logger.info("health canary recovered");
-            else {logger.warn("health canary failed; worker marked not ready", {
-                error: String(error),
-              });}
+          if (ok && !healthy) logger.info("health canary recovered");
+          if (!ok && healthy) {
+            logger.warn("health canary failed; worker marked not ready", { error: String(error) });
           }
           healthy = ok;
         },
