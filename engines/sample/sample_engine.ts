@@ -115,15 +115,8 @@ export class SampleEngine implements LLMEngine {
     const maxNew = request.stop_conditions.max_tokens || this.maxTokens;
     const k = request.output_options.logprobs;
     for (let i = 0; i < maxNew; i++) {
-      if (context.isStopped()) {
-        yield {
-          token_ids: [],
-          index: 0,
-          finish_reason: "cancelled",
-          completion_usage: makeUsage(promptLen, i),
-        };
-        return;
-      }
+      // The sleep returns at once when the request is already stopped (or stops meanwhile),
+      // so one check after it covers both.
       await sleep(this.delayMs, context.signal);
       if (context.isStopped()) {
         yield {

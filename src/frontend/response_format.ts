@@ -98,18 +98,7 @@ export function chatCompletionFormat(options: ResponseFormatOptions): ResponseFo
       const finish = delta.finishReason === undefined ? "null" : `"${delta.finishReason}"`;
       return `${head}${body},"logprobs":${logprobs},"finish_reason":${finish}${tail}`;
     },
-    usageFrame(usage) {
-      return `data: ${
-        JSON.stringify({
-          id,
-          object: "chat.completion.chunk",
-          created: time,
-          model: options.model,
-          choices: [],
-          usage,
-        })
-      }\n\n`;
-    },
+    usageFrame: (usage) => usageFrame(id, "chat.completion.chunk", time, options.model, usage),
     aggregate(text, logprobs, finishReason, usage) {
       return {
         id,
@@ -126,6 +115,17 @@ export function chatCompletionFormat(options: ResponseFormatOptions): ResponseFo
       };
     },
   };
+}
+
+/** The `include_usage` frame: empty `choices`, the request's usage. */
+function usageFrame(
+  id: string,
+  object: string,
+  created: number,
+  model: string,
+  usage: unknown,
+): string {
+  return `data: ${JSON.stringify({ id, object, created, model, choices: [], usage })}\n\n`;
 }
 
 /** Completions logprobs in OpenAI's (legacy) shape; `offset` is where the text starts. */
@@ -169,18 +169,7 @@ export function completionFormat(options: ResponseFormatOptions): ResponseFormat
         jsonString(delta.text)
       },"logprobs":${logprobs},"finish_reason":${finish}${tail}`;
     },
-    usageFrame(usage) {
-      return `data: ${
-        JSON.stringify({
-          id,
-          object: "text_completion",
-          created: time,
-          model: options.model,
-          choices: [],
-          usage,
-        })
-      }\n\n`;
-    },
+    usageFrame: (usage) => usageFrame(id, "text_completion", time, options.model, usage),
     aggregate(text, logprobs, finishReason, usage) {
       return {
         id,
