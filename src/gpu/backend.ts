@@ -4,7 +4,9 @@
  * allocates nothing. Implementations: `cpu` (TypedArray reference), `webgpu-eager` (one
  * unfused kernel per op), `webgpu` (fused kernels, tuned per bucket). All share the
  * conformance suite in `tests/gpu/backend_conformance_test.ts` and
- * `tests/gpu/backend_conformance_decode_test.ts` (KV append, paged attention, sampling).
+ * `tests/gpu/backend_conformance_decode_test.ts` (KV append, paged attention, sampling,
+ * advance). The WebGPU backends are also {@link CapturingBackend}s: a decode step written once
+ * against these ops can be captured into a replayable {@link DecodePlan}.
  *
  * @example
  * ```ts ignore
@@ -15,6 +17,7 @@
  * console.log(await backend.read(y));
  * ```
  */
+import type { DecodePlan } from "./decode_plan.ts";
 import type { HostWeight } from "./host_weight.ts";
 import type { RopeMode } from "./kernels/rope.ts";
 import type { PagedBatch, PagedKvCache } from "./paged_kv_cache.ts";
@@ -42,6 +45,12 @@ export interface Backend {
   uploadWeight(weight: HostWeight): Tensor;
   /** Reads a tensor back (waits for queued work). */
   read(tensor: Tensor): Promise<Float32Array | Uint32Array>;
+  /**
+   * Overwrites an f32 or u32 tensor with `data` of the same kind and element count, in order
+   * with queued ops: ops queued before see the old values, ops queued after the new ones.
+   * Throws `RangeError` on a kind or length mismatch.
+   */
+  write(tensor: Tensor, data: Float32Array | Uint32Array): void;
   /** `out[M, N] = x[M, K] · w[N, K]ᵀ`. */
   matmul(out: Tensor, x: Tensor, w: Tensor): void;
   /**
@@ -99,10 +108,94 @@ export interface Backend {
    * plan's advance kernel does it on the GPU).
    */
   sample(out: Tensor, logits: Tensor, sampling: SamplingInputs): void;
+  /**
+   * The end of a decode step: writes this step's sampled `ids[T]` into row `state[0]` of the
+   * u32 `history[maxSteps, T]`, increments every `positions[t]` and then `state[0]` (the step
+   * `sample` mixes into its draw), so the next step embeds the sampled ids at the next
+   * position. Throws `RangeError` on mis-shaped tensors. A step at or past `maxSteps` MUST
+   * NOT write outside `history`: `cpu` throws `RangeError`; the GPU backends cannot check
+   * device data, so they write no row (positions and the counter still advance).
+   */
+  advance(history: Tensor, inputs: DecodeAdvanceInputs): void;
   /** Frees a tensor's memory; the handle MUST NOT be used afterwards. */
   release(tensor: Tensor): void;
   /** Frees everything the backend allocated. */
   destroy(): void;
+}
+
+/** The per-token state {@link Backend.advance} moves (all u32 tensors of the backend). */
+export interface DecodeAdvanceInputs {
+  /** `[T]` ids sampled this step (what the next step's embedding reads). */
+  readonly ids: Tensor;
+  /** `[T]` positions, incremented by one. */
+  readonly positions: Tensor;
+  /** `[≥1]`; word 0 is the step: the history row written, then incremented. */
+  readonly state: Tensor;
+}
+
+/** What {@link CapturingBackend.capture} needs besides the step. */
+export interface CaptureOptions {
+  /**
+   * u32 `[maxSteps, T]` that the step's {@link Backend.advance} writes; the plan reads its
+   * rows back and refuses to run past `maxSteps`.
+   */
+  readonly history: Tensor;
+}
+
+/**
+ * A backend whose ops can be captured into a {@link DecodePlan} (the CUDA-graph analogue).
+ * While `step` runs, ops are recorded instead of queued; their uniforms and temporaries live
+ * as long as the plan (freed by {@link DecodePlan.destroy}, or by the backend's `destroy`,
+ * after which the plan's `destroy` does nothing); pipelines come from the runtime's cache and
+ * bind groups are built once.
+ */
+export interface CapturingBackend extends Backend {
+  /**
+   * Records `step` (which calls this backend's ops; it is not run) and resolves to its plan.
+   * Throws `TypeError` synchronously, so that a capture nested in `step` fails the outer one:
+   * while ops are queued and unflushed (read a tensor first), or while another capture is
+   * recording. During the capture `read` and `write` throw `TypeError` (their data would be
+   * fixed into the plan) and so does a step that records no op.
+   */
+  capture(step: () => void, options: CaptureOptions): Promise<DecodePlan>;
+}
+
+/** `true` when `backend` can capture decode plans. */
+export function canCapture(backend: Backend): backend is CapturingBackend {
+  return typeof (backend as Partial<CapturingBackend>).capture === "function";
+}
+
+/** Checks the tensors of {@link Backend.advance}; returns `[T, maxSteps]` or throws `RangeError`. */
+export function advanceGeometry(
+  history: Tensor,
+  inputs: DecodeAdvanceInputs,
+): { tokens: number; maxSteps: number } {
+  const count = (t: Tensor) => t.shape.reduce((a, b) => a * b, 1);
+  const tokens = count(inputs.ids);
+  const problems = [
+    history.kind !== "u32" || history.shape.length !== 2 || history.shape[1] !== tokens
+      ? `history is not u32 [maxSteps, ${tokens}]`
+      : "",
+    inputs.ids.kind !== "u32" || tokens === 0 ? "ids is not u32 [T ≥ 1]" : "",
+    inputs.positions.kind !== "u32" || count(inputs.positions) !== tokens
+      ? `positions is not u32 [${tokens}]`
+      : "",
+    inputs.state.kind !== "u32" || count(inputs.state) < 1 ? "state is not u32 [≥1]" : "",
+  ].filter(Boolean);
+  if (problems.length) throw new RangeError(`Cannot advance: ${problems.join("; ")}`);
+  return { tokens, maxSteps: history.shape[0] };
+}
+
+/** Checks the data of {@link Backend.write}; returns the byte count or throws `RangeError`. */
+export function writeBytes(tensor: Tensor, data: Float32Array | Uint32Array): number {
+  const count = tensor.shape.reduce((a, b) => a * b, 1);
+  const kind = data instanceof Uint32Array ? "u32" : "f32";
+  if (tensor.kind !== kind || data.length !== count) {
+    throw new RangeError(
+      `Cannot write ${data.length} ${kind} values into a ${tensor.kind} tensor [${tensor.shape}]`,
+    );
+  }
+  return data.byteLength;
 }
 
 /** Asserts that `tensor` belongs to `backend`. */

@@ -41,6 +41,7 @@ export * from "./sampling_inputs.ts";
 export * from "./backends/cpu_backend.ts";
 export * from "./backends/webgpu_backend.ts";
 export * from "./backends/webgpu_decode_ops.ts";
+export * from "./backends/matmul_tuning.ts";
 export * from "./backend_registry.ts";
 export * from "./kernel_cache_storage.ts";
 export * from "./cache_key_factors.ts";

@@ -12,7 +12,7 @@
  * ```
  */
 import type { KernelRuntime } from "./kernel_runtime.ts";
-import { DecodePlan, PlanRecorder } from "./decode_plan.ts";
+import { type DecodePlan, PlanRecorder } from "./decode_plan.ts";
 import { dequantizeWeight, type HostWeight, packWeight } from "./host_weight.ts";
 import type { WeightDType } from "./kernels/kernel_source.ts";
 import { embeddingGrid, embeddingKernel } from "./kernels/embedding.ts";
@@ -63,8 +63,7 @@ export async function buildToyDecoder(
   const table: Record<number, GPUBuffer> = { 2: buf(packed.data) };
   if (packed.scales) table[3] = buf(packed.scales);
   const ids = buf(4), hidden = buf(o.dim * 4), normed = buf(o.dim * 4), logits = buf(o.vocab * 4);
-  const state = buf(16), positions = buf(4), slots = buf(4), history = buf(o.maxSteps * 4);
-  const zeros = buf(16), blockTable = buf(new Uint32Array(4));
+  const state = buf(16), positions = buf(4), history = buf(o.maxSteps * 4);
   const one = uni([1]);
   const steps: [
     ReturnType<typeof gemvKernel>,
@@ -88,16 +87,7 @@ export async function buildToyDecoder(
       4: logits,
     }, gemvGrid({ n: o.vocab, m: 1 })],
     [argmaxKernel({ vocab: o.vocab }), { 0: one, 1: logits, 2: ids }, rowGrid(1)],
-    [decodeAdvanceKernel({ blockSize: 1 << 20, maxBlocks: 1 }), {
-      0: one,
-      1: state,
-      2: positions,
-      3: zeros,
-      4: blockTable,
-      5: slots,
-      6: ids,
-      7: history,
-    }, [1, 1, 1]],
+    [decodeAdvanceKernel(), { 0: one, 1: state, 2: positions, 6: ids, 7: history }, [1, 1, 1]],
   ];
   const recorder = new PlanRecorder(runtime);
   for (const [source, bindings, grid] of steps) await recorder.record(source, bindings, grid);
@@ -122,6 +112,7 @@ export async function buildToyDecoder(
       return (await runtime.readU32(ids, 1))[0];
     },
     destroy() {
+      plan.destroy();
       for (const b of buffers) b.destroy();
     },
   };

@@ -4,6 +4,10 @@
  * (dense attention over each sequence's logical K/V history; sampling rules), and the GPU
  * backends additionally against the `cpu` backend on the same random inputs.
  *
+ * `advance` (the end of a decode step) appends the sampled ids at row `state[0]` of the
+ * history, moves positions and the step that `sample` draws from, and rejects bad shapes; a
+ * step past the history's rows throws on `cpu` and writes no row on the GPU backends.
+ *
  * Shapes: odd head dims (13, 7, 9), GQA ratios 1, 2 and 4, block sizes 3, 4, 5 and 16, context
  * lengths not a multiple of the block size, several sequences of different lengths, block
  * tables shuffled (physical blocks out of order), prefill tokens of different sequences
@@ -209,6 +213,71 @@ function conformance(name: string, skip: string | false, factory: () => Promise<
         assert.deepEqual(await sampleSteps(b, logits, params(9), steps), first);
         assert.notDeepEqual(await sampleSteps(b, logits, params(10), steps), first);
         assert.notDeepEqual(first.map((r) => r[0]), first.map((r) => r[1]), "rows draw apart");
+      }));
+    it("advance appends ids at row state[0] and moves positions and the step", () =>
+      run(async (b) => {
+        const history = b.empty([3, 2], "u32"), ids = b.upload(new Uint32Array([7, 9]), [2]);
+        const positions = b.upload(new Uint32Array([4, 0]), [2]);
+        const state = b.upload(new Uint32Array([1, 5, 0, 0]), [4]);
+        b.advance(history, { ids, positions, state });
+        b.write(ids, new Uint32Array([11, 12]));
+        b.advance(history, { ids, positions, state });
+        assert.deepEqual([...await b.read(history)], [0, 0, 7, 9, 11, 12]);
+        assert.deepEqual([...await b.read(positions)], [6, 2]);
+        assert.deepEqual([...await b.read(state)], [3, 5, 0, 0], "only word 0 moves");
+        if (b.name === "cpu") {
+          assert.throws(() => b.advance(history, { ids, positions, state }), RangeError);
+          assert.deepEqual([...await b.read(positions)], [6, 2], "a refused step changes nothing");
+          return;
+        }
+        b.advance(history, { ids, positions, state });
+        assert.deepEqual([...await b.read(history)], [0, 0, 7, 9, 11, 12], "no row past the end");
+        assert.deepEqual([...await b.read(positions)], [7, 3]);
+        assert.deepEqual([...await b.read(state)], [4, 5, 0, 0]);
+      }));
+    it("sample then advance draws each step from the advanced state (equal to cpu)", () =>
+      run(async (b, cpu) => {
+        const logits = randomFloats(2 * VOCAB, 43, 4);
+        const params = [3, 4].map((seed) => ({ temperature: 1, topK: 0, topP: 0.95, seed }));
+        const steps = [0, 1, 2, 3, 4];
+        const chained = async (x: Backend) => {
+          const lt = x.upload(logits, [2, VOCAB]), ids = x.empty([2], "u32");
+          const sampling = {
+            params: x.upload(packSamplingParams(params), [2, 4]),
+            state: x.empty([1], "u32"),
+          };
+          const history = x.empty([steps.length, 2], "u32");
+          const positions = x.empty([2], "u32");
+          for (const _ of steps) {
+            x.sample(ids, lt, sampling);
+            x.advance(history, { ids, positions, state: sampling.state });
+          }
+          const rows = await x.read(history);
+          return steps.map((s) => [rows[2 * s], rows[2 * s + 1]]);
+        };
+        const got = await chained(b);
+        assert.deepEqual(got, await sampleSteps(b, logits, params, steps), "step s draws at s");
+        assert.ok(new Set(got.map((r) => r[0])).size > 1, "the draw moves with the step");
+        if (b.name !== "cpu") assert.deepEqual(got, await chained(cpu), "ids equal cpu");
+      }));
+    it("advance rejects mis-shaped tensors", () =>
+      run(async (b) => {
+        const u32 = (shape: number[]) => b.empty(shape, "u32");
+        const ok = { ids: u32([2]), positions: u32([2]), state: u32([1]) };
+        b.advance(u32([4, 2]), ok);
+        for (
+          const [history, inputs] of [
+            [b.empty([4, 2]), ok], // f32 history
+            [u32([4, 3]), ok], // row width is not T
+            [u32([8]), ok], // not [maxSteps, T]
+            [u32([4, 2]), { ...ok, positions: u32([3]) }],
+            [u32([4, 2]), { ...ok, state: b.empty([1]) }],
+            [u32([4, 2]), { ...ok, ids: b.empty([2]) }],
+          ] as const
+        ) {
+          assert.throws(() => b.advance(history, inputs), RangeError);
+        }
+        await Promise.resolve();
       }));
     it("sample rejects mis-shaped inputs", () =>
       run(async (b) => {

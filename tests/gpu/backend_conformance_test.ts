@@ -148,6 +148,21 @@ function conformance(name: string, skip: string | false, factory: () => Promise<
         b.argmax(ids, b.upload(logits, [2, 300]));
         assert.deepEqual([...await b.read(ids)], [...argmaxRef(logits, 300)]);
       }));
+    it("write replaces a tensor in order with queued ops and rejects mismatched data", () =>
+      run(async (b) => {
+        const x = b.upload(new Float32Array([1, 2, 3]), [3]);
+        const before = b.empty([3]), after = b.empty([3]);
+        b.add(before, x, x);
+        b.write(x, new Float32Array([10, 20, 30])); // ops are queued: staged behind them
+        b.add(after, x, x);
+        assert.deepEqual([...await b.read(before)], [2, 4, 6]);
+        assert.deepEqual([...await b.read(after)], [20, 40, 60]);
+        const ids = b.empty([2], "u32");
+        b.write(ids, new Uint32Array([7, 8])); // nothing queued: written at once
+        assert.deepEqual([...await b.read(ids)], [7, 8]);
+        assert.throws(() => b.write(x, new Float32Array(4)), RangeError);
+        assert.throws(() => b.write(x, new Uint32Array(3)), RangeError);
+      }));
     it("rejects tensors of another backend", () =>
       run(async (b) => {
         const foreign = { shape: [1], kind: "f32" as const, backend: "elsewhere" };

@@ -11,7 +11,7 @@
  * console.assert((await cpu.read(t))[1] === 2);
  * ```
  */
-import { assertOwned, type Backend, type Tensor } from "../backend.ts";
+import { advanceGeometry, assertOwned, type Backend, type Tensor, writeBytes } from "../backend.ts";
 import { dequantizeWeight } from "../host_weight.ts";
 import { embeddingRef, matmulRef, rmsnormRef, silu, softmaxRef } from "../reference/dense.ts";
 import { kvAppendRef, pagedAttentionRef, ropeRef } from "../reference/attention.ts";
@@ -47,6 +47,11 @@ export function createCpuBackend(): Backend {
       ),
     uploadWeight: (w) => make(dequantizeWeight(w), w.shape, "weight"),
     read: (x) => Promise.resolve(t(x).slice()),
+    write(x, data) {
+      const target = t(x);
+      writeBytes(x, data);
+      target.set(data);
+    },
     matmul(out, x, w) {
       f(out).set(matmulRef(f(x), f(w), { m: rows(x), n: w.shape[0], k: w.shape[1] }));
     },
@@ -134,6 +139,16 @@ export function createCpuBackend(): Backend {
           SAMPLE_MAX_K,
         );
       }
+    },
+    advance(history, inputs) {
+      const { tokens, maxSteps } = advanceGeometry(history, inputs);
+      const state = t(inputs.state), step = state[0], positions = t(inputs.positions);
+      if (step >= maxSteps) {
+        throw new RangeError(`Cannot advance: step ${step} is past the ${maxSteps} history rows`);
+      }
+      t(history).set(t(inputs.ids).subarray(0, tokens), step * tokens);
+      for (let i = 0; i < tokens; i++) positions[i]++;
+      state[0] = step + 1;
     },
     release(x) {
       (x as CpuTensor).data = new Float32Array(0);

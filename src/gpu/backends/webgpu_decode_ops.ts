@@ -1,6 +1,7 @@
 /**
  * The decode-path ops of the WebGPU backends — {@link Backend.kvAppend},
- * {@link Backend.pagedAttention} and {@link Backend.sample} — queued as kernel dispatches on
+ * {@link Backend.pagedAttention}, {@link Backend.sample} and {@link Backend.advance} — queued
+ * (or, while a plan is captured, recorded) as kernel dispatches on
  * an {@link OpQueue} (the backend's step list, uniforms and pooled temporaries), so they add
  * no buffers of their own: split-K partials come from the pool and return to it after the
  * flush.
@@ -16,7 +17,7 @@
  * ops.pagedAttention(out, q, cache, batch);
  * ```
  */
-import type { Backend, Tensor } from "../backend.ts";
+import { advanceGeometry, type Backend, type Tensor } from "../backend.ts";
 import type { KernelSource } from "../kernels/kernel_source.ts";
 import { kvAppendGrid, kvAppendKernel } from "../kernels/kv_append.ts";
 import {
@@ -26,6 +27,7 @@ import {
   attentionSplits,
 } from "../kernels/attention.ts";
 import { sampleKernel } from "../kernels/sample.ts";
+import { decodeAdvanceKernel } from "../kernels/decode_advance.ts";
 import { rowGrid } from "../kernels/rmsnorm.ts";
 import { pagedGeometry } from "../paged_kv_cache.ts";
 import { samplingRows } from "../sampling_inputs.ts";
@@ -44,16 +46,19 @@ export interface OpQueue {
     bindings: Record<number, GPUBuffer>,
     grid: [number, number, number],
   ): void;
-  /** A pooled 16-byte uniform holding `values` (returned to the pool after the flush). */
+  /**
+   * A pooled 16-byte uniform holding `values` (returned to the pool after the flush, or when
+   * the plan being captured is destroyed).
+   */
   uniform(values: number[]): GPUBuffer;
-  /** A pooled storage temporary of at least `bytes` (returned after the flush). */
+  /** A pooled storage temporary of at least `bytes` (returned like a uniform). */
   temp(bytes: number): GPUBuffer;
   /** The buffer of one of the backend's tensors (throws `TypeError` for a foreign one). */
   buffer(tensor: Tensor): GPUBuffer;
 }
 
 /** The ops this file adds to a WebGPU backend. */
-export type DecodeOps = Pick<Backend, "kvAppend" | "pagedAttention" | "sample">;
+export type DecodeOps = Pick<Backend, "kvAppend" | "pagedAttention" | "sample" | "advance">;
 
 /** Creates the decode ops over `queue`; `fused` selects the `webgpu` behaviour. */
 export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean }): DecodeOps {
@@ -135,6 +140,20 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
           4: b(out),
         },
         rowGrid(rows),
+      );
+    },
+    advance(history, inputs) {
+      const { tokens } = advanceGeometry(history, inputs);
+      queue.dispatch(
+        decodeAdvanceKernel(),
+        {
+          0: queue.uniform([tokens]),
+          1: b(inputs.state),
+          2: b(inputs.positions),
+          6: b(inputs.ids),
+          7: b(history),
+        },
+        [1, 1, 1],
       );
     },
   };
