@@ -5,13 +5,27 @@
  */
 import type { KernelRuntime } from "../src/gpu/kernel_runtime.ts";
 import { defineKernel, type KernelSource } from "../src/gpu/kernels/kernel_source.ts";
+import { DispatchTimer } from "../src/gpu/dispatch_timer.ts";
 
 /** Median of `xs`. */
 export function median(xs: number[]): number {
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
 
-/** Milliseconds per dispatch: `repeats` dispatches per submit, median over `trials`. */
+const timers = new WeakMap<KernelRuntime, DispatchTimer>();
+
+/** The device timer shared by the benchmarks of one runtime (see `src/gpu/dispatch_timer.ts`). */
+export function benchTimer(rt: KernelRuntime): DispatchTimer {
+  let timer = timers.get(rt);
+  if (!timer) timers.set(rt, timer = new DispatchTimer(rt));
+  return timer;
+}
+
+/**
+ * Milliseconds per dispatch measured on the device: `repeats` dispatches per timed submit,
+ * median over `trials`, without the readback cost (GPU timestamps, or the slope of two submit
+ * sizes where timestamps are missing).
+ */
 export async function timeDispatch(
   rt: KernelRuntime,
   source: KernelSource,
@@ -21,16 +35,7 @@ export async function timeDispatch(
 ): Promise<number> {
   const pipeline = await rt.pipeline(source);
   const d = { pipeline, bindGroup: rt.bindGroup(pipeline, bindings), grid, label: source.name };
-  rt.run([d]);
-  await rt.sync();
-  const times: number[] = [];
-  for (let t = 0; t < o.trials; t++) {
-    const start = performance.now();
-    rt.run(Array.from({ length: o.repeats }, () => d));
-    await rt.sync();
-    times.push((performance.now() - start) / o.repeats);
-  }
-  return median(times);
+  return await benchTimer(rt).msPerDispatch([d], o);
 }
 
 const COPY = defineKernel(

@@ -1,7 +1,8 @@
 /**
  * The autotuner: times every candidate of a tunable {@link KernelPiece} on the device and
- * returns the fastest. Timing encodes `repeats` dispatches in one submit and waits for
- * a sync readback, so per-submit overhead (≥10 ms in Deno) is amortised. Winners are
+ * returns the fastest. Timing runs `repeats` dispatches in one submit and measures them on
+ * the device ({@link DispatchTimer}: GPU timestamps, or the slope of two submit sizes), so
+ * the readback after each submit (≥ 10 ms in Deno) is not part of any candidate's time. Winners are
  * persisted by the compile cache per (bucket, piece, backend) and device fingerprint, so a
  * warm start never re-tunes.
  *
@@ -13,12 +14,13 @@
 import type { KernelPiece, TuningConfig } from "./kernel_piece.ts";
 import type { KernelRuntime } from "./kernel_runtime.ts";
 import { GpuError } from "./gpu_error.ts";
+import { DispatchTimer } from "./dispatch_timer.ts";
 
 /** Options of {@link autotune}. */
 export interface AutotuneOptions {
   /** Dispatches per timed submit. Default 8. */
   readonly repeats?: number;
-  /** Timed submits per candidate (the minimum is kept). Default 2. */
+  /** Timed submits per candidate (the median is kept). Default 3. */
   readonly trials?: number;
   /** Aborts tuning between candidates. */
   readonly signal?: AbortSignal;
@@ -41,40 +43,47 @@ export async function autotune(
   if (!piece.benchmark || piece.candidates.length < 2) {
     return { tuning: piece.candidates[0], timings: [] };
   }
-  const repeats = options.repeats ?? 8, trials = options.trials ?? 2;
+  const repeats = options.repeats ?? 8, trials = options.trials ?? 3;
   const timings: { tuning: TuningConfig; ms: number }[] = [];
-  const limit = runtime.context.limits;
-  for (const tuning of piece.candidates) {
-    options.signal?.throwIfAborted();
-    const source = piece.generate(tuning);
-    const [x, y, z] = source.workgroupSize;
-    if (x * y * z > limit.maxComputeInvocationsPerWorkgroup) continue;
-    let pipeline: GPUComputePipeline;
-    try {
-      pipeline = await runtime.pipeline(source);
-    } catch (error) {
-      if (error instanceof GpuError && error.kind === "compile") continue;
-      throw error;
+  const timer = new DispatchTimer(runtime);
+  try {
+    for (const tuning of piece.candidates) {
+      options.signal?.throwIfAborted();
+      const ms = await timeCandidate(runtime, piece, tuning, timer, { repeats, trials });
+      if (ms !== undefined) timings.push({ tuning, ms });
     }
-    const bench = piece.benchmark(runtime, pipeline, tuning);
-    try {
-      runtime.run([bench.dispatch]);
-      await runtime.sync();
-      let best = Infinity;
-      for (let t = 0; t < trials; t++) {
-        const start = performance.now();
-        runtime.run(Array.from({ length: repeats }, () => bench.dispatch));
-        await runtime.sync();
-        best = Math.min(best, (performance.now() - start) / repeats);
-      }
-      timings.push({ tuning, ms: best });
-    } finally {
-      bench.dispose();
-    }
+  } finally {
+    timer.destroy();
   }
   if (!timings.length) {
     throw new GpuError("compile", `Cannot tune ${piece.name}: no candidate compiled`);
   }
   const winner = timings.reduce((a, b) => (b.ms < a.ms ? b : a));
   return { tuning: winner.tuning, timings };
+}
+
+/** Milliseconds per dispatch of one candidate; `undefined` when it does not fit or compile. */
+async function timeCandidate(
+  runtime: KernelRuntime,
+  piece: KernelPiece,
+  tuning: TuningConfig,
+  timer: DispatchTimer,
+  options: { repeats: number; trials: number },
+): Promise<number | undefined> {
+  const source = piece.generate(tuning);
+  const [x, y, z] = source.workgroupSize;
+  if (x * y * z > runtime.context.limits.maxComputeInvocationsPerWorkgroup) return undefined;
+  let pipeline: GPUComputePipeline;
+  try {
+    pipeline = await runtime.pipeline(source);
+  } catch (error) {
+    if (error instanceof GpuError && error.kind === "compile") return undefined;
+    throw error;
+  }
+  const bench = piece.benchmark!(runtime, pipeline, tuning);
+  try {
+    return await timer.msPerDispatch([bench.dispatch], options);
+  } finally {
+    bench.dispose();
+  }
 }

@@ -38,6 +38,7 @@ async function check(
     tile?: GemmTile;
     bias?: boolean;
     epilogue?: MatmulEpilogue;
+    scaleGroup?: number;
   } = {},
 ) {
   const h = new KernelHarness(device.context!);
@@ -72,6 +73,7 @@ async function check(
         strategy: opts.lane ? "lane" : "workgroup",
         bias: opts.bias,
         epilogue,
+        scaleGroup: opts.scaleGroup,
       })
       : gemmKernel({ dtype, n, k, tile: opts.tile, bias: opts.bias, epilogue });
     const grid = kind === "gemv"
@@ -168,6 +170,24 @@ describe("gemv lane strategy (one invocation per rows, no reduction) vs cpu refe
       });
     }
   });
+  for (const dtype of ["q8_0", "q4_0"] as const) {
+    it(`${dtype}: 1, 2, 4 and 8 blocks per scale load, both strategies, fused epilogues`, async () => {
+      // k = 256: 8 blocks per row, so every group size divides; rows straddle groups.
+      for (const scaleGroup of [1, 2, 4, 8]) {
+        await check("gemv", dtype, 2, 13, 256, { lane: true, wg: 16, rows: 3, scaleGroup });
+        await check("gemv", dtype, 1, 11, 256, { wg: 32, rows: 2, scaleGroup, bias: true });
+      }
+      await check("gemv", dtype, 1, 9, 512, {
+        lane: true,
+        rows: 2,
+        epilogue: { kind: "gate_up_silu" },
+      });
+      await check("gemv", dtype, 2, 24, 128, {
+        epilogue: { kind: "split3", sizes: [16, 4, 4] },
+        scaleGroup: 4,
+      });
+    });
+  }
   it("Q8_0 sign extension: the byte -128 decodes exactly", async () => {
     // A hand-built block with every byte -128 and scale 1: y = -128 · Σx.
     const h = new KernelHarness(device.context!);

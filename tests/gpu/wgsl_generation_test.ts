@@ -46,6 +46,18 @@ describe("WGSL generation (no device)", () => {
     assert.match(k.code, /unpack2x16float/);
     assert.doesNotMatch(k.code, /enable f16/, "f16 storage needs no shader-f16 feature");
   });
+  it("loads the scales of up to 8 quantised blocks at once", () => {
+    assert.match(gemvKernel({ dtype: "q8_0", n: 8, k: 256 }).code, /ws: array<vec4<u32>>/);
+    assert.match(gemvKernel({ dtype: "q8_0", n: 8, k: 128 }).code, /ws: array<vec2<u32>>/);
+    assert.match(gemvKernel({ dtype: "q4_0", n: 8, k: 96 }).code, /ws: array<u32>/);
+    const lane = gemvKernel({ dtype: "q4_0", n: 8, k: 256, strategy: "lane", rows: 2 });
+    assert.equal(
+      lane.code.match(/load_scales\(rw/g)?.length,
+      2,
+      "one scale load per row per chunk",
+    );
+    assert.equal(lane.params.g, 8);
+  });
   it("selects the vectorised or scalar GEMV path by K", () => {
     assert.match(gemvKernel({ dtype: "f32", n: 8, k: 64 }).code, /array<vec4<f32>>/);
     assert.doesNotMatch(gemvKernel({ dtype: "f32", n: 8, k: 45 }).code, /vec4<f32>>/);
@@ -63,6 +75,10 @@ describe("WGSL generation (no device)", () => {
   });
   it("rejects invalid shapes with RangeError", () => {
     assert.throws(() => gemvKernel({ dtype: "q8_0", n: 8, k: 40 }), RangeError);
+    // Blocks per scale load: quantised only, a power of two ≤ 8 dividing K / 32.
+    assert.throws(() => gemvKernel({ dtype: "q4_0", n: 8, k: 96, scaleGroup: 2 }), RangeError);
+    assert.throws(() => gemvKernel({ dtype: "q4_0", n: 8, k: 512, scaleGroup: 16 }), RangeError);
+    assert.throws(() => gemvKernel({ dtype: "f32", n: 8, k: 64, scaleGroup: 2 }), RangeError);
     assert.throws(() => gemvKernel({ dtype: "f32", n: 8, k: 32, workgroupSize: 48 }), RangeError);
     assert.throws(
       () =>

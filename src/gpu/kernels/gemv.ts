@@ -31,7 +31,7 @@ import {
   powerOfTwo,
   type WeightDType,
 } from "./kernel_source.ts";
-import { gemvChunkCode } from "./gemv_chunk.ts";
+import { gemvChunkCode, gemvScaled, gemvScaleExpr, gemvScaleGroup } from "./gemv_chunk.ts";
 
 /** How a matmul kernel stores its results. */
 export type MatmulEpilogue =
@@ -60,6 +60,11 @@ export interface GemvOptions {
   readonly bias?: boolean;
   /** Result store; default `store`. */
   readonly epilogue?: MatmulEpilogue;
+  /**
+   * Quantised weights: blocks per chunk, whose scales arrive in one load (1, 2, 4 or 8,
+   * dividing K / 32; tunable). Default: the largest that divides.
+   */
+  readonly scaleGroup?: number;
 }
 
 /**
@@ -84,6 +89,7 @@ export function gemvKernel(options: GemvOptions): KernelSource {
   if (strategy !== "workgroup" && strategy !== "lane") {
     throw new RangeError(`Cannot generate gemv: unknown strategy "${strategy}"`);
   }
+  const g = options.scaleGroup ?? gemvScaleGroup(dtype, k);
   const paired = epilogue.kind === "gate_up_silu";
   const acc = paired ? rows * 2 : rows;
   const header = `
@@ -94,7 +100,7 @@ const ROWS: u32 = ${rows}u;
 const ACC: u32 = ${acc}u;
 struct Params { m: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-${gemvChunkCode(dtype, k)}
+${gemvChunkCode(dtype, k, g)}
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 ${options.bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
 ${
@@ -114,7 +120,7 @@ fn store(m: u32, row: u32, value: f32) {
         store(m, row0 + r, g / (1.0 + exp(-g)) * u);`
       : `store(m, row0 + r, ${sum("r")});`;
   const body = strategy === "lane"
-    ? laneBody(wg, rows, paired, finish)
+    ? laneBody(wg, rows, paired, finish, { g, scaled: gemvScaled(dtype) })
     : `var<workgroup> red: array<f32, ${wg * acc}>;
 
 @compute @workgroup_size(${wg})
@@ -148,7 +154,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
 }
 `;
-  const tag = strategy === "lane" ? ".lane" : "";
+  const tag = (strategy === "lane" ? ".lane" : "") + (g > 1 ? `.g${g}` : "");
   return defineKernel(`gemv.${dtype}.n${n}.k${k}.${epilogue.kind}${tag}`, {
     dtype,
     n,
@@ -157,6 +163,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     rows,
     bias: options.bias ?? false,
     epilogue: epilogue.kind,
+    g,
     wg: [wg],
   }, header + body);
 }
@@ -164,12 +171,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 /**
  * The `lane` strategy's entry point. Rows are unrolled into separate scalar accumulators: a
  * dynamically indexed private array becomes per-lane scratch memory on SIMD-on-CPU drivers.
+ * Each chunk loads every row's scales once, then walks its `G` sub-chunks, loading each x
+ * slice once for all rows.
  */
 function laneBody(
   wg: number,
   rows: number,
   paired: boolean,
   finish: (sum: (a: string) => string) => string,
+  chunk: { g: number; scaled: boolean },
 ): string {
   const rs = Array.from({ length: rows }, (_, r) => r);
   const accs = paired ? rs.flatMap((r) => [`a${r}`, `b${r}`]) : rs.map((r) => `a${r}`);
@@ -179,6 +189,29 @@ function laneBody(
     ${finish((a) => (a === "r" ? `a${r}` : `b${r}`))}
   }`
   );
+  const { g, scaled } = chunk;
+  const scales = scaled
+    ? rs.map((r) =>
+      `    let sa${r} = load_scales(rw${r}, c);` +
+      (paired
+        ? `
+    let sb${r} = load_scales(rw${r} + N, c);`
+        : "")
+    )
+    : [];
+  const scale = (v: string, j: number) => (scaled ? ` * ${gemvScaleExpr(v, g, j)}` : "");
+  const subs = Array.from({ length: g }, (_, j) => {
+    const sub = g === 1 ? "c" : `c * G + ${j}u`;
+    return `    {
+      let xc = load_x(${sub}, m);
+${
+      rs.map((r) =>
+        `      a${r} += dot_w(rw${r}, ${sub}, xc)${scale(`sa${r}`, j)};` +
+        (paired ? `\n      b${r} += dot_w(rw${r} + N, ${sub}, xc)${scale(`sb${r}`, j)};` : "")
+      ).join("\n")
+    }
+    }`;
+  });
   return `@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -187,13 +220,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 ${rs.map((r) => `  let rw${r} = min(row0 + ${r}u, N - 1u);`).join("\n")}
 ${accs.map((a) => `  var ${a} = 0.0;`).join("\n")}
   for (var c = 0u; c < CHUNKS; c++) {
-    let xc = load_x(c, m);
-${
-    rs.map((r) =>
-      `    a${r} += dot_w(rw${r}, c, xc);` +
-      (paired ? `\n    b${r} += dot_w(rw${r} + N, c, xc);` : "")
-    ).join("\n")
-  }
+${[...scales, ...subs].join("\n")}
   }
 ${stores.join("\n")}
 }

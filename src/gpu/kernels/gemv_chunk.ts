@@ -3,23 +3,31 @@
  * chunks and dots each chunk with the matching slice of `x`. Both GEMV strategies (workgroup
  * reduction and one-row-per-invocation) build on it, so every dtype is unpacked in one place.
  *
- * Generated symbols: `CHUNKS` (chunks per row), bindings 1 (`x`), 2 (`w`) and 3 (`ws`, block
- * scales of quantised types), the chunk type `XC`, `load_x(c, m) -> XC` (the x slice of chunk
- * `c` for token `m`), `dot_w(row, c, xc) -> f32` and `dot_chunk(row, c, m)`.
+ * A chunk is `G` sub-chunks. Float weights have `G = 1` and a sub-chunk of 8 values for f16
+ * when K % 8 == 0 (one 16-byte load), 4 values for f32 when K % 4 == 0, otherwise one value.
+ * Quantised weights (Q8_0 / Q4_0) have one 32-value block per sub-chunk, its words loaded as
+ * `vec4<u32>` and unpacked with vector shifts, and `G` blocks per chunk (the largest of 8, 4,
+ * 2, 1 that divides the row's block count) so the f16 block scales of a chunk arrive in one
+ * load of `G / 2` words instead of one load per block: on devices where a per-invocation
+ * load costs the same whatever its width (llvmpipe runs it as a per-lane loop), the scale load
+ * was a third of a Q8_0 block's loads.
  *
- * Chunks: 8 values for f16 when K % 8 == 0 (one 16-byte load), 4 values for f32 when K % 4 == 0,
- * one 32-value block for Q8_0 / Q4_0 (the block's words are loaded as `vec4<u32>`, unpacked with
- * vector shifts, and the block scale is applied once), otherwise one value.
+ * Generated symbols: `CHUNKS`, `G`, bindings 1 (`x`), 2 (`w`) and 3 (`ws`, block scales of
+ * quantised types), the sub-chunk x type `XC`, `load_x(s, m) -> XC` (x of sub-chunk `s` for
+ * token `m`), `dot_w(row, s, xc) -> f32` (the unscaled dot of sub-chunk `s`), for quantised
+ * types `load_scales(row, c)` (the raw scale words of chunk `c`), and `dot_chunk(row, c, m)`
+ * (the scaled dot of chunk `c`). {@link gemvScaleExpr} gives the WGSL of one block's scale.
  *
  * @example
  * ```ts
- * import { gemvChunkCode } from "./gemv_chunk.ts";
+ * import { gemvChunkCode, gemvScaleGroup } from "./gemv_chunk.ts";
+ * console.assert(gemvScaleGroup("q4_0", 4096) === 8);
  * console.assert(gemvChunkCode("q4_0", 64).includes("fn dot_w"));
  * ```
  */
 import type { WeightDType } from "./kernel_source.ts";
 
-/** Values of `x` consumed per chunk for `dtype` and `k`. */
+/** Values of `x` consumed per sub-chunk for `dtype` and `k`. */
 export function gemvChunkValues(dtype: WeightDType, k: number): number {
   if (dtype === "q8_0" || dtype === "q4_0") return 32;
   if (dtype === "f16" && k % 8 === 0) return 8;
@@ -27,14 +35,62 @@ export function gemvChunkValues(dtype: WeightDType, k: number): number {
   return 1;
 }
 
-/** WGSL declaring the GEMV inputs and the per-chunk dot product (see the module comment). */
-export function gemvChunkCode(dtype: WeightDType, k: number): string {
+/** `G`: sub-chunks (blocks) per chunk, 1 for float weights. */
+export function gemvScaleGroup(dtype: WeightDType, k: number): number {
+  if (dtype !== "q8_0" && dtype !== "q4_0") return 1;
+  const blocks = k / 32;
+  return [8, 4, 2].find((g) => blocks % g === 0) ?? 1;
+}
+
+/** Whether `dtype` has per-block scales (and so `load_scales`). */
+export function gemvScaled(dtype: WeightDType): boolean {
+  return dtype === "q8_0" || dtype === "q4_0";
+}
+
+/**
+ * WGSL for the scale of block `j` (a constant) of a chunk whose scales are in the variable
+ * `words` (returned by `load_scales`: raw f16 words, or the f32 scale itself when `g = 1`).
+ */
+export function gemvScaleExpr(words: string, g: number, j: number): string {
+  if (g === 1) return words;
+  const word = g === 2 ? words : `${words}.${"xyzw"[j >> 1]}`;
+  return `unpack2x16float(${word})[${j & 1}]`;
+}
+
+/**
+ * WGSL declaring the GEMV inputs and the chunk dot products (see the module comment). `g`
+ * overrides the blocks per chunk of quantised weights (1, 2, 4 or 8, dividing K / 32).
+ */
+export function gemvChunkCode(
+  dtype: WeightDType,
+  k: number,
+  g = gemvScaleGroup(dtype, k),
+): string {
   const values = gemvChunkValues(dtype, k);
-  const head = `const CHUNKS: u32 = ${k / values}u;
-fn dot_chunk(row: u32, c: u32, m: u32) -> f32 { return dot_w(row, c, load_x(c, m)); }`;
-  if (dtype === "q8_0" || dtype === "q4_0") return `${head}\n${blockCode(dtype, k)}`;
-  if (values === 8) {
+  if (g !== 1 && (!gemvScaled(dtype) || ![2, 4, 8].includes(g) || (k / 32) % g)) {
+    throw new RangeError(
+      `Cannot generate gemv: ${g} blocks per chunk needs q8_0/q4_0 and K / 32 divisible by it`,
+    );
+  }
+  const head = `const CHUNKS: u32 = ${k / values / g}u;
+const G: u32 = ${g}u;`;
+  if (gemvScaled(dtype)) {
+    const terms = Array.from(
+      { length: g },
+      (_, j) =>
+        `dot_w(row, c * G + ${j}u, load_x(c * G + ${j}u, m)) * ${gemvScaleExpr("sc", g, j)}`,
+    );
     return `${head}
+${blockCode(dtype as "q8_0" | "q4_0", k, g)}
+fn dot_chunk(row: u32, c: u32, m: u32) -> f32 {
+  let sc = load_scales(row, c);
+  return ${terms.join("\n    + ")};
+}`;
+  }
+  const chunk = `${head}
+fn dot_chunk(row: u32, c: u32, m: u32) -> f32 { return dot_w(row, c, load_x(c, m)); }`;
+  if (values === 8) {
+    return `${chunk}
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 alias XC = array<vec4<f32>, 2>;
@@ -53,7 +109,7 @@ fn dot_w(row: u32, c: u32, xc: XC) -> f32 {
     const load = dtype === "f32"
       ? "w[row * CHUNKS + c]"
       : "vec4<f32>(unpack2x16float(w[row * CHUNKS + c].x), unpack2x16float(w[row * CHUNKS + c].y))";
-    return `${head}
+    return `${chunk}
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w: array<${dtype === "f32" ? "vec4<f32>" : "vec2<u32>"}>;
 alias XC = vec4<f32>;
@@ -61,7 +117,7 @@ fn load_x(c: u32, m: u32) -> XC { return x[m * CHUNKS + c]; }
 fn dot_w(row: u32, c: u32, xc: XC) -> f32 { return dot(${load}, xc); }`;
   }
   const load = dtype === "f32" ? "w[i]" : "unpack2x16float(w[i >> 1u])[i & 1u]";
-  return `${head}
+  return `${chunk}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<${dtype === "f32" ? "f32" : "u32"}>;
 alias XC = f32;
@@ -69,8 +125,13 @@ fn load_x(c: u32, m: u32) -> XC { return x[m * K + c]; }
 fn dot_w(row: u32, c: u32, xc: XC) -> f32 { let i = row * K + c; return ${load} * xc; }`;
 }
 
-/** Q8_0 / Q4_0: one chunk is one block; its words are read as `vec4<u32>` and unpacked whole. */
-function blockCode(dtype: "q8_0" | "q4_0", k: number): string {
+/**
+ * Q8_0 / Q4_0: a sub-chunk is one block; its words are read as `vec4<u32>` and unpacked whole.
+ * The f16 scales are stored row-major, two per u32 word, so the `g` scales of a chunk are
+ * `g / 2` consecutive words (one `u32`, `vec2<u32>` or `vec4<u32>` load; `g = 1` loads the
+ * word holding the block's scale).
+ */
+function blockCode(dtype: "q8_0" | "q4_0", k: number, g: number): string {
   const xs = Array.from({ length: 8 }, (_, j) => `x[i + ${j}u]`).join(", ");
   let body: string;
   if (dtype === "q8_0") {
@@ -109,20 +170,29 @@ function blockCode(dtype: "q8_0" | "q4_0", k: number): string {
 const SHR = vec4<u32>(24u);`
     : `const SHIFT = vec4<u32>(0u, 8u, 16u, 24u);
 const LOW4 = vec4<u32>(15u);`;
+  const wordType = g <= 2 ? "u32" : `vec${g / 2}<u32>`;
+  const loadScales = g === 1
+    ? `fn load_scales(row: u32, c: u32) -> f32 {
+  let b = row * CHUNKS + c;
+  return unpack2x16float(ws[b >> 1u])[b & 1u];
+}`
+    : `fn load_scales(row: u32, c: u32) -> ${wordType} { return ws[row * CHUNKS + c]; }`;
   return `@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> ws: array<u32>;
+@group(0) @binding(3) var<storage, read> ws: array<${wordType}>;
 ${constants}
 alias XC = array<vec4<f32>, 8>;
-fn load_x(c: u32, m: u32) -> XC {
-  let i = m * ${k / 4}u + c * 8u;
+fn load_x(sub: u32, m: u32) -> XC {
+  let i = m * ${k / 4}u + sub * 8u;
   return XC(${xs});
 }
-// one chunk = one ${dtype === "q8_0" ? "8" : "4"}-word block of 32 values, scaled once
-fn dot_w(row: u32, c: u32, xc: XC) -> f32 {
-  let b = row * CHUNKS + c;
+// the scales of chunk c: G f16 values in G / 2 words (G = 1: the block's scale as f32)
+${loadScales}
+// sub-chunk sub = one ${dtype === "q8_0" ? "8" : "4"}-word block of 32 values, unscaled
+fn dot_w(row: u32, sub: u32, xc: XC) -> f32 {
+  let b = row * ${k / 32}u + sub;
   var s = 0.0;
 ${body}
-  return s * unpack2x16float(ws[b >> 1u])[b & 1u];
+  return s;
 }`;
 }
