@@ -10,7 +10,7 @@ import { KernelRuntime } from "../src/gpu/kernel_runtime.ts";
 import type { WeightDType } from "../src/gpu/kernels/kernel_source.ts";
 import { gemvGrid, gemvKernel } from "../src/gpu/kernels/gemv.ts";
 import { hostWeightFromF32, packWeight } from "../src/gpu/host_weight.ts";
-import { GEMV_CANDIDATES, gemvTuning } from "../src/gpu/kernel_piece.ts";
+import { gemvCandidates, gemvTuning } from "../src/gpu/kernel_piece.ts";
 import { copyBandwidth, timeDispatch } from "./gpu_bench_util.ts";
 
 const n = Number(Deno.args[0] ?? 2048), k = Number(Deno.args[1] ?? 2048);
@@ -35,7 +35,7 @@ for (const dtype of ["f32", "f16", "q8_0", "q4_0"] as WeightDType[]) {
   if (packed.scales) bufs.push(bindings[3] = rt.buffer(packed.scales));
   const bytes = packed.data.byteLength + (packed.scales?.byteLength ?? 0) + k * 4;
   const results: string[] = [];
-  for (const t of GEMV_CANDIDATES) {
+  for (const t of gemvCandidates(dtype, k)) {
     const o = gemvTuning(t);
     if (only && o.strategy !== only) continue;
     const ms = await timeDispatch(
@@ -43,11 +43,11 @@ for (const dtype of ["f32", "f16", "q8_0", "q4_0"] as WeightDType[]) {
       gemvKernel({ dtype, n, k, ...o }),
       bindings,
       gemvGrid({ n, m: 1, ...o }),
-      { repeats: 4, trials: 3 },
+      { repeats: 8, trials: 3 },
     );
     const gbs = bytes / (ms * 1e6);
     results.push(
-      `${dtype} ${o.strategy} wg ${t.wg} rows ${t.rows}: ${ms.toFixed(2)} ms ${
+      `${dtype} ${o.strategy} wg ${t.wg} rows ${t.rows} g ${o.scaleGroup}: ${ms.toFixed(2)} ms ${
         gbs.toFixed(2)
       } GB/s ${((gbs / copy.gbs) * 100).toFixed(0)}%`,
     );

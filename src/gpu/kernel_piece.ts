@@ -15,6 +15,7 @@ import type { Dispatch, KernelRuntime } from "./kernel_runtime.ts";
 import type { KernelSource, WeightDType } from "./kernels/kernel_source.ts";
 import { gemvGrid, gemvKernel, type GemvStrategy, type MatmulEpilogue } from "./kernels/gemv.ts";
 import { DEFAULT_GEMM_TILE, gemmGrid, gemmKernel, type GemmTile } from "./kernels/gemm.ts";
+import { gemvScaleGroup } from "./kernels/gemv_chunk.ts";
 import { hostWeightFromF32, packWeight } from "./host_weight.ts";
 
 /** Tuning parameters of one candidate (JSON-serialisable). */
@@ -76,11 +77,26 @@ export const GEMV_CANDIDATES: readonly TuningConfig[] = [
   ...[16, 32, 64].flatMap((wg) => [1, 2, 4, 8].map((rows) => ({ wg, rows, lane: 1 }))),
 ];
 
+/**
+ * The GEMV candidates for a weight format: {@link GEMV_CANDIDATES}, and for quantised weights
+ * each of them also with `g` blocks per scale load (the largest group that divides K / 32;
+ * `g` absent means one block).
+ */
+export function gemvCandidates(dtype: WeightDType, k: number): readonly TuningConfig[] {
+  const g = gemvScaleGroup(dtype, k);
+  return g === 1 ? GEMV_CANDIDATES : GEMV_CANDIDATES.flatMap((t) => [t, { ...t, g }]);
+}
+
 /** The {@link gemvKernel} / {@link gemvGrid} options of a GEMV tuning candidate. */
 export function gemvTuning(
   t: TuningConfig,
-): { strategy: GemvStrategy; workgroupSize: number; rows: number } {
-  return { strategy: t.lane ? "lane" : "workgroup", workgroupSize: t.wg, rows: t.rows };
+): { strategy: GemvStrategy; workgroupSize: number; rows: number; scaleGroup: number } {
+  return {
+    strategy: t.lane ? "lane" : "workgroup",
+    workgroupSize: t.wg,
+    rows: t.rows,
+    scaleGroup: t.g ?? 1,
+  };
 }
 
 /** GEMM candidates: tile shapes. */
@@ -95,7 +111,7 @@ export const GEMM_CANDIDATES: readonly TuningConfig[] = [
 /** A tunable matmul piece (GEMV for m = 1, GEMM otherwise). */
 export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
   const gemv = options.m === 1;
-  const candidates = gemv ? GEMV_CANDIDATES : GEMM_CANDIDATES;
+  const candidates = gemv ? gemvCandidates(options.dtype, options.k) : GEMM_CANDIDATES;
   const generate = (t: TuningConfig) =>
     gemv
       ? gemvKernel({ ...options, ...gemvTuning(t) })

@@ -6,6 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { gemvGrid, gemvKernel } from "../../src/gpu/kernels/gemv.ts";
+import { GEMV_CANDIDATES, gemvCandidates, matmulPiece } from "../../src/gpu/kernel_piece.ts";
 import { gemmGrid, gemmKernel } from "../../src/gpu/kernels/gemm.ts";
 import { attentionSplitKernel, attentionSplits } from "../../src/gpu/kernels/attention.ts";
 import { kvAppendKernel } from "../../src/gpu/kernels/kv_append.ts";
@@ -57,6 +58,17 @@ describe("WGSL generation (no device)", () => {
       "one scale load per row per chunk",
     );
     assert.equal(lane.params.g, 8);
+  });
+  it("tunes blocks per scale load for quantised GEMV pieces only", () => {
+    assert.equal(gemvCandidates("f32", 256), GEMV_CANDIDATES);
+    const q = gemvCandidates("q4_0", 256);
+    assert.equal(q.length, 2 * GEMV_CANDIDATES.length);
+    assert.deepEqual([...new Set(q.map((t) => t.g ?? 1))], [1, 8]);
+    const piece = matmulPiece({ dtype: "q4_0", m: 1, n: 16, k: 256 });
+    const grouped = piece.candidates.find((t) => t.g === 8)!;
+    assert.match(piece.generate(grouped).name, /\.g8$/);
+    assert.doesNotMatch(piece.generate(piece.candidates[0]).name, /\.g\d/);
+    assert.equal(gemvCandidates("q8_0", 96), GEMV_CANDIDATES, "3 blocks: no group divides");
   });
   it("selects the vectorised or scalar GEMV path by K", () => {
     assert.match(gemvKernel({ dtype: "f32", n: 8, k: 64 }).code, /array<vec4<f32>>/);
