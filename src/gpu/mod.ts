@@ -1,6 +1,7 @@
 /**
  * Sluice's WebGPU kernel layer: device acquisition, generated WGSL kernels, CPU references,
- * backends by name, the kernel compile cache with its autotuner, and recorded decode plans.
+ * backends by name, the kernel compile cache with its autotuner, recorded decode plans, and a
+ * Llama-family decode step written against backend ops (captured into a plan on the GPU).
  *
  * @example
  * ```ts ignore
@@ -51,3 +52,5 @@ export * from "./compile_cache.ts";
 export * from "./model_kernel_set.ts";
 export * from "./decode_plan.ts";
 export * from "./toy_decoder.ts";
+export * from "./llama_decode_step.ts";
+export * from "./llama_random_weights.ts";

@@ -1,0 +1,441 @@
+/**
+ * The Llama decode step written once against backend ops: the same greedy ids on `cpu` op at a
+ * time, `webgpu` op at a time (a read per step), a captured `webgpu` plan run as 3 + 3 + 4
+ * steps and a captured `webgpu-eager` plan (whose addRmsnorm replays a buffer copy), for f32,
+ * q8_0 and a Qwen2-like q8_0 model (QKV bias, tied LM head); with temperature, top-k and top-p
+ * the `webgpu` plan equals `webgpu` op at a time exactly. The ids are not constant and depend
+ * on the attention context (a different RoPE mode changes them), so agreement is not vacuous.
+ * Also: capture refusals, plan buffers returned to the pool, backend destroy with live plans,
+ * the history bound, and per-bucket matmul tuning (selection, warm-up, dispatch).
+ *
+ * Tests without a device (cpu step, weights, kernel selection) also run under Bun.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { acquireTestDevice } from "./_device.ts";
+import { type Backend, canCapture } from "../../src/gpu/backend.ts";
+import { createCpuBackend } from "../../src/gpu/backends/cpu_backend.ts";
+import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
+import {
+  matmulTuningOf,
+  selectMatmul,
+  warmUpMatmulTuning,
+} from "../../src/gpu/backends/matmul_tuning.ts";
+import { BufferPool } from "../../src/gpu/buffer_pool.ts";
+import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
+import { KernelCompileCache } from "../../src/gpu/compile_cache.ts";
+import { cacheKeyFactors } from "../../src/gpu/cache_key_factors.ts";
+import { memoryCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
+import { matmulPiece, type MatmulPieceOptions } from "../../src/gpu/kernel_piece.ts";
+import type { LlamaKernelConfig } from "../../src/gpu/model_kernel_set.ts";
+import { createLlamaDecodeStep, releaseLlamaWeights } from "../../src/gpu/llama_decode_step.ts";
+import { randomLlamaWeights } from "../../src/gpu/llama_random_weights.ts";
+import type { SamplingParams } from "../../src/gpu/reference/sampling.ts";
+import type { TuningConfig } from "../../src/gpu/kernel_piece.ts";
+import type { CompiledPiece } from "../../src/gpu/compile_cache.ts";
+
+const device = await acquireTestDevice();
+
+const STEPS = 10;
+const GREEDY: SamplingParams[] = [0, 1].map((seed) => ({ temperature: 0, topK: 0, topP: 1, seed }));
+const START = new Uint32Array([5, 17]);
+
+function config(
+  dtype: LlamaKernelConfig["dtype"],
+  extra: Partial<LlamaKernelConfig> = {},
+): LlamaKernelConfig {
+  return {
+    hidden: 64,
+    intermediate: 96,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 16,
+    vocab: 128,
+    dtype,
+    blockSize: 4,
+    maxBlocks: 4,
+    ropeTheta: 1e4,
+    ropeMode: "neox",
+    eps: 1e-5,
+    ...extra,
+  };
+}
+
+interface Case {
+  readonly config: LlamaKernelConfig;
+  /** Weight seed (default 1). */
+  readonly seed?: number;
+  readonly tied?: boolean;
+  readonly sampling?: readonly SamplingParams[];
+}
+
+/** A decode step of `c` on `backend` (2 layers), reset to START at position 0. */
+function setup(backend: Backend, c: Case) {
+  const sampling = c.sampling ?? GREEDY;
+  const weights = randomLlamaWeights(backend, c.config, {
+    layers: 2,
+    seed: c.seed ?? 1,
+    tied: c.tied,
+  });
+  // Shuffled physical blocks: sequence 0 owns 3, 1, 7, 5; sequence 1 owns 0, 2, 4, 6.
+  const step = createLlamaDecodeStep(backend, { config: c.config, weights }, {
+    blockTable: new Uint32Array([3, 1, 7, 5, 0, 2, 4, 6]).subarray(0, sampling.length * 4),
+    numBlocks: 8,
+    maxSteps: STEPS,
+    sampling,
+  });
+  step.reset(START.subarray(0, sampling.length), new Uint32Array(sampling.length));
+  return {
+    step,
+    release() {
+      step.release();
+      releaseLlamaWeights(backend, weights);
+    },
+  };
+}
+
+/** STEPS steps op at a time, reading the ids after each; checks the history agrees. */
+async function opAtATime(backend: Backend, c: Case): Promise<number[]> {
+  const s = setup(backend, c);
+  try {
+    const ids: number[] = [];
+    for (let i = 0; i < STEPS; i++) {
+      s.step.encode();
+      ids.push(...await backend.read(s.step.ids));
+    }
+    assert.deepEqual([...await backend.read(s.step.history)], ids, "history = ids read per step");
+    return ids;
+  } finally {
+    s.release();
+  }
+}
+
+/** STEPS steps of a captured plan, run in `chunks` submits. */
+async function planned(backend: Backend, c: Case, chunks = [3, 3, 4]): Promise<number[]> {
+  assert.ok(canCapture(backend));
+  const s = setup(backend, c);
+  const plan = await backend.capture(() => s.step.encode(), { history: s.step.history });
+  try {
+    const ids: number[] = [];
+    for (const k of chunks) ids.push(...await plan.run(k));
+    return ids;
+  } finally {
+    plan.destroy();
+    s.release();
+  }
+}
+
+/** The five matmuls of a step of `c` at `m` tokens (QKV, o, gate+up, down, LM head). */
+function stepMatmuls(c: LlamaKernelConfig, m: number): MatmulPieceOptions[] {
+  const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
+  const shapes: Omit<MatmulPieceOptions, "dtype" | "m">[] = [
+    {
+      n: q + 2 * kv,
+      k: c.hidden,
+      bias: c.qkvBias,
+      epilogue: { kind: "split3", sizes: [q, kv, kv] },
+    },
+    { n: c.hidden, k: q },
+    { n: c.intermediate, k: c.hidden, epilogue: { kind: "gate_up_silu" } },
+    { n: c.hidden, k: c.intermediate },
+    { n: c.vocab, k: c.hidden },
+  ];
+  return shapes.map((o) => ({ ...o, dtype: c.dtype, m }));
+}
+
+function assertVaried(ids: number[], what: string): void {
+  assert.equal(ids.length, STEPS * 2, what);
+  for (const seq of [0, 1]) {
+    const column = ids.filter((_, i) => i % 2 === seq);
+    assert.ok(new Set(column).size >= 4, `${what}: sequence ${seq} is not near-constant`);
+  }
+}
+
+describe("llama decode step: cpu and kernel selection (no device)", () => {
+  it("random weights are deterministic per seed and tie the LM head on request", async () => {
+    const cpu = createCpuBackend(), c = config("q8_0");
+    const a = randomLlamaWeights(cpu, c, { layers: 1, seed: 3 });
+    const b = randomLlamaWeights(cpu, c, { layers: 1, seed: 3 });
+    const other = randomLlamaWeights(cpu, c, { layers: 1, seed: 4, tied: true });
+    assert.deepEqual(await cpu.read(a.layers[0].qkv), await cpu.read(b.layers[0].qkv));
+    assert.deepEqual(await cpu.read(a.lmHead), await cpu.read(b.lmHead));
+    assert.notDeepEqual(await cpu.read(a.layers[0].qkv), await cpu.read(other.layers[0].qkv));
+    assert.notEqual(a.lmHead, a.embedding);
+    assert.equal(other.lmHead, other.embedding);
+    assert.throws(() => randomLlamaWeights(cpu, c, { layers: 0, seed: 1 }), RangeError);
+  });
+  it("cpu greedy ids vary and depend on the attention context (RoPE mode)", async () => {
+    const neox = await opAtATime(createCpuBackend(), { config: config("f32") });
+    assertVaried(neox, "neox");
+    const interleaved = await opAtATime(createCpuBackend(), {
+      config: config("f32", { ropeMode: "interleaved" }),
+    });
+    assert.notDeepEqual(interleaved, neox, "positions reach the ids through attention");
+  });
+  it("cpu: advancing past maxSteps throws RangeError", () => {
+    const cpu = createCpuBackend();
+    const s = setup(cpu, { config: config("f32") });
+    for (let i = 0; i < STEPS; i++) s.step.encode();
+    assert.throws(() => s.step.encode(), RangeError);
+    s.release();
+  });
+  it("rejects weights that do not fit the config and an inconsistent batch", () => {
+    const cpu = createCpuBackend(), c = config("f32");
+    const weights = randomLlamaWeights(cpu, c, { layers: 1, seed: 1 });
+    const batch = {
+      blockTable: new Uint32Array(4),
+      numBlocks: 4,
+      maxSteps: 2,
+      sampling: GREEDY.slice(0, 1),
+    };
+    const create = (cfg: LlamaKernelConfig, b = batch) =>
+      createLlamaDecodeStep(cpu, { config: cfg, weights }, b);
+    create(c).release();
+    assert.throws(() => create({ ...c, intermediate: 128 }), /layer 0 gateUp is weight/);
+    assert.throws(() => create({ ...c, qkvBias: true }), /layer 0 qkvBias is missing/);
+    assert.throws(() => create(c, { ...batch, blockTable: new Uint32Array(5) }), RangeError);
+  });
+  it("selectMatmul runs a tuned piece's kernel and grid, and the default otherwise", () => {
+    const gemv: MatmulPieceOptions = { dtype: "q8_0", m: 1, n: 96, k: 64 };
+    const gemm: MatmulPieceOptions = { ...gemv, m: 8, epilogue: { kind: "gate_up_silu" } };
+    const lane = { wg: 16, rows: 2, lane: 1 }, tile = { bm: 16, bn: 16, bk: 16, tm: 2, tn: 2 };
+    const tuning = new Map<string, TuningConfig>([
+      [matmulPiece(gemv).name, lane],
+      [matmulPiece(gemm).name, tile],
+    ]);
+    const tunedGemv = selectMatmul(gemv, tuning), plainGemv = selectMatmul(gemv);
+    assert.deepEqual(tunedGemv.tuning, lane);
+    assert.equal(tunedGemv.source.hash, matmulPiece(gemv).generate(lane).hash);
+    assert.notEqual(tunedGemv.source.hash, plainGemv.source.hash);
+    assert.deepEqual(tunedGemv.grid, [3, 1, 1], "96 rows / (16 lanes × 2 rows)");
+    assert.deepEqual(plainGemv.grid, [96, 1, 1], "one workgroup per row");
+    const tunedGemm = selectMatmul(gemm, tuning);
+    assert.match(tunedGemm.source.name, /\.16x16x16\.2x2$/);
+    assert.deepEqual(tunedGemm.grid, [6, 1, 1], "96 columns / bn 16, 8 rows / bm 16");
+    // Another bucket, shape or epilogue has no tuned piece.
+    for (const other of [{ ...gemv, m: 2 }, { ...gemv, n: 64 }, { ...gemm, epilogue: undefined }]) {
+      assert.equal(selectMatmul(other, tuning).tuning, undefined);
+    }
+  });
+  it("matmulTuningOf keeps the tuning of tunable pieces and rejects mismatched results", () => {
+    const piece = matmulPiece({ dtype: "f32", m: 1, n: 32, k: 32 });
+    const fixed = { ...piece, candidates: [piece.candidates[0]] };
+    const items = [
+      { key: { bucket: 1, piece: 0, backend: "webgpu" }, piece: fixed },
+      { key: { bucket: 1, piece: 1, backend: "webgpu" }, piece },
+    ];
+    const chosen = piece.candidates[5];
+    const compiled = items.map((item, i) =>
+      ({ key: item.key, tuning: i ? chosen : {} }) as unknown as CompiledPiece
+    );
+    assert.deepEqual([...matmulTuningOf(items, compiled)], [[piece.name, chosen]]);
+    assert.throws(() => matmulTuningOf(items, compiled.slice(1)), RangeError);
+    assert.throws(() => matmulTuningOf(items, [compiled[1], compiled[0]]), RangeError);
+  });
+});
+
+describe("llama decode step on the GPU", { skip: device.skip }, () => {
+  const runtime = device.context ? new KernelRuntime(device.context) : undefined;
+  const gpu = (fused: boolean, options: { pool?: BufferPool; rt?: KernelRuntime } = {}) =>
+    createWebGpuBackend(options.rt ?? runtime!, { fused, pool: options.pool });
+  const using = async <T>(b: Backend, fn: (b: Backend) => Promise<T>): Promise<T> => {
+    try {
+      return await fn(b);
+    } finally {
+      b.destroy();
+    }
+  };
+
+  const cases: [string, Case][] = [
+    ["f32", { config: config("f32") }],
+    ["q8_0", { config: config("q8_0") }],
+    // Seed 2: tied models tend to echo their input token; this one's ids vary.
+    ["q8_0, QKV bias, tied LM head", {
+      config: config("q8_0", { qkvBias: true }),
+      seed: 2,
+      tied: true,
+    }],
+  ];
+  for (const [name, c] of cases) {
+    it(`${name}: greedy ids equal on cpu, webgpu op at a time, webgpu plan and webgpu-eager plan`, async () => {
+      const want = await opAtATime(createCpuBackend(), c);
+      assertVaried(want, "cpu");
+      assert.deepEqual(await using(gpu(true), (b) => opAtATime(b, c)), want, "webgpu op");
+      assert.deepEqual(await using(gpu(true), (b) => planned(b, c)), want, "webgpu plan");
+      assert.deepEqual(await using(gpu(false), (b) => planned(b, c)), want, "eager plan");
+    });
+  }
+
+  it("temperature, top-k and top-p: the webgpu plan equals webgpu op at a time", async () => {
+    const c: Case = {
+      config: config("q8_0"),
+      sampling: [
+        { temperature: 0.9, topK: 20, topP: 0.9, seed: 11 },
+        { temperature: 1.3, topK: 0, topP: 0.8, seed: 12 },
+      ],
+    };
+    const stepwise = await using(gpu(true), (b) => opAtATime(b, c));
+    assertVaried(stepwise, "sampled");
+    assert.deepEqual(await using(gpu(true), (b) => planned(b, c, [1, 5, 4])), stepwise);
+    const greedy = await using(gpu(true), (b) => planned(b, { config: c.config }));
+    assert.notDeepEqual(stepwise, greedy, "sampling departs from greedy");
+  });
+
+  it("a plan refuses to run past maxSteps; reset and resetHistory replay the same ids", () =>
+    using(gpu(true), async (b) => {
+      assert.ok(canCapture(b));
+      const s = setup(b, { config: config("f32") });
+      const plan = await b.capture(() => s.step.encode(), { history: s.step.history });
+      const first = [...await plan.run(STEPS)];
+      await assert.rejects(plan.run(1), RangeError);
+      s.step.reset(START, new Uint32Array(2));
+      plan.resetHistory();
+      assert.deepEqual([...await plan.run(4), ...await plan.run(6)], first);
+      await assert.rejects(plan.run(0), RangeError);
+      plan.destroy();
+      s.release();
+    }));
+
+  it("capture refuses queued ops, nesting, host transfers and empty steps, and leaks nothing", async () => {
+    const pool = new BufferPool(device.context!.device);
+    const refusals = gpu(true, { pool });
+    try {
+      assert.ok(canCapture(refusals));
+      const s = setup(refusals, { config: config("f32") });
+      const history = s.step.history, encode = () => s.step.encode();
+      encode();
+      assert.throws(() => refusals.capture(encode, { history }), /queued ops are not flushed/);
+      const firstIds = [...await refusals.read(s.step.ids)];
+      const refused: [RegExp, () => void][] = [
+        [/do not nest/, () => (encode(), refusals.capture(encode, { history }))],
+        [/Cannot read a tensor while capturing/, () => (encode(), refusals.read(s.step.ids))],
+        [/Cannot write a tensor while capturing/, () => s.step.reset(START, START)],
+        [/recorded no op/, () => {}],
+      ];
+      for (const [message, step] of refused) {
+        assert.throws(() => refusals.capture(step, { history }), TypeError);
+        assert.throws(() => refusals.capture(step, { history }), message);
+      }
+      assert.throws(() => refusals.capture(encode, { history: s.step.ids }), RangeError);
+      const plan = await refusals.capture(encode, { history });
+      // Nothing of the refused captures reached the queue: the plan continues at step 1 (its
+      // own row count starts at 0, so read the whole history rather than its result).
+      await plan.run(STEPS - 1);
+      const want = await opAtATime(createCpuBackend(), { config: config("f32") });
+      assert.deepEqual(firstIds, want.slice(0, 2));
+      assert.deepEqual([...await refusals.read(history)], want);
+      plan.destroy();
+      s.release();
+    } finally {
+      refusals.destroy();
+    }
+    // The same op, read and capture on a fresh pool create as many buffers: the refused
+    // captures returned everything they took.
+    const fresh = new BufferPool(device.context!.device);
+    await using(gpu(true, { pool: fresh }), async (b) => {
+      const s = setup(b, { config: config("f32") });
+      s.step.encode();
+      await b.read(s.step.ids);
+      assert.ok(canCapture(b));
+      (await b.capture(() => s.step.encode(), { history: s.step.history })).destroy();
+      s.release();
+    });
+    assert.equal(pool.stats.created, fresh.stats.created);
+    pool.destroy();
+    fresh.destroy();
+  });
+
+  it("plan.destroy returns its buffers to the pool; backend destroy ends live plans", async () => {
+    const pool = new BufferPool(device.context!.device);
+    const captureOn = async (b: Backend) => {
+      assert.ok(canCapture(b));
+      const s = setup(b, { config: config("q8_0") });
+      return { s, plan: await b.capture(() => s.step.encode(), { history: s.step.history }) };
+    };
+    const b1 = gpu(false, { pool });
+    const { plan: first } = await captureOn(b1);
+    const held = pool.stats.created;
+    assert.ok(held > 10, "the plan holds a uniform per op and the eager temporaries");
+    first.destroy();
+    first.destroy(); // idempotent
+    await assert.rejects(first.run(1), TypeError);
+    const { plan: second } = await captureOn(b1);
+    assert.equal(pool.stats.created, held, "the second plan reused the first one's buffers");
+    b1.destroy();
+    assert.ok(second.destroyed, "destroying the backend destroyed its live plan");
+    await assert.rejects(second.run(1), TypeError);
+    second.destroy(); // afterwards: nothing to do, no throw
+    // The destroyed backend gave the live plan's buffers back to the injected pool.
+    await using(gpu(false, { pool }), async (b2) => {
+      const { plan } = await captureOn(b2);
+      assert.equal(pool.stats.created, held, "a third capture reused them again");
+      assert.equal((await plan.run(2)).length, 4);
+    });
+    pool.destroy();
+    // An owned pool is destroyed with the backend, live plans' buffers included.
+    const owner = gpu(true);
+    const { plan } = await captureOn(owner);
+    owner.destroy();
+    assert.ok(plan.destroyed);
+    plan.destroy();
+  });
+
+  it("webgpu with matmul tuning dispatches the tuned kernels and still equals cpu", async () => {
+    const rt = new KernelRuntime(device.context!);
+    const c = config("q8_0"), matmuls = stepMatmuls(c, 1);
+    const one: Case = { config: c, sampling: GREEDY.slice(0, 1) };
+    const lane = { wg: 16, rows: 2, lane: 1 };
+    const tuning = new Map(matmuls.map((o) => [matmulPiece(o).name, lane]));
+    const b = createWebGpuBackend(rt, { fused: true, tuning });
+    try {
+      assert.ok(canCapture(b));
+      const s = setup(b, one);
+      const plan = await b.capture(() => s.step.encode(), { history: s.step.history });
+      const labels = plan.steps.map((p) => p.kind === "dispatch" ? p.dispatch.label : "copy");
+      for (const o of matmuls) {
+        const tuned = selectMatmul(o, tuning).source, plain = selectMatmul(o).source;
+        assert.ok(labels.includes(tuned.name), `${tuned.name} is dispatched`);
+        assert.ok(rt.hasPipeline(tuned), `${tuned.name} was compiled`);
+        assert.ok(!rt.hasPipeline(plain), `the default ${plain.name} was not`);
+      }
+      const ids = [...await plan.run(STEPS)];
+      plan.destroy();
+      s.release();
+      assert.deepEqual(ids, await opAtATime(createCpuBackend(), one));
+      assert.ok(new Set(ids).size >= 4, "the single sequence is not near-constant");
+    } finally {
+      b.destroy();
+      rt.destroy();
+    }
+  });
+
+  it("warmUpMatmulTuning: the backend's matmuls are the warmed-up pieces", async () => {
+    const rt = new KernelRuntime(device.context!);
+    const c = config("q8_0");
+    try {
+      const cache = await KernelCompileCache.open(rt, {
+        storage: memoryCacheStorage(),
+        root: "/unused",
+        factors: cacheKeyFactors(device.context!, c, c.dtype),
+        disabled: true,
+        tune: false, // the tuner's timing is covered by the compile cache tests
+      });
+      const tuning = await warmUpMatmulTuning(cache, c, { buckets: [1, 2] });
+      assert.equal(tuning.size, 10, "5 matmuls × 2 buckets");
+      // Two sequences: the bucket-2 pieces. Each selected kernel is one the warm-up compiled.
+      for (const o of stepMatmuls(c, 2)) {
+        const choice = selectMatmul(o, tuning);
+        assert.ok(choice.tuning, `${matmulPiece(o).name} is in the tuning`);
+        assert.ok(rt.hasPipeline(choice.source), `${choice.source.name} was warmed up`);
+      }
+      const want = await opAtATime(createCpuBackend(), { config: c });
+      const got = await using(
+        createWebGpuBackend(rt, { fused: true, tuning }),
+        (b) => planned(b, { config: c }),
+      );
+      assert.deepEqual(got, want);
+    } finally {
+      rt.destroy();
+    }
+  });
+});
