@@ -67,6 +67,13 @@ export interface GpuContext {
  * Requests an adapter and a device from `provider`. Throws a {@link GpuError} of kind
  * `no-adapter` when the provider is missing or yields no adapter, so callers can fall back to
  * the CPU backend with a clear log line.
+ *
+ * The returned context keeps `provider.gpu` reachable for as long as the context itself is
+ * reachable. This MUST NOT be dropped: Dawn's `GPU` object (npm `webgpu`) owns the native
+ * `dawn::native::Instance`, while its adapters, devices and event pump hold only a raw pointer
+ * to it, so collecting the `GPU` object while a device lives frees the instance under it (a
+ * use-after-free in `Instance::ProcessEvents`: segfaults, `std::system_error`, mutex
+ * assertions or hangs, in Bun and Node alike).
  */
 export async function acquireGpuContext(
   provider: GpuProvider | undefined,
@@ -122,6 +129,7 @@ export async function acquireGpuContext(
     provider: provider.name,
   });
   return new LiveContext(
+    provider.gpu,
     device,
     provider.name,
     description,
@@ -136,7 +144,10 @@ export async function acquireGpuContext(
 class LiveContext implements GpuContext {
   #lost = false;
   #destroyed = false;
+  /** Held, never read: keeps the native instance behind `device` alive (see acquireGpuContext). */
+  readonly #gpu: GPU;
   constructor(
+    gpu: GPU,
     readonly device: GPUDevice,
     readonly providerName: string,
     readonly adapter: AdapterDescription,
@@ -146,6 +157,7 @@ class LiveContext implements GpuContext {
     readonly fingerprint: string,
     onLost?: (info: GPUDeviceLostInfo) => void,
   ) {
+    this.#gpu = gpu;
     device.lost.then((info) => {
       this.#lost = true;
       if (!this.#destroyed && info.reason !== "destroyed") onLost?.(info);
