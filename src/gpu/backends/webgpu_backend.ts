@@ -14,7 +14,7 @@
  * @example
  * ```ts ignore
  * const backend = createWebGpuBackend(runtime, { fused: true, tuning });
- * const plan = await backend.capture(() => step.run(), { history: step.history });
+ * const plan = await backend.capture(() => step.encode(), { history: step.history });
  * const ids = await plan.run(16);
  * ```
  */
@@ -45,8 +45,9 @@ export interface WebGpuBackendOptions {
   /** Use fused kernels (`webgpu`) or one kernel per op (`webgpu-eager`). */
   readonly fused: boolean;
   /**
-   * Pool for per-op uniforms and temporaries. Default: a pool owned (and destroyed) by the
-   * backend; an injected pool is only drained of this backend's buffers, never destroyed.
+   * Pool for per-op uniforms and temporaries (of queued ops until their submit completes, of
+   * captured plans until the plan is destroyed). Default: a pool owned (and destroyed) by the
+   * backend; an injected pool gets this backend's buffers back on `destroy`, never destroyed.
    */
   readonly pool?: BufferPool;
   /**

@@ -4,7 +4,7 @@
  * (or, while a plan is captured, recorded) as kernel dispatches on
  * an {@link OpQueue} (the backend's step list, uniforms and pooled temporaries), so they add
  * no buffers of their own: split-K partials come from the pool and return to it after the
- * flush.
+ * flush (or, for a captured plan, when the plan is destroyed).
  *
  * `webgpu-eager` always runs attention as split-K (64 keys per split) plus the merge pass.
  * `webgpu` picks the split from the block-table length: when one split of at most
@@ -40,7 +40,7 @@ const SPLIT = 64;
 
 /** What the ops need from their backend. */
 export interface OpQueue {
-  /** Queues a dispatch (encoded at the next flush). */
+  /** Queues a dispatch (encoded at the next flush), or records it while a plan is captured. */
   dispatch(
     source: KernelSource,
     bindings: Record<number, GPUBuffer>,
