@@ -81,7 +81,7 @@ export function codegenHash(): string {
     attentionMergeKernel(probe).code,
     argmaxKernel({ vocab: 64 }).code,
     sampleKernel({ vocab: 64 }).code,
-    decodeAdvanceKernel(probe).code,
+    decodeAdvanceKernel().code,
   ];
   return fnv1aHex(sources.join("\n"));
 }

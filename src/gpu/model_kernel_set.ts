@@ -26,6 +26,7 @@ import { elementwiseKernel } from "./kernels/elementwise.ts";
 import { sampleKernel } from "./kernels/sample.ts";
 import { argmaxKernel } from "./kernels/argmax.ts";
 import { decodeAdvanceKernel } from "./kernels/decode_advance.ts";
+import { pagedAttentionOptions } from "./backends/webgpu_decode_ops.ts";
 
 /** The model dimensions a kernel set depends on. */
 export interface LlamaKernelConfig {
@@ -74,14 +75,15 @@ export function llamaKernelSet(
   return items;
 }
 
-function sharedPieces(c: LlamaKernelConfig): KernelPiece[] {
-  const attention = {
+/** The pieces both backends dispatch; attention as `pagedAttention` runs it for `fused`. */
+function sharedPieces(c: LlamaKernelConfig, fused: boolean): KernelPiece[] {
+  const attention = pagedAttentionOptions({
     heads: c.heads,
     kvHeads: c.kvHeads,
     headDim: c.headDim,
     blockSize: c.blockSize,
     maxBlocks: c.maxBlocks,
-  };
+  }, { fused });
   return [
     fixedPiece(embeddingKernel({ dtype: c.dtype, dim: c.hidden })),
     fixedPiece(
@@ -90,19 +92,26 @@ function sharedPieces(c: LlamaKernelConfig): KernelPiece[] {
     fixedPiece(
       ropeKernel({ heads: c.kvHeads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode }),
     ),
-    fixedPiece(kvAppendKernel(attention)),
+    fixedPiece(
+      kvAppendKernel({
+        kvHeads: c.kvHeads,
+        headDim: c.headDim,
+        paged: { blockSize: c.blockSize, maxBlocks: c.maxBlocks },
+      }),
+    ),
     fixedPiece(attentionSplitKernel(attention)),
-    fixedPiece(attentionMergeKernel(attention)),
+    ...(attention.fuseMerge ? [] : [fixedPiece(attentionMergeKernel(attention))]),
     fixedPiece(sampleKernel({ vocab: c.vocab })),
     fixedPiece(argmaxKernel({ vocab: c.vocab })),
-    fixedPiece(decodeAdvanceKernel(attention)),
+    fixedPiece(decodeAdvanceKernel()),
   ];
 }
 
 function fusedPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
   const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
   return [
-    ...sharedPieces(c),
+    ...sharedPieces(c, true),
+    fixedPiece(rmsnormKernel({ dim: c.hidden, eps: c.eps })),
     fixedPiece(rmsnormKernel({ dim: c.hidden, eps: c.eps, fusedResidual: true })),
     matmulPiece({
       dtype: c.dtype,
@@ -125,6 +134,7 @@ function fusedPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
   ];
 }
 
+/** What `webgpu-eager` dispatches: default tuning, one kernel per op (see its backend). */
 function eagerPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
   const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
   const untuned = (piece: KernelPiece): KernelPiece => ({
@@ -133,13 +143,21 @@ function eagerPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
     generate: piece.generate,
   });
   return [
-    ...sharedPieces(c),
+    ...sharedPieces(c, false),
     fixedPiece(rmsnormKernel({ dim: c.hidden, eps: c.eps })),
     fixedPiece(elementwiseKernel("add")),
-    fixedPiece(elementwiseKernel("silu_mul")),
-    ...[q, kv, c.hidden, c.intermediate, c.vocab].map((n) =>
-      untuned(matmulPiece({ dtype: c.dtype, m, n, k: c.hidden }))
-    ),
-    untuned(matmulPiece({ dtype: c.dtype, m, n: c.hidden, k: c.intermediate })),
+    fixedPiece(elementwiseKernel("silu_mul_halves")),
+    untuned(matmulPiece({
+      dtype: c.dtype,
+      m,
+      n: q + 2 * kv,
+      k: c.hidden,
+      bias: c.qkvBias,
+      epilogue: { kind: "split3", sizes: [q, kv, kv] },
+    })),
+    ...[[c.hidden, q], [2 * c.intermediate, c.hidden], [c.hidden, c.intermediate], [
+      c.vocab,
+      c.hidden,
+    ]].map(([n, k]) => untuned(matmulPiece({ dtype: c.dtype, m, n, k }))),
   ];
 }

@@ -172,29 +172,29 @@ describe("sampling kernels", { skip }, () => {
       }
       assert.ok(seen.size > 1, "the draw changes with the step");
     }));
-  it("decode advance appends history, advances positions and recomputes slots", () =>
+  it("decode advance appends history, advances positions and the step, and stops at the end", () =>
     withHarness(async (h) => {
-      const blockSize = 4, maxBlocks = 3;
       const state = h.buf(new Uint32Array([2])), positions = h.buf(new Uint32Array([3, 6]));
-      const slots = h.buf(8), history = h.buf(4 * 2 * 4);
-      const blockTable = new Uint32Array([5, 1, 2, 7, 0, 3]);
-      await h.run([{
-        kernel: decodeAdvanceKernel({ blockSize, maxBlocks }),
+      const history = h.buf(3 * 2 * 4);
+      const step = (ids: number[]) => ({
+        kernel: decodeAdvanceKernel(),
         bindings: {
           0: h.uni([2]),
           1: state,
           2: positions,
-          3: h.buf(new Uint32Array([0, 1])),
-          4: h.buf(blockTable),
-          5: slots,
-          6: h.buf(new Uint32Array([42, 43])),
+          6: h.buf(new Uint32Array(ids)),
           7: history,
         },
-        grid: [1, 1, 1],
-      }]);
+        grid: [1, 1, 1] as [number, number, number],
+      });
+      await h.run([step([42, 43])]);
       assert.deepEqual([...await h.u32(state, 1)], [3]);
       assert.deepEqual([...await h.u32(positions, 2)], [4, 7]);
-      assert.deepEqual([...await h.u32(slots, 2)], [1 * 4 + 0, 0 * 4 + 3]);
-      assert.deepEqual([...await h.u32(history, 8)], [0, 0, 0, 0, 42, 43, 0, 0]);
+      assert.deepEqual([...await h.u32(history, 6)], [0, 0, 0, 0, 42, 43]);
+      // Row 3 lies past the 3-row history: nothing is written, the rest still advances.
+      await h.run([step([50, 51])]);
+      assert.deepEqual([...await h.u32(state, 1)], [4]);
+      assert.deepEqual([...await h.u32(positions, 2)], [5, 8]);
+      assert.deepEqual([...await h.u32(history, 6)], [0, 0, 0, 0, 42, 43]);
     }));
 });

@@ -27,7 +27,7 @@ import { KernelCompileCache } from "../../src/gpu/compile_cache.ts";
 import { cacheKeyFactors } from "../../src/gpu/cache_key_factors.ts";
 import { memoryCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
 import { matmulPiece, type MatmulPieceOptions } from "../../src/gpu/kernel_piece.ts";
-import type { LlamaKernelConfig } from "../../src/gpu/model_kernel_set.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/model_kernel_set.ts";
 import { createLlamaDecodeStep, releaseLlamaWeights } from "../../src/gpu/llama_decode_step.ts";
 import { randomLlamaWeights } from "../../src/gpu/llama_random_weights.ts";
 import type { SamplingParams } from "../../src/gpu/reference/sampling.ts";
@@ -408,6 +408,31 @@ describe("llama decode step on the GPU", { skip: device.skip }, () => {
       rt.destroy();
     }
   });
+
+  for (const backend of ["webgpu", "webgpu-eager"] as const) {
+    it(`${backend}: the model kernel set covers every kernel a decode step dispatches`, async () => {
+      const rt = new KernelRuntime(device.context!);
+      const c = config("q8_0", { qkvBias: true });
+      try {
+        const cache = await KernelCompileCache.open(rt, {
+          storage: memoryCacheStorage(),
+          root: "/unused",
+          factors: cacheKeyFactors(device.context!, c, c.dtype),
+          disabled: true,
+          tune: false,
+        });
+        const items = llamaKernelSet(c, { buckets: [2], backend });
+        const compiled = await cache.warmUp(items);
+        const warmed = rt.pipelinesCreated;
+        const fused = backend === "webgpu";
+        const tuning = fused ? matmulTuningOf(items, compiled) : undefined;
+        await opAtATime(createWebGpuBackend(rt, { fused, tuning }), { config: c });
+        assert.equal(rt.pipelinesCreated, warmed, "no pipeline was compiled after warm-up");
+      } finally {
+        rt.destroy();
+      }
+    });
+  }
 
   it("warmUpMatmulTuning: the backend's matmuls are the warmed-up pieces", async () => {
     const rt = new KernelRuntime(device.context!);

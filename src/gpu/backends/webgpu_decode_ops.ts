@@ -57,6 +57,25 @@ export interface OpQueue {
   buffer(tensor: Tensor): GPUBuffer;
 }
 
+/**
+ * The attention kernel options a WebGPU backend uses for a paged geometry: one fused kernel
+ * when `fused` and the block-table row spans at most {@link FUSED_ATTENTION_MAX_CONTEXT}
+ * tokens, otherwise split-K (64 keys per split) plus the merge pass. Kernel sets warm up
+ * exactly these kernels.
+ */
+export function pagedAttentionOptions(
+  geometry: Omit<AttentionOptions, "split" | "fuseMerge">,
+  options: { fused: boolean },
+): AttentionOptions {
+  const context = geometry.maxBlocks * geometry.blockSize;
+  const fuse = options.fused && context <= FUSED_ATTENTION_MAX_CONTEXT;
+  return {
+    ...geometry,
+    split: fuse ? Math.max(16, 2 ** Math.ceil(Math.log2(context))) : SPLIT,
+    fuseMerge: fuse,
+  };
+}
+
 /** The ops this file adds to a WebGPU backend. */
 export type DecodeOps = Pick<Backend, "kvAppend" | "pagedAttention" | "sample" | "advance">;
 
@@ -85,17 +104,14 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
     },
     pagedAttention(out, q, cache, batch) {
       const { tokens, heads, maxBlocks } = pagedGeometry("pagedAttention", cache, batch, q, true);
-      const context = maxBlocks * cache.blockSize;
-      const fuse = options.fused && context <= FUSED_ATTENTION_MAX_CONTEXT;
-      const geometry: AttentionOptions = {
+      const geometry = pagedAttentionOptions({
         heads,
         kvHeads: cache.kvHeads,
         headDim: cache.headDim,
         blockSize: cache.blockSize,
         maxBlocks,
-        split: fuse ? Math.max(16, 2 ** Math.ceil(Math.log2(context))) : SPLIT,
-        fuseMerge: fuse,
-      };
+      }, options);
+      const fuse = geometry.fuseMerge === true;
       const uniform = queue.uniform([tokens]);
       const inputs = {
         0: uniform,
