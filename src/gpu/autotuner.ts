@@ -1,6 +1,6 @@
 /**
- * The autotuner: times every candidate of a tunable {@link KernelPiece} on the device and
- * returns the fastest. Timing runs `repeats` dispatches in one submit and measures them on
+ * The autotuner: times every candidate of a tunable {@link KernelPiece} on the device, then
+ * the piece's refinements of the fastest (if it has any), and returns the fastest of all. Timing runs `repeats` dispatches in one submit and measures them on
  * the device ({@link DispatchTimer}: GPU timestamps, or the slope of two submit sizes), so
  * the readback after each submit (≥ 10 ms in Deno) is not part of any candidate's time. Winners are
  * persisted by the compile cache per (bucket, piece, backend) and device fingerprint, so a
@@ -47,19 +47,26 @@ export async function autotune(
   const timings: { tuning: TuningConfig; ms: number }[] = [];
   const timer = new DispatchTimer(runtime);
   try {
-    for (const tuning of piece.candidates) {
-      options.signal?.throwIfAborted();
-      const ms = await timeCandidate(runtime, piece, tuning, timer, { repeats, trials });
-      if (ms !== undefined) timings.push({ tuning, ms });
-    }
+    const pass = async (tunings: readonly TuningConfig[]) => {
+      for (const tuning of tunings) {
+        options.signal?.throwIfAborted();
+        const ms = await timeCandidate(runtime, piece, tuning, timer, { repeats, trials });
+        if (ms !== undefined) timings.push({ tuning, ms });
+      }
+    };
+    await pass(piece.candidates);
+    if (piece.refine && timings.length) await pass(piece.refine(fastest(timings).tuning));
   } finally {
     timer.destroy();
   }
   if (!timings.length) {
     throw new GpuError("compile", `Cannot tune ${piece.name}: no candidate compiled`);
   }
-  const winner = timings.reduce((a, b) => (b.ms < a.ms ? b : a));
-  return { tuning: winner.tuning, timings };
+  return { tuning: fastest(timings).tuning, timings };
+}
+
+function fastest<T extends { ms: number }>(timings: readonly T[]): T {
+  return timings.reduce((a, b) => (b.ms < a.ms ? b : a));
 }
 
 /** Milliseconds per dispatch of one candidate; `undefined` when it does not fit or compile. */

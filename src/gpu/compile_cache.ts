@@ -327,7 +327,7 @@ export class KernelCompileCache {
       ? `stale: holds ${entry.name}, expected ${piece.name}`
       : typeof entry.code !== "string" || fnv1aHex(entry.code) !== entry.codeHash
       ? "corrupt: code hash mismatch"
-      : !piece.candidates.some((c) => stableStringify(c) === stableStringify(entry.tuning))
+      : !acceptsTuning(piece, entry.tuning)
       ? "stale: tuning is not a current candidate"
       : undefined;
     if (!problem) return entry;
@@ -335,6 +335,15 @@ export class KernelCompileCache {
     this.#entries.delete(k);
     return undefined;
   }
+}
+
+/** Whether `tuning` is one of `piece`'s candidates or a refinement of one. */
+function acceptsTuning(piece: KernelPiece, tuning: TuningConfig): boolean {
+  const want = stableStringify(tuning);
+  return piece.candidates.some((c) =>
+    stableStringify(c) === want ||
+    (piece.refine?.(c) ?? []).some((r) => stableStringify(r) === want)
+  );
 }
 
 interface Resolved {

@@ -37,6 +37,12 @@ export interface KernelPiece {
   readonly candidates: readonly TuningConfig[];
   /** Generates the kernel for a candidate. */
   generate(tuning: TuningConfig): KernelSource;
+  /**
+   * Variants of the first pass's winner to time in a second pass (a local search, so that a
+   * parameter that rarely matters costs a few timings instead of multiplying the candidates).
+   * A refined tuning is valid wherever a candidate is.
+   */
+  refine?(winner: TuningConfig): readonly TuningConfig[];
   /** Builds a benchmark for a compiled candidate (absent: the piece is not tunable). */
   benchmark?(
     runtime: KernelRuntime,
@@ -78,13 +84,26 @@ export const GEMV_CANDIDATES: readonly TuningConfig[] = [
 ];
 
 /**
- * The GEMV candidates for a weight format: {@link GEMV_CANDIDATES}, and for quantised weights
- * each of them also with `g` blocks per scale load (the largest group that divides K / 32;
- * `g` absent means one block).
+ * The refinements of a GEMV winner: for quantised weights, the same configuration with `g`
+ * blocks per scale load (the largest group that divides K / 32; `g` absent means one block).
+ * It is a second-pass parameter because on llvmpipe it rarely wins (the unrolled blocks cost
+ * registers), while on GPUs fewer, wider scale loads per invocation can.
  */
+export function gemvRefinements(
+  dtype: WeightDType,
+  k: number,
+  winner: TuningConfig,
+): readonly TuningConfig[] {
+  const g = gemvScaleGroup(dtype, k);
+  return g === 1 || winner.g ? [] : [{ ...winner, g }];
+}
+
+/** Every GEMV tuning a piece accepts: the candidates and their refinements. */
 export function gemvCandidates(dtype: WeightDType, k: number): readonly TuningConfig[] {
   const g = gemvScaleGroup(dtype, k);
-  return g === 1 ? GEMV_CANDIDATES : GEMV_CANDIDATES.flatMap((t) => [t, { ...t, g }]);
+  return g === 1
+    ? GEMV_CANDIDATES
+    : GEMV_CANDIDATES.flatMap((t) => [t, ...gemvRefinements(dtype, k, t)]);
 }
 
 /** The {@link gemvKernel} / {@link gemvGrid} options of a GEMV tuning candidate. */
@@ -111,7 +130,7 @@ export const GEMM_CANDIDATES: readonly TuningConfig[] = [
 /** A tunable matmul piece (GEMV for m = 1, GEMM otherwise). */
 export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
   const gemv = options.m === 1;
-  const candidates = gemv ? gemvCandidates(options.dtype, options.k) : GEMM_CANDIDATES;
+  const candidates = gemv ? GEMV_CANDIDATES : GEMM_CANDIDATES;
   const generate = (t: TuningConfig) =>
     gemv
       ? gemvKernel({ ...options, ...gemvTuning(t) })
@@ -120,6 +139,7 @@ export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
     name: `${generate(candidates[0]).name.split(".").slice(0, 5).join(".")}.m${options.m}`,
     candidates,
     generate,
+    ...(gemv && { refine: (t: TuningConfig) => gemvRefinements(options.dtype, options.k, t) }),
     benchmark(runtime, pipeline, t) {
       const { m, n, k, dtype } = options;
       const rows = options.epilogue?.kind === "gate_up_silu" ? 2 * n : n;

@@ -160,6 +160,19 @@ describe("kernel compile cache", { skip }, () => {
     };
     scenarios.push(["entry that no longer compiles", await resign(broken), /failed to compile/, 1]);
 
+    // A GEMV entry (bucket 1) whose tuning is neither a candidate nor a refinement of one.
+    const gemvKey = Object.keys(file.entries).find((k) =>
+      JSON.parse(good).entries[k].name.startsWith("gemv.")
+    )!;
+    const untunable = JSON.parse(good);
+    untunable.entries[gemvKey].tuning = { wg: 48, rows: 3, lane: 0 };
+    scenarios.push([
+      "tuning no longer offered",
+      await resign(untunable),
+      /stale: tuning is not a current candidate/,
+      1,
+    ]);
+
     for (const [what, text, reason, rebuilt] of scenarios) {
       storage.files.set(path, text);
       const cache = await KernelCompileCache.open(new KernelRuntime(device.context!), opts);
@@ -181,6 +194,45 @@ describe("kernel compile cache", { skip }, () => {
         `${what}: rebuilt cache is whole again`,
       );
     }
+  });
+
+  it("accepts a persisted tuning that is a refinement of a candidate", async () => {
+    const storage = memoryCacheStorage();
+    const { runtime, factors, items } = setup();
+    const opts = { storage, root: "/cache", factors, tune: false };
+    const first = await KernelCompileCache.open(runtime, opts);
+    await first.warmUp(items);
+    await first.save();
+    const path = `${first.directory}/${CACHE_FILE}`;
+    const file = JSON.parse(storage.files.get(path)!);
+    const index = items.findIndex((i) => i.piece.refine?.(i.piece.candidates[5]).length);
+    assert.ok(index >= 0, "the q8_0 model has a refinable GEMV piece");
+    const { key, piece } = items[index];
+    const refined = piece.refine!(piece.candidates[5])[0];
+    const source = piece.generate(refined);
+    const entryKey = `${key.bucket}:${key.piece}:${key.backend}`;
+    assert.ok(file.entries[entryKey], `entry ${entryKey} exists`);
+    file.entries[entryKey] = {
+      ...file.entries[entryKey],
+      code: source.code,
+      codeHash: source.hash,
+      workgroupSize: [...source.workgroupSize],
+      params: { ...source.params },
+      tuning: refined,
+    };
+    file.checksum = await sha256Hex(
+      stableStringify({
+        format: file.format,
+        fingerprint: file.fingerprint,
+        entries: file.entries,
+      }),
+    );
+    storage.files.set(path, JSON.stringify(file));
+    const warm = await KernelCompileCache.open(new KernelRuntime(device.context!), opts);
+    const compiled = await warm.warmUp(items);
+    assert.deepEqual(warm.invalidations, []);
+    assert.equal(warm.counters.cacheHits, items.length);
+    assert.deepEqual(compiled[index].tuning, refined);
   });
 
   it("opt-out reads and writes nothing", async () => {

@@ -59,15 +59,23 @@ describe("WGSL generation (no device)", () => {
     );
     assert.equal(lane.params.g, 8);
   });
-  it("tunes blocks per scale load for quantised GEMV pieces only", () => {
+  it("refines quantised GEMV winners with blocks per scale load", () => {
     assert.equal(gemvCandidates("f32", 256), GEMV_CANDIDATES);
     const q = gemvCandidates("q4_0", 256);
     assert.equal(q.length, 2 * GEMV_CANDIDATES.length);
     assert.deepEqual([...new Set(q.map((t) => t.g ?? 1))], [1, 8]);
     const piece = matmulPiece({ dtype: "q4_0", m: 1, n: 16, k: 256 });
-    const grouped = piece.candidates.find((t) => t.g === 8)!;
+    assert.equal(piece.candidates, GEMV_CANDIDATES, "blocks per scale load is a refinement");
+    const [grouped] = piece.refine!(piece.candidates[3]);
+    assert.deepEqual(grouped, { ...piece.candidates[3], g: 8 });
+    assert.deepEqual(piece.refine!(grouped), [], "a refined tuning is not refined again");
     assert.match(piece.generate(grouped).name, /\.g8$/);
     assert.doesNotMatch(piece.generate(piece.candidates[0]).name, /\.g\d/);
+    assert.equal(
+      matmulPiece({ dtype: "f16", m: 1, n: 16, k: 256 }).refine!(GEMV_CANDIDATES[0]).length,
+      0,
+    );
+    assert.equal(matmulPiece({ dtype: "q4_0", m: 4, n: 16, k: 256 }).refine, undefined, "GEMM");
     assert.equal(gemvCandidates("q8_0", 96), GEMV_CANDIDATES, "3 blocks: no group divides");
   });
   it("selects the vectorised or scalar GEMV path by K", () => {
