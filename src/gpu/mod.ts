@@ -48,6 +48,7 @@ export * from "./kernel_cache_storage.ts";
 export * from "./cache_key_factors.ts";
 export * from "./kernel_piece.ts";
 export * from "./autotuner.ts";
+export * from "./dispatch_timer.ts";
 export * from "./compile_cache.ts";
 export * from "./model_kernel_set.ts";
 export * from "./decode_plan.ts";
