@@ -19,7 +19,10 @@ export type TestDevice = { context: GpuContext; skip: false } | {
 
 /**
  * Dawn's GL ES backend reads EGL_PLATFORM from the C environment; Bun's `process.env` does not
- * write through to it, so set it with libc `setenv` before the first adapter request.
+ * write through to it, so set it with libc `setenv` before the first adapter request. The
+ * strings go to FFI as typed arrays (not `ptr()` of a temporary), so Bun keeps them alive for
+ * the call: a raw pointer to an unreferenced array can be collected before `setenv` reads it,
+ * and Dawn then finds no EGL display.
  */
 async function ensureSurfacelessEgl(): Promise<void> {
   const g = globalThis as { Bun?: unknown; process?: { env: Record<string, string | undefined> } };
@@ -28,14 +31,16 @@ async function ensureSurfacelessEgl(): Promise<void> {
   const ffiName = "bun:ffi";
   const ffi = await import(ffiName);
   const libc = ffi.dlopen("libc.so.6", {
-    setenv: {
-      args: [ffi.FFIType.cstring, ffi.FFIType.cstring, ffi.FFIType.i32],
-      returns: ffi.FFIType.i32,
-    },
+    setenv: { args: [ffi.FFIType.ptr, ffi.FFIType.ptr, ffi.FFIType.i32], returns: ffi.FFIType.i32 },
   });
-  const c = (s: string) => ffi.ptr(new TextEncoder().encode(s + "\0"));
-  libc.symbols.setenv(c("EGL_PLATFORM"), c("surfaceless"), 1);
-  libc.close();
+  try {
+    const c = (s: string) => new TextEncoder().encode(s + "\0");
+    if (libc.symbols.setenv(c("EGL_PLATFORM"), c("surfaceless"), 1) !== 0) {
+      throw new Error("Cannot set EGL_PLATFORM for Dawn: libc setenv failed");
+    }
+  } finally {
+    libc.close();
+  }
 }
 
 const SHARED = Symbol.for("sluice.tests.gpu.device");
