@@ -38,13 +38,14 @@ export class KernelRuntime {
   #syncBuffer: GPUBuffer | undefined;
 
   /**
-   * Creates a runtime for `context`. `serialCompiles` makes pipeline creation one at a time;
-   * it defaults to true for Dawn providers, whose GL ES backend aborts (a mutex assertion)
-   * when several `createComputePipelineAsync` calls overlap under Bun.
+   * Creates a runtime for `context`. `serialCompiles` makes pipeline creation one at a time
+   * (default false: overlapping `createComputePipelineAsync` calls are safe on every provider,
+   * Dawn's GL ES included, once the context keeps Dawn's `GPU` object alive; see
+   * `acquireGpuContext`).
    */
   constructor(context: GpuContext, options: { serialCompiles?: boolean } = {}) {
     this.context = context;
-    if (options.serialCompiles ?? context.providerName.startsWith("dawn")) {
+    if (options.serialCompiles) {
       this.#serial = Promise.resolve();
     }
   }
