@@ -46,37 +46,20 @@ async function ensureSurfacelessEgl(): Promise<void> {
 const SHARED = Symbol.for("sluice.tests.gpu.device");
 
 /**
- * Acquires the test device once per process (Bun runs every test file in one process, and
- * Dawn does not survive a second `create()` after a device was destroyed there). The device
- * lives until the process exits; tests destroy every buffer they create.
+ * Acquires the test device once per process: Bun runs every test file of a folder in one
+ * process, and one device serves them all. The device lives until the process exits (its
+ * context keeps Dawn's `GPU` object alive, see `acquireGpuContext`); tests destroy every buffer
+ * they create.
  */
 export function acquireTestDevice(): Promise<TestDevice> {
   const g = globalThis as Record<symbol, Promise<TestDevice> | undefined>;
   return g[SHARED] ??= acquireOnce();
 }
 
-/**
- * Why Dawn is not used in this process, or `false`. Under Bun, Dawn's GL ES backend (npm
- * `webgpu` 0.6.2 on Mesa) crashes or stalls at random points of a long run: segfaults, aborts
- * (`std::system_error: Invalid argument`, pthread mutex assertions) or a hang inside Dawn that
- * bun's per-test timeout cannot interrupt. `BUN_JSC_useConcurrentGC=0` (no concurrent finalizing
- * of Dawn wrapper objects) makes single files pass but not the whole folder in one process, so
- * device tests under Bun are opt-in: `SLUICE_DAWN_TESTS=1 BUN_JSC_useConcurrentGC=0 bun test
- * <file>`, one file per process.
- */
-function dawnUnsafe(): string | false {
-  const g = globalThis as { Bun?: unknown; process?: { env: Record<string, string | undefined> } };
-  if (!g.Bun || g.process?.env.SLUICE_DAWN_TESTS === "1") return false;
-  return "Bun + Dawn (GL ES) crashes or stalls at random in long runs; opt in per file with " +
-    "SLUICE_DAWN_TESTS=1 BUN_JSC_useConcurrentGC=0";
-}
-
 async function acquireOnce(): Promise<TestDevice> {
   let provider = navigatorGpuProvider();
   try {
     if (!provider) {
-      const unsafe = dawnUnsafe();
-      if (unsafe) return { context: undefined, skip: unsafe };
       await ensureSurfacelessEgl();
       const name = "webgpu";
       const dawn = (await import(name)) as DawnModule;
