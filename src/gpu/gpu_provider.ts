@@ -61,6 +61,11 @@ export interface DawnProviderOptions {
  * Wraps the `webgpu` npm package. Installs its WebGPU globals (`GPUBufferUsage`, `GPUMapMode`,
  * ...) when the runtime lacks them, because kernels reference those enums by name.
  *
+ * The provider's `gpu` MUST stay reachable while any adapter or device from it is in use: it
+ * owns Dawn's native instance, which its adapters, devices and event pump reference without
+ * owning, so collecting it frees the instance under them. A context from `acquireGpuContext`
+ * holds it for as long as the context is reachable.
+ *
  * @example
  * ```ts ignore
  * import * as dawn from "webgpu";
