@@ -19,10 +19,12 @@ if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/bun ] || [ packag
   npm install --no-audit --no-fund || exit 1
 fi
 
-# 2. Debian packages the integration and GPU tests use (real servers, software Vulkan).
+# 2. Debian packages the integration and GPU tests use (real servers; software Vulkan for Deno's
+#    WebGPU, Mesa's EGL and llvmpipe GL ES for Dawn under Bun).
 need=()
-dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
-dpkg -s libvulkan1 >/dev/null 2>&1 || need+=(libvulkan1)
+for pkg in mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing Debian packages: ${need[*]}"
@@ -76,6 +78,7 @@ for rt in $runtimes; do
     bun)
       log "bun test (Bun $(node_modules/.bin/bun --version))"
       # One bun process per test folder: a crash in native code (Dawn) stays in its folder.
+      # tests/gpu runs its device tests on Dawn (npm `webgpu`, Mesa GL ES) in one process.
       rc=0
       for target in $(bun_targets "${targets[@]}"); do
         NO_COLOR=1 node_modules/.bin/bun test --timeout 120000 "$target" 2>&1 | tee "$out"
