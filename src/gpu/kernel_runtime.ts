@@ -172,8 +172,8 @@ export class KernelRuntime {
   }
 
   /**
-   * Resolves when all submitted work has finished. Uses a 4-byte `mapAsync` rather than
-   * `onSubmittedWorkDone`, which under Bun + Dawn does not keep the event loop alive.
+   * Resolves when all submitted work has finished: a 4-byte readback through {@link read}, so
+   * sync and readback share one completion path on every provider.
    */
   async sync(): Promise<void> {
     this.#syncBuffer ??= this.device.createBuffer({
