@@ -7,6 +7,7 @@ import { acquireGpuContext, type GpuContext } from "../../src/gpu/gpu_context.ts
 import {
   dawnGpuProvider,
   type DawnModule,
+  type GpuProvider,
   navigatorGpuProvider,
 } from "../../src/gpu/gpu_provider.ts";
 import { GpuError } from "../../src/gpu/gpu_error.ts";
@@ -56,15 +57,20 @@ export function acquireTestDevice(): Promise<TestDevice> {
   return g[SHARED] ??= acquireOnce();
 }
 
+/**
+ * A fresh Dawn provider (npm `webgpu` on Mesa GL ES) with its own `GPU` object, for runtimes
+ * without `navigator.gpu`. Each call creates a new Dawn instance.
+ */
+export async function dawnTestProvider(): Promise<GpuProvider> {
+  await ensureSurfacelessEgl();
+  const name = "webgpu";
+  const dawn = (await import(name)) as DawnModule;
+  return dawnGpuProvider(dawn);
+}
+
 async function acquireOnce(): Promise<TestDevice> {
-  let provider = navigatorGpuProvider();
   try {
-    if (!provider) {
-      await ensureSurfacelessEgl();
-      const name = "webgpu";
-      const dawn = (await import(name)) as DawnModule;
-      provider = dawnGpuProvider(dawn);
-    }
+    const provider = navigatorGpuProvider() ?? await dawnTestProvider();
     return { context: await acquireGpuContext(provider), skip: false };
   } catch (error) {
     if (error instanceof GpuError && error.kind === "no-adapter") {
