@@ -23,13 +23,7 @@ import { fsKernelCacheStorage } from "../../src/runtime/gpu_cache_storage.ts";
 import { sha256Hex, stableStringify } from "../../src/gpu/content_hash.ts";
 
 const device = await acquireTestDevice();
-// Under Bun + Dawn (GL ES) the autotuner's compile/submit loop never completes (the process
-// stops making progress inside Dawn even with concurrent GC off; bun's per-test timeout cannot
-// fire); the cache logic is runtime-independent, so only Deno runs it.
-const skip = device.skip ||
-  (device.context?.providerName.startsWith("dawn")
-    ? "Dawn (GL ES) under Bun stalls in the autotune compile/submit loop"
-    : false);
+const skip = device.skip;
 
 const MODEL: LlamaKernelConfig = {
   hidden: 64,
