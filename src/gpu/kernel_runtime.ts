@@ -34,20 +34,15 @@ export class KernelRuntime {
   readonly context: GpuContext;
   #pipelines = new Map<string, Promise<GPUComputePipeline>>();
   #created = 0;
-  #serial: Promise<unknown> | undefined;
   #syncBuffer: GPUBuffer | undefined;
 
   /**
-   * Creates a runtime for `context`. `serialCompiles` makes pipeline creation one at a time
-   * (default false: overlapping `createComputePipelineAsync` calls are safe on every provider,
-   * Dawn's GL ES included, once the context keeps Dawn's `GPU` object alive; see
+   * Creates a runtime for `context`. Pipelines compile concurrently on every provider (Dawn's
+   * GL ES included, since the context keeps Dawn's `GPU` object alive; see
    * `acquireGpuContext`).
    */
-  constructor(context: GpuContext, options: { serialCompiles?: boolean } = {}) {
+  constructor(context: GpuContext) {
     this.context = context;
-    if (options.serialCompiles) {
-      this.#serial = Promise.resolve();
-    }
   }
 
   /** The device. */
@@ -67,11 +62,7 @@ export class KernelRuntime {
   pipeline(source: KernelSource): Promise<GPUComputePipeline> {
     const cached = this.#pipelines.get(source.hash);
     if (cached) return cached;
-    let promise: Promise<GPUComputePipeline>;
-    if (this.#serial) {
-      promise = this.#serial.then(() => this.#compile(source));
-      this.#serial = promise.catch(() => undefined);
-    } else promise = this.#compile(source);
+    const promise = this.#compile(source);
     this.#pipelines.set(source.hash, promise);
     promise.catch(() => this.#pipelines.delete(source.hash));
     return promise;
