@@ -47,10 +47,12 @@ async function ensureSurfacelessEgl(): Promise<void> {
 const SHARED = Symbol.for("sluice.tests.gpu.device");
 
 /**
- * Acquires the test device once per process: Bun runs every test file of a folder in one
- * process, and one device serves them all. The device lives until the process exits (its
- * context keeps Dawn's `GPU` object alive, see `acquireGpuContext`); tests destroy every buffer
- * they create.
+ * Acquires the test device once per global scope. Bun runs every test file of a folder in one
+ * process and scope, and one device serves them all until the process exits (its context keeps
+ * Dawn's `GPU` object alive, see `acquireGpuContext`). Deno runs each test file in a scope of
+ * its own and fires `unload` when the file is done: the file's device is destroyed then, so
+ * devices do not pile up until the process tears lavapipe down at exit. Tests destroy every
+ * buffer they create.
  */
 export function acquireTestDevice(): Promise<TestDevice> {
   const g = globalThis as Record<symbol, Promise<TestDevice> | undefined>;
@@ -70,8 +72,12 @@ export async function dawnTestProvider(): Promise<GpuProvider> {
 
 async function acquireOnce(): Promise<TestDevice> {
   try {
-    const provider = navigatorGpuProvider() ?? await dawnTestProvider();
-    return { context: await acquireGpuContext(provider), skip: false };
+    const navigator = navigatorGpuProvider();
+    const context = await acquireGpuContext(navigator ?? await dawnTestProvider());
+    if (navigator && !("Bun" in globalThis)) {
+      globalThis.addEventListener("unload", () => context.destroy());
+    }
+    return { context, skip: false };
   } catch (error) {
     if (error instanceof GpuError && error.kind === "no-adapter") {
       return { context: undefined, skip: `no WebGPU adapter: ${error.message}` };
