@@ -48,10 +48,21 @@ describe("WGSL generation (no device)", () => {
     assert.doesNotMatch(k.code, /enable f16/, "f16 storage needs no shader-f16 feature");
   });
   it("loads the scales of up to 8 quantised blocks at once", () => {
-    assert.match(gemvKernel({ dtype: "q8_0", n: 8, k: 256 }).code, /ws: array<vec4<u32>>/);
-    assert.match(gemvKernel({ dtype: "q8_0", n: 8, k: 128 }).code, /ws: array<vec2<u32>>/);
-    assert.match(gemvKernel({ dtype: "q4_0", n: 8, k: 96 }).code, /ws: array<u32>/);
-    const lane = gemvKernel({ dtype: "q4_0", n: 8, k: 256, strategy: "lane", rows: 2 });
+    const q8 = (k: number, scaleGroup?: number) =>
+      gemvKernel({ dtype: "q8_0", n: 8, k, scaleGroup }).code;
+    assert.match(q8(256, 8), /ws: array<vec4<u32>>/);
+    assert.match(q8(128, 4), /ws: array<vec2<u32>>/);
+    assert.match(q8(128, 2), /ws: array<u32>/);
+    assert.match(q8(256), /ws: array<u32>/, "default: one block per chunk");
+    assert.doesNotMatch(gemvKernel({ dtype: "q8_0", n: 8, k: 256 }).name, /\.g\d/);
+    const lane = gemvKernel({
+      dtype: "q4_0",
+      n: 8,
+      k: 256,
+      strategy: "lane",
+      rows: 2,
+      scaleGroup: 8,
+    });
     assert.equal(
       lane.code.match(/load_scales\(rw/g)?.length,
       2,

@@ -31,7 +31,7 @@ import {
   powerOfTwo,
   type WeightDType,
 } from "./kernel_source.ts";
-import { gemvChunkCode, gemvScaled, gemvScaleExpr, gemvScaleGroup } from "./gemv_chunk.ts";
+import { gemvChunkCode, gemvScaled, gemvScaleExpr } from "./gemv_chunk.ts";
 
 /** How a matmul kernel stores its results. */
 export type MatmulEpilogue =
@@ -62,7 +62,7 @@ export interface GemvOptions {
   readonly epilogue?: MatmulEpilogue;
   /**
    * Quantised weights: blocks per chunk, whose scales arrive in one load (1, 2, 4 or 8,
-   * dividing K / 32; tunable). Default: the largest that divides.
+   * dividing K / 32; an autotuner refinement, see `gemvRefinements`). Default 1.
    */
   readonly scaleGroup?: number;
 }
@@ -89,7 +89,7 @@ export function gemvKernel(options: GemvOptions): KernelSource {
   if (strategy !== "workgroup" && strategy !== "lane") {
     throw new RangeError(`Cannot generate gemv: unknown strategy "${strategy}"`);
   }
-  const g = options.scaleGroup ?? gemvScaleGroup(dtype, k);
+  const g = options.scaleGroup ?? 1;
   const paired = epilogue.kind === "gate_up_silu";
   const acc = paired ? rows * 2 : rows;
   const header = `

@@ -7,10 +7,10 @@
  * when K % 8 == 0 (one 16-byte load), 4 values for f32 when K % 4 == 0, otherwise one value.
  * Quantised weights (Q8_0 / Q4_0) have one 32-value block per sub-chunk, its words loaded as
  * `vec4<u32>` and unpacked with vector shifts, and `G` blocks per chunk (the largest of 8, 4,
- * 2, 1 that divides the row's block count) so the f16 block scales of a chunk arrive in one
- * load of `G / 2` words instead of one load per block: on devices where a per-invocation
- * load costs the same whatever its width (llvmpipe runs it as a per-lane loop), the scale load
- * was a third of a Q8_0 block's loads.
+ * 2, 1 that divides the row's block count, chosen by the caller) so the f16 block scales of a
+ * chunk arrive in one load of `G / 2` words instead of one load per block. Fewer, wider loads
+ * per invocation can help GPUs; on llvmpipe the unrolled blocks cost registers and `G = 1`
+ * usually wins, so the autotuner tries the largest group only as a refinement.
  *
  * Generated symbols: `CHUNKS`, `G`, bindings 1 (`x`), 2 (`w`) and 3 (`ws`, block scales of
  * quantised types), the sub-chunk x type `XC`, `load_x(s, m) -> XC` (x of sub-chunk `s` for
@@ -58,14 +58,10 @@ export function gemvScaleExpr(words: string, g: number, j: number): string {
 }
 
 /**
- * WGSL declaring the GEMV inputs and the chunk dot products (see the module comment). `g`
- * overrides the blocks per chunk of quantised weights (1, 2, 4 or 8, dividing K / 32).
+ * WGSL declaring the GEMV inputs and the chunk dot products (see the module comment). `g` is
+ * the blocks per chunk of quantised weights (1, 2, 4 or 8, dividing K / 32; default 1).
  */
-export function gemvChunkCode(
-  dtype: WeightDType,
-  k: number,
-  g = gemvScaleGroup(dtype, k),
-): string {
+export function gemvChunkCode(dtype: WeightDType, k: number, g = 1): string {
   const values = gemvChunkValues(dtype, k);
   if (g !== 1 && (!gemvScaled(dtype) || ![2, 4, 8].includes(g) || (k / 32) % g)) {
     throw new RangeError(
