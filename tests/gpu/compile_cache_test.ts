@@ -48,6 +48,27 @@ function setup() {
   return { runtime, factors, items };
 }
 
+/** A cache written by an untuned warm-up into memory: its storage, options and file path. */
+async function memoryCache() {
+  const storage = memoryCacheStorage();
+  const { runtime, factors, items } = setup();
+  const opts = { storage, root: "/cache", factors, tune: false };
+  const first = await KernelCompileCache.open(runtime, opts);
+  await first.warmUp(items);
+  await first.save();
+  return { storage, opts, items, path: `${first.directory}/${CACHE_FILE}` };
+}
+
+type CacheFile = { format: number; fingerprint: string; entries: unknown; checksum: string };
+
+/** Serialises an edited cache file with a valid checksum again. */
+async function resign(file: CacheFile): Promise<string> {
+  file.checksum = await sha256Hex(
+    stableStringify({ format: file.format, fingerprint: file.fingerprint, entries: file.entries }),
+  );
+  return JSON.stringify(file);
+}
+
 describe("kernel compile cache", { skip }, () => {
   it("cold build writes the cache; warm start hits every piece without tuning", async () => {
     const root = await mkdtemp(join(tmpdir(), "sluice-kcache-"));
@@ -98,26 +119,8 @@ describe("kernel compile cache", { skip }, () => {
   });
 
   it("detects corrupt, mismatched and stale caches and rebuilds them", async () => {
-    const storage = memoryCacheStorage();
-    const { runtime, factors, items } = setup();
-    const opts = { storage, root: "/cache", factors, tune: false };
-    const first = await KernelCompileCache.open(runtime, opts);
-    await first.warmUp(items);
-    await first.save();
-    const path = `${first.directory}/${CACHE_FILE}`;
+    const { storage, opts, items, path } = await memoryCache();
     const good = storage.files.get(path)!;
-    const resign = async (
-      file: { format: number; fingerprint: string; entries: unknown; checksum: string },
-    ) => {
-      file.checksum = await sha256Hex(
-        stableStringify({
-          format: file.format,
-          fingerprint: file.fingerprint,
-          entries: file.entries,
-        }),
-      );
-      return JSON.stringify(file);
-    };
 
     const scenarios: [string, string, RegExp, number][] = [
       ["truncated file", good.slice(0, good.length / 2), /not JSON/, items.length],
@@ -191,13 +194,7 @@ describe("kernel compile cache", { skip }, () => {
   });
 
   it("accepts a persisted tuning that is a refinement of a candidate", async () => {
-    const storage = memoryCacheStorage();
-    const { runtime, factors, items } = setup();
-    const opts = { storage, root: "/cache", factors, tune: false };
-    const first = await KernelCompileCache.open(runtime, opts);
-    await first.warmUp(items);
-    await first.save();
-    const path = `${first.directory}/${CACHE_FILE}`;
+    const { storage, opts, items, path } = await memoryCache();
     const file = JSON.parse(storage.files.get(path)!);
     const index = items.findIndex((i) => i.piece.refine?.(i.piece.candidates[5]).length);
     assert.ok(index >= 0, "the q8_0 model has a refinable GEMV piece");
