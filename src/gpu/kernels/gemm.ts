@@ -12,14 +12,8 @@
  * console.assert(k.workgroupSize[0] === 8 && k.workgroupSize[1] === 8);
  * ```
  */
-import {
-  defineKernel,
-  type KernelSource,
-  positiveInt,
-  weightBindings,
-  type WeightDType,
-} from "./kernel_source.ts";
-import { type MatmulEpilogue, storeCode } from "./gemv.ts";
+import { defineKernel, type KernelSource, positiveInt, weightBindings } from "./kernel_source.ts";
+import { type MatmulKernelOptions, storeCode } from "./gemv.ts";
 
 /** GEMM tile shape: output tile BM × BN, K slice BK, register tile TM × TN per invocation. */
 export interface GemmTile {
@@ -39,19 +33,9 @@ export interface GemmTile {
 export const DEFAULT_GEMM_TILE: GemmTile = { bm: 32, bn: 32, bk: 16, tm: 4, tn: 4 };
 
 /** Template parameters of {@link gemmKernel}. */
-export interface GemmOptions {
-  /** Weight storage type. */
-  readonly dtype: WeightDType;
-  /** Output columns (for `gate_up_silu`: outputs; the weight has 2N rows). */
-  readonly n: number;
-  /** Inner dimension (a multiple of 32 for quantised weights). */
-  readonly k: number;
+export interface GemmOptions extends MatmulKernelOptions {
   /** Tile shape; default {@link DEFAULT_GEMM_TILE}. */
   readonly tile?: GemmTile;
-  /** Adds a bias vector (binding 5). */
-  readonly bias?: boolean;
-  /** Result store; default `store`. */
-  readonly epilogue?: MatmulEpilogue;
 }
 
 /**

@@ -42,24 +42,28 @@ export type MatmulEpilogue =
 /** How a GEMV kernel maps rows and K onto invocations (see {@link gemvKernel}). */
 export type GemvStrategy = "workgroup" | "lane";
 
-/** Template parameters of {@link gemvKernel}. */
-export interface GemvOptions {
+/** The shape, weight format and result store shared by the GEMV and GEMM templates. */
+export interface MatmulKernelOptions {
   /** Weight storage type. */
   readonly dtype: WeightDType;
   /** Output rows (for `gate_up_silu`: outputs, the weight has 2N rows). */
   readonly n: number;
   /** Inner dimension; a multiple of 32 for quantised weights. */
   readonly k: number;
+  /** Adds a bias vector (binding 5). */
+  readonly bias?: boolean;
+  /** Result store; default `store`. */
+  readonly epilogue?: MatmulEpilogue;
+}
+
+/** Template parameters of {@link gemvKernel}. */
+export interface GemvOptions extends MatmulKernelOptions {
   /** Row-to-invocation mapping (tunable). Default `workgroup`. */
   readonly strategy?: GemvStrategy;
   /** Invocations per workgroup, a power of two (tunable). Default 64. */
   readonly workgroupSize?: number;
   /** Output rows per workgroup (`workgroup`) or per invocation (`lane`) (tunable). Default 1. */
   readonly rows?: number;
-  /** Adds a bias vector (binding 5). */
-  readonly bias?: boolean;
-  /** Result store; default `store`. */
-  readonly epilogue?: MatmulEpilogue;
   /**
    * Quantised weights: blocks per chunk, whose scales arrive in one load (1, 2, 4 or 8,
    * dividing K / 32; an autotuner refinement, see `gemvRefinements`). Default 1.
