@@ -14,9 +14,8 @@ log() { printf '\n== %s\n' "$*"; }
 # 1. npm packages (Deno and Bun come from npm).
 if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages"
-  # `npm install`, not `npm ci`: the lock records only this platform's optional packages
-  # (Deno, Bun binaries), which `npm ci` rejects as out of sync.
-  npm install --no-audit --no-fund || exit 1
+  # `npm ci`: exactly the committed lock (complete for every platform), never rewriting it.
+  npm ci --no-audit --no-fund || exit 1
 fi
 
 # 2. Debian packages the integration and GPU tests use (real servers; software Vulkan for Deno's
