@@ -108,7 +108,7 @@ const repeats = Number(values.repeats);
 await mkdir(`${ROOT}bench/out`, { recursive: true });
 
 const baseline = await startServer(server, "bench/sse_baseline.ts", ["--port", "0"]);
-const sluice = await startServer(server, "src/cli/main.ts", [
+const sluice = await startServer(server, "apps/cli/main.ts", [
   "serve",
   "--engine",
   "sample",

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { LOAD_HELP, runLoadCommandLine } from "../bench/load_command_line.ts";
-import { SluiceError } from "../errors/sluice_error.ts";
-import type { Runtime } from "../runtime/runtime.ts";
+import { LOAD_HELP, runLoadCommandLine } from "../../src/bench/load_command_line.ts";
+import { SluiceError } from "../../src/errors/sluice_error.ts";
+import type { Runtime } from "../../src/runtime/runtime.ts";
 
 /** Help text of the bench command. */
 export function benchHelp(): string {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { EngineFactory } from "../engine/engine.ts";
+import type { EngineFactory } from "../../src/engine/engine.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 
 /** One engine the CLI can run. */

@@ -1,12 +1,12 @@
 #!/usr/bin/env -S deno run -A
 /**
- * The `sluice` command line: `deno task sluice <command>`, `bun run src/cli/main.ts <command>`,
+ * The `sluice` command line: `deno task sluice <command>`, `bun run apps/cli/main.ts <command>`,
  * or the `sluice` bin of the npm package.
  *
  * @module
  */
-import { toSluiceError } from "../errors/sluice_error.ts";
-import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
+import { toSluiceError } from "../../src/errors/sluice_error.ts";
+import { currentRuntime, type Runtime } from "../../src/runtime/runtime.ts";
 import { benchCommand, benchHelp } from "./bench_command.ts";
 import { serveCommand, serveHelp } from "./serve_command.ts";
 import { workerCommand, workerHelp } from "./worker_command.ts";

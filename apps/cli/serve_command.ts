@@ -7,14 +7,14 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { intFlag } from "../engine/engine_args.ts";
-import { SluiceError } from "../errors/sluice_error.ts";
-import { createLogger, parseLogLevel } from "../logging/logger.ts";
-import type { Runtime } from "../runtime/runtime.ts";
-import { RouterMode } from "../router/routing_policy.ts";
-import { createEmbeddedServer, DEFAULT_PORT } from "../serve/embedded_server.ts";
-import type { EmbeddedServer } from "../serve/embedded_server.ts";
-import { installShutdownSignals } from "../runtime/shutdown_signals.ts";
+import { intFlag } from "../../src/engine/engine_args.ts";
+import { SluiceError } from "../../src/errors/sluice_error.ts";
+import { createLogger, parseLogLevel } from "../../src/logging/logger.ts";
+import type { Runtime } from "../../src/runtime/runtime.ts";
+import { RouterMode } from "../../src/router/routing_policy.ts";
+import { createEmbeddedServer, DEFAULT_PORT } from "../../src/serve/embedded_server.ts";
+import type { EmbeddedServer } from "../../src/serve/embedded_server.ts";
+import { installShutdownSignals } from "../../src/runtime/shutdown_signals.ts";
 import { type EngineEntry, ENGINES } from "./engine_table.ts";
 import { takeEngineFlag } from "./worker_command.ts";
 import { enginesHelp } from "./engine_table.ts";

@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { SluiceError } from "../errors/sluice_error.ts";
-import type { Runtime } from "../runtime/runtime.ts";
-import { run } from "../worker/run.ts";
+import { SluiceError } from "../../src/errors/sluice_error.ts";
+import type { Runtime } from "../../src/runtime/runtime.ts";
+import { run } from "../../src/worker/run.ts";
 import { ENGINES, enginesHelp } from "./engine_table.ts";
 
 /** Help text of the worker command. */

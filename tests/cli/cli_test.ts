@@ -10,7 +10,7 @@ const QUIET = { DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS: "0" };
 
 describe("sluice CLI", () => {
   it("prints help for the worker command", async () => {
-    await using child = spawnFixture("src/cli/main.ts", ["worker", "--help"], QUIET);
+    await using child = spawnFixture("apps/cli/main.ts", ["worker", "--help"], QUIET);
     assert.equal(await child.exited, 0);
     assert.match(child.stdout(), /Usage: sluice worker --engine NAME/);
     assert.match(child.stdout(), /--delay-ms N/);
@@ -46,14 +46,14 @@ describe("sluice CLI", () => {
         [["worker", "--max-tokens=-3"], /--max-tokens: expected an integer >= 1, got "-3"/],
       ] as const
     ) {
-      await using child = spawnFixture("src/cli/main.ts", [...args], QUIET);
+      await using child = spawnFixture("apps/cli/main.ts", [...args], QUIET);
       assert.equal(await child.exited, 2, `${args.join(" ")}: ${child.stderr()}`);
       assert.match(child.stderr(), pattern);
     }
   });
 
   it("runs the sample worker and exits 0 on SIGTERM", async () => {
-    await using child = spawnFixture("src/cli/main.ts", ["worker", "--engine", "sample"], QUIET);
+    await using child = spawnFixture("apps/cli/main.ts", ["worker", "--engine", "sample"], QUIET);
     await child.waitForStderr(/worker serving/);
     child.kill("SIGTERM");
     assert.equal(await child.exited, 0, child.stderr());
@@ -65,7 +65,7 @@ describe("bun build --compile", () => {
   it("builds a single-file binary of the CLI that serves and exits 0 on SIGTERM", async () => {
     mkdirSync("tests/.tmp", { recursive: true });
     const bun = "node_modules/.bin/bun";
-    execFileSync(bun, ["build", "--compile", "src/cli/main.ts", "--outfile", "tests/.tmp/sluice"], {
+    execFileSync(bun, ["build", "--compile", "apps/cli/main.ts", "--outfile", "tests/.tmp/sluice"], {
       stdio: "pipe",
     });
     await using child = spawnCommand("tests/.tmp/sluice", ["worker", "--engine", "sample"], QUIET);

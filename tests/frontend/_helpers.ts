@@ -27,7 +27,7 @@ export interface ServeProcess {
 /** Starts `sluice serve --port 0 --host 127.0.0.1 ...args` under the test's own runtime. */
 export async function startServe(args: string[]): Promise<ServeProcess> {
   const child = spawnFixture(
-    "src/cli/main.ts",
+    "apps/cli/main.ts",
     ["serve", "--port", "0", "--host", "127.0.0.1", ...args],
     { DYN_LOG: "warn" },
   );

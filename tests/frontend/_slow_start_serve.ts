@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import process from "node:process";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import type { EngineConfig } from "../../src/engine/engine_config.ts";
-import { serveCommand } from "../../src/cli/serve_command.ts";
+import { serveCommand } from "../../apps/cli/serve_command.ts";
 import { currentRuntime } from "../../src/runtime/runtime.ts";
 
 const emit = (event: string) => process.stdout.write(JSON.stringify({ event, t: 0 }) + "\n");

@@ -1,7 +1,7 @@
 /** The edge `{ fetch }` module serves the API in process, started by its first request. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import edge from "../../src/edge/server.ts";
+import edge from "../../apps/edge/server.ts";
 import { createEdgeHandler } from "../../src/edge/mod.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { readSse } from "./_helpers.ts";

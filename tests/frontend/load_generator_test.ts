@@ -90,7 +90,7 @@ describe("sluice bench", () => {
     const server = await startServe(["--delay-ms", "0"]);
     try {
       const args = ["bench", "--url", server.url, "--concurrency", "2", "--requests", "4"];
-      await using bench = spawnFixture("src/cli/main.ts", [...args, "--max-tokens", "4"], {});
+      await using bench = spawnFixture("apps/cli/main.ts", [...args, "--max-tokens", "4"], {});
       assert.equal(await bench.exited, 0, bench.stderr());
       assert.match(bench.stdout(), /concurrency 2: 4\/4 ok, 0 errors/);
     } finally {

@@ -4,9 +4,9 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { parseServeArgs, serveHelp } from "../../src/cli/serve_command.ts";
-import { workerHelp } from "../../src/cli/worker_command.ts";
-import { WORKER_FLAGS_HELP } from "../../src/cli/engine_table.ts";
+import { parseServeArgs, serveHelp } from "../../apps/cli/serve_command.ts";
+import { workerHelp } from "../../apps/cli/worker_command.ts";
+import { WORKER_FLAGS_HELP } from "../../apps/cli/engine_table.ts";
 import type { SluiceError } from "../../src/errors/sluice_error.ts";
 
 describe("sluice serve flags", () => {
