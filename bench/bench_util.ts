@@ -3,15 +3,9 @@
  */
 import { writeFile } from "node:fs/promises";
 import process from "node:process";
-import {
-  createLogger,
-  createWorker,
-  InProcessRequestPlane,
-  type LLMEngine,
-  MemoryDiscovery,
-  type TransportAddress,
-  type Worker,
-} from "../mod.ts";
+import { createLogger, createWorker, type Worker } from "../serve.ts";
+import { InProcessRequestPlane, MemoryDiscovery, type TransportAddress } from "../planes.ts";
+import { type LLMEngine } from "../mod.ts";
 
 /** "Deno 2.9.6" / "Bun 1.4.5" / "Node v20...". */
 export function runtimeLabel(): string {

@@ -3,6 +3,7 @@
  *
  * @module
  */
-export { consumeChecked, runConformance } from "./run_conformance.ts";
+export { runConformance } from "./run_conformance.ts";
+export { consumeChecked } from "./consume_checked.ts";
 export type { ConformanceOptions, ConformanceReport } from "./run_conformance.ts";
 export { ConformanceError, ConformanceFailure } from "./conformance_error.ts";

@@ -12,7 +12,7 @@ import { InProcessRequestPlane } from "../request_plane/in_process_request_plane
 import { createLogger } from "../logging/logger.ts";
 import { createWorker, type Worker } from "../worker/worker.ts";
 import { ConformanceError, ConformanceFailure } from "./conformance_error.ts";
-import { consumeChecked } from "./run_conformance.ts";
+import { consumeChecked } from "./consume_checked.ts";
 import { normalizeFinishReason } from "../engine/generate_chunk.ts";
 
 async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {

@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import type { Expect, IsSameType, Schema } from "./schema.ts";
+import { ErrorCode } from "../errors/error_code.ts";
 import { invalidArgumentFromZod } from "./zod_error.ts";
 
 /** Hard cap on prompt length accepted by any worker (engines enforce their own context length). */
@@ -232,5 +233,7 @@ type _SameInput = Expect<IsSameType<GenerateRequestInput, z.input<typeof schema>
 export function parseGenerateRequest(value: unknown): GenerateRequest {
   const result = GenerateRequestSchema.safeParse(value);
   if (result.success) return result.data;
-  throw invalidArgumentFromZod(result.error, "Cannot accept request", { code: "invalid_request" });
+  throw invalidArgumentFromZod(result.error, "Cannot accept request", {
+    code: ErrorCode.InvalidRequest,
+  });
 }

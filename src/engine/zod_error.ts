@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { SluiceError } from "../errors/sluice_error.ts";
+import { type ErrorCode, SluiceError } from "../errors/sluice_error.ts";
 import type { SchemaError } from "./schema.ts";
 
 /** Options for {@linkcode invalidArgumentFromZod}. */
@@ -12,7 +12,7 @@ export interface InvalidArgumentOptions {
   /** Maps the dotted path of the offending field to the error's `param` (e.g. a flag name). */
   paramOf?(path: string): string;
   /** The error's `code` for the HTTP edge. */
-  code?: string;
+  code?: ErrorCode;
 }
 
 /**

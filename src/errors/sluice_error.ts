@@ -5,6 +5,9 @@
  *
  * @module
  */
+import { ErrorCode, isErrorCode } from "./error_code.ts";
+
+export { ErrorCode, isErrorCode };
 
 /** Every kind of error the runtime distinguishes, as in Dynamo's `DynamoException` family. */
 export const ErrorKind = {
@@ -28,8 +31,8 @@ const KINDS = new Set<string>(Object.values(ErrorKind));
 export interface SluiceErrorOptions extends ErrorOptions {
   /** Machine-readable detail, e.g. the offending field (`"stop_conditions.max_tokens"`). */
   readonly param?: string;
-  /** Short code for the HTTP edge (e.g. `"worker_draining"`, `"model_not_found"`). */
-  readonly code?: string;
+  /** Short code for the HTTP edge, from the registry (e.g. `ErrorCode.WorkerDraining`). */
+  readonly code?: ErrorCode;
 }
 
 /**
@@ -50,8 +53,8 @@ export class SluiceError extends Error {
   readonly kind: ErrorKind;
   /** The offending parameter, when one is known. */
   readonly param?: string;
-  /** Short machine-readable code for the HTTP edge. */
-  readonly code?: string;
+  /** Short machine-readable code for the HTTP edge; compare it by value with {@linkcode ErrorCode}. */
+  readonly code?: ErrorCode;
 
   /**
    * Creates an error of `kind`. `message` MUST state the failed action, then the reason;
@@ -80,7 +83,8 @@ export class SluiceError extends Error {
     const message = typeof v.message === "string" ? v.message : String(value);
     return new SluiceError(kind, message, {
       param: typeof v.param === "string" ? v.param : undefined,
-      code: typeof v.code === "string" ? v.code : undefined,
+      // A code this build does not know is dropped (the kind still carries the meaning).
+      code: isErrorCode(v.code) ? v.code : undefined,
     });
   }
 }
@@ -94,7 +98,7 @@ export interface SerializedError {
   /** The offending parameter, when one is known. */
   param?: string;
   /** Short machine-readable code, when one is set. */
-  code?: string;
+  code?: ErrorCode;
 }
 
 /** True when `value` is a {@linkcode SluiceError}, optionally of the given kind. */

@@ -13,7 +13,7 @@ import {
   normalizeFinishReason,
   openAIFinishReason,
 } from "../engine/generate_chunk.ts";
-import { SluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError } from "../errors/sluice_error.ts";
 import { createIncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
 import type { IncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
 import { createStopMatcher } from "../tokenizer/stop_matcher.ts";
@@ -158,7 +158,7 @@ export class ChoiceDecoder {
           "Unknown",
           `Cannot complete request: the engine failed: ${reason.error}`,
           {
-            code: "engine_error",
+            code: ErrorCode.EngineError,
           },
         );
       }

@@ -15,7 +15,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Discovery } from "../discovery/discovery.ts";
-import { SluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError } from "../errors/sluice_error.ts";
 import type { Logger } from "../logging/logger.ts";
 import { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import type { RequestPlane } from "../request_plane/request_plane.ts";
@@ -143,7 +143,7 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
             options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
           } bytes`,
           {
-            code: "request_too_large",
+            code: ErrorCode.RequestTooLarge,
           },
         ),
       );
@@ -199,13 +199,13 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
       path,
       (c) =>
         errorResponse(openAIError(405, `Method ${c.req.method} is not allowed on ${path}`, {
-          code: "method_not_allowed",
+          code: ErrorCode.MethodNotAllowed,
         })),
     );
   }
   app.notFound((c) =>
     errorResponse(openAIError(404, `Not found: ${c.req.method} ${new URL(c.req.url).pathname}`, {
-      code: "not_found",
+      code: ErrorCode.NotFound,
     }))
   );
   app.onError((error) => {
@@ -249,7 +249,7 @@ async function handleGeneration(
         "InvalidArgument",
         `Invalid request: the body is not valid JSON (${(error as Error).message})`,
         {
-          code: "invalid_json",
+          code: ErrorCode.InvalidJson,
           cause: error,
         },
       );
@@ -261,7 +261,7 @@ async function handleGeneration(
     if (card === undefined) {
       throw new SluiceError("InvalidArgument", `The model \`${request.model}\` does not exist`, {
         param: "model",
-        code: "model_not_found",
+        code: ErrorCode.ModelNotFound,
       });
     }
     model = request.model;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { GenerateRequestInput } from "../engine/generate_request.ts";
-import { SluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError } from "../errors/sluice_error.ts";
 import type { ChatCompletionRequest, CompletionRequest } from "./openai_request.ts";
 
 /** What the builder needs besides the OpenAI request. */
@@ -67,7 +67,7 @@ export function buildGenerateRequest(
         `${maxTokens ?? 0} for the completion)`,
       {
         param: maxTokens === undefined ? "messages" : "max_tokens",
-        code: "context_length_exceeded",
+        code: ErrorCode.ContextLengthExceeded,
       },
     );
   }

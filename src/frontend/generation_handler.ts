@@ -8,9 +8,9 @@
  */
 import type { GenerateChunk } from "../engine/generate_chunk.ts";
 import type { GenerateRequestInput } from "../engine/generate_request.ts";
-import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import type { Logger } from "../logging/logger.ts";
-import { ALL_WORKERS_BUSY, type RoutedStream, type WorkerRouter } from "../router/worker_router.ts";
+import type { RoutedStream, WorkerRouter } from "../router/worker_router.ts";
 import type { ChoiceDecoder, OpenAIFinishReason, TokenLogprob } from "./choice_decoder.ts";
 import type { FrontendMetrics } from "./frontend_metrics.ts";
 import { errorResponse, httpErrorFrom } from "./openai_error.ts";
@@ -91,7 +91,7 @@ export async function serveGeneration(
     if (outcome === "error" && error !== undefined) {
       const typed = toSluiceError(error);
       metrics.errors.inc({ ...labels, error_type: typed.code ?? typed.kind });
-      if (typed.code === ALL_WORKERS_BUSY) {
+      if (typed.code === ErrorCode.AllWorkersBusy || typed.code === ErrorCode.WorkerBusy) {
         metrics.rejections.inc({ ...labels, reason: typed.code });
       }
     }

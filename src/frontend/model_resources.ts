@@ -15,7 +15,7 @@
 import type { ChatTemplate } from "../chat_template/chat_template.ts";
 import { createChatTemplate } from "../chat_template/chat_template.ts";
 import { chatTemplateFromConfig } from "../chat_template/chat_template_config.ts";
-import { SluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError } from "../errors/sluice_error.ts";
 import type { ModelCard } from "../model_card/model_card.ts";
 import { loadDefaultTokenizerFiles, QWEN3_EOS_TOKEN_IDS } from "../tokenizer/default_tokenizer.ts";
 import { createHfTokenizer } from "../tokenizer/hf_tokenizer.ts";
@@ -123,7 +123,7 @@ export class ModelResourceLoader {
           `Cannot load tokenizer files of model "${card.served_model_name}": ${
             (error as Error).message
           }`,
-          { cause: error, code: "model_files_unavailable" },
+          { cause: error, code: ErrorCode.ModelFilesUnavailable },
         );
       });
       this.#cache.set(key, entry);

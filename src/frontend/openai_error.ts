@@ -4,8 +4,12 @@
  *
  * @module
  */
-import { httpStatusFor, type SluiceError, toSluiceError } from "../errors/sluice_error.ts";
-import { ALL_WORKERS_BUSY } from "../router/worker_router.ts";
+import {
+  ErrorCode,
+  httpStatusFor,
+  type SluiceError,
+  toSluiceError,
+} from "../errors/sluice_error.ts";
 
 /** The JSON body of an OpenAI error response. */
 export interface OpenAIErrorBody {
@@ -70,24 +74,20 @@ export function openAIError(
 }
 
 /** Codes that change the status a kind would get. */
-const STATUS_BY_CODE: Record<string, number> = {
-  model_not_found: 404,
-  instance_not_found: 404,
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.ModelNotFound]: 404,
+  [ErrorCode.InstanceNotFound]: 404,
 };
 
 /**
  * Maps anything thrown on the request path to status and body: the kind gives the status
  * (`httpStatusFor`), a few codes refine it (unknown model → 404), and the all-busy refusal
- * gets its exact body.
+ * gets its exact body. Codes are matched by value ({@linkcode ErrorCode}), never by message.
  */
 export function httpErrorFrom(error: unknown): HttpError {
   const typed: SluiceError = toSluiceError(error);
-  if (typed.code === ALL_WORKERS_BUSY) {
-    if (typed.message === ALL_WORKERS_BUSY_BODY.error.message) {
-      return { status: 503, body: ALL_WORKERS_BUSY_BODY };
-    }
-    return openAIError(503, typed.message, { code: 503 });
-  }
+  if (typed.code === ErrorCode.AllWorkersBusy) return { status: 503, body: ALL_WORKERS_BUSY_BODY };
+  if (typed.code === ErrorCode.WorkerBusy) return openAIError(503, typed.message, { code: 503 });
   const status = (typed.code !== undefined ? STATUS_BY_CODE[typed.code] : undefined) ??
     httpStatusFor(typed.kind);
   return openAIError(status, typed.message, {

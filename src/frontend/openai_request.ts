@@ -10,7 +10,7 @@
  * @module
  */
 import { z } from "zod";
-import { SluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError } from "../errors/sluice_error.ts";
 
 const tokenId = z.number().int().min(0).max(0x7fffffff);
 const maybe = <T extends z.ZodType>(schema: T) => schema.nullish();
@@ -113,7 +113,7 @@ export type CompletionRequest = z.output<typeof CompletionRequestSchema>;
 export function parseOpenAIRequest<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new SluiceError("InvalidArgument", "Invalid request: the body must be a JSON object", {
-      code: "invalid_request",
+      code: ErrorCode.InvalidRequest,
     });
   }
   const result = schema.safeParse(body);
@@ -126,6 +126,6 @@ export function parseOpenAIRequest<S extends z.ZodType>(schema: S, body: unknown
   throw new SluiceError(
     "InvalidArgument",
     `Invalid request: ${param ?? "body"}: ${message}`,
-    { param, code: "invalid_request", cause: result.error },
+    { param, code: ErrorCode.InvalidRequest, cause: result.error },
   );
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import type { ChatMessage } from "../chat_template/chat_message.ts";
-import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import type { ModelCard } from "../model_card/model_card.ts";
 import { ChoiceDecoder } from "./choice_decoder.ts";
 import { buildGenerateRequest, stopStrings } from "./generate_request_builder.ts";
@@ -29,7 +29,7 @@ export interface PrepareContext {
 function invalid(message: string, param: string, cause?: unknown): SluiceError {
   return new SluiceError("InvalidArgument", `Invalid request: ${message}`, {
     param,
-    code: "invalid_request",
+    code: ErrorCode.InvalidRequest,
     cause,
   });
 }

@@ -13,11 +13,5 @@ export { LeastLoadedPolicy } from "./least_loaded_policy.ts";
 export { DirectPolicy, WORKER_INSTANCE_HEADER } from "./direct_policy.ts";
 export { RoutingTable } from "./routing_table.ts";
 export type { RoutingTableOptions, WorkerSlot } from "./routing_table.ts";
-export {
-  ALL_WORKERS_BUSY,
-  createRoutingPolicy,
-  DEFAULT_COOLDOWN_MS,
-  NO_READY_WORKERS,
-  WorkerRouter,
-} from "./worker_router.ts";
+export { createRoutingPolicy, DEFAULT_COOLDOWN_MS, WorkerRouter } from "./worker_router.ts";
 export type { RoutedStream, RouteOptions, WorkerRouterOptions } from "./worker_router.ts";

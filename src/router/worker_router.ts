@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { RequestPlane, ResponseStream } from "../request_plane/request_plane.ts";
 import { DirectPolicy } from "./direct_policy.ts";
@@ -18,12 +18,6 @@ import type { RoutingTable, WorkerSlot } from "./routing_table.ts";
 
 /** How long a worker is skipped after a request-path failure, as in Dynamo. */
 export const DEFAULT_COOLDOWN_MS = 5000;
-
-/** The `code` of the refusal when every worker of the model is at its in-flight limit. */
-export const ALL_WORKERS_BUSY = "all_workers_busy";
-
-/** The `code` of the refusal when no worker of the model (or the named one) is ready. */
-export const NO_READY_WORKERS = "no_ready_workers";
 
 /** Creates the policy for a `--router-mode` name. */
 export function createRoutingPolicy(mode: string): RoutingPolicy {
@@ -100,12 +94,12 @@ function isPathFailure(error: SluiceError): boolean {
 
 /** A worker-side admission refusal: the worker is at its own in-flight limit. */
 function isOverloaded(error: SluiceError): boolean {
-  return error.kind === "EngineShutdown" && error.code === "worker_overloaded";
+  return error.kind === "EngineShutdown" && error.code === ErrorCode.WorkerOverloaded;
 }
 
 function isRetryable(error: SluiceError): boolean {
   return isPathFailure(error) || isOverloaded(error) ||
-    (error.kind === "EngineShutdown" && error.code === "worker_draining");
+    (error.kind === "EngineShutdown" && error.code === ErrorCode.WorkerDraining);
 }
 
 /** The admission refusal: every worker (or the one named by a direct request) is busy. */
@@ -115,7 +109,7 @@ function allBusy(direct: boolean, instanceId: string | undefined, cause?: Sluice
     direct
       ? `Service temporarily unavailable: worker ${instanceId} is busy`
       : "Service temporarily unavailable: all workers are busy",
-    { code: ALL_WORKERS_BUSY, cause },
+    { code: direct ? ErrorCode.WorkerBusy : ErrorCode.AllWorkersBusy, cause },
   );
 }
 
@@ -244,7 +238,7 @@ export class WorkerRouter {
       throw new SluiceError(
         "InvalidArgument",
         "Cannot route request: direct routing needs the x-worker-instance-id header",
-        { param: "x-worker-instance-id", code: "missing_instance_id" },
+        { param: "x-worker-instance-id", code: ErrorCode.MissingInstanceId },
       );
     }
     const candidates: WorkerSlot[] = [];
@@ -283,7 +277,7 @@ export class WorkerRouter {
       throw new SluiceError(
         "InvalidArgument",
         `Cannot route request: instance ${options.instanceId} does not serve model "${model}"`,
-        { param: "x-worker-instance-id", code: "instance_not_found" },
+        { param: "x-worker-instance-id", code: ErrorCode.InstanceNotFound },
       );
     }
     if (busy > 0) throw allBusy(direct, options.instanceId);
@@ -293,7 +287,7 @@ export class WorkerRouter {
         direct
           ? `Service temporarily unavailable: worker ${options.instanceId} is not ready`
           : `Service temporarily unavailable: no worker of model "${model}" is ready`,
-        { code: NO_READY_WORKERS },
+        { code: ErrorCode.NoReadyWorkers },
       );
     }
     throw new SluiceError(
@@ -301,7 +295,7 @@ export class WorkerRouter {
       workers.length === 0
         ? `Cannot route request: no worker serves model "${model}"`
         : `Cannot route request: every worker of model "${model}" failed recently`,
-      { code: "no_workers" },
+      { code: ErrorCode.NoWorkers },
     );
   }
 }

@@ -11,7 +11,7 @@ import type { EngineFactory } from "../engine/engine.ts";
 import { MemoryDiscovery, MemoryDiscoveryStore } from "../discovery/memory_discovery.ts";
 import { createFrontend, type Frontend } from "../frontend/frontend_app.ts";
 import type { FrontendOptions } from "../frontend/frontend_app.ts";
-import { SluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError } from "../errors/sluice_error.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
 import { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import { InProcessRequestPlane } from "../request_plane/in_process_request_plane.ts";
@@ -75,7 +75,7 @@ async function stopAfterAbort(workers: Worker[], signal: AbortSignal): Promise<n
     throw new SluiceError(
       "EngineShutdown",
       `Cannot stop the engines started before the shutdown request: exit code ${code}`,
-      { code: "shutdown_deadline", cause: signal.reason },
+      { code: ErrorCode.ShutdownDeadline, cause: signal.reason },
     );
   }
   throw signal.reason;

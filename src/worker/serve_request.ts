@@ -5,7 +5,7 @@
  * @module
  */
 import { context as otelContext, propagation, SpanStatusCode, trace } from "@opentelemetry/api";
-import { SluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError } from "../errors/sluice_error.ts";
 import type { LLMEngine } from "../engine/engine.ts";
 import type { EngineConfig } from "../engine/engine_config.ts";
 import type { GenerateChunk } from "../engine/generate_chunk.ts";
@@ -59,7 +59,7 @@ export function serveRequest(
       throw new SluiceError(
         "InvalidArgument",
         `Cannot accept request: prompt has ${request.token_ids.length} tokens, more than the context length ${limit}`,
-        { param: "token_ids", code: "context_length_exceeded" },
+        { param: "token_ids", code: ErrorCode.ContextLengthExceeded },
       );
     }
   } catch (error) {
@@ -88,7 +88,7 @@ export function serveRequest(
   const started = performance.now();
   const onCancel = () => {
     const code = (incoming.signal.reason as SluiceError | undefined)?.code;
-    if (!cancel(code === "stop" ? "stop" : "kill")) return;
+    if (!cancel(code === ErrorCode.Stop ? "stop" : "kill")) return;
     if (accounted) metrics.cancellations.inc({ ...labels, reason: code ?? "kill" });
     if (engine.abort === undefined) return;
     Promise.resolve().then(() => engine.abort!(context)).catch((error) => {

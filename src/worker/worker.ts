@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
+import { ErrorCode, SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import type { LLMEngine } from "../engine/engine.ts";
 import { type EngineConfig, EngineConfigSchema } from "../engine/engine_config.ts";
 import { parseGenerateRequest } from "../engine/generate_request.ts";
@@ -174,12 +174,12 @@ export function createWorker(options: WorkerOptions): Worker {
       admission: () =>
         draining || state !== "Running"
           ? new SluiceError("EngineShutdown", "Cannot accept request: worker draining", {
-            code: "worker_draining",
+            code: ErrorCode.WorkerDraining,
           })
           : config.max_inflight_requests !== undefined &&
               inflight.count >= config.max_inflight_requests
           ? new SluiceError("EngineShutdown", "Cannot accept request: worker overloaded", {
-            code: "worker_overloaded",
+            code: ErrorCode.WorkerOverloaded,
           })
           : undefined,
     });

@@ -65,9 +65,13 @@ describe("bun build --compile", () => {
   it("builds a single-file binary of the CLI that serves and exits 0 on SIGTERM", async () => {
     mkdirSync("tests/.tmp", { recursive: true });
     const bun = "node_modules/.bin/bun";
-    execFileSync(bun, ["build", "--compile", "apps/cli/main.ts", "--outfile", "tests/.tmp/sluice"], {
-      stdio: "pipe",
-    });
+    execFileSync(
+      bun,
+      ["build", "--compile", "apps/cli/main.ts", "--outfile", "tests/.tmp/sluice"],
+      {
+        stdio: "pipe",
+      },
+    );
     await using child = spawnCommand("tests/.tmp/sluice", ["worker", "--engine", "sample"], QUIET);
     await child.waitForStderr(/worker serving/);
     child.kill("SIGTERM");

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConformanceError, runConformance } from "../../mod.ts";
+import { ConformanceError, runConformance } from "../../testing.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { BROKEN } from "../fixtures/broken_engines.ts";
 

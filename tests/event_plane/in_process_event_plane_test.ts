@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { InProcessEventBus, InProcessEventPlane, subjectMatches } from "../../mod.ts";
+import { InProcessEventBus, InProcessEventPlane, subjectMatches } from "../../planes.ts";
 import { eventPlaneConformance } from "./event_plane_conformance.ts";
 
 eventPlaneConformance("in-process", () => {

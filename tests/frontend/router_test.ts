@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { discoveryKey, DiscoveryPrefix } from "../../src/discovery/discovery.ts";
 import { MemoryDiscovery } from "../../src/discovery/memory_discovery.ts";
 import type { GenerateChunk } from "../../src/engine/generate_chunk.ts";
-import { SluiceError } from "../../src/errors/sluice_error.ts";
+import { ErrorCode, SluiceError } from "../../src/errors/sluice_error.ts";
 import type { InstanceRecord, ModelCardInput } from "../../src/model_card/model_card.ts";
 import type {
   RequestPlane,
@@ -16,15 +16,14 @@ import type {
   TransportAddress,
 } from "../../src/request_plane/request_plane.ts";
 import {
-  ALL_WORKERS_BUSY,
   DirectPolicy,
   LeastLoadedPolicy,
-  NO_READY_WORKERS,
   RandomPolicy,
   RoundRobinPolicy,
   RoutingTable,
   WorkerRouter,
 } from "../../src/router/mod.ts";
+import { ALL_WORKERS_BUSY_BODY, httpErrorFrom } from "../../src/frontend/openai_error.ts";
 
 const path = { namespace: "dynamo", component: "backend", endpoint: "generate" };
 
@@ -205,7 +204,10 @@ describe("worker router", () => {
     try {
       const a = await router.route("m", {});
       const b = await router.route("m", {});
-      await assert.rejects(router.route("m", {}), (e: SluiceError) => e.code === ALL_WORKERS_BUSY);
+      await assert.rejects(
+        router.route("m", {}),
+        (e: SluiceError) => e.code === ErrorCode.AllWorkersBusy,
+      );
       a.release();
       (await router.route("m", {})).release();
       b.release();
@@ -226,13 +228,16 @@ describe("worker router", () => {
       await assert.rejects(
         router.route("m", {}),
         (e: SluiceError) =>
-          e.kind === "EngineShutdown" && e.code === ALL_WORKERS_BUSY &&
+          e.kind === "EngineShutdown" && e.code === ErrorCode.AllWorkersBusy &&
           e.message === "Service temporarily unavailable: all workers are busy",
       );
       assert.deepEqual(plane.calls.sort(), ["w1", "w2"], "both workers were tried");
       // One overloaded, one unreachable: not "all busy"; the last refusal is reported.
       plane.failing.set("w2", new SluiceError("CannotConnect", "gone"));
-      await assert.rejects(router.route("m", {}), (e: SluiceError) => e.code !== ALL_WORKERS_BUSY);
+      await assert.rejects(
+        router.route("m", {}),
+        (e: SluiceError) => e.code !== ErrorCode.AllWorkersBusy,
+      );
     } finally {
       await close();
     }
@@ -250,7 +255,7 @@ describe("worker router", () => {
       await assert.rejects(
         router.route("m", {}),
         (e: SluiceError) =>
-          e.kind === "EngineShutdown" && e.code === NO_READY_WORKERS &&
+          e.kind === "EngineShutdown" && e.code === ErrorCode.NoReadyWorkers &&
           e.message === 'Service temporarily unavailable: no worker of model "m" is ready',
       );
       assert.equal(plane.calls.length, 3, "a not-ready worker is never called");
@@ -274,7 +279,10 @@ describe("worker router", () => {
     const router = new WorkerRouter({ table, requestPlane: new ScriptedPlane() });
     try {
       const a = await router.route("m", {});
-      await assert.rejects(router.route("m", {}), (e: SluiceError) => e.code === ALL_WORKERS_BUSY);
+      await assert.rejects(
+        router.route("m", {}),
+        (e: SluiceError) => e.code === ErrorCode.AllWorkersBusy,
+      );
       a.release();
     } finally {
       await table.close();
@@ -337,11 +345,11 @@ describe("worker router", () => {
       assert.deepEqual(plane.calls, ["w2", "w2"]);
       await assert.rejects(
         router.route("m", {}),
-        (e: SluiceError) => e.kind === "InvalidArgument" && e.code === "missing_instance_id",
+        (e: SluiceError) => e.kind === "InvalidArgument" && e.code === ErrorCode.MissingInstanceId,
       );
       await assert.rejects(
         router.route("m", {}, { instanceId: "9" }),
-        (e: SluiceError) => e.code === "instance_not_found",
+        (e: SluiceError) => e.code === ErrorCode.InstanceNotFound,
       );
       plane.failing.set("w2", new SluiceError("CannotConnect", "gone"));
       await assert.rejects(
@@ -349,6 +357,33 @@ describe("worker router", () => {
         (e: SluiceError) => e.kind === "CannotConnect",
       );
       assert.deepEqual(plane.calls, ["w2", "w2", "w2"], "direct routing never falls back");
+    } finally {
+      await close();
+    }
+  });
+
+  it("refuses a busy direct target with worker_busy, whose 503 body is not the all-busy one", async () => {
+    const { router, close } = await setup(["1", "2"], {
+      policy: "direct",
+      maxInflightPerWorker: 1,
+    });
+    try {
+      const held = await router.route("m", {}, { instanceId: "2" });
+      let refusal: SluiceError | undefined;
+      await assert.rejects(router.route("m", {}, { instanceId: "2" }), (e: SluiceError) => {
+        refusal = e;
+        return e.kind === "EngineShutdown" && e.code === ErrorCode.WorkerBusy;
+      });
+      held.release();
+      const http = httpErrorFrom(refusal);
+      assert.equal(http.status, 503);
+      assert.notDeepEqual(http.body, ALL_WORKERS_BUSY_BODY);
+      assert.match(http.body.error.message, /worker 2 is busy/);
+      // The body is chosen by code alone: the all-busy code gets Dynamo's body whatever the text.
+      const relabelled = new SluiceError("EngineShutdown", "other text", {
+        code: ErrorCode.AllWorkersBusy,
+      });
+      assert.deepEqual(httpErrorFrom(relabelled).body, ALL_WORKERS_BUSY_BODY);
     } finally {
       await close();
     }

@@ -5,7 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { runConformance } from "../../mod.ts";
+import { runConformance } from "../../testing.ts";
 import { spawnFixture } from "../fixtures/spawn_fixture.ts";
 
 function extractExample(): string {

@@ -4,7 +4,8 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { GenerateChunk, IncomingRequest, RequestPlane } from "../../mod.ts";
+import type { GenerateChunk } from "../../mod.ts";
+import type { IncomingRequest, RequestPlane } from "../../planes.ts";
 import { isSluiceError, SluiceError } from "../../mod.ts";
 
 /** Planes for one test; `close` tears everything down. */

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createStreamGuard, engineStream, type GenerateChunk, isSluiceError } from "../../mod.ts";
+import { createStreamGuard, engineStream } from "../../testing.ts";
+import { type GenerateChunk, isSluiceError } from "../../mod.ts";
 
 async function collect(stream: ReadableStream<GenerateChunk>): Promise<GenerateChunk[]> {
   const out: GenerateChunk[] = [];

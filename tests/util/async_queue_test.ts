@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AsyncQueue } from "../../mod.ts";
+import { AsyncQueue } from "../../src/util/async_queue.ts";
 
 describe("AsyncQueue", () => {
   it("makes producers wait while full and releases them as the consumer reads", async () => {

@@ -1,16 +1,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { createLogger, createWorker } from "../../serve.ts";
 import {
-  createLogger,
-  createWorker,
   type GenerateChunk,
   type GenerateRequest,
   type GenerateRequestInput,
-  InProcessRequestPlane,
   isSluiceError,
-  MemoryDiscovery,
   type RequestContext,
 } from "../../mod.ts";
+import { InProcessRequestPlane, MemoryDiscovery } from "../../planes.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { startEmbeddedWorker, waitUntil } from "../fixtures/embedded_worker.ts";
 

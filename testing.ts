@@ -1,0 +1,38 @@
+/**
+ * `sluice/testing`: harnesses for engine authors and plane implementers. The conformance
+ * kit (`runConformance` runs Dynamo's engine checks and a real in-process worker against
+ * an engine class), the stream guard that enforces the chunk contract, and the pieces to
+ * drive an engine directly (`createRequestContext`, `parseGenerateRequest`).
+ *
+ * @example
+ * ```ts ignore
+ * import { runConformance } from "sluice/testing";
+ * import { EchoEngine } from "./my_engine.ts";
+ * await runConformance(EchoEngine); // throws ConformanceError naming the first failed check
+ * ```
+ *
+ * @module
+ */
+export { runConformance } from "./src/conformance/run_conformance.ts";
+export { consumeChecked } from "./src/conformance/consume_checked.ts";
+export type { ConformanceOptions, ConformanceReport } from "./src/conformance/run_conformance.ts";
+export { ConformanceError, ConformanceFailure } from "./src/conformance/conformance_error.ts";
+export { createStreamGuard } from "./src/stream/stream_guard.ts";
+export type { StreamGuard } from "./src/stream/stream_guard.ts";
+export { ChunkGuard } from "./src/stream/chunk_guard.ts";
+export type { ChunkGuardOptions, StreamStats } from "./src/stream/chunk_guard.ts";
+export { engineStream } from "./src/stream/engine_stream.ts";
+export type { EngineStreamEnd, EngineStreamOptions } from "./src/stream/engine_stream.ts";
+export { createRequestContext } from "./src/engine/request_context.ts";
+export type {
+  RequestContextController,
+  RequestContextOptions,
+} from "./src/engine/request_context.ts";
+export {
+  GenerateRequestSchema,
+  MAX_PROMPT_TOKENS,
+  parseGenerateRequest,
+} from "./src/engine/generate_request.ts";
+export { EngineConfigSchema } from "./src/engine/engine_config.ts";
+export { normalizeFinishReason, openAIFinishReason } from "./src/engine/generate_chunk.ts";
+export type { Schema, SchemaError, SchemaIssue, SchemaResult } from "./src/engine/schema.ts";
