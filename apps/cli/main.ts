@@ -8,24 +8,36 @@
 import { toSluiceError } from "../../src/errors/sluice_error.ts";
 import { currentRuntime, type Runtime } from "../../src/runtime/runtime.ts";
 import { benchCommand, benchHelp } from "./bench_command.ts";
+import { resolveEngine } from "./engine_table.ts";
 import { serveCommand, serveHelp } from "./serve_command.ts";
-import { workerCommand, workerHelp } from "./worker_command.ts";
+import { takeEngineFlag, workerCommand, workerHelp } from "./worker_command.ts";
 
 /** A sub-command: its one-line summary, help text, and entry point. */
 export interface Command {
   summary: string;
-  help(): string;
+  /** The help text; `argv` is the command's arguments (an `--engine` module adds its flags). */
+  help(argv: string[]): string | Promise<string>;
   main(argv: string[], runtime: Runtime): Promise<unknown>;
+}
+
+/** The engine `--engine` names in a `--help` command line, loaded when it is a module. */
+async function engineForHelp(argv: string[]) {
+  const { engine } = takeEngineFlag(argv.filter((a) => a !== "--help" && a !== "-h"));
+  return engine === undefined ? undefined : await resolveEngine(engine);
 }
 
 /** The commands by name. */
 export const COMMANDS: Record<string, Command> = {
   serve: {
     summary: "serve an engine behind an OpenAI-compatible HTTP API (embedded default)",
-    help: serveHelp,
+    help: async (argv) => serveHelp(await engineForHelp(argv)),
     main: serveCommand,
   },
-  worker: { summary: "run an engine as a worker process", help: workerHelp, main: workerCommand },
+  worker: {
+    summary: "run an engine as a worker process",
+    help: async (argv) => workerHelp(await engineForHelp(argv)),
+    main: workerCommand,
+  },
   bench: {
     summary: "load-test an OpenAI-compatible server (TTFT, ITL, latency, throughput)",
     help: benchHelp,
@@ -52,11 +64,11 @@ export async function main(argv: string[], runtime: Runtime): Promise<number> {
     console.error(`sluice: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
-    console.log(command.help());
-    return 0;
-  }
   try {
+    if (rest.includes("--help") || rest.includes("-h")) {
+      console.log(await command.help(rest));
+      return 0;
+    }
     await command.main(rest, runtime);
     return 0;
   } catch (error) {

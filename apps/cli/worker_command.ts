@@ -6,16 +6,16 @@
 import { SluiceError } from "../../src/errors/sluice_error.ts";
 import type { Runtime } from "../../src/runtime/runtime.ts";
 import { run } from "../../src/worker/run.ts";
-import { ENGINES, enginesHelp } from "./engine_table.ts";
+import { DEFAULT_ENGINE, enginesHelp, type ResolvedEngine, resolveEngine } from "./engine_table.ts";
 
 /** Help text of the worker command. */
-export function workerHelp(): string {
-  return `Usage: sluice worker --engine NAME [flags]
+export function workerHelp(engine?: ResolvedEngine): string {
+  return `Usage: sluice worker --engine NAME|MODULE [flags]
 
 Runs an engine as a worker: starts it, registers it in discovery, serves it on the
 request plane, and shuts down gracefully on SIGTERM/SIGINT (a second signal exits at once).
 
-${enginesHelp()}
+${enginesHelp(engine)}
 
 Environment: DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (5),
 DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30), DYN_CANARY_WAIT_TIME (10), DYN_HEALTH_CHECK_PAYLOAD.`;
@@ -43,18 +43,9 @@ export function takeEngineFlag(argv: string[]): { engine: string | undefined; re
   return { engine, rest };
 }
 
-/** Runs the worker command; never returns (the process exits). */
-export function workerCommand(argv: string[], runtime: Runtime): Promise<never> {
-  const { engine = "sample", rest } = takeEngineFlag(argv);
-  const entry = ENGINES[engine];
-  if (entry === undefined) {
-    throw new SluiceError(
-      "InvalidArgument",
-      `Cannot parse --engine: unknown engine "${engine}" (known: ${
-        Object.keys(ENGINES).join(", ")
-      })`,
-      { param: "--engine" },
-    );
-  }
-  return run(entry.factory, rest, { runtime });
+/** Runs the worker command with a built-in or module engine; never returns (the process exits). */
+export async function workerCommand(argv: string[], runtime: Runtime): Promise<never> {
+  const { engine = DEFAULT_ENGINE, rest } = takeEngineFlag(argv);
+  const entry = await resolveEngine(engine);
+  return await run(entry.factory, rest, { runtime });
 }

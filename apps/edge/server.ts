@@ -1,16 +1,35 @@
 /**
  * The edge entry: a module whose default export is `{ fetch }`, serving the
- * OpenAI-compatible API with the sample engine in process.
+ * OpenAI-compatible API with an in-process engine picked from the engine table, as the
+ * command line picks it: `SLUICE_ENGINE` is a built-in name (default `sample`) or an engine
+ * module, and `SLUICE_ENGINE_ARGS` its flags (split on spaces), read on the first request.
  *
  *     deno serve --port 8000 -A apps/edge/server.ts
  *     bun apps/edge/server.ts          (Bun serves a default export with `fetch`, port 3000)
  *
  * @module
  */
-import { SampleEngine } from "../../engines/sample/mod.ts";
-import { createEdgeHandler } from "../../src/edge/edge_handler.ts";
+import { createEdgeHandler, type EdgeHandler } from "../../src/edge/edge_handler.ts";
+import { currentRuntime } from "../../src/runtime/runtime.ts";
+import { DEFAULT_ENGINE, resolveEngine } from "../cli/engine_table.ts";
 
-const handler = createEdgeHandler({ engine: SampleEngine });
+let handler: Promise<EdgeHandler> | undefined;
+
+/** The handler for the configured engine; a failed lookup is retried on the next request. */
+function edgeHandler(): Promise<EdgeHandler> {
+  handler ??= (async () => {
+    const env = currentRuntime().env;
+    const engine = await resolveEngine(env("SLUICE_ENGINE") || DEFAULT_ENGINE);
+    const engineArgs = (env("SLUICE_ENGINE_ARGS") ?? "").split(/\s+/).filter((a) => a !== "");
+    return createEdgeHandler({ engine: engine.factory, engineArgs });
+  })().catch((error) => {
+    handler = undefined;
+    throw error;
+  });
+  return handler;
+}
 
 /** The Web-standard handler object. */
-export default { fetch: (request: Request): Promise<Response> => handler.fetch(request) };
+export default {
+  fetch: async (request: Request): Promise<Response> => (await edgeHandler()).fetch(request),
+};

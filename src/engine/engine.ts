@@ -85,4 +85,9 @@ export interface EngineFactory<E extends LLMEngine = LLMEngine> {
    * planes afterwards, and a failure here exits with code 2 before anything was started.
    */
   fromArgs(argv: string[]): Promise<EngineSetup<E>>;
+  /**
+   * Help text for the engine's own flags, one flag per line (`  --delay-ms N   delay …`).
+   * Optional; `sluice serve --engine ./my_engine.ts --help` prints it when present.
+   */
+  readonly flagsHelp?: string;
 }

@@ -27,6 +27,13 @@ export type ErrorKind = typeof ErrorKind[keyof typeof ErrorKind];
 
 const KINDS = new Set<string>(Object.values(ErrorKind));
 
+/**
+ * Marks every SluiceError, whichever copy of this module built it: an engine module loaded
+ * by a compiled `sluice` binary imports its own copy of the library, and its errors must
+ * still be recognised as typed errors (kind, param and code kept).
+ */
+const BRAND: unique symbol = Symbol.for("sluice.SluiceError") as never;
+
 /** Options for {@linkcode SluiceError}. */
 export interface SluiceErrorOptions extends ErrorOptions {
   /** Machine-readable detail, e.g. the offending field (`"stop_conditions.max_tokens"`). */
@@ -66,6 +73,13 @@ export class SluiceError extends Error {
     this.kind = kind;
     if (options?.param !== undefined) this.param = options.param;
     if (options?.code !== undefined) this.code = options.code;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /** `instanceof SluiceError` holds for a SluiceError built by any copy of this module. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null &&
+      (value as Record<symbol, unknown>)[BRAND] === true;
   }
 
   /** A plain JSON-safe object for the request plane; inverse of {@linkcode SluiceError.fromJSON}. */

@@ -1,25 +1,25 @@
 /**
- * `sluice serve`: the embedded default. An OpenAI-compatible HTTP frontend, one or
- * more workers and the engine in one process over the in-process planes.
+ * `serveEngine(EngineClass, argv)`: the embedded default in one call. An OpenAI-compatible
+ * HTTP frontend, one or more workers and the engine in this process over the in-process
+ * planes, until SIGINT/SIGTERM; then the process exits. This is what `sluice serve` runs
+ * once it has resolved `--engine`, and what an engine file calls to serve itself:
  *
- *     sluice serve [--engine sample] [--port 8000] [serve flags] [engine flags]
+ *     if (import.meta.main) await serveEngine(EchoEngine, process.argv.slice(2));
  *
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { intFlag } from "../../src/engine/engine_args.ts";
-import { SluiceError } from "../../src/errors/sluice_error.ts";
-import { createLogger, parseLogLevel } from "../../src/logging/logger.ts";
-import type { Runtime } from "../../src/runtime/runtime.ts";
-import { RouterMode } from "../../src/router/routing_policy.ts";
-import { createEmbeddedServer, DEFAULT_PORT } from "../../src/serve/embedded_server.ts";
-import type { EmbeddedServer } from "../../src/serve/embedded_server.ts";
-import { installShutdownSignals } from "../../src/runtime/shutdown_signals.ts";
-import { type EngineEntry, ENGINES } from "./engine_table.ts";
-import { takeEngineFlag } from "./worker_command.ts";
-import { enginesHelp } from "./engine_table.ts";
+import type { EngineFactory } from "../engine/engine.ts";
+import { intFlag } from "../engine/engine_args.ts";
+import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
+import { createLogger, type Logger, parseLogLevel } from "../logging/logger.ts";
+import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
+import { RouterMode } from "../router/routing_policy.ts";
+import { createEmbeddedServer, DEFAULT_PORT } from "./embedded_server.ts";
+import type { EmbeddedServer } from "./embedded_server.ts";
+import { installShutdownSignals } from "../runtime/shutdown_signals.ts";
 
-/** The flags `serve` itself takes besides `--engine`; every other flag goes to the engine. */
+/** The flags serving takes; every other flag goes to the engine. */
 const SERVE_OPTIONS = {
   port: { type: "string" },
   host: { type: "string" },
@@ -28,49 +28,30 @@ const SERVE_OPTIONS = {
   "max-inflight-per-worker": { type: "string" },
   "max-body-bytes": { type: "string" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
-type ServeFlag = "engine" | keyof typeof SERVE_OPTIONS;
 
-/** Help text of the serve command. */
-export function serveHelp(): string {
-  return `Usage: sluice serve [--engine NAME] [flags]
+/** The name of a serve flag (without `--`). */
+export type ServeFlag = keyof typeof SERVE_OPTIONS;
 
-Serves an engine behind an OpenAI-compatible HTTP API (POST /v1/chat/completions,
-POST /v1/completions, GET /v1/models, /health, /live, /metrics), with the frontend, the
-workers and the engine in one process (in-process planes, no servers). SIGINT/SIGTERM
-shut down gracefully (streams in flight finish; during engine start, the engines finish
-starting, clean up and never serve); a second signal exits at once (code 130).
-
-Serve flags:
-  --engine NAME                    engine to run (default sample)
+/** The serve flags and their meaning, as `--help` prints them. */
+export const SERVE_FLAGS_HELP: string = `Serve flags:
   --port N                         HTTP port (default ${DEFAULT_PORT}; 0 picks a free one)
   --host ADDR                      interface to bind (default 0.0.0.0)
   --workers N                      workers, each with its own engine (default 1)
   --router-mode MODE               ${Object.values(RouterMode).join(" | ")} (default round-robin)
   --max-inflight-per-worker N      admission limit per worker (default unlimited); 503 when all are busy
-  --max-body-bytes N               largest request body (default 8388608)
-
-${enginesHelp()}
-
-Example:
-  sluice serve --engine sample --delay-ms 0
-  curl localhost:${DEFAULT_PORT}/v1/chat/completions -H 'content-type: application/json' \\
-    -d '{"model":"sample-model","messages":[{"role":"user","content":"Hi"}],"max_tokens":8}'`;
-}
+  --max-body-bytes N               largest request body (default 8388608)`;
 
 /**
- * Splits the serve flags from the engine flags: `--engine` as `sluice worker` reads it
- * ({@linkcode takeEngineFlag}), the other serve flags with `node:util` `parseArgs` (as the
- * engines parse theirs); everything else is passed to the engine in its original order.
+ * Splits the serve flags from the engine flags with `node:util` `parseArgs` (as the engines
+ * parse theirs); everything else is passed to the engine in its original order.
  * @throws {SluiceError} `InvalidArgument` when a serve flag has no value.
  */
 export function parseServeArgs(
   argv: string[],
 ): { serve: Partial<Record<ServeFlag, string>>; engineArgs: string[] } {
-  const { engine, rest } = takeEngineFlag(argv);
   const serve: Partial<Record<ServeFlag, string>> = {};
-  if (engine !== undefined) serve.engine = engine;
   const { tokens } = parseArgs({
-    args: rest,
+    args: argv,
     options: SERVE_OPTIONS,
     strict: false,
     allowPositionals: true,
@@ -94,39 +75,62 @@ export function parseServeArgs(
     taken.add(token.index);
     if (!token.inlineValue) taken.add(token.index + 1);
   }
-  return { serve, engineArgs: rest.filter((_, i) => !taken.has(i)) };
+  return { serve, engineArgs: argv.filter((_, i) => !taken.has(i)) };
 }
 
-/** Options for {@linkcode serveCommand}. */
-export interface ServeCommandOptions {
-  /** The engines `--engine` names (default the built-in {@linkcode ENGINES}). */
-  engines?: Record<string, EngineEntry>;
+/** Options for {@linkcode serveEngine}. */
+export interface ServeEngineOptions {
+  /** Signals, environment, files and exit; the current runtime (Deno, Bun, Node) when absent. */
+  runtime?: Runtime;
+  /** The engine's name in the startup line (default the factory's class name). */
+  engineName?: string;
+  /** Prefix of every line printed (default `sluice serve`). */
+  label?: string;
+  /** Logger; default: level from `DYN_LOG`, to stderr. */
+  logger?: Logger;
 }
 
 /**
- * Runs `sluice serve` until SIGINT/SIGTERM, then exits the process: 0 after a clean
- * shutdown (also when the signal came while the engines were starting: they finish
- * starting, clean up and never serve), 911 when the shutdown deadline passed, 130 on a
- * second signal.
+ * Serves the engine built by `factory.fromArgs(engineFlags)` behind the OpenAI API until
+ * SIGINT/SIGTERM, then exits the process. `argv` holds the serve flags
+ * ({@linkcode SERVE_FLAGS_HELP}) mixed with the engine's own flags. It MUST be called at most
+ * once per process and never returns. Exit codes: 0 after a clean shutdown (also when the
+ * signal came while the engines were starting: they finish starting, clean up and never
+ * serve), 911 when the shutdown deadline passed, 130 on a second signal, 2 for bad flags,
+ * 1 when the engine failed to start.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveEngine } from "sluice/serve";
+ * import { EchoEngine } from "./my_engine.ts";
+ * await serveEngine(EchoEngine, ["--port", "8000", "--delay-ms", "0"]);
+ * ```
  */
-export async function serveCommand(
+export async function serveEngine(
+  factory: EngineFactory,
+  argv: string[],
+  options: ServeEngineOptions = {},
+): Promise<never> {
+  const runtime = options.runtime ?? currentRuntime();
+  const label = options.label ?? "sluice serve";
+  try {
+    return await serveUntilSignal(factory, argv, runtime, label, options);
+  } catch (error) {
+    const typed = toSluiceError(error);
+    console.error(`${label}: ${typed.message}`);
+    return runtime.exit(typed.kind === "InvalidArgument" ? 2 : 1);
+  }
+}
+
+async function serveUntilSignal(
+  factory: EngineFactory,
   argv: string[],
   runtime: Runtime,
-  options: ServeCommandOptions = {},
+  label: string,
+  options: ServeEngineOptions,
 ): Promise<never> {
-  const engines = options.engines ?? ENGINES;
   const { serve, engineArgs } = parseServeArgs(argv);
-  const engineName = serve.engine ?? "sample";
-  const entry = engines[engineName];
-  if (entry === undefined) {
-    throw new SluiceError(
-      "InvalidArgument",
-      `Cannot parse --engine: unknown engine "${engineName}" (known: ${
-        Object.keys(engines).join(", ")
-      })`,
-      { param: "--engine" },
-    );
-  }
+  const engineName = options.engineName ?? ((factory as { name?: string }).name || "engine");
   const routerMode = serve["router-mode"] ?? RouterMode.roundRobin;
   if (!(Object.values(RouterMode) as string[]).includes(routerMode)) {
     throw new SluiceError(
@@ -143,7 +147,8 @@ export async function serveCommand(
     serve[flag] === undefined ? undefined : intFlag(serve, flag, 0, 1);
   const maxInflightPerWorker = optionalInt("max-inflight-per-worker");
   const maxBodyBytes = optionalInt("max-body-bytes");
-  const logger = createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
+  const logger = options.logger ??
+    createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
   // Before anything starts: a signal during a slow engine start must not kill the process.
   const signals = installShutdownSignals(runtime, { logger });
   let code: number;
@@ -151,7 +156,7 @@ export async function serveCommand(
     let server: EmbeddedServer;
     try {
       server = await createEmbeddedServer({
-        engine: entry.factory,
+        engine: factory,
         engineArgs,
         port,
         hostname: serve.host,
@@ -167,12 +172,12 @@ export async function serveCommand(
       });
     } catch (error) {
       if (!signals.signal.aborted || error !== signals.signal.reason) throw error;
-      console.log("sluice serve: stopped before serving (exit code 0)");
+      console.log(`${label}: stopped before serving (exit code 0)`);
       return runtime.exit(0);
     }
     const models = server.frontend.table.models().join(", ");
     console.log(
-      `sluice serve: listening on http://${server.http.hostname}:${server.http.port} ` +
+      `${label}: listening on http://${server.http.hostname}:${server.http.port} ` +
         `(${server.url}; engine ${engineName}, ${server.workers.length} worker(s), model ${models})`,
     );
     await signals.requested;
@@ -180,6 +185,6 @@ export async function serveCommand(
   } finally {
     signals.dispose();
   }
-  console.log(`sluice serve: stopped (exit code ${code})`);
+  console.log(`${label}: stopped (exit code ${code})`);
   return runtime.exit(code);
 }

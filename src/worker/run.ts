@@ -9,7 +9,7 @@
  */
 import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import type { EngineFactory } from "../engine/engine.ts";
-import { parseWorkerConfig } from "../engine/worker_config.ts";
+import { parseWorkerConfig, type WorkerConfig } from "../engine/worker_config.ts";
 import { parseJsonObject } from "../engine/engine_args.ts";
 import { createLogger, type Logger, parseLogLevel } from "../logging/logger.ts";
 import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
@@ -58,6 +58,17 @@ export async function healthPayloadFromEnv(
     );
   }
   return parseJsonObject(text, `DYN_HEALTH_CHECK_PAYLOAD file "${raw.slice(1)}"`);
+}
+
+/** The startup line naming the planes; it says so when nothing outside the process can reach it. */
+export function planesLine(
+  config: Pick<WorkerConfig, "discovery_backend" | "request_plane" | "event_plane">,
+): string {
+  const line = `worker planes: discovery ${config.discovery_backend}, request plane ` +
+    `${config.request_plane}, event plane ${config.event_plane}`;
+  if (config.discovery_backend !== "memory" || config.request_plane !== "inprocess") return line;
+  return `${line} (process-local: nothing outside this process can reach this worker; ` +
+    "serve the engine over HTTP with `sluice serve --engine <module>` or `serveEngine`)";
 }
 
 /**
@@ -122,6 +133,11 @@ export async function run(
     logger.error(toSluiceError(error).message);
     return exit(1);
   }
+  logger.info(planesLine(config), {
+    discovery: config.discovery_backend,
+    request_plane: config.request_plane,
+    event_plane: config.event_plane,
+  });
   const worker: Worker = createWorker({
     engine: setup.engine,
     config,

@@ -1,6 +1,7 @@
 /**
  * `sluice serve` with an engine whose `start()` blocks until a file exists, for the
- * signal-during-start tests. Prints one JSON event per line on stdout
+ * signal-during-start tests: the one-call `serveEngine` the CLI runs, with the command
+ * line's own flags (an `--engine slow` in them is this engine). Prints one JSON event per line on stdout
  * (`start-begin`, `start-end`, `cleanup`); the serve command's own lines are plain text.
  *
  * Environment: FIXTURE_RELEASE_FILE, the file whose existence lets `start()` finish.
@@ -9,7 +10,8 @@ import { existsSync } from "node:fs";
 import process from "node:process";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import type { EngineConfig } from "../../src/engine/engine_config.ts";
-import { serveCommand } from "../../apps/cli/serve_command.ts";
+import { serveEngine } from "../../src/serve/serve_engine.ts";
+import { takeEngineFlag } from "../../apps/cli/worker_command.ts";
 import { currentRuntime } from "../../src/runtime/runtime.ts";
 
 const emit = (event: string) => process.stdout.write(JSON.stringify({ event, t: 0 }) + "\n");
@@ -30,18 +32,9 @@ class SlowStartEngine extends SampleEngine {
 }
 
 const runtime = currentRuntime();
-await serveCommand(runtime.args(), runtime, {
-  engines: {
-    slow: {
-      factory: {
-        fromArgs: (argv) =>
-          SampleEngine.fromArgs(argv).then(({ worker }) => ({
-            engine: new SlowStartEngine(),
-            worker,
-          })),
-      },
-      summary: "sample engine with a start() that waits for FIXTURE_RELEASE_FILE",
-      flags: "",
-    },
-  },
-});
+const { rest } = takeEngineFlag(runtime.args());
+const slow = {
+  fromArgs: (argv: string[]) =>
+    SampleEngine.fromArgs(argv).then(({ worker }) => ({ engine: new SlowStartEngine(), worker })),
+};
+await serveEngine(slow, rest, { runtime, engineName: "slow" });
