@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import process from "node:process";
 import { spawnCommand, spawnFixture } from "../fixtures/spawn_fixture.ts";
@@ -12,7 +12,7 @@ describe("sluice CLI", () => {
   it("prints help for the worker command", async () => {
     await using child = spawnFixture("apps/cli/main.ts", ["worker", "--help"], QUIET);
     assert.equal(await child.exited, 0);
-    assert.match(child.stdout(), /Usage: sluice worker --engine NAME/);
+    assert.match(child.stdout(), /Usage: sluice worker --engine NAME\|MODULE/);
     assert.match(child.stdout(), /--delay-ms N/);
   });
 
@@ -77,5 +77,19 @@ describe("bun build --compile", () => {
     child.kill("SIGTERM");
     assert.equal(await child.exited, 0, child.stderr());
     assert.match(child.stderr(), /worker stopped/);
+    // Engine modules that cannot be served: the documented exit codes, from the binary too.
+    writeFileSync("tests/.tmp/cli_no_engine.ts", "export const answer = 42;\n");
+    writeFileSync("tests/.tmp/cli_throws.ts", 'throw new Error("broken at import");\n');
+    for (
+      const [engine, code, pattern] of [
+        ["./tests/.tmp/cli_missing.ts", 2, /no such file/],
+        ["./tests/.tmp/cli_no_engine.ts", 2, /expected an engine class/],
+        ["./tests/.tmp/cli_throws.ts", 1, /importing it threw: .*broken at import/],
+      ] as const
+    ) {
+      await using failing = spawnCommand("tests/.tmp/sluice", ["serve", "--engine", engine], QUIET);
+      assert.equal(await failing.exited, code, `${engine}: ${failing.stderr()}`);
+      assert.match(failing.stderr(), pattern);
+    }
   });
 });
