@@ -4,9 +4,65 @@
  * templates. `createFrontend` learns models from discovery and calls workers over a
  * request plane; `sluice/serve` wires it to in-process workers.
  *
+ * @example
+ * ```ts ignore
+ * import { createFrontend } from "sluice/frontend";
+ * import { InProcessRequestPlane, MemoryDiscovery } from "sluice/planes";
+ * const frontend = await createFrontend({
+ *   discovery: new MemoryDiscovery(),
+ *   requestPlane: new InProcessRequestPlane(),
+ * });
+ * const models = await frontend.fetch(new Request("http://local/v1/models"));
+ * await frontend.close();
+ * ```
+ *
  * @module
  */
-export * from "./src/frontend/mod.ts";
+export { createFrontend, DEFAULT_MAX_BODY_BYTES } from "./src/frontend/frontend_app.ts";
+export type { Frontend, FrontendOptions } from "./src/frontend/frontend_app.ts";
+export {
+  ALL_WORKERS_BUSY_BODY,
+  errorResponse,
+  errorTypeFor,
+  httpErrorFrom,
+  openAIError,
+} from "./src/frontend/openai_error.ts";
+export type { HttpError, OpenAIErrorBody } from "./src/frontend/openai_error.ts";
 export * from "./src/router/mod.ts";
 export * from "./src/tokenizer/mod.ts";
 export * from "./src/chat_template/mod.ts";
+// The types these APIs take (also exported by `sluice`, `sluice/planes`, `sluice/serve`).
+export type {
+  CompletionUsage,
+  ErrorCode,
+  ErrorKind,
+  FinishReason,
+  GenerateChunk,
+  GenerateRequestInput,
+  GuidedDecoding,
+  OutputOptions,
+  RoutingHints,
+  SamplingOptions,
+  SerializedError,
+  SluiceError,
+  StopConditions,
+  TopLogprob,
+} from "./mod.ts";
+export type {
+  CallOptions,
+  Discovery,
+  DiscoveryEntry,
+  DiscoveryEvent,
+  DiscoveryWatch,
+  EndpointPath,
+  IncomingRequest,
+  InstanceRecord,
+  ModelCard,
+  RequestHandler,
+  RequestPlane,
+  ResponseStream,
+  ServedEndpoint,
+  TransportAddress,
+  WatchOptions,
+} from "./planes.ts";
+export type { Labels, Logger, LogLevelName, MetricsRegistry } from "./serve.ts";

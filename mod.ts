@@ -60,5 +60,4 @@ export {
   toSluiceError,
 } from "./src/errors/sluice_error.ts";
 export type { SerializedError, SluiceErrorOptions } from "./src/errors/sluice_error.ts";
-export { run } from "./src/worker/run.ts";
-export type { RunOptions } from "./src/worker/run.ts";
+export { run } from "./src/worker/run_engine.ts";

@@ -59,3 +59,7 @@ export { builtinConnectors, closePlanes, connectPlanes } from "./src/worker/plan
 export type { PlaneConnectors, Planes } from "./src/worker/planes.ts";
 export { parseWorkerConfig, WorkerConfigSchema } from "./src/engine/worker_config.ts";
 export type { WorkerConfig, WorkerConfigInput } from "./src/engine/worker_config.ts";
+export { AsyncQueue } from "./src/util/async_queue.ts";
+// The contract types the planes carry (also exported by `sluice`).
+export type { CompletionUsage, FinishReason, GenerateChunk, TopLogprob } from "./mod.ts";
+export type { Schema, SchemaError, SchemaIssue, SchemaResult } from "./src/engine/schema.ts";

@@ -30,3 +30,58 @@ export { createLogger, parseLogLevel } from "./src/logging/logger.ts";
 export type { Logger, LogLevelName } from "./src/logging/logger.ts";
 export { currentRuntime } from "./src/runtime/runtime.ts";
 export type { Runtime, SignalName } from "./src/runtime/runtime.ts";
+export { run as runWorker } from "./src/worker/run.ts";
+export type { RunOptions } from "./src/worker/run.ts";
+export type { HttpServer } from "./src/runtime/http_server.ts";
+export type { Frontend, FrontendOptions } from "./src/frontend/frontend_app.ts";
+// The contract and plane types these APIs take (also exported by `sluice` and `sluice/planes`).
+export type { EngineFactory, EngineSetup, LLMEngine } from "./src/engine/engine.ts";
+export type { EngineConfig } from "./src/engine/engine_config.ts";
+export type { WorkerConfig, WorkerConfigInput } from "./src/engine/worker_config.ts";
+export type {
+  CallOptions,
+  Discovery,
+  DiscoveryEntry,
+  DiscoveryEvent,
+  DiscoveryWatch,
+  EndpointPath,
+  EventPlane,
+  IncomingRequest,
+  InstanceRecord,
+  ModelCard,
+  ModelCardInput,
+  PlaneConnectors,
+  Planes,
+  RequestHandler,
+  RequestPlane,
+  ResponseStream,
+  ServedEndpoint,
+  SubscribeOptions,
+  Subscription,
+  TransportAddress,
+  WatchOptions,
+} from "./planes.ts";
+export type {
+  RoutableWorker,
+  RoutedStream,
+  RouteOptions,
+  RouteRequest,
+  RoutingPolicy,
+  RoutingTable,
+  WorkerRouter,
+  WorkerSlot,
+} from "./frontend.ts";
+export type {
+  CompletionUsage,
+  FinishReason,
+  GenerateChunk,
+  GenerateRequest,
+  GenerateRequestInput,
+  GuidedDecoding,
+  OutputOptions,
+  RequestContext,
+  RoutingHints,
+  SamplingOptions,
+  StopConditions,
+  TopLogprob,
+} from "./mod.ts";

@@ -36,3 +36,26 @@ export {
 export { EngineConfigSchema } from "./src/engine/engine_config.ts";
 export { normalizeFinishReason, openAIFinishReason } from "./src/engine/generate_chunk.ts";
 export type { Schema, SchemaError, SchemaIssue, SchemaResult } from "./src/engine/schema.ts";
+// The contract types the harnesses take and return (also exported by `sluice`).
+export type { EngineFactory, EngineSetup, LLMEngine } from "./src/engine/engine.ts";
+export type { EngineConfig } from "./src/engine/engine_config.ts";
+export type {
+  CancelMode,
+  CompletionUsage,
+  ErrorCode,
+  ErrorKind,
+  FinishReason,
+  GenerateChunk,
+  GenerateRequest,
+  GenerateRequestInput,
+  GuidedDecoding,
+  OutputOptions,
+  RequestContext,
+  RoutingHints,
+  SamplingOptions,
+  SerializedError,
+  SluiceError,
+  StopConditions,
+  TopLogprob,
+  WorkerConfigInput,
+} from "./mod.ts";

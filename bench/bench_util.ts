@@ -5,7 +5,7 @@ import { writeFile } from "node:fs/promises";
 import process from "node:process";
 import { createLogger, createWorker, type Worker } from "../serve.ts";
 import { InProcessRequestPlane, MemoryDiscovery, type TransportAddress } from "../planes.ts";
-import { type LLMEngine } from "../mod.ts";
+import type { LLMEngine } from "../mod.ts";
 
 /** "Deno 2.9.6" / "Bun 1.4.5" / "Node v20...". */
 export function runtimeLabel(): string {

@@ -17,6 +17,7 @@ export interface EdgeHandlerOptions
   extends Omit<EmbeddedStackOptions, "engine" | "logger" | "healthCanary"> {
   /** The engine factory. */
   engine: EngineFactory;
+  /** Logger; warnings only by default. */
   logger?: Logger;
 }
 

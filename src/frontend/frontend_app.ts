@@ -39,7 +39,9 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** Options for {@linkcode createFrontend}. */
 export interface FrontendOptions {
+  /** Where the frontend learns workers and model cards. */
   discovery: Discovery;
+  /** How requests reach the workers. */
   requestPlane: RequestPlane;
   /** `round-robin` (default), `random`, `least-loaded`, `direct`, or a policy object. */
   routerMode?: string | RoutingPolicy;
@@ -49,6 +51,7 @@ export interface FrontendOptions {
   cooldownMs?: number;
   /** Registry `/metrics` renders (shared with embedded workers); a new one by default. */
   metrics?: MetricsRegistry;
+  /** Request and discovery logs; a default logger when absent. */
   logger?: Logger;
   /** Largest accepted request body in bytes (default {@linkcode DEFAULT_MAX_BODY_BYTES}). */
   maxBodyBytes?: number;
@@ -71,12 +74,13 @@ export interface FrontendOptions {
 
 /** A running frontend. */
 export interface Frontend {
-  /** The hono app, for `app.request()` in tests or mounting. */
-  readonly app: Hono;
   /** The Web-standard handler: `Deno.serve(frontend.fetch)`, `export default { fetch }`. */
   readonly fetch: (request: Request) => Response | Promise<Response>;
+  /** The workers by model, as discovery reports them. */
   readonly table: RoutingTable;
+  /** The router that places requests on workers. */
   readonly router: WorkerRouter;
+  /** The registry `/metrics` renders. */
   readonly metrics: MetricsRegistry;
   /** Stops watching discovery. Streams in flight continue. Idempotent. */
   close(): Promise<void>;
@@ -215,7 +219,6 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
 
   let closed: Promise<void> | undefined;
   return {
-    app,
     fetch: (request) => app.fetch(request),
     table,
     router,

@@ -13,6 +13,7 @@ import {
 
 /** The JSON body of an OpenAI error response. */
 export interface OpenAIErrorBody {
+  /** The error: human-readable message, OpenAI type, offending param and code. */
   error: {
     message: string;
     type: string;
@@ -23,7 +24,9 @@ export interface OpenAIErrorBody {
 
 /** An error as the frontend answers it: status and body. */
 export interface HttpError {
+  /** HTTP status. */
   status: number;
+  /** JSON body. */
   body: OpenAIErrorBody;
 }
 

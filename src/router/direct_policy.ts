@@ -26,6 +26,7 @@ export class DirectPolicy implements RoutingPolicy {
   readonly name = "direct";
   readonly targetsInstance = true;
 
+  /** The candidate whose instance id is the request's; none without one. */
   select<W extends RoutableWorker>(candidates: readonly W[], request: RouteRequest): W | undefined {
     if (request.instanceId === undefined) return undefined;
     for (const candidate of candidates) {

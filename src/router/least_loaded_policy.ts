@@ -23,6 +23,7 @@ export class LeastLoadedPolicy implements RoutingPolicy {
   readonly name = "least-loaded";
   #offset = 0;
 
+  /** The candidate with the fewest requests in flight (ties rotate). */
   select<W extends RoutableWorker>(
     candidates: readonly W[],
     _request: RouteRequest,

@@ -20,11 +20,15 @@ export class RandomPolicy implements RoutingPolicy {
   readonly name = "random";
   #random: () => number;
 
-  /** @param random a source of numbers in `[0, 1)`; `Math.random` by default (injectable for tests). */
+  /**
+   * Creates the policy.
+   * @param random a source of numbers in `[0, 1)`; `Math.random` by default (injectable for tests).
+   */
   constructor(random: () => number = Math.random) {
     this.#random = random;
   }
 
+  /** A uniformly random candidate. */
   select<W extends RoutableWorker>(
     candidates: readonly W[],
     _request: RouteRequest,

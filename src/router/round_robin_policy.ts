@@ -22,6 +22,7 @@ export class RoundRobinPolicy implements RoutingPolicy {
   readonly name = "round-robin";
   #next = 0;
 
+  /** The next candidate in turn. */
   select<W extends RoutableWorker>(
     candidates: readonly W[],
     _request: RouteRequest,

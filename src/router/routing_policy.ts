@@ -46,6 +46,7 @@ export interface RoutingPolicy {
    * busy target is reported as such instead of falling back to another worker.
    */
   readonly targetsInstance?: boolean;
+  /** Picks one of `candidates` (all ready and under their limit) for `request`, or none. MUST NOT mutate `candidates`. */
   select<W extends RoutableWorker>(candidates: readonly W[], request: RouteRequest): W | undefined;
 }
 

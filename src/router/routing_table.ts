@@ -18,7 +18,9 @@ import type { RoutableWorker } from "./routing_policy.ts";
 export interface WorkerSlot extends RoutableWorker {
   /** Key suffix shared by its instance record and model card. */
   readonly key: string;
+  /** The worker's instance record from discovery. */
   readonly record: InstanceRecord;
+  /** The model card the worker published. */
   readonly card: ModelCard;
   /** Requests this frontend has in flight on the worker (the router maintains it). */
   inflight: number;
@@ -28,6 +30,7 @@ export interface WorkerSlot extends RoutableWorker {
 
 /** Options for {@linkcode RoutingTable.open}. */
 export interface RoutingTableOptions {
+  /** Logs discovery changes. */
   logger?: Logger;
   /** Ends the watches (as `close()` does). */
   signal?: AbortSignal;

@@ -40,7 +40,9 @@ export function createRoutingPolicy(mode: string): RoutingPolicy {
 
 /** Options for {@linkcode WorkerRouter}. */
 export interface WorkerRouterOptions {
+  /** The workers by model, fed by discovery. */
   table: RoutingTable;
+  /** How requests reach the workers. */
   requestPlane: RequestPlane;
   /** A mode name or a policy; default round-robin. */
   policy?: RoutingPolicy | string;
@@ -60,6 +62,7 @@ export interface WorkerRouterOptions {
    * worker is ready.
    */
   isReady?: (instanceId: string) => boolean;
+  /** Logs cool-downs and retries. */
   logger?: Logger;
 }
 
@@ -67,6 +70,7 @@ export interface WorkerRouterOptions {
 export interface RouteOptions {
   /** Request id, propagated to the worker. */
   id?: string;
+  /** Headers propagated to the worker (e.g. `traceparent`). */
   headers?: Record<string, string>;
   /** Aborting it kills the request end to end (client disconnect). */
   signal?: AbortSignal;
@@ -78,7 +82,9 @@ export interface RouteOptions {
 
 /** A request the router placed on a worker. */
 export interface RoutedStream {
+  /** The worker's instance id. */
   readonly instanceId: string;
+  /** The worker's response stream. */
   readonly stream: ResponseStream;
   /**
    * Ends the router's accounting for the request; MUST be called once the stream is done
@@ -128,6 +134,7 @@ function allBusy(direct: boolean, instanceId: string | undefined, cause?: Sluice
  * ```
  */
 export class WorkerRouter {
+  /** The policy that picks among the admissible workers. */
   readonly policy: RoutingPolicy;
   #table: RoutingTable;
   #plane: RequestPlane;
@@ -137,6 +144,7 @@ export class WorkerRouter {
   #isReady: (instanceId: string) => boolean;
   #logger: Logger | undefined;
 
+  /** Creates a router over `options.table`; throws `InvalidArgument` for an unknown mode. */
   constructor(options: WorkerRouterOptions) {
     this.#table = options.table;
     this.#plane = options.requestPlane;

@@ -26,7 +26,9 @@ export interface HttpServeOptions {
 
 /** A listening server. */
 export interface HttpServer {
+  /** The port it listens on (the chosen one when asked for 0). */
   readonly port: number;
+  /** The address it is bound to. */
   readonly hostname: string;
   /** Which adapter serves it. */
   readonly adapter: "deno" | "bun" | "node";

@@ -27,6 +27,7 @@ export interface EmbeddedServerOptions extends EmbeddedStackOptions {
 
 /** A listening embedded server. */
 export interface EmbeddedServer extends EmbeddedStack {
+  /** The HTTP listener. */
   readonly http: HttpServer;
   /** `http://{host}:{port}` (host `127.0.0.1` when bound to all interfaces). */
   readonly url: string;

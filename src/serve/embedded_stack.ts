@@ -37,6 +37,7 @@ export interface EmbeddedStackOptions extends
   engineArgs?: string[];
   /** Number of workers (default 1). */
   workers?: number;
+  /** Logger shared by the workers and the frontend. */
   logger?: Logger;
   /** Worker shutdown timings; the grace period defaults to 0 (the only router is in-process). */
   timings?: Partial<WorkerTimings>;
@@ -54,7 +55,9 @@ export interface EmbeddedStackOptions extends
 
 /** A started stack. */
 export interface EmbeddedStack {
+  /** The OpenAI frontend (its `fetch` serves the API). */
   readonly frontend: Frontend;
+  /** The workers, one engine each. */
   readonly workers: readonly Worker[];
   /** The registry shared by the frontend and the workers (`/metrics` renders it). */
   readonly metrics: MetricsRegistry;

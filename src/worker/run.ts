@@ -76,11 +76,13 @@ export function planesLine(
  * Exit codes: 0 after a clean shutdown, 911 when the shutdown deadline passed, 2 for bad
  * flags, 1 when a dependency or `start()` failed, 130 on a second signal.
  *
+ * Public as `runWorker` in `sluice/serve`; `sluice` exports it without options as `run`.
+ *
  * @example
  * ```ts ignore
- * import { run } from "../../mod.ts";
- * import { SampleEngine } from "../../engines/sample/mod.ts";
- * await run(SampleEngine, ["--delay-ms", "5"]);
+ * import { runWorker } from "sluice/serve";
+ * import { SampleEngine } from "sluice/engines/sample";
+ * await runWorker(SampleEngine, ["--delay-ms", "5"], { logger: createLogger({ level: "warn" }) });
  * ```
  */
 export async function run(

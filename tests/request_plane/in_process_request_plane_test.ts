@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type GenerateChunk } from "../../mod.ts";
+import type { GenerateChunk } from "../../mod.ts";
 import { InProcessRequestPlane } from "../../planes.ts";
 import { requestPlaneConformance } from "./request_plane_conformance.ts";
 
