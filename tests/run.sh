@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The test command (`npm test`): installs what the suite needs on a fresh
 # Debian machine with only Node and npm, then runs every test under Deno and
-# under Bun and prints one summary line ("summary: N passed, N failed").
+# under Bun and prints one summary line ("summary: N passed, N failed"). A full run also
+# runs the static checks (tests/checks.sh: format, lint, types, doc lint, doc examples),
+# each counted as one test in the summary.
 #
 #   npm test                      # everything
-#   npm test -- tests/worker      # some folders or files, both runtimes
+#   npm test -- tests/worker      # some folders or files, both runtimes (no static checks)
 #   SLUICE_TEST_RUNTIMES=deno npm test
+#   SLUICE_CHECKS=0 npm test      # skip the static checks (=1 runs them with targets too)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +54,7 @@ bun_targets() {
 }
 
 targets=("$@")
+checks=${SLUICE_CHECKS:-$([ ${#targets[@]} -eq 0 ] && echo 1 || echo 0)}
 [ ${#targets[@]} -gt 0 ] || targets=(tests/)
 runtimes=${SLUICE_TEST_RUNTIMES:-"deno bun"}
 passed=0
@@ -96,6 +100,16 @@ for rt in $runtimes; do
   esac
   [ "$rc" -eq 0 ] || status=1
 done
+
+if [ "$checks" = 1 ]; then
+  log "static checks"
+  bash tests/checks.sh 2>&1 | tee "$out"
+  p=$(sed -nE 's/^checks: ([0-9]+) passed, ([0-9]+) failed$/\1/p' "$out")
+  f=$(sed -nE 's/^checks: ([0-9]+) passed, ([0-9]+) failed$/\2/p' "$out")
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-1}))
+  [ "${f:-1}" -eq 0 ] || status=1
+fi
 
 echo
 echo "summary: $passed passed, $failed failed"

@@ -10,6 +10,8 @@
  * ```ts ignore
  * const { tuning, timings } = await autotune(runtime, matmulPiece({ dtype: "f32", m: 1, n: 256, k: 256 }));
  * ```
+ *
+ * @module
  */
 import type { KernelPiece, TuningConfig } from "./kernel_piece.ts";
 import type { KernelRuntime } from "./kernel_runtime.ts";

@@ -16,6 +16,8 @@
  * backend.matmul(y, x, w);
  * console.log(await backend.read(y));
  * ```
+ *
+ * @module
  */
 import type { DecodePlan } from "./decode_plan.ts";
 import type { HostWeight } from "./host_weight.ts";

@@ -11,6 +11,8 @@
  * const cpu = await registry.create("cpu", {});
  * console.assert(cpu.name === "cpu");
  * ```
+ *
+ * @module
  */
 import type { Backend } from "./backend.ts";
 import { createCpuBackend } from "./backends/cpu_backend.ts";

@@ -9,6 +9,8 @@
  * pool.release(buf);
  * pool.destroy();
  * ```
+ *
+ * @module
  */
 
 /** Reuses GPU buffers; every buffer it ever created is destroyed by {@link BufferPool.destroy}. */

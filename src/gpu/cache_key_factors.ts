@@ -10,6 +10,8 @@
  * import { codegenHash } from "./cache_key_factors.ts";
  * console.assert(codegenHash().length === 16);
  * ```
+ *
+ * @module
  */
 import { fnv1aHex, sha256Hex, stableStringify } from "./content_hash.ts";
 import type { GpuContext } from "./gpu_context.ts";

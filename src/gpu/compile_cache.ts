@@ -16,6 +16,8 @@
  * await cache.save();
  * console.log(cache.counters);
  * ```
+ *
+ * @module
  */
 import { fnv1aHex, sha256Hex, stableStringify } from "./content_hash.ts";
 import {

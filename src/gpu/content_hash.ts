@@ -9,6 +9,8 @@
  * console.assert((await sha256Hex("abc")).startsWith("ba7816bf"));
  * console.assert(fnv1aHex("abc").length === 16);
  * ```
+ *
+ * @module
  */
 
 /** SHA-256 of the UTF-8 bytes of `text`, as 64 lowercase hex characters. */

@@ -18,6 +18,8 @@
  * const tokens = await plan.run(8); // 8 steps, 1 submit, 1 readback
  * plan.destroy();
  * ```
+ *
+ * @module
  */
 import type { Dispatch, KernelRuntime } from "./kernel_runtime.ts";
 import type { KernelSource } from "./kernels/kernel_source.ts";

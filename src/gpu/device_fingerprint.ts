@@ -11,6 +11,8 @@
  * });
  * console.assert(fp.length === 64);
  * ```
+ *
+ * @module
  */
 import { sha256Hex, stableStringify } from "./content_hash.ts";
 

@@ -19,6 +19,8 @@
  * const ms = await timer.msPerDispatch([dispatch], { repeats: 16, trials: 3 });
  * timer.destroy();
  * ```
+ *
+ * @module
  */
 import type { Dispatch, KernelRuntime } from "./kernel_runtime.ts";
 

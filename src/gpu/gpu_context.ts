@@ -9,6 +9,8 @@
  * const ctx = await acquireGpuContext(navigatorGpuProvider());
  * try { console.log(ctx.adapter.description, ctx.fingerprint); } finally { ctx.destroy(); }
  * ```
+ *
+ * @module
  */
 import { GpuError } from "./gpu_error.ts";
 import type { GpuProvider } from "./gpu_provider.ts";

@@ -9,6 +9,8 @@
  * const provider = navigatorGpuProvider();
  * console.log(provider?.name ?? "this runtime has no navigator.gpu");
  * ```
+ *
+ * @module
  */
 
 /** A source of a WebGPU `GPU` object plus how to ask it for an adapter. */

@@ -9,6 +9,8 @@
  * const w = hostWeightFromF32("q8_0", new Float32Array(64).fill(0.5), [2, 32]);
  * console.assert(Math.abs(dequantizeWeight(w)[0] - 0.5) < 1e-3);
  * ```
+ *
+ * @module
  */
 import { dequantize, quantizeQ4_0, quantizeQ8_0, repackBlocks, toF16 } from "./quant.ts";
 import type { WeightDType } from "./kernels/kernel_source.ts";

@@ -10,6 +10,8 @@
  * await s.writeText("a/b.json", "{}");
  * console.assert((await s.readText("a/b.json")) === "{}");
  * ```
+ *
+ * @module
  */
 
 /** Text files addressed by `/`-separated paths. */

@@ -10,6 +10,8 @@
  * const p = fixedPiece(elementwiseKernel("add"));
  * console.assert(p.candidates.length === 1);
  * ```
+ *
+ * @module
  */
 import type { Dispatch, KernelRuntime } from "./kernel_runtime.ts";
 import type { KernelSource, WeightDType } from "./kernels/kernel_source.ts";

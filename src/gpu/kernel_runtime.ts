@@ -8,6 +8,8 @@
  * const rt = new KernelRuntime(ctx);
  * const pipeline = await rt.pipeline(elementwiseKernel("add"));
  * ```
+ *
+ * @module
  */
 import { GpuError } from "./gpu_error.ts";
 import type { GpuContext } from "./gpu_context.ts";

@@ -31,6 +31,8 @@
  * console.assert((await backend.read(step.history)).length === 4);
  * step.release();
  * ```
+ *
+ * @module
  */
 import type { Backend, Tensor } from "./backend.ts";
 import type { LlamaKernelConfig } from "./model_kernel_set.ts";

@@ -18,6 +18,8 @@
  * const weights = randomLlamaWeights(createCpuBackend(), config, { layers: 2, seed: 7, tied: true });
  * console.assert(weights.layers.length === 2 && weights.lmHead === weights.embedding);
  * ```
+ *
+ * @module
  */
 import type { Backend } from "./backend.ts";
 import { hostWeightFromF32 } from "./host_weight.ts";

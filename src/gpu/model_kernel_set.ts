@@ -12,6 +12,8 @@
  *   { buckets: [1, 8], backend: "webgpu" });
  * console.assert(items.length > 20);
  * ```
+ *
+ * @module
  */
 import type { CompileCacheKey } from "./compile_cache.ts";
 import { fixedPiece, type KernelPiece, matmulPiece } from "./kernel_piece.ts";

@@ -13,6 +13,8 @@
  * const cache = createPagedKvCache(backend, { numBlocks: 8, blockSize: 16, kvHeads: 2, headDim: 64 });
  * console.assert(cache.k.shape[0] === 128 && cache.layout === "NHD");
  * ```
+ *
+ * @module
  */
 import type { Backend, Tensor } from "./backend.ts";
 

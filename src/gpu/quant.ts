@@ -13,6 +13,8 @@
  * const back = dequantize("q8_0", quantizeQ8_0(x), 32);
  * console.assert(Math.abs(back[31] - 3.1) < 0.02);
  * ```
+ *
+ * @module
  */
 
 /** Values per quantisation block. */

@@ -10,6 +10,8 @@
  * const words = packSamplingParams([{ temperature: 0.5, topK: 40, topP: 0.9, seed: 7 }]);
  * console.assert(unpackSamplingParams(words, 0).topK === 40);
  * ```
+ *
+ * @module
  */
 import type { Tensor } from "./backend.ts";
 import type { SamplingParams } from "./reference/sampling.ts";

@@ -10,6 +10,8 @@
  * const ids = await toy.plan.run(8);
  * toy.destroy();
  * ```
+ *
+ * @module
  */
 import type { KernelRuntime } from "./kernel_runtime.ts";
 import { type DecodePlan, PlanRecorder } from "./decode_plan.ts";

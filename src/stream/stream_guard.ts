@@ -22,13 +22,18 @@ export interface StreamGuard {
  *
  * @example
  * ```ts
+ * import type { GenerateChunk } from "../engine/generate_chunk.ts";
  * import { createStreamGuard } from "./stream_guard.ts";
  * const guard = createStreamGuard({ promptTokens: 3 });
- * const out = ReadableStream.from([
+ * const chunks: GenerateChunk[] = [
  *   { token_ids: [7], index: 0 },
- *   { token_ids: [], index: 0, finish_reason: "abort" as const },
- * ]).pipeThrough(guard.stream);
- * for await (const chunk of out) console.log(chunk.finish_reason); // undefined, "cancelled"
+ *   { token_ids: [], index: 0, finish_reason: "length" },
+ *   { token_ids: [8], index: 0 }, // after the terminal: never forwarded
+ * ];
+ * const out = ReadableStream.from(chunks).pipeThrough(guard.stream);
+ * const seen: GenerateChunk[] = [];
+ * for await (const chunk of out) seen.push(chunk);
+ * if (seen.length !== 2 || seen[1].finish_reason !== "length") throw new Error("not guarded");
  * ```
  */
 export function createStreamGuard(options: ChunkGuardOptions): StreamGuard {

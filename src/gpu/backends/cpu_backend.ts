@@ -10,6 +10,8 @@
  * const t = cpu.upload(new Float32Array([1, 2]), [2]);
  * console.assert((await cpu.read(t))[1] === 2);
  * ```
+ *
+ * @module
  */
 import { advanceGeometry, assertOwned, type Backend, type Tensor, writeBytes } from "../backend.ts";
 import { dequantizeWeight } from "../host_weight.ts";

@@ -15,6 +15,8 @@
  * const tuning = await warmUpMatmulTuning(cache, config, { buckets: [1, 8] });
  * const backend = createWebGpuBackend(runtime, { fused: true, tuning });
  * ```
+ *
+ * @module
  */
 import type {
   CompileCacheKey,

@@ -17,6 +17,8 @@
  * const plan = await backend.capture(() => step.encode(), { history: step.history });
  * const ids = await plan.run(16);
  * ```
+ *
+ * @module
  */
 import { assertOwned, type CapturingBackend, type Tensor, writeBytes } from "../backend.ts";
 import { type HostWeight, packWeight } from "../host_weight.ts";

@@ -16,6 +16,8 @@
  * const ops = createWebGpuDecodeOps(queue, { fused: true });
  * ops.pagedAttention(out, q, cache, batch);
  * ```
+ *
+ * @module
  */
 import { advanceGeometry, type Backend, type Tensor } from "../backend.ts";
 import type { KernelSource } from "../kernels/kernel_source.ts";

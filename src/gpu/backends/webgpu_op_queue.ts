@@ -14,6 +14,8 @@
  * const plan = await queue.capture(() => queue.dispatch(source, bindings, grid), { history, tokens: 1, maxSteps: 8 });
  * queue.destroy();
  * ```
+ *
+ * @module
  */
 import { BufferPool } from "../buffer_pool.ts";
 import { DecodePlan, encodePlanSteps, type PlanStep } from "../decode_plan.ts";

@@ -6,6 +6,8 @@
  * import { argmaxKernel } from "./argmax.ts";
  * console.assert(argmaxKernel({ vocab: 1000 }).code.includes("best_i"));
  * ```
+ *
+ * @module
  */
 import { defineKernel, type KernelSource, positiveInt, powerOfTwo } from "./kernel_source.ts";
 

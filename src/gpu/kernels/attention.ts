@@ -20,6 +20,8 @@
  * const k = attentionSplitKernel({ heads: 8, kvHeads: 2, headDim: 16, blockSize: 16, maxBlocks: 4 });
  * console.assert(k.code.includes("blockTable"));
  * ```
+ *
+ * @module
  */
 import {
   defineKernel,

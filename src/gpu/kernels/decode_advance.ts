@@ -10,6 +10,8 @@
  * import { decodeAdvanceKernel } from "./decode_advance.ts";
  * console.assert(decodeAdvanceKernel().code.includes("history"));
  * ```
+ *
+ * @module
  */
 import { defineKernel, type KernelSource } from "./kernel_source.ts";
 

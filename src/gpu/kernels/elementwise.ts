@@ -7,6 +7,8 @@
  * import { elementwiseKernel } from "./elementwise.ts";
  * console.assert(elementwiseKernel("silu_mul").code.includes("exp(-g)"));
  * ```
+ *
+ * @module
  */
 import { defineKernel, grid2d, type KernelSource } from "./kernel_source.ts";
 

@@ -7,6 +7,8 @@
  * import { embeddingKernel } from "./embedding.ts";
  * console.assert(embeddingKernel({ dtype: "q8_0", dim: 64 }).code.includes("load_w"));
  * ```
+ *
+ * @module
  */
 import {
   defineKernel,

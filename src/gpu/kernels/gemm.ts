@@ -11,6 +11,8 @@
  * const k = gemmKernel({ dtype: "f32", n: 96, k: 64, tile: { bm: 32, bn: 32, bk: 8, tm: 4, tn: 4 } });
  * console.assert(k.workgroupSize[0] === 8 && k.workgroupSize[1] === 8);
  * ```
+ *
+ * @module
  */
 import { defineKernel, type KernelSource, positiveInt, weightBindings } from "./kernel_source.ts";
 import { type MatmulKernelOptions, storeCode } from "./gemv.ts";

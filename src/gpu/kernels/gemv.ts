@@ -22,6 +22,8 @@
  * const k = gemvKernel({ dtype: "q4_0", n: 64, k: 128, strategy: "lane", rows: 2 });
  * console.assert(k.code.includes("fn dot_w"));
  * ```
+ *
+ * @module
  */
 import {
   defineKernel,

@@ -24,6 +24,8 @@
  * console.assert(gemvScaleGroup("q4_0", 4096) === 8);
  * console.assert(gemvChunkCode("q4_0", 64).includes("fn dot_w"));
  * ```
+ *
+ * @module
  */
 import type { WeightDType } from "./kernel_source.ts";
 

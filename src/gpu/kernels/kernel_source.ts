@@ -8,6 +8,8 @@
  * const k = defineKernel("noop", { wg: [64, 1, 1] }, "@compute @workgroup_size(64) fn main() {}");
  * console.assert(k.code.includes("workgroup_size(64)"));
  * ```
+ *
+ * @module
  */
 import { fnv1aHex } from "../content_hash.ts";
 

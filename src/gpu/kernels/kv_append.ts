@@ -11,6 +11,8 @@
  * import { kvAppendKernel } from "./kv_append.ts";
  * console.assert(kvAppendKernel({ kvHeads: 2, headDim: 8 }).code.includes("slots"));
  * ```
+ *
+ * @module
  */
 import { defineKernel, type KernelSource, positiveInt } from "./kernel_source.ts";
 

@@ -8,6 +8,8 @@
  * import { rmsnormKernel } from "./rmsnorm.ts";
  * console.assert(rmsnormKernel({ dim: 96, eps: 1e-5, fusedResidual: true }).code.includes("residual"));
  * ```
+ *
+ * @module
  */
 import {
   defineKernel,

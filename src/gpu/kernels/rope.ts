@@ -10,6 +10,8 @@
  * const k = ropeKernel({ heads: 4, headDim: 16, theta: 10000, mode: "neox" });
  * console.assert(k.name.includes("neox"));
  * ```
+ *
+ * @module
  */
 import { defineKernel, grid2d, type KernelSource, positiveInt } from "./kernel_source.ts";
 import { f32Literal } from "./rmsnorm.ts";

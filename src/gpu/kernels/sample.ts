@@ -15,6 +15,8 @@
  * import { sampleKernel } from "./sample.ts";
  * console.assert(sampleKernel({ vocab: 512 }).code.includes("pcg"));
  * ```
+ *
+ * @module
  */
 import { defineKernel, type KernelSource, positiveInt } from "./kernel_source.ts";
 

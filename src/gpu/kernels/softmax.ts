@@ -6,6 +6,8 @@
  * import { softmaxKernel } from "./softmax.ts";
  * console.assert(softmaxKernel({ cols: 10 }).code.includes("exp("));
  * ```
+ *
+ * @module
  */
 import {
   defineKernel,

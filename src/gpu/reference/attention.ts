@@ -9,6 +9,8 @@
  * ropeRef(x, new Uint32Array([0]), { heads: 1, headDim: 2, theta: 10000, mode: "neox" });
  * console.assert(x[0] === 1);
  * ```
+ *
+ * @module
  */
 
 /** Geometry for {@link ropeRef}. */

@@ -9,6 +9,8 @@
  * const y = matmulRef(new Float32Array([1, 2]), new Float32Array([3, 4, 5, 6]), { m: 1, n: 2, k: 2 });
  * console.assert(y[0] === 11 && y[1] === 17);
  * ```
+ *
+ * @module
  */
 
 /** `y[m, n] = Σ_k x[m, k] · w[n, k] (+ bias[n])` with `w` row-major `[N, K]`. */

@@ -7,6 +7,8 @@
  * import { argmaxRef } from "./sampling.ts";
  * console.assert(argmaxRef(new Float32Array([1, 3, 3, 2]), 4)[0] === 1);
  * ```
+ *
+ * @module
  */
 
 /** Per-row argmax, ties to the lowest index. */
