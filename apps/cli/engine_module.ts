@@ -99,7 +99,10 @@ export async function loadEngineModule(spec: string, known: string[]): Promise<E
   }
   if (isFactory(module.default)) return module.default;
   const named = Object.keys(module).filter((name) => name !== "default" && isFactory(module[name]));
-  if (named.length === 1) return module[named[0]] as EngineFactory;
+  // Several names for one class (an alias) are one engine.
+  if (new Set(named.map((name) => module[name])).size === 1) {
+    return module[named[0]] as EngineFactory;
+  }
   if (named.length > 1) {
     throw unusable(
       spec,

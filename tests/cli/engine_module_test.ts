@@ -18,7 +18,11 @@ writeFileSync(`${DIR}/no_engine.ts`, "export const answer = 42;\nexport function
 writeFileSync(`${DIR}/throws.ts`, 'throw new Error("weights not found at import");\n');
 writeFileSync(
   `${DIR}/two_engines.ts`,
-  'export { SampleEngine as A, SampleEngine as B } from "sluice/engines/sample";\n',
+  `import { SampleEngine } from "sluice/engines/sample";
+export class A extends SampleEngine {}
+export class B extends SampleEngine {}
+export const alsoA = A;
+`,
 );
 writeFileSync(
   `${DIR}/bad_flag.ts`,
@@ -35,9 +39,27 @@ export default class BadFlagEngine {
 
 async function serve(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
   await using child = spawnFixture(CLI, ["serve", ...args, "--port", "0"], QUIET, { cwd: DIR });
-  const code = await child.exited;
+  // Each case fails before serving; one that serves by mistake is ended, not waited on.
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const code = await child.exited.finally(() => clearTimeout(timer));
   return { code, stderr: child.stderr(), stdout: child.stdout() };
 }
+
+describe("sluice serve --engine PACKAGE", () => {
+  it("serves an engine named by a package specifier", async () => {
+    await using child = spawnFixture(
+      CLI,
+      ["serve", "--engine", "sluice/engines/sample", "--port", "0", "--delay-ms", "0"],
+      QUIET,
+      { cwd: DIR },
+    );
+    await child.waitForStdout(
+      /listening on .*engine sluice\/engines\/sample, 1 worker\(s\), model sample-model/,
+    );
+    child.kill("SIGTERM");
+    assert.equal(await child.exited, 0, child.stderr());
+  });
+});
 
 describe("sluice serve --engine MODULE failures", () => {
   it("a missing file exits 2 and names the file", async () => {
@@ -65,7 +87,7 @@ describe("sluice serve --engine MODULE failures", () => {
   it("a module with several engine classes exits 2 and names them; MODULE#Name picks one", async () => {
     const several = await serve(["--engine", "./two_engines.ts"]);
     assert.equal(several.code, 2, several.stderr);
-    assert.match(several.stderr, /several \(A, B\); pick one with \.\/two_engines\.ts#A/);
+    assert.match(several.stderr, /several \(A, B, alsoA\); pick one with \.\/two_engines\.ts#A/);
     const missing = await serve(["--engine", "./two_engines.ts#C"]);
     assert.equal(missing.code, 2, missing.stderr);
     assert.match(missing.stderr, /export "C" is not an engine class/);
