@@ -5,6 +5,7 @@ import edge from "../../apps/edge/server.ts";
 import { createEdgeHandler } from "../../src/edge/mod.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { readSse } from "./_helpers.ts";
+import { spawnFixture } from "../fixtures/spawn_fixture.ts";
 
 describe("edge handler", () => {
   it("the default export is a { fetch } that serves chat completions", async () => {
@@ -26,6 +27,17 @@ describe("edge handler", () => {
     assert.equal(frames.length, 3);
     const models = await (await edge.fetch(new Request("http://edge/v1/models"))).json();
     assert.deepEqual(models.data.map((m: { id: string }) => m.id), ["sample-model"]);
+  });
+
+  it("picks its engine from the engine table by SLUICE_ENGINE, with SLUICE_ENGINE_ARGS", async () => {
+    await using child = spawnFixture("tests/fixtures/edge_models.ts", [], {
+      SLUICE_ENGINE: "sluice/engines/sample",
+      SLUICE_ENGINE_ARGS: "--model-name edge-model  --delay-ms 0",
+    });
+    const event = await child.waitFor((e) => e.event === "models");
+    assert.equal(event.status, 200, child.stderr());
+    assert.deepEqual(event.ids, ["edge-model"]);
+    assert.equal(await child.exited, 0);
   });
 
   it("starts lazily and shuts down", async () => {
