@@ -65,7 +65,10 @@ export class EtcdDiscovery implements Discovery {
   static async connect(options: EtcdDiscoveryOptions): Promise<EtcdDiscovery> {
     const ttl = options.ttlSeconds ?? 10;
     if (!Number.isInteger(ttl) || ttl < 1) {
-      throw new SluiceError("InvalidArgument", `Cannot use etcd lease TTL ${ttl}: need whole seconds ≥ 1`);
+      throw new SluiceError(
+        "InvalidArgument",
+        `Cannot use etcd lease TTL ${ttl}: need whole seconds ≥ 1`,
+      );
     }
     const gateway = new EtcdGateway(options.endpoints);
     const lease = await gateway.grant(ttl);

@@ -39,9 +39,11 @@ const KeepAliveResponse = z.object({
 const TxnResponse = z.object({
   header: Header,
   succeeded: z.boolean().optional(),
-  responses: z.array(z.object({
-    response_range: z.object({ kvs: z.array(EtcdKvSchema).optional() }).passthrough().optional(),
-  }).passthrough()).optional(),
+  responses: z.array(
+    z.object({
+      response_range: z.object({ kvs: z.array(EtcdKvSchema).optional() }).passthrough().optional(),
+    }).passthrough(),
+  ).optional(),
 });
 
 /** One message of a watch stream. */
@@ -236,17 +238,27 @@ export class EtcdGateway {
   ): Promise<string | undefined> {
     const k = toBase64(key);
     const put = { request_put: { key: k, value: toBase64(value), lease: leaseId } };
-    const created = await this.call("/v3/kv/txn", {
-      compare: [{ key: k, target: "CREATE", result: "EQUAL", create_revision: "0" }],
-      success: [put],
-      failure: [{ request_range: { key: k } }],
-    }, TxnResponse, signal);
+    const created = await this.call(
+      "/v3/kv/txn",
+      {
+        compare: [{ key: k, target: "CREATE", result: "EQUAL", create_revision: "0" }],
+        success: [put],
+        failure: [{ request_range: { key: k } }],
+      },
+      TxnResponse,
+      signal,
+    );
     if (created.succeeded) return undefined;
-    const updated = await this.call("/v3/kv/txn", {
-      compare: [{ key: k, target: "LEASE", result: "EQUAL", lease: leaseId }],
-      success: [put],
-      failure: [{ request_range: { key: k } }],
-    }, TxnResponse, signal);
+    const updated = await this.call(
+      "/v3/kv/txn",
+      {
+        compare: [{ key: k, target: "LEASE", result: "EQUAL", lease: leaseId }],
+        success: [put],
+        failure: [{ request_range: { key: k } }],
+      },
+      TxnResponse,
+      signal,
+    );
     if (updated.succeeded) return undefined;
     const owner = updated.responses?.[0]?.response_range?.kvs?.[0]?.lease;
     // The key vanished between the two transactions: try again (a few times, then fail).
@@ -262,9 +274,14 @@ export class EtcdGateway {
   /** Deletes `key` only while it is attached to `leaseId`. */
   async deleteOwned(key: string, leaseId: string, signal?: AbortSignal): Promise<void> {
     const k = toBase64(key);
-    await this.call("/v3/kv/txn", {
-      compare: [{ key: k, target: "LEASE", result: "EQUAL", lease: leaseId }],
-      success: [{ request_delete_range: { key: k } }],
-    }, TxnResponse, signal);
+    await this.call(
+      "/v3/kv/txn",
+      {
+        compare: [{ key: k, target: "LEASE", result: "EQUAL", lease: leaseId }],
+        success: [{ request_delete_range: { key: k } }],
+      },
+      TxnResponse,
+      signal,
+    );
   }
 }

@@ -68,7 +68,10 @@ function parse(file: StoredFile): Parsed | undefined {
   }
 }
 
-const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+const byKey = (
+  a: { key: string },
+  b: { key: string },
+) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 /** {@linkcode Discovery} in a directory. Create it with {@linkcode FileDiscovery.connect}. */
 export class FileDiscovery implements Discovery {
@@ -99,7 +102,10 @@ export class FileDiscovery implements Discovery {
   static async connect(options: FileDiscoveryOptions): Promise<FileDiscovery> {
     const ttl = options.ttlMs ?? 10000;
     if (!Number.isFinite(ttl) || ttl < 30) {
-      throw new SluiceError("InvalidArgument", `Cannot use file discovery TTL ${ttl} ms: need ≥ 30`);
+      throw new SluiceError(
+        "InvalidArgument",
+        `Cannot use file discovery TTL ${ttl} ms: need ≥ 30`,
+      );
     }
     try {
       await options.store.ensure();
@@ -191,7 +197,9 @@ export class FileDiscovery implements Discovery {
 
   /** Live entries under `prefix`, sorted by key. */
   async #scan(prefix: string): Promise<Parsed[]> {
-    const files = await this.#store.readAll((name) => decodeFileKey(name)?.startsWith(prefix) ?? false);
+    const files = await this.#store.readAll((name) =>
+      decodeFileKey(name)?.startsWith(prefix) ?? false
+    );
     const out: Parsed[] = [];
     for (const file of files) {
       const parsed = parse(file);
@@ -268,7 +276,10 @@ export class FileDiscovery implements Discovery {
       const name = encodeFileKey(key);
       try {
         if (await this.#store.touch(name)) continue;
-        this.#logger?.warn("file discovery: own key was swept (stalled past the TTL); writing it again", { key });
+        this.#logger?.warn(
+          "file discovery: own key was swept (stalled past the TTL); writing it again",
+          { key },
+        );
         if (!(await this.#store.create(name, text))) {
           this.#logger?.error("file discovery: cannot write own key again: taken", { key });
         }

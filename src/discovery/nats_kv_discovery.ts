@@ -69,7 +69,10 @@ function parse(entry: KvEntry): Parsed | undefined {
   }
 }
 
-const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+const byKey = (
+  a: { key: string },
+  b: { key: string },
+) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 /** {@linkcode Discovery} in a JetStream KV bucket. Create it with {@linkcode NatsKvDiscovery.connect}. */
 export class NatsKvDiscovery implements Discovery {
@@ -105,7 +108,10 @@ export class NatsKvDiscovery implements Discovery {
   static async connect(options: NatsKvDiscoveryOptions): Promise<NatsKvDiscovery> {
     const ttl = options.ttlMs ?? 10000;
     if (!Number.isFinite(ttl) || ttl < 30) {
-      throw new SluiceError("InvalidArgument", `Cannot use NATS KV discovery TTL ${ttl} ms: need ≥ 30`);
+      throw new SluiceError(
+        "InvalidArgument",
+        `Cannot use NATS KV discovery TTL ${ttl} ms: need ≥ 30`,
+      );
     }
     const bucket = options.bucket ?? DEFAULT_DISCOVERY_BUCKET;
     const kvm = new Kvm(options.connection);
@@ -233,7 +239,9 @@ export class NatsKvDiscovery implements Discovery {
   }
 
   /** Entries under `prefix` (sorted by key) and the stream sequence read before them. */
-  async #read(prefix: string): Promise<{ entries: { entry: KvEntry; parsed: Parsed }[]; seq: number }> {
+  async #read(
+    prefix: string,
+  ): Promise<{ entries: { entry: KvEntry; parsed: Parsed }[]; seq: number }> {
     const seq = (await this.#kv.status()).streamInfo.state.last_seq;
     const out: { entry: KvEntry; parsed: Parsed }[] = [];
     const keys = await this.#kv.keys(kvFilterFor(prefix));
@@ -390,7 +398,10 @@ export class NatsKvDiscovery implements Discovery {
       try {
         await this.#kv.put(kvKey, text);
       } catch (error) {
-        this.#logger?.warn("NATS KV discovery: heartbeat failed", { key: kvKey, error: String(error) });
+        this.#logger?.warn("NATS KV discovery: heartbeat failed", {
+          key: kvKey,
+          error: String(error),
+        });
       }
     }
   }

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EtcdDiscovery } from "../../src/discovery/etcd_discovery.ts";
-import { startEtcd, type EtcdServer } from "../support/etcd_server.ts";
+import { type EtcdServer, startEtcd } from "../support/etcd_server.ts";
 import { discoveryConformance, discoveryLivenessConformance } from "./discovery_conformance.ts";
 
 let server: EtcdServer | undefined;

@@ -2,7 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EtcdDiscovery } from "../../src/discovery/etcd_discovery.ts";
 import type { DiscoveryEvent } from "../../src/discovery/discovery.ts";
-import { startEtcd, type EtcdServer } from "../support/etcd_server.ts";
+import { type EtcdServer, startEtcd } from "../support/etcd_server.ts";
 
 let server: EtcdServer | undefined;
 before(async () => {
@@ -31,7 +31,10 @@ async function until<V>(
     let timer: ReturnType<typeof setTimeout> | undefined;
     const r = await Promise.race([
       it.next(),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("timeout")), deadline - Date.now()))),
+      new Promise<never>((
+        _,
+        reject,
+      ) => (timer = setTimeout(() => reject(new Error("timeout")), deadline - Date.now()))),
     ]).finally(() => clearTimeout(timer));
     if (r.done) assert.fail("watch ended");
     if (match(r.value)) return r.value;
@@ -53,8 +56,11 @@ describe("etcd discovery across outages", () => {
       await server!.stop();
       await new Promise((r) => setTimeout(r, 2500)); // > TTL (1 s)
       await server!.start();
-      await eventually("the worker's key", async () =>
-        (await frontend.list("v1/instances/out/")).some((e) => e.key === "v1/instances/out/w1"));
+      await eventually(
+        "the worker's key",
+        async () =>
+          (await frontend.list("v1/instances/out/")).some((e) => e.key === "v1/instances/out/w1"),
+      );
       // The watch resumed: a registration after the restart reaches it.
       const late = await EtcdDiscovery.connect({ endpoints, ttlSeconds: 1 });
       try {
@@ -96,8 +102,10 @@ describe("etcd discovery across outages", () => {
       await until(it, (e) => e.type === "removed" && e.key === "v1/instances/lost/a");
       await until(it, (e) => e.type === "added" && e.entry.key === "v1/instances/lost/a", 5000);
       assert.notEqual(worker.leaseId, oldLease);
-      await eventually("the card registered again", async () =>
-        (await frontend.list("v1/mdc/lost/")).length === 1);
+      await eventually(
+        "the card registered again",
+        async () => (await frontend.list("v1/mdc/lost/")).length === 1,
+      );
       await watch.close();
     } finally {
       await worker.close();

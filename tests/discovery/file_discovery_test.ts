@@ -32,10 +32,13 @@ describe("file discovery specifics", () => {
     const d = await FileDiscovery.connect({ store: localDirectoryStore(dir) });
     await d.register("v1/instances/ns/c/e/1f", { a: 1 });
     await d.register("../escape", { b: 2 });
-    assert.deepEqual((await readdir(dir)).sort(), [
-      encodeFileKey("../escape"),
-      encodeFileKey("v1/instances/ns/c/e/1f"),
-    ].sort());
+    assert.deepEqual(
+      (await readdir(dir)).sort(),
+      [
+        encodeFileKey("../escape"),
+        encodeFileKey("v1/instances/ns/c/e/1f"),
+      ].sort(),
+    );
     assert.equal(encodeFileKey("../escape"), "%2E%2E%2Fescape");
     await d.close();
     assert.deepEqual(await readdir(dir), []);

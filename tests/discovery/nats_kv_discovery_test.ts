@@ -40,7 +40,10 @@ describe("NATS KV discovery specifics", () => {
       assert.equal(fromKvKey(toKvKey(key)), key);
       assert.match(toKvKey(key), /^[-/=.\w]+$/);
     }
-    assert.equal(toKvKey("v1/instances/dynamo/backend/generate/1f"), "v1.instances.dynamo.backend.generate.1f");
+    assert.equal(
+      toKvKey("v1/instances/dynamo/backend/generate/1f"),
+      "v1.instances.dynamo.backend.generate.1f",
+    );
     assert.equal(kvFilterFor("v1/instances/"), "v1.instances.>");
     assert.equal(kvFilterFor("v1/inst"), ">");
   });
@@ -76,7 +79,10 @@ describe("NATS KV discovery specifics", () => {
           const r = await it.next();
           if (r.done) break;
           if (r.value.type === "added" && r.value.entry.key === "v1/instances/r/w2") sawW2 = true;
-          assert.ok(!(r.value.type === "removed" && r.value.key === "v1/instances/r/w1"), "w1 must stay");
+          assert.ok(
+            !(r.value.type === "removed" && r.value.key === "v1/instances/r/w1"),
+            "w1 must stay",
+          );
         }
         assert.ok(sawW2, "the watch resumed after the restart");
         // The worker's heartbeat outlives the restart: w1 stays listed past the TTL.

@@ -28,7 +28,10 @@ class FlakyEngine extends SampleEngine {
   constructor() {
     super({ delayMs: 0 });
   }
-  override async *generate(req: GenerateRequest, ctx: RequestContext): AsyncGenerator<GenerateChunk> {
+  override async *generate(
+    req: GenerateRequest,
+    ctx: RequestContext,
+  ): AsyncGenerator<GenerateChunk> {
     if (req._HEALTH_CHECK && this.sick) throw new Error("GPU fell off the bus");
     yield* super.generate(req, ctx);
   }
@@ -152,7 +155,9 @@ describe("worker readiness published through discovery", () => {
       await d.register("v1/mdc/ns/c/e/2", card("2"));
       await d.register("v1/instances/ns/c/e/2", { ...base, instance_id: "2", ready: false });
       await eventually("both known", () => table.allWorkers().length === 2);
-      const ready = Object.fromEntries(table.allWorkers().map((w) => [w.instanceId, router.isReady(w)]));
+      const ready = Object.fromEntries(
+        table.allWorkers().map((w) => [w.instanceId, router.isReady(w)]),
+      );
       assert.deepEqual(ready, { "1": true, "2": false });
       await d.register("v1/instances/ns/c/e/2", { ...base, instance_id: "2", ready: true });
       await eventually("worker 2 ready", () => router.isReady(table.allWorkers()[1]));

@@ -3,7 +3,14 @@
  * with a temp data dir, for discovery tests. `stop()` / `start()` restart it on
  * the same ports and data, as an outage would.
  */
-import { LoopbackProcess, freePort, removeDir, requireBinary, tempDir, waitUntil } from "./loopback_process.ts";
+import {
+  freePort,
+  LoopbackProcess,
+  removeDir,
+  requireBinary,
+  tempDir,
+  waitUntil,
+} from "./loopback_process.ts";
 
 /** A running (or stopped) test etcd. */
 export interface EtcdServer {
@@ -41,11 +48,16 @@ export async function startEtcd(): Promise<EtcdServer> {
   let child: LoopbackProcess | undefined;
   const start = async () => {
     child = new LoopbackProcess(binary, args);
-    await waitUntil("etcd", async () => {
-      const res = await fetch(`${endpoint}/health`);
-      const body = await res.json() as { health?: string };
-      return res.ok && body.health === "true";
-    }, 15000, child);
+    await waitUntil(
+      "etcd",
+      async () => {
+        const res = await fetch(`${endpoint}/health`);
+        const body = await res.json() as { health?: string };
+        return res.ok && body.health === "true";
+      },
+      15000,
+      child,
+    );
   };
   try {
     await start();

@@ -4,7 +4,14 @@
  * `stop()` / `start()` restart it on the same ports and store.
  */
 import { writeFile } from "node:fs/promises";
-import { LoopbackProcess, freePort, removeDir, requireBinary, tempDir, waitUntil } from "./loopback_process.ts";
+import {
+  freePort,
+  LoopbackProcess,
+  removeDir,
+  requireBinary,
+  tempDir,
+  waitUntil,
+} from "./loopback_process.ts";
 
 /** A running (or stopped) test nats-server. */
 export interface NatsKvServer {
@@ -39,11 +46,16 @@ export async function startNatsKvServer(): Promise<NatsKvServer> {
   let child: LoopbackProcess | undefined;
   const start = async () => {
     child = new LoopbackProcess(binary, ["-c", config]);
-    await waitUntil("nats-server", async () => {
-      const res = await fetch(`http://127.0.0.1:${httpPort}/healthz?js-enabled-only=true`);
-      await res.body?.cancel();
-      return res.ok;
-    }, 15000, child);
+    await waitUntil(
+      "nats-server",
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${httpPort}/healthz?js-enabled-only=true`);
+        await res.body?.cancel();
+        return res.ok;
+      },
+      15000,
+      child,
+    );
   };
   try {
     await start();
