@@ -15,7 +15,11 @@
  * Watch: the snapshot is the bucket's keys and values read after noting the stream's
  * last sequence; the watch then replays from that sequence + 1 (per key, anything at
  * or below the revision already reported is skipped), so nothing between the two is
- * lost. The client's ordered consumer resumes by itself after a reconnect.
+ * lost. The client's ordered consumer resumes by itself after a reconnect; when the
+ * watch itself fails, it is created again from the revision after the last one seen.
+ * Back-pressure: the watch's own queue is bounded, but the NATS client buffers the
+ * consumer's deliveries in its iterator without a bound (its push consumer does not pause),
+ * so a watcher that stops reading holds at most every change made meanwhile.
  *
  * @module
  */

@@ -233,6 +233,34 @@ export function discoveryConformance(
       }
     });
 
+    it("a snapshot holds every key (300), and list agrees", async () => {
+      const h = await makeHarness();
+      const a = await h.connect();
+      const b = await h.connect();
+      try {
+        const keys = Array.from(
+          { length: 300 },
+          (_, i) => `v1/instances/many/${String(i).padStart(3, "0")}`,
+        );
+        for (let i = 0; i < keys.length; i += 50) {
+          await Promise.all(keys.slice(i, i + 50).map((k) => a.register(k, { k })));
+        }
+        const watch = b.watch<{ k: string }>("v1/instances/many/");
+        const snapshot = await nextEvent(watch[Symbol.asyncIterator]());
+        assert.equal(snapshot.type, "snapshot");
+        assert.deepEqual(
+          snapshot.type === "snapshot" && snapshot.entries.map((e) => e.value.k),
+          keys,
+        );
+        assert.deepEqual((await b.list("v1/instances/many/")).map((e) => e.key), keys);
+        await watch.close();
+      } finally {
+        await a.close();
+        await b.close();
+        await h.close?.();
+      }
+    });
+
     it("operations after close fail with CannotConnect", async () => {
       const h = await makeHarness();
       const d = await h.connect();
