@@ -48,6 +48,7 @@ export class EtcdDiscovery implements Discovery {
   #lastRefresh = performance.now();
   #closed = false;
   #keepAliveRunning: Promise<void> = Promise.resolve();
+  #replacing: Promise<void> | undefined;
 
   private constructor(gateway: EtcdGateway, lease: string, options: EtcdDiscoveryOptions) {
     this.#gateway = gateway;
@@ -83,7 +84,15 @@ export class EtcdDiscovery implements Discovery {
   async register(key: string, value: unknown, options: { signal?: AbortSignal } = {}) {
     this.#assertOpen(`register "${key}"`);
     const text = JSON.stringify(value);
-    const owner = await this.#gateway.putIfAbsentOrOwned(key, text, this.#lease, options.signal);
+    let owner: string | undefined;
+    try {
+      owner = await this.#gateway.putIfAbsentOrOwned(key, text, this.#lease, options.signal);
+    } catch (error) {
+      if (!/lease not found/i.test((error as Error).message)) throw error;
+      // The lease expired before the keep-alive noticed: replace it now, then try once more.
+      await this.#replaceLease(this.#lease);
+      owner = await this.#gateway.putIfAbsentOrOwned(key, text, this.#lease, options.signal);
+    }
     if (owner !== undefined) {
       throw new SluiceError(
         "InvalidArgument",
@@ -184,7 +193,17 @@ export class EtcdDiscovery implements Discovery {
       if (this.#missing.size > 0) await this.#registerAgain([...this.#missing]);
       return;
     }
-    await this.#reRegister();
+    await this.#replaceLease(this.#lease);
+  }
+
+  /**
+   * Replaces the lost lease `lost` (once: concurrent callers share the replacement, and a
+   * lease already replaced is left alone), then registers every owned key again.
+   */
+  #replaceLease(lost: string): Promise<void> {
+    if (this.#lease !== lost) return this.#replacing ?? Promise.resolve();
+    this.#replacing ??= this.#reRegister().finally(() => (this.#replacing = undefined));
+    return this.#replacing;
   }
 
   async #reRegister(): Promise<void> {

@@ -182,7 +182,13 @@ export class EtcdGateway {
         `Cannot call etcd ${path} at ${this.endpoint}: HTTP ${res.status} ${text.slice(0, 200)}`,
       );
     }
-    const parsed = schema.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    const parsed = schema.safeParse(json);
     if (!parsed.success) {
       throw new SluiceError(
         "CannotConnect",

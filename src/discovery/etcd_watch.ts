@@ -64,12 +64,24 @@ async function streamOnce(
         buffered = buffered.slice(newline + 1);
         if (line === "") continue;
         const parsed = WatchMessageSchema.safeParse(JSON.parse(line));
-        if (!parsed.success || parsed.data.result === undefined) return "broken";
+        if (!parsed.success || parsed.data.result === undefined) {
+          logger?.warn("etcd discovery: unexpected watch message; resuming", {
+            prefix,
+            message: line.slice(0, 200),
+          });
+          return "broken";
+        }
         const result = parsed.data.result;
         if (result.compact_revision !== undefined && result.compact_revision !== "0") {
           return "compacted";
         }
-        if (result.canceled) return "broken";
+        if (result.canceled) {
+          logger?.warn("etcd discovery: watch canceled by etcd; resuming", {
+            prefix,
+            reason: result.cancel_reason,
+          });
+          return "broken";
+        }
         for (const event of result.events ?? []) {
           const key = fromBase64(event.kv.key);
           if (event.type === "DELETE") {

@@ -33,6 +33,8 @@ import { queueWatch, sleep, type WatchFeed } from "./queue_watch.ts";
 
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 2000;
+/** Concurrent `get`s while reading a snapshot. */
+const READ_BATCH = 32;
 
 /** The default bucket name. */
 export const DEFAULT_DISCOVERY_BUCKET = "sluice_discovery";
@@ -251,11 +253,13 @@ export class NatsKvDiscovery implements Discovery {
     const keys = await this.#kv.keys(kvFilterFor(prefix));
     const names: string[] = [];
     for await (const k of keys) names.push(k);
-    for (const k of names) {
-      const entry = await this.#kv.get(k);
-      const parsed = entry === null ? undefined : parse(entry);
-      if (entry !== null && parsed !== undefined && parsed.key.startsWith(prefix)) {
-        out.push({ entry, parsed });
+    for (let i = 0; i < names.length; i += READ_BATCH) {
+      const entries = await Promise.all(names.slice(i, i + READ_BATCH).map((k) => this.#kv.get(k)));
+      for (const entry of entries) {
+        const parsed = entry === null ? undefined : parse(entry);
+        if (entry !== null && parsed !== undefined && parsed.key.startsWith(prefix)) {
+          out.push({ entry, parsed });
+        }
       }
     }
     return { entries: out.sort((a, b) => byKey(a.parsed, b.parsed)), seq };

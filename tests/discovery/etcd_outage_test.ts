@@ -113,3 +113,30 @@ describe("etcd discovery across outages", () => {
     }
   });
 });
+
+describe("etcd discovery registering on an expired lease", () => {
+  it("a register() that finds its lease gone replaces it and succeeds", async () => {
+    const d = await EtcdDiscovery.connect({ endpoints: [server!.endpoint], ttlSeconds: 60 });
+    try {
+      await d.register("v1/instances/exp/a", { n: 1 });
+      const old = d.leaseId;
+      await fetch(`${server!.endpoint}/v3/lease/revoke`, {
+        method: "POST",
+        body: JSON.stringify({ ID: old }),
+      });
+      // The keep-alive (every 20 s) has not noticed; the next registration does.
+      await Promise.all([
+        d.register("v1/instances/exp/b", { n: 2 }),
+        d.register("v1/instances/exp/c", { n: 3 }),
+      ]);
+      assert.notEqual(d.leaseId, old);
+      assert.deepEqual((await d.list("v1/instances/exp/")).map((e) => e.key), [
+        "v1/instances/exp/a",
+        "v1/instances/exp/b",
+        "v1/instances/exp/c",
+      ]);
+    } finally {
+      await d.close();
+    }
+  });
+});
