@@ -12,14 +12,7 @@
  * e.g. by NTP). The bucket's own TTL (3 × the TTL) garbage-collects dead entries
  * that no watcher swept. Identical rewrites are not reported to watchers.
  *
- * Watch: the snapshot is the bucket's keys and values read after noting the stream's
- * last sequence; the watch then replays from that sequence + 1 (per key, anything at
- * or below the revision already reported is skipped), so nothing between the two is
- * lost. The client's ordered consumer resumes by itself after a reconnect; when the
- * watch itself fails, it is created again from the revision after the last one seen.
- * Back-pressure: the watch's own queue is bounded, but the NATS client buffers the
- * consumer's deliveries in its iterator without a bound (its push consumer does not pause),
- * so a watcher that stops reading holds at most every change made meanwhile.
+ * Watching: see `nats_kv_watch.ts`.
  *
  * @module
  */
@@ -28,13 +21,9 @@ import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
 import { SluiceError } from "../errors/sluice_error.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { Discovery, DiscoveryEntry, DiscoveryWatch, WatchOptions } from "./discovery.ts";
-import { fromKvKey, kvFilterFor, toKvKey } from "./nats_kv_key.ts";
-import { queueWatch, sleep, type WatchFeed } from "./queue_watch.ts";
-
-const RETRY_MIN_MS = 50;
-const RETRY_MAX_MS = 2000;
-/** Concurrent `get`s while reading a snapshot. */
-const READ_BATCH = 32;
+import { toKvKey } from "./nats_kv_key.ts";
+import { parseEntry as parse, readEntries, runNatsKvWatch } from "./nats_kv_watch.ts";
+import { queueWatch } from "./queue_watch.ts";
 
 /** The default bucket name. */
 export const DEFAULT_DISCOVERY_BUCKET = "sluice_discovery";
@@ -53,32 +42,6 @@ export interface NatsKvDiscoveryOptions {
   /** Lets the process exit while the heartbeat timer is pending. */
   unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
 }
-
-interface Parsed {
-  key: string;
-  owner: string;
-  value: unknown;
-  text: string;
-}
-
-function parse(entry: KvEntry): Parsed | undefined {
-  if (entry.operation !== "PUT") return undefined;
-  const key = fromKvKey(entry.key);
-  if (key === undefined) return undefined;
-  try {
-    const text = entry.string();
-    const body = JSON.parse(text) as { owner?: unknown; value?: unknown };
-    if (typeof body.owner !== "string" || !("value" in body)) return undefined;
-    return { key, owner: body.owner, value: body.value, text };
-  } catch {
-    return undefined;
-  }
-}
-
-const byKey = (
-  a: { key: string },
-  b: { key: string },
-) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 /** {@linkcode Discovery} in a JetStream KV bucket. Create it with {@linkcode NatsKvDiscovery.connect}. */
 export class NatsKvDiscovery implements Discovery {
@@ -190,7 +153,7 @@ export class NatsKvDiscovery implements Discovery {
 
   async list<V = unknown>(prefix: string): Promise<DiscoveryEntry<V>[]> {
     this.#assertOpen(`list "${prefix}"`);
-    const { entries } = await this.#call(`list "${prefix}"`, () => this.#read(prefix));
+    const { entries } = await this.#call(`list "${prefix}"`, () => readEntries(this.#kv, prefix));
     return entries.filter((e) => this.#alive(e.entry)).map((e) => ({
       key: e.parsed.key,
       value: e.parsed.value as V,
@@ -201,7 +164,7 @@ export class NatsKvDiscovery implements Discovery {
     this.#assertOpen(`watch "${prefix}"`);
     const watch: DiscoveryWatch<V> = queueWatch<V>(
       options,
-      (feed) => this.#runWatch(prefix, feed),
+      (feed) => runNatsKvWatch(this.#kv, prefix, feed, { ttlMs: this.#ttl, logger: this.#logger }),
       () => this.#watches.delete(watch as DiscoveryWatch),
     );
     this.#watches.add(watch as DiscoveryWatch);
@@ -242,153 +205,6 @@ export class NatsKvDiscovery implements Discovery {
 
   #alive(entry: KvEntry): boolean {
     return Date.now() - entry.created.getTime() <= this.#ttl;
-  }
-
-  /** Entries under `prefix` (sorted by key) and the stream sequence read before them. */
-  async #read(
-    prefix: string,
-  ): Promise<{ entries: { entry: KvEntry; parsed: Parsed }[]; seq: number }> {
-    const seq = (await this.#kv.status()).streamInfo.state.last_seq;
-    const out: { entry: KvEntry; parsed: Parsed }[] = [];
-    const keys = await this.#kv.keys(kvFilterFor(prefix));
-    const names: string[] = [];
-    for await (const k of keys) names.push(k);
-    for (let i = 0; i < names.length; i += READ_BATCH) {
-      const entries = await Promise.all(names.slice(i, i + READ_BATCH).map((k) => this.#kv.get(k)));
-      for (const entry of entries) {
-        const parsed = entry === null ? undefined : parse(entry);
-        if (entry !== null && parsed !== undefined && parsed.key.startsWith(prefix)) {
-          out.push({ entry, parsed });
-        }
-      }
-    }
-    return { entries: out.sort((a, b) => byKey(a.parsed, b.parsed)), seq };
-  }
-
-  async #runWatch(prefix: string, feed: WatchFeed): Promise<void> {
-    /** Per reported key: its KV key, text, revision, and when it was last written. */
-    const known = new Map<
-      string,
-      { kvKey: string; text: string; revision: number; seenAt: number }
-    >();
-    /** Highest revision handled per key (reported or removed), to skip replays. */
-    const handled = new Map<string, number>();
-    let resumeFrom = 0;
-    let delay = RETRY_MIN_MS;
-    // The snapshot: retried until it succeeds (the caller waits for it).
-    while (!feed.signal.aborted) {
-      try {
-        const { entries, seq } = await this.#read(prefix);
-        const now = Date.now();
-        const snapshot: DiscoveryEntry[] = [];
-        for (const { entry, parsed } of entries) {
-          handled.set(parsed.key, entry.revision);
-          const writtenAt = Math.min(now, entry.created.getTime());
-          if (now - writtenAt > this.#ttl) continue;
-          known.set(parsed.key, {
-            kvKey: entry.key,
-            text: parsed.text,
-            revision: entry.revision,
-            seenAt: writtenAt,
-          });
-          snapshot.push({ key: parsed.key, value: parsed.value });
-        }
-        await feed.push({ type: "snapshot", entries: snapshot });
-        resumeFrom = seq + 1;
-        break;
-      } catch (error) {
-        if (feed.signal.aborted) return;
-        this.#logger?.warn("NATS KV discovery: cannot read the snapshot; retrying", {
-          prefix,
-          error: String(error),
-        });
-        await sleep(delay, feed.signal);
-        delay = Math.min(delay * 2, RETRY_MAX_MS);
-      }
-    }
-    let serial: Promise<void> = Promise.resolve();
-    const exclusive = (fn: () => Promise<void>) => (serial = serial.then(fn));
-    const onEntry = async (entry: KvEntry) => {
-      if (entry.revision >= resumeFrom) resumeFrom = entry.revision + 1;
-      const key = fromKvKey(entry.key);
-      if (key === undefined || !key.startsWith(prefix)) return;
-      if ((handled.get(key) ?? 0) >= entry.revision) return;
-      handled.set(key, entry.revision);
-      const parsed = parse(entry);
-      const current = known.get(key);
-      if (parsed === undefined) {
-        if (current !== undefined) {
-          known.delete(key);
-          await feed.push({ type: "removed", key });
-        }
-        return;
-      }
-      known.set(key, {
-        kvKey: entry.key,
-        text: parsed.text,
-        revision: entry.revision,
-        seenAt: Date.now(),
-      });
-      if (current?.text !== parsed.text) {
-        await feed.push({ type: "added", entry: { key, value: parsed.value } });
-      }
-    };
-    // Liveness is judged only while the watch is up: during an outage nobody can heartbeat.
-    let watching = false;
-    const sweep = async () => {
-      const now = Date.now();
-      for (const [key, k] of [...known]) {
-        if (!watching || now - k.seenAt <= this.#ttl) continue;
-        known.delete(key);
-        await this.#kv.delete(k.kvKey, { previousSeq: k.revision }).catch(() => {});
-        await feed.push({ type: "removed", key });
-      }
-    };
-    const sweeper = (async () => {
-      while (!feed.signal.aborted) {
-        await sleep(Math.min(1000, this.#ttl / 3), feed.signal);
-        if (!feed.signal.aborted) await exclusive(sweep);
-      }
-    })();
-    try {
-      delay = RETRY_MIN_MS;
-      while (!feed.signal.aborted) {
-        try {
-          const updates = await this.#kv.watch({
-            key: kvFilterFor(prefix),
-            resumeFromRevision: resumeFrom,
-          });
-          const stop = () => updates.stop();
-          feed.signal.addEventListener("abort", stop, { once: true });
-          try {
-            // Back after an outage: everyone gets a fresh TTL to heartbeat again.
-            const now = Date.now();
-            for (const k of known.values()) k.seenAt = Math.max(k.seenAt, now);
-            watching = true;
-            delay = RETRY_MIN_MS;
-            for await (const entry of updates) {
-              if (feed.signal.aborted) break;
-              await exclusive(() => onEntry(entry));
-            }
-          } finally {
-            watching = false;
-            feed.signal.removeEventListener("abort", stop);
-            updates.stop();
-          }
-        } catch (error) {
-          if (feed.signal.aborted) return;
-          this.#logger?.warn("NATS KV discovery: watch interrupted; resuming", {
-            prefix,
-            from_revision: resumeFrom,
-            error: String(error),
-          });
-        }
-        await sleep(delay, feed.signal);
-        delay = Math.min(delay * 2, RETRY_MAX_MS);
-      }
-    } finally {
-      await sweeper.catch(() => {});
-    }
   }
 
   #schedule(): void {
