@@ -17,7 +17,7 @@ import { type EtcdServer, startEtcd } from "../support/etcd_server.ts";
 import { type NatsKvServer, startNatsKvServer } from "../support/nats_kv_server.ts";
 import { removeDir, tempDir } from "../support/loopback_process.ts";
 
-const TTL_SECS = 2;
+const TTL_SECS = 3;
 let etcd: EtcdServer | undefined;
 let nats: NatsKvServer | undefined;
 let dir = "";

@@ -31,7 +31,7 @@ function harness(ttlSeconds = 10) {
 }
 
 discoveryConformance("etcd", () => harness());
-discoveryLivenessConformance("etcd", () => harness(2));
+discoveryLivenessConformance("etcd", () => harness(3));
 
 describe("etcd discovery specifics", () => {
   it("lease ids stay exact decimal strings", async () => {

@@ -23,7 +23,7 @@ async function harness(ttlMs = 10000) {
 }
 
 discoveryConformance("file", () => harness());
-discoveryLivenessConformance("file", () => harness(1500));
+discoveryLivenessConformance("file", () => harness(3000));
 
 describe("file discovery specifics", () => {
   it("one percent-encoded file per key, no temp files left, nothing after close", async () => {

@@ -32,7 +32,7 @@ function harness(ttlMs = 10000, url = () => server!.url) {
 
 discoveryConformance("nats (TCP)", () => harness());
 discoveryConformance("nats (WebSocket)", () => harness(10000, () => server!.wsUrl));
-discoveryLivenessConformance("nats", () => harness(1500));
+discoveryLivenessConformance("nats", () => harness(3000));
 
 describe("NATS KV discovery specifics", () => {
   it("maps keys to KV tokens and back, any characters", () => {
