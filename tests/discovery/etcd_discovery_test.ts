@@ -5,7 +5,6 @@ import { type EtcdServer, startEtcd } from "../support/etcd_server.ts";
 import { discoveryConformance, discoveryLivenessConformance } from "./discovery_conformance.ts";
 
 let server: EtcdServer | undefined;
-let runs = 0;
 before(async () => {
   server = await startEtcd();
 });
@@ -13,9 +12,8 @@ after(async () => {
   await server?.close();
 });
 
-/** Each harness works under its own random prefix namespace by using a fresh etcd keyspace run id. */
+/** Handles on the shared test etcd; `close` empties `v1/` so each test starts clean. */
 function harness(ttlSeconds = 10) {
-  runs++;
   return Promise.resolve({
     connect: () => EtcdDiscovery.connect({ endpoints: [server!.endpoint], ttlSeconds }),
     crash: (d: unknown) => (d as EtcdDiscovery).halt(),
