@@ -161,9 +161,13 @@ export class WorkerRouter {
     return slot.record.max_inflight_requests ?? this.#defaultLimit;
   }
 
-  /** Whether `slot`'s worker is ready (the injected predicate; always true by default). */
+  /**
+   * Whether `slot`'s worker is ready: its published instance record does not say
+   * `ready: false` (its health canary failed, as seen from any process) and the injected
+   * predicate agrees (always true by default).
+   */
   isReady(slot: WorkerSlot): boolean {
-    return this.#isReady(slot.instanceId);
+    return slot.record.ready !== false && this.#isReady(slot.instanceId);
   }
 
   /** True while `slot` is in cool-down after a failure. */
