@@ -2,7 +2,8 @@
  * `sluice/planes`: the three planes a worker and a frontend talk over, their in-process
  * implementations, and how a worker connects them by name: discovery (instances and
  * model cards), the request plane (requests and token streams) and the event plane (KV
- * events, load metrics).
+ * events, load metrics). Discovery backends by name: `memory`, `file`, `etcd`, `nats`
+ * (`discoveryConnectors`; the remote clients load on first use).
  *
  * @example
  * ```ts
@@ -56,6 +57,14 @@ export {
 export { ModelCardSchema, ModelFileSchema } from "./src/model_card/model_card.ts";
 export type { InstanceRecord, ModelCard, ModelCardInput } from "./src/model_card/model_card.ts";
 export { builtinConnectors, closePlanes, connectPlanes } from "./src/worker/planes.ts";
+export {
+  DEFAULT_ETCD_ENDPOINTS,
+  discoveryBackendName,
+  discoveryConnectors,
+  discoveryTtlSeconds,
+} from "./src/discovery/discovery_connectors.ts";
+export type { DiscoveryConnectorOptions, EnvReader } from "./src/discovery/discovery_connectors.ts";
+export type { Logger, LogLevelName } from "./src/logging/logger.ts";
 export type { PlaneConnectors, Planes } from "./src/worker/planes.ts";
 export { parseWorkerConfig, WorkerConfigSchema } from "./src/engine/worker_config.ts";
 export type { WorkerConfig, WorkerConfigInput } from "./src/engine/worker_config.ts";

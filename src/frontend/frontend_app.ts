@@ -109,6 +109,7 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
     maxInflightPerWorker: options.maxInflightPerWorker,
     cooldownMs: options.cooldownMs,
     isReady: options.isReady,
+    onMigrate: (model) => metrics.migrations.inc({ model }),
     logger,
   });
   const loader = new ModelResourceLoader({

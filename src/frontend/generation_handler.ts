@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import type { GenerateChunk } from "../engine/generate_chunk.ts";
 import type { GenerateRequestInput } from "../engine/generate_request.ts";
 import { ErrorCode, SluiceError, toSluiceError } from "../errors/sluice_error.ts";
@@ -16,6 +17,7 @@ import type { FrontendMetrics } from "./frontend_metrics.ts";
 import { errorResponse, httpErrorFrom } from "./openai_error.ts";
 import type { ResponseFormat } from "./response_format.ts";
 import { SseBody } from "./sse_body.ts";
+import { startSpanFrom, traceparentOf } from "../tracing/trace_context.ts";
 
 /** A preprocessed request, ready to route. */
 export interface PreparedGeneration {
@@ -68,6 +70,20 @@ export async function serveGeneration(
   const { metrics } = deps;
   const started = performance.now();
   const labels = { model: prepared.model };
+  // One span per generation request, child of the client's traceparent (if any) and parent of
+  // the worker's engine.generate span through the header sent on the request plane.
+  const span = startSpanFrom(
+    `POST /v1/${prepared.endpoint.replace("_", "/")}`,
+    prepared.traceparent,
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        "gen_ai.request.model": prepared.model,
+        "gen_ai.usage.input_tokens": prepared.promptTokens,
+        stream: prepared.stream,
+      },
+    },
+  );
   const abort = new AbortController();
   const onClientGone = () => abort.abort(request.signal.reason);
   request.signal.addEventListener("abort", onClientGone, { once: true });
@@ -88,6 +104,14 @@ export async function serveGeneration(
       status: outcome,
     });
     if (outcome === "cancelled") metrics.disconnects.inc(labels);
+    span.setAttribute("gen_ai.usage.output_tokens", prepared.choice.completionTokens);
+    if (outcome !== "success") {
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: outcome === "cancelled" ? "client went away" : toSluiceError(error).message,
+      });
+    }
+    span.end();
     if (outcome === "error" && error !== undefined) {
       const typed = toSluiceError(error);
       metrics.errors.inc({ ...labels, error_type: typed.code ?? typed.kind });
@@ -99,7 +123,8 @@ export async function serveGeneration(
   let routed: RoutedStream;
   try {
     const headers: Record<string, string> = {};
-    if (prepared.traceparent !== undefined) headers.traceparent = prepared.traceparent;
+    const traceparent = traceparentOf(span) ?? prepared.traceparent;
+    if (traceparent !== undefined) headers.traceparent = traceparent;
     routed = await deps.router.route(prepared.model, prepared.payload, {
       id: prepared.format.id,
       headers,

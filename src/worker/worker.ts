@@ -149,6 +149,38 @@ export function createWorker(options: WorkerOptions): Worker {
   let shutdownPromise: Promise<number> | undefined;
   let cleanupPromise: Promise<void> | undefined;
   let stopCanary = () => {};
+  /** The instance record as last published; its `ready` follows the canary. */
+  let record: InstanceRecord | undefined;
+  /** Readiness publications, one at a time and in order. */
+  let publishing: Promise<void> = Promise.resolve();
+  /** Set before unregistering: no publication may re-register the instance after it. */
+  let withdrawn = false;
+
+  /**
+   * Publishes the canary's verdict in the instance record (`ready`), so a frontend in
+   * another process stops routing to this worker while it fails and resumes after.
+   */
+  const publishReadiness = (ready: boolean) => {
+    publishing = publishing.then(async () => {
+      if (withdrawn || record === undefined || record.ready === ready) return;
+      const next: InstanceRecord = { ...record, ready };
+      try {
+        await options.discovery.register(keys.instance, next);
+        record = next;
+        logger.info("readiness published", { ready });
+      } catch (error) {
+        logger.warn("cannot publish readiness; will retry on the next canary", {
+          ready,
+          error: String(error),
+        });
+      }
+    });
+  };
+  /** Stops readiness publication and waits for the one in progress (bounded). */
+  const withdraw = async () => {
+    withdrawn = true;
+    await bounded(publishing, STEP_TIMEOUT_MS);
+  };
 
   const cleanupOnce = () => {
     cleanupPromise ??= (async () => {
@@ -186,9 +218,14 @@ export function createWorker(options: WorkerOptions): Worker {
 
   const serveAndRegister = async (payload: Record<string, unknown>) => {
     served = await options.requestPlane.serve({ ...path, instanceId }, handler);
-    const record: InstanceRecord = { ...path, instance_id: instanceId, transport: served.address };
+    const initial: InstanceRecord = {
+      ...path,
+      instance_id: instanceId,
+      transport: served.address,
+      ready: true,
+    };
     if (config.max_inflight_requests !== undefined) {
-      record.max_inflight_requests = config.max_inflight_requests;
+      initial.max_inflight_requests = config.max_inflight_requests;
     }
     const card = buildModelCard({
       config,
@@ -197,7 +234,8 @@ export function createWorker(options: WorkerOptions): Worker {
       extra: options.modelCard,
     });
     await options.discovery.register(keys.card, card);
-    await options.discovery.register(keys.instance, record);
+    await options.discovery.register(keys.instance, initial);
+    record = initial;
     logger.info("worker serving", { model: card.served_model_name, endpoint: keys.instance });
     if (options.healthCanary !== false) {
       stopCanary = startHealthCanary({
@@ -215,6 +253,7 @@ export function createWorker(options: WorkerOptions): Worker {
             logger.warn("health canary failed; worker marked not ready", { error: String(error) });
           }
           healthy = ok;
+          publishReadiness(ok);
         },
       });
     }
@@ -224,6 +263,7 @@ export function createWorker(options: WorkerOptions): Worker {
   const abandonStart = async () => {
     stopCanary();
     draining = true;
+    await withdraw();
     await bounded(
       Promise.allSettled([
         options.discovery.unregister(keys.instance),
@@ -310,6 +350,7 @@ export function createWorker(options: WorkerOptions): Worker {
 
   const sequence = async () => {
     stopCanary();
+    await withdraw();
     const wasServing = served !== undefined;
     try {
       const unregistered = await bounded(
