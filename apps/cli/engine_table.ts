@@ -1,15 +1,12 @@
 /**
- * The engine table: the engines the `sluice` command line and the edge entry run, by
- * name, with their flag help. A name not in the table is an engine module (a path such
- * as `./my_engine.ts`, or a package specifier), loaded by {@linkcode resolveEngine}: built-in
- * and module engines are picked the same way. Adding a built-in engine is one entry in
- * {@linkcode ENGINES}.
+ * The engines the `sluice` command line knows by name, with their flag help. Adding a
+ * built-in engine is one entry in {@linkcode ENGINES}; `resolve_engine.ts` picks built-in
+ * and module engines the same way.
  *
  * @module
  */
 import type { EngineFactory } from "../../src/engine/engine.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
-import { loadEngineModule } from "./engine_module.ts";
 
 /** One engine the CLI can run. */
 export interface EngineEntry {
@@ -42,43 +39,10 @@ export const ENGINES: Record<string, EngineEntry> = {
   },
 };
 
-/** The engine `--engine` picks when it is absent. */
-export const DEFAULT_ENGINE = "sample";
-
-/** An engine picked by name or module: what the commands serve. */
-export interface ResolvedEngine {
-  /** The built-in name, or the module specifier as given. */
-  name: string;
-  factory: EngineFactory;
-  /** True when it came from a module rather than the table. */
-  fromModule: boolean;
-}
-
-/**
- * Picks an engine: a built-in name from {@linkcode ENGINES}, otherwise an engine module
- * (see `loadEngineModule` for the errors: `InvalidArgument` for a missing file or a module
- * without a usable export, `Unknown` when the module throws on import).
- */
-export async function resolveEngine(spec: string): Promise<ResolvedEngine> {
-  const entry = Object.hasOwn(ENGINES, spec) ? ENGINES[spec] : undefined;
-  if (entry !== undefined) return { name: spec, factory: entry.factory, fromModule: false };
-  const factory = await loadEngineModule(spec, Object.keys(ENGINES));
-  return { name: spec, factory, fromModule: true };
-}
-
-/**
- * The "Engines:" section of `--help`: each engine, its summary, then its flags. With a
- * module engine, that engine's own `flagsHelp` (when it declares one) comes first.
- */
-export function enginesHelp(engine?: ResolvedEngine): string {
+/** The "Engines:" section of `--help`: each engine, its summary, then its flags. */
+export function enginesHelp(): string {
   const engines = Object.entries(ENGINES).map(([name, e]) => `  ${name.padEnd(10)} ${e.summary}`)
     .join("\n");
   const flags = Object.values(ENGINES).map((e) => e.flags).join("\n\n");
-  const table = `Engines:\n${engines}\n\n${flags}\n\n${WORKER_FLAGS_HELP}`;
-  if (engine === undefined || !engine.fromModule) return table;
-  const own = engine.factory.flagsHelp?.trimEnd();
-  const section = own === undefined || own === ""
-    ? `Engine ${engine.name}: declares no flag help (a static flagsHelp string)`
-    : `Engine ${engine.name} flags:\n${own}`;
-  return `${section}\n\n${WORKER_FLAGS_HELP}`;
+  return `Engines:\n${engines}\n\n${flags}\n\n${WORKER_FLAGS_HELP}`;
 }

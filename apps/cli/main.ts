@@ -8,7 +8,7 @@
 import { toSluiceError } from "../../src/errors/sluice_error.ts";
 import { currentRuntime, type Runtime } from "../../src/runtime/runtime.ts";
 import { benchCommand, benchHelp } from "./bench_command.ts";
-import { resolveEngine } from "./engine_table.ts";
+import { resolveEngine } from "./resolve_engine.ts";
 import { serveCommand, serveHelp } from "./serve_command.ts";
 import { takeEngineFlag, workerCommand, workerHelp } from "./worker_command.ts";
 

@@ -14,7 +14,12 @@ import {
   serveEngine,
   type ServeFlag,
 } from "../../src/serve/serve_engine.ts";
-import { DEFAULT_ENGINE, enginesHelp, type ResolvedEngine, resolveEngine } from "./engine_table.ts";
+import {
+  DEFAULT_ENGINE,
+  engineHelp,
+  type ResolvedEngine,
+  resolveEngine,
+} from "./resolve_engine.ts";
 import { takeEngineFlag } from "./worker_command.ts";
 
 /** Help text of the serve command; with a module `--engine`, that engine's flags. */
@@ -34,7 +39,7 @@ Exit codes: 0 after a clean shutdown, 2 for bad flags or an unusable engine modu
                                    ./path/to/my_engine.ts, a package specifier, or MODULE#Export
 ${SERVE_FLAGS_HELP}
 
-${enginesHelp(engine)}
+${engineHelp(engine)}
 
 Example:
   sluice serve --engine sample --delay-ms 0

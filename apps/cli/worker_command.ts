@@ -6,7 +6,12 @@
 import { SluiceError } from "../../src/errors/sluice_error.ts";
 import type { Runtime } from "../../src/runtime/runtime.ts";
 import { run } from "../../src/worker/run.ts";
-import { DEFAULT_ENGINE, enginesHelp, type ResolvedEngine, resolveEngine } from "./engine_table.ts";
+import {
+  DEFAULT_ENGINE,
+  engineHelp,
+  type ResolvedEngine,
+  resolveEngine,
+} from "./resolve_engine.ts";
 
 /** Help text of the worker command. */
 export function workerHelp(engine?: ResolvedEngine): string {
@@ -15,7 +20,7 @@ export function workerHelp(engine?: ResolvedEngine): string {
 Runs an engine as a worker: starts it, registers it in discovery, serves it on the
 request plane, and shuts down gracefully on SIGTERM/SIGINT (a second signal exits at once).
 
-${enginesHelp(engine)}
+${engineHelp(engine)}
 
 Environment: DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (5),
 DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30), DYN_CANARY_WAIT_TIME (10), DYN_HEALTH_CHECK_PAYLOAD.`;

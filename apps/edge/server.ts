@@ -11,7 +11,7 @@
  */
 import { createEdgeHandler, type EdgeHandler } from "../../src/edge/edge_handler.ts";
 import { currentRuntime } from "../../src/runtime/runtime.ts";
-import { DEFAULT_ENGINE, resolveEngine } from "../cli/engine_table.ts";
+import { DEFAULT_ENGINE, resolveEngine } from "../cli/resolve_engine.ts";
 
 let handler: Promise<EdgeHandler> | undefined;
 
