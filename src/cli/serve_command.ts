@@ -18,6 +18,7 @@ import { installShutdownSignals } from "../runtime/shutdown_signals.ts";
 import { type EngineEntry, ENGINES } from "./engine_table.ts";
 import { takeEngineFlag } from "./worker_command.ts";
 import { enginesHelp } from "./engine_table.ts";
+import { type WorkerTimings, workerTimingsFromEnv } from "../worker/worker_timings.ts";
 
 /** The flags `serve` itself takes besides `--engine`; every other flag goes to the engine. */
 const SERVE_OPTIONS = {
@@ -38,7 +39,9 @@ Serves an engine behind an OpenAI-compatible HTTP API (POST /v1/chat/completions
 POST /v1/completions, GET /v1/models, /health, /live, /metrics), with the frontend, the
 workers and the engine in one process (in-process planes, no servers). SIGINT/SIGTERM
 shut down gracefully (streams in flight finish; during engine start, the engines finish
-starting, clean up and never serve); a second signal exits at once (code 130).
+starting, clean up and never serve); a second signal exits at once (code 130). Past the
+grace period plus the shutdown timeout, streams still in flight are cut (an error frame,
+then [DONE]) and the process exits with 911.
 
 Serve flags:
   --engine NAME                    engine to run (default sample)
@@ -50,6 +53,9 @@ Serve flags:
   --max-body-bytes N               largest request body (default 8388608)
 
 ${enginesHelp()}
+
+Environment: DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (0 for serve),
+DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30), DYN_CANARY_WAIT_TIME (10).
 
 Example:
   sluice serve --engine sample --delay-ms 0
@@ -144,6 +150,15 @@ export async function serveCommand(
   const maxInflightPerWorker = optionalInt("max-inflight-per-worker");
   const maxBodyBytes = optionalInt("max-body-bytes");
   const logger = createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
+  // Shutdown timings as `sluice worker` reads them; the grace period stays 0 unless set
+  // (the only router is in this process and stops routing to a worker at once).
+  const envTimings = workerTimingsFromEnv(runtime.env);
+  const timings: Partial<WorkerTimings> = {
+    shutdownTimeoutMs: envTimings.shutdownTimeoutMs,
+    canaryWaitMs: envTimings.canaryWaitMs,
+  };
+  const grace = runtime.env("DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS");
+  if (grace !== undefined && grace !== "") timings.gracePeriodMs = envTimings.gracePeriodMs;
   // Before anything starts: a signal during a slow engine start must not kill the process.
   const signals = installShutdownSignals(runtime, { logger });
   let code: number;
@@ -160,6 +175,7 @@ export async function serveCommand(
         maxInflightPerWorker,
         maxBodyBytes,
         logger,
+        timings,
         readTextFile: runtime.readTextFile,
         readFile: runtime.readFile,
         unrefTimer: runtime.unrefTimer,

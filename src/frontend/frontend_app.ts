@@ -24,6 +24,7 @@ import type { RoutingPolicy } from "../router/routing_policy.ts";
 import { RoutingTable } from "../router/routing_table.ts";
 import { WorkerRouter } from "../router/worker_router.ts";
 import { createFrontendMetrics, type FrontendMetrics } from "./frontend_metrics.ts";
+import { InflightGenerations, shutdownDeadlineError } from "./inflight_generations.ts";
 import { type PreparedGeneration, serveGeneration } from "./generation_handler.ts";
 import { ModelResourceLoader } from "./model_resources.ts";
 import { errorResponse, httpErrorFrom, openAIError } from "./openai_error.ts";
@@ -80,6 +81,13 @@ export interface Frontend {
   readonly metrics: MetricsRegistry;
   /** Stops watching discovery. Streams in flight continue. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Cuts every generation in flight (and every later one) with `reason` (default: the
+   * shutdown-deadline error): a streaming client MUST get an `{"error": …}` frame then
+   * `[DONE]`, a unary one the error body; each request's signal fires. Returns how many
+   * were cut. For a shutdown past its deadline.
+   */
+  cutGenerations(reason?: SluiceError): number;
 }
 
 type Kind = "chat" | "completions";
@@ -129,7 +137,8 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
   };
   const unsubscribe = table.subscribe(onTableChange);
   onTableChange();
-  const deps = { router, metrics, logger, sseBufferLimit: options.sseBufferLimit };
+  const inflight = new InflightGenerations();
+  const deps = { router, metrics, logger, sseBufferLimit: options.sseBufferLimit, inflight };
 
   const app = new Hono();
   const limit = bodyLimit({
@@ -220,6 +229,7 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
     table,
     router,
     metrics: registry,
+    cutGenerations: (reason = shutdownDeadlineError()) => inflight.cutAll(reason),
     close: () => {
       closed ??= (async () => {
         unsubscribe();

@@ -16,6 +16,10 @@ import { createLogger, type Logger } from "../logging/logger.ts";
 import { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import { InProcessRequestPlane } from "../request_plane/in_process_request_plane.ts";
 import { createWorker, type Worker, type WorkerTimings } from "../worker/worker.ts";
+import { bounded } from "../worker/worker_timings.ts";
+
+/** Past the shutdown deadline, the longest wait for closing the frontend and the planes. */
+export const DEADLINE_CLOSE_MS = 1000;
 
 /** Options for {@linkcode createEmbeddedStack}. */
 export interface EmbeddedStackOptions extends
@@ -60,7 +64,10 @@ export interface EmbeddedStack {
   readonly metrics: MetricsRegistry;
   /**
    * Shuts the workers down gracefully (in-flight requests finish), then closes the frontend
-   * and the planes; resolves with the worst worker exit code (0 or 911). Idempotent.
+   * and the planes; resolves with the worst worker exit code (0 or 911). When a worker
+   * missed its deadline (911), the generations still in flight MUST be cut (clients get an
+   * error frame and `[DONE]`) and closing MUST NOT wait more than {@linkcode DEADLINE_CLOSE_MS}.
+   * Idempotent.
    */
   shutdown(): Promise<number>;
 }
@@ -165,8 +172,16 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
     metrics,
     shutdown: () => (stopping ??= (async () => {
       const codes = await Promise.all(workers.map((w) => w.shutdown()));
-      await closeAll();
-      return Math.max(0, ...codes);
+      const code = Math.max(0, ...codes);
+      if (code !== 0) {
+        // Past the deadline: cut what is still streaming, and bound the rest of the way out.
+        const cut = frontend!.cutGenerations();
+        logger.error("shutdown deadline passed; cut the generations in flight", { cut });
+        await bounded(closeAll(), DEADLINE_CLOSE_MS);
+      } else {
+        await closeAll();
+      }
+      return code;
     })()),
   };
 }
