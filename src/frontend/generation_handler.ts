@@ -78,11 +78,12 @@ export async function serveGeneration(
   metrics.inputTokens.observe(labels, prepared.promptTokens);
   // A cut (shutdown deadline) ends the SSE body at once with an error frame and [DONE],
   // even when the worker's stream does not react to its signal.
-  let sse: SseBody | undefined;
+  const cutTarget: { sse?: SseBody } = {};
   let cutBy: SluiceError | undefined;
   const unregister = deps.inflight?.add((reason) => {
     if (cutBy !== undefined || abort.signal.aborted) return;
     cutBy = reason;
+    const sse = cutTarget.sse;
     if (sse !== undefined) {
       sse.push(`data: ${JSON.stringify(httpErrorFrom(reason).body)}\n\n`);
       sse.push(DONE_FRAME);
@@ -140,7 +141,7 @@ export async function serveGeneration(
       return errorResponse(httpErrorFrom(cutBy ?? error));
     }
   }
-  sse = new SseBody({
+  const sse = cutTarget.sse = new SseBody({
     limit: deps.sseBufferLimit,
     onCancel: (reason) => abort.abort(reason ?? new SluiceError("Cancelled", "client went away")),
   });
