@@ -52,10 +52,10 @@ Serve flags:
   --max-inflight-per-worker N      admission limit per worker (default unlimited); 503 when all are busy
   --max-body-bytes N               largest request body (default 8388608)
 
-${enginesHelp()}
-
 Environment: DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (0 for serve),
 DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30), DYN_CANARY_WAIT_TIME (10).
+
+${enginesHelp()}
 
 Example:
   sluice serve --engine sample --delay-ms 0
