@@ -64,6 +64,11 @@ export interface FrontendOptions {
   /** SSE coalescing buffer bound (code units). */
   sseBufferLimit?: number;
   /**
+   * Loads model resources (tokenizer, template); one made from the file options when
+   * absent. Share one with in-process workers so a model's files load once.
+   */
+  resourceLoader?: ModelResourceLoader;
+  /**
    * Whether a worker is ready (the embedded stack passes `Worker.ready`). Not-ready
    * workers get no requests and show `"ready": false` in `/health`; default: all ready.
    */
@@ -115,7 +120,7 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
     isReady: options.isReady,
     logger,
   });
-  const loader = new ModelResourceLoader({
+  const loader = options.resourceLoader ?? new ModelResourceLoader({
     readFile: options.readFile,
     readTextFile: options.readTextFile,
     fetch: options.fetch,

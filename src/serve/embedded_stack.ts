@@ -10,6 +10,7 @@
 import type { EngineFactory } from "../engine/engine.ts";
 import { MemoryDiscovery, MemoryDiscoveryStore } from "../discovery/memory_discovery.ts";
 import { createFrontend, type Frontend } from "../frontend/frontend_app.ts";
+import { ModelResourceLoader } from "../frontend/model_resources.ts";
 import type { FrontendOptions } from "../frontend/frontend_app.ts";
 import { SluiceError } from "../errors/sluice_error.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
@@ -34,6 +35,7 @@ export interface EmbeddedStackOptions extends
     | "fetch"
     | "fileFetchTimeoutMs"
     | "sseBufferLimit"
+    | "resourceLoader"
   > {
   /** The engine factory; each worker gets its own engine from `fromArgs(engineArgs)`. */
   engine: EngineFactory;
@@ -114,6 +116,13 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
   const workers: Worker[] = [];
   const discoveries: MemoryDiscovery[] = [];
   let frontend: Frontend | undefined;
+  // One loader for the workers' start-time checks and the frontend: each model loads once.
+  const resourceLoader = options.resourceLoader ?? new ModelResourceLoader({
+    readFile: options.readFile,
+    readTextFile: options.readTextFile,
+    fetch: options.fetch,
+    fetchTimeoutMs: options.fileFetchTimeoutMs,
+  });
   // A worker shut down during its start finishes the start, then does not serve.
   const stopStarting = () => workers.forEach((w) => void w.shutdown());
   options.signal?.addEventListener("abort", stopStarting, { once: true });
@@ -138,6 +147,7 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
         timings: { gracePeriodMs: 0, ...options.timings },
         healthCanary: options.healthCanary,
         unrefTimer: options.unrefTimer,
+        resourceLoader,
       }));
     }
     options.signal?.throwIfAborted();
@@ -151,6 +161,7 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
     const byId = new Map(workers.map((w) => [w.instanceId, w]));
     frontend = await createFrontend({
       ...options,
+      resourceLoader,
       // Routing and /health follow each worker's readiness (failed canary, shutdown).
       isReady: (instanceId) => byId.get(instanceId)?.ready ?? true,
       discovery: frontendDiscovery,
