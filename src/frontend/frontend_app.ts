@@ -23,6 +23,7 @@ import { WORKER_INSTANCE_HEADER } from "../router/direct_policy.ts";
 import type { RoutingPolicy } from "../router/routing_policy.ts";
 import { RoutingTable } from "../router/routing_table.ts";
 import { WorkerRouter } from "../router/worker_router.ts";
+import { accessControl } from "./access_control.ts";
 import { createFrontendMetrics, type FrontendMetrics } from "./frontend_metrics.ts";
 import { InflightGenerations, shutdownDeadlineError } from "./inflight_generations.ts";
 import { type PreparedGeneration, serveGeneration } from "./generation_handler.ts";
@@ -63,6 +64,12 @@ export interface FrontendOptions {
   fileFetchTimeoutMs?: number;
   /** SSE coalescing buffer bound (code units). */
   sseBufferLimit?: number;
+  /** An API key every request except `publicPaths` MUST carry as `Authorization: Bearer`. */
+  apiKey?: string;
+  /** Paths open without the API key (default `/health`, `/live`, `/metrics`). */
+  publicPaths?: readonly string[];
+  /** CORS origins (`["*"]` for any); none by default (no CORS headers). */
+  allowedOrigins?: readonly string[];
   /**
    * Loads model resources (tokenizer, template); one made from the file options when
    * absent. Share one with in-process workers so a model's files load once.
@@ -146,6 +153,7 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
   const deps = { router, metrics, logger, sseBufferLimit: options.sseBufferLimit, inflight };
 
   const app = new Hono();
+  for (const middleware of accessControl(options)) app.use(middleware);
   const limit = bodyLimit({
     maxSize: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     onError: () => {

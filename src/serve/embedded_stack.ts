@@ -36,6 +36,9 @@ export interface EmbeddedStackOptions extends
     | "fileFetchTimeoutMs"
     | "sseBufferLimit"
     | "resourceLoader"
+    | "apiKey"
+    | "publicPaths"
+    | "allowedOrigins"
   > {
   /** The engine factory; each worker gets its own engine from `fromArgs(engineArgs)`. */
   engine: EngineFactory;
