@@ -26,15 +26,21 @@ import { WorkerRouter } from "../router/worker_router.ts";
 import { accessControl } from "./access_control.ts";
 import { createFrontendMetrics, type FrontendMetrics } from "./frontend_metrics.ts";
 import { InflightGenerations, shutdownDeadlineError } from "./inflight_generations.ts";
-import { type PreparedGeneration, serveGeneration } from "./generation_handler.ts";
+import { serveGeneration } from "./generation_handler.ts";
 import { ModelResourceLoader } from "./model_resources.ts";
 import { errorResponse, httpErrorFrom, openAIError } from "./openai_error.ts";
 import {
+  type ChatCompletionRequest,
   ChatCompletionRequestSchema,
+  type CompletionRequest,
   CompletionRequestSchema,
   parseOpenAIRequest,
 } from "./openai_request.ts";
+import { completionPrompts, prepareChoices, serveChoices } from "./multi_choice.ts";
 import { prepareChatCompletion, prepareCompletion, type PrepareContext } from "./preprocessor.ts";
+
+/** Decodes request bodies; invalid UTF-8 is an error, never silently replaced. */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Default request body limit: 8 MiB (a long-context prompt is well under). */
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -152,6 +158,12 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
   const inflight = new InflightGenerations();
   const deps = { router, metrics, logger, sseBufferLimit: options.sseBufferLimit, inflight };
 
+  const modelObject = (id: string) => ({
+    id,
+    object: "model",
+    created: firstSeen.get(id) ?? Math.floor(Date.now() / 1000),
+    owned_by: "sluice",
+  });
   const app = new Hono();
   for (const middleware of accessControl(options)) app.use(middleware);
   const limit = bodyLimit({
@@ -178,13 +190,20 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
   app.get("/v1/models", (c) =>
     c.json({
       object: "list",
-      data: table.models().map((id) => ({
-        id,
-        object: "model",
-        created: firstSeen.get(id) ?? Math.floor(Date.now() / 1000),
-        owned_by: "sluice",
-      })),
+      data: table.models().map(modelObject),
     }));
+  app.get("/v1/models/:model{.+}", (c) => {
+    const id = c.req.param("model");
+    if (!table.models().includes(id)) {
+      return errorResponse(
+        openAIError(404, `The model \`${id}\` does not exist`, {
+          param: "model",
+          code: "model_not_found",
+        }),
+      );
+    }
+    return c.json(modelObject(id));
+  });
   app.get("/health", (c) => {
     const instances = table.allWorkers().map((w) => ({
       instance_id: w.instanceId,
@@ -264,7 +283,15 @@ async function handleGeneration(
   let model = "";
   try {
     let body: unknown;
-    const text = await c.req.text();
+    let text: string;
+    try {
+      text = strictUtf8.decode(await c.req.arrayBuffer());
+    } catch (error) {
+      throw new SluiceError("InvalidArgument", "Invalid request: the body is not valid UTF-8", {
+        code: "invalid_json",
+        cause: error,
+      });
+    }
     try {
       body = JSON.parse(text);
     } catch (error) {
@@ -294,10 +321,24 @@ async function handleGeneration(
       instanceId: c.req.header(WORKER_INSTANCE_HEADER),
       traceparent: c.req.header("traceparent"),
     };
-    const prepared: PreparedGeneration = kind === "chat"
-      ? prepareChatCompletion(request as Parameters<typeof prepareChatCompletion>[0], context)
-      : prepareCompletion(request as Parameters<typeof prepareCompletion>[0], context);
-    return await serveGeneration(prepared, c.req.raw, deps);
+    if (kind === "chat") {
+      const chat = request as ChatCompletionRequest;
+      if ((chat.n ?? 1) === 1) {
+        return await serveGeneration(prepareChatCompletion(chat, context), c.req.raw, deps);
+      }
+      const id = `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`;
+      const choices = prepareChoices(chat, [null], context, prepareChatCompletion, id);
+      return await serveChoices(choices, c.req.raw, deps);
+    }
+    const completion = request as CompletionRequest;
+    const prompts = completionPrompts(completion.prompt);
+    if (prompts.length === 1 && (completion.n ?? 1) === 1) {
+      const single = { ...completion, prompt: prompts[0] };
+      return await serveGeneration(prepareCompletion(single, context), c.req.raw, deps);
+    }
+    const id = `cmpl-${crypto.randomUUID().replaceAll("-", "")}`;
+    const choices = prepareChoices(completion, prompts, context, prepareCompletion, id);
+    return await serveChoices(choices, c.req.raw, deps);
   } catch (error) {
     const http = httpErrorFrom(error);
     const code = http.body.error.code;
