@@ -56,7 +56,10 @@ describe("sluice serve --api-key", () => {
   });
 
   it("answers 401 with an OpenAI error body without a key or with a wrong one", async () => {
-    for (const headers of [{}, { authorization: "Bearer nope" }, { authorization: KEY }]) {
+    const cases: Record<string, string>[] = [{}, { authorization: "Bearer nope" }, {
+      authorization: KEY,
+    }];
+    for (const headers of cases) {
       const response = await fetch(`${server.url}/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json", ...headers },
