@@ -37,7 +37,14 @@ import {
   parseOpenAIRequest,
 } from "./openai_request.ts";
 import { completionPrompts, prepareChoices, serveChoices } from "./multi_choice.ts";
-import { prepareChatCompletion, prepareCompletion, type PrepareContext } from "./preprocessor.ts";
+import {
+  chatTexts,
+  prepareChatCompletion,
+  prepareCompletion,
+  type PrepareContext,
+  renderChatPrompt,
+} from "./preprocessor.ts";
+import { checkPromptSize, encodeYielding } from "./prompt_tokens.ts";
 
 /** Decodes request bodies; invalid UTF-8 is an error, never silently replaced. */
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -321,23 +328,41 @@ async function handleGeneration(
       instanceId: c.req.header(WORKER_INSTANCE_HEADER),
       traceparent: c.req.header("traceparent"),
     };
+    const { tokenizer } = context.resources;
     if (kind === "chat") {
       const chat = request as ChatCompletionRequest;
+      // Refuse what cannot fit from its size, before rendering and tokenizing it.
+      checkPromptSize(chatTexts(chat), tokenizer, card.context_length, "messages");
+      const ids = await encodeYielding(tokenizer, renderChatPrompt(chat, context), {
+        addSpecialTokens: false,
+      });
       if ((chat.n ?? 1) === 1) {
-        return await serveGeneration(prepareChatCompletion(chat, context), c.req.raw, deps);
+        const prepared = prepareChatCompletion(chat, { ...context, promptTokenIds: ids });
+        return await serveGeneration(prepared, c.req.raw, deps);
       }
       const id = `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`;
-      const choices = prepareChoices(chat, [null], context, prepareChatCompletion, id);
+      const choices = prepareChoices(chat, [null], context, prepareChatCompletion, id, [ids]);
       return await serveChoices(choices, c.req.raw, deps);
     }
     const completion = request as CompletionRequest;
     const prompts = completionPrompts(completion.prompt);
+    const texts = prompts.filter((p): p is string => typeof p === "string");
+    checkPromptSize(texts, tokenizer, card.context_length, "prompt");
+    const promptIds: (number[] | undefined)[] = [];
+    for (const prompt of prompts) {
+      promptIds.push(
+        typeof prompt === "string"
+          ? await encodeYielding(tokenizer, prompt, { addSpecialTokens: true })
+          : undefined,
+      );
+    }
     if (prompts.length === 1 && (completion.n ?? 1) === 1) {
       const single = { ...completion, prompt: prompts[0] };
-      return await serveGeneration(prepareCompletion(single, context), c.req.raw, deps);
+      const prepared = prepareCompletion(single, { ...context, promptTokenIds: promptIds[0] });
+      return await serveGeneration(prepared, c.req.raw, deps);
     }
     const id = `cmpl-${crypto.randomUUID().replaceAll("-", "")}`;
-    const choices = prepareChoices(completion, prompts, context, prepareCompletion, id);
+    const choices = prepareChoices(completion, prompts, context, prepareCompletion, id, promptIds);
     return await serveChoices(choices, c.req.raw, deps);
   } catch (error) {
     const http = httpErrorFrom(error);

@@ -33,8 +33,8 @@ export function completionPrompts(prompt: CompletionRequest["prompt"]): (string 
 }
 
 /**
- * Prepares every choice: `prompts × n`, index `i * n + j`. The first choice of each prompt
- * renders and tokenizes it; the others reuse its token ids. With a `seed`, choice `j` of a
+ * Prepares every choice: `prompts × n`, index `i * n + j`. A prompt's token ids come from
+ * `promptTokenIds[i]` when given, else its first choice tokenizes it; the others reuse them. With a `seed`, choice `j` of a
  * prompt samples with `seed + j`, so the choices differ but stay reproducible.
  *
  * @throws {SluiceError} `InvalidArgument` (param `n`) beyond {@linkcode MAX_CHOICES}.
@@ -45,6 +45,7 @@ export function prepareChoices<R extends ChatCompletionRequest | CompletionReque
   context: PrepareContext,
   prepare: (request: R, context: PrepareContext) => PreparedGeneration,
   responseId: string,
+  promptTokenIds: readonly (number[] | undefined)[] = [],
 ): PreparedGeneration[] {
   const n = request.n ?? 1;
   if (prompts.length * n > MAX_CHOICES) {
@@ -59,7 +60,7 @@ export function prepareChoices<R extends ChatCompletionRequest | CompletionReque
   const out: PreparedGeneration[] = [];
   prompts.forEach((prompt, i) => {
     const single = "prompt" in request ? { ...request, prompt } as R : request;
-    let tokenIds: number[] | undefined;
+    let tokenIds: number[] | undefined = promptTokenIds[i];
     for (let j = 0; j < n; j++) {
       const prepared = prepare(single, {
         ...context,

@@ -60,33 +60,25 @@ export function messageParam(message: string): string {
   return match[1].replace(/\[(\d+)\]/g, ".$1");
 }
 
-/** Prepares a chat completion. @throws {SluiceError} `InvalidArgument` for what the model cannot take. */
-export function prepareChatCompletion(
-  request: ChatCompletionRequest,
-  context: PrepareContext,
-): PreparedGeneration {
+/** The checks of a chat request that need no rendering. */
+function checkChat(request: ChatCompletionRequest, context: PrepareContext): void {
   requireEndpoint(context.card, "chat");
-  const { tokenizer, chatTemplate, eosTokenIds } = context.resources;
-  if (chatTemplate === undefined) {
+  if (context.resources.chatTemplate === undefined) {
     throw invalid(`model "${request.model}" has no chat template; use /v1/completions`, "model");
   }
   if (request.top_logprobs != null && request.logprobs !== true) {
     throw invalid("top_logprobs requires logprobs to be true", "top_logprobs");
   }
-  if (context.promptTokenIds !== undefined) {
-    const topLogprobs = request.logprobs ? request.top_logprobs ?? 0 : undefined;
-    return prepared(
-      request,
-      context,
-      "chat_completions",
-      context.promptTokenIds,
-      topLogprobs,
-      eosTokenIds,
-    );
-  }
-  let prompt: string;
+}
+
+/**
+ * Renders a chat request with the model's chat template (after the checks that need no
+ * rendering). @throws {SluiceError} `InvalidArgument` naming the offending message field.
+ */
+export function renderChatPrompt(request: ChatCompletionRequest, context: PrepareContext): string {
+  checkChat(request, context);
   try {
-    prompt = chatTemplate.render(request.messages as unknown as ChatMessage[], {
+    return context.resources.chatTemplate!.render(request.messages as unknown as ChatMessage[], {
       tools: request.tools ?? undefined,
       variables: request.chat_template_kwargs ?? undefined,
     });
@@ -94,7 +86,33 @@ export function prepareChatCompletion(
     const message = toSluiceError(error).message;
     throw invalid(message, messageParam(message), error);
   }
-  const tokenIds = tokenizer.encode(prompt, { addSpecialTokens: false });
+}
+
+/** The texts of a chat request's messages (string contents and text parts), for size checks. */
+export function chatTexts(request: ChatCompletionRequest): string[] {
+  const texts: string[] = [];
+  for (const message of request.messages) {
+    const content = message.content;
+    if (typeof content === "string") texts.push(content);
+    else if (Array.isArray(content)) {
+      for (const part of content) if (typeof part.text === "string") texts.push(part.text);
+    }
+  }
+  return texts;
+}
+
+/**
+ * Prepares a chat completion; renders and tokenizes unless `context.promptTokenIds` holds
+ * the ids already. @throws {SluiceError} `InvalidArgument` for what the model cannot take.
+ */
+export function prepareChatCompletion(
+  request: ChatCompletionRequest,
+  context: PrepareContext,
+): PreparedGeneration {
+  checkChat(request, context);
+  const { tokenizer, eosTokenIds } = context.resources;
+  const tokenIds = context.promptTokenIds ??
+    tokenizer.encode(renderChatPrompt(request, context), { addSpecialTokens: false });
   if (tokenIds.length === 0) throw invalid("the rendered prompt is empty", "messages");
   const topLogprobs = request.logprobs ? request.top_logprobs ?? 0 : undefined;
   return prepared(request, context, "chat_completions", tokenIds, topLogprobs, eosTokenIds);
