@@ -26,7 +26,8 @@ export interface ModelResourceCheck {
   eosTokenIds?: number[];
   /**
    * Loads and caches resources (share the frontend's to load each model once); when absent
-   * a loader over `readFile` is made, used only when the card names files.
+   * a loader over `readFile` is made, used only when the card names files. With neither,
+   * the files are not checked here (only by the frontend that loads them).
    */
   loader?: ModelResourceLoader;
   /** Reads a local file's bytes (the runtime adapter's `readFile`). */
@@ -46,7 +47,7 @@ function broken(what: string, param: string | undefined, error: unknown): Sluice
  * verifies every file the card names (reading, SHA-256, size, parsing the tokenizer).
  * Without files and without a custom template there is nothing to check (the bundled
  * default tokenizer and template are used), unless a shared `loader` is given, which is
- * then warmed for the frontend.
+ * then warmed for the frontend. Without `loader` and `readFile`, files are not checked.
  *
  * @throws {SluiceError} `EngineShutdown` (a failed start) naming the resource in the message
  * and, for `--custom-jinja-template`, in `param`.
@@ -61,7 +62,7 @@ export async function checkModelResources(check: ModelResourceCheck): Promise<vo
     }
   }
   const files = check.files ?? {};
-  if (Object.keys(files).length === 0 && check.loader === undefined) return;
+  if (check.loader === undefined && (Object.keys(files).length === 0 || !check.readFile)) return;
   const loader = check.loader ?? new ModelResourceLoader({ readFile: check.readFile });
   const source: ModelResourceSource = {
     served_model_name: check.model,

@@ -78,7 +78,10 @@ export interface WorkerOptions {
   healthCanary?: boolean;
   /** Marks the canary's timer as not keeping the process alive (the runtime's `unrefTimer`). */
   unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
-  /** Reads model files named in `modelCard.files`, to validate them at start. */
+  /**
+   * Reads model files named in `modelCard.files`, to validate them at start (`run()` passes
+   * the runtime's). Without it and without `resourceLoader`, files are not checked at start.
+   */
   readFile?: (path: string) => Promise<Uint8Array>;
   /** A resource loader shared with an in-process frontend (validated at start, then cached). */
   resourceLoader?: ModelResourceLoader;

@@ -162,7 +162,12 @@ describe("bad input against sluice serve", () => {
     });
     await expectError(
       "/v1/chat/completions",
-      { method: "POST", body: chunked, duplex: "half" } as RequestInit,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: chunked,
+        duplex: "half",
+      } as RequestInit,
       413,
     );
   });
