@@ -226,3 +226,55 @@ describe("OpenAI parity of sluice serve", () => {
     );
   });
 });
+
+describe("several choices and client disconnects", () => {
+  let server: ServeProcess;
+
+  before(async () => {
+    server = await startServe(["--delay-ms", "10"]);
+  });
+
+  after(async () => {
+    assert.equal(await server?.stop(), 0, server?.output());
+  });
+
+  /** Sum of a gauge's samples in /metrics. */
+  async function gauge(name: string): Promise<number> {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    let total = 0;
+    for (const line of text.split("\n")) {
+      if (line.startsWith(`${name}{`)) total += Number(line.split(" ").at(-1));
+    }
+    return total;
+  }
+
+  it("a client that leaves a merged n > 1 stream stops every choice's generation", async () => {
+    const client = new AbortController();
+    const response = await fetch(`${server.url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "sample-model",
+        prompt: ["a", "b"],
+        n: 2,
+        max_tokens: 1000,
+        stream: true,
+      }),
+      signal: client.signal,
+    });
+    assert.equal(response.status, 200);
+    const reader = response.body!.getReader();
+    await reader.read();
+    assert.equal(await gauge("sluice_worker_inflight_requests"), 4);
+    client.abort();
+    await reader.cancel().catch(() => {});
+    const deadline = performance.now() + 3000;
+    while (await gauge("sluice_worker_inflight_requests") > 0) {
+      assert.ok(
+        performance.now() < deadline,
+        "generations still in flight 3 s after the disconnect",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  });
+});
