@@ -140,19 +140,14 @@ describe("gemv wide strategy vs cpu reference", { skip }, () => {
         epilogue: { kind: "gate_up_silu" },
       }));
   }
-  it("every wide autotuner candidate, every dtype, n=70 k=2048", async () => {
-    for (const t of GEMV_WIDE_CANDIDATES) {
-      const o = gemvTuning(t);
-      for (const dtype of DTYPES) {
-        await check(dtype, 1, 70, 2048, {
-          wg: o.workgroupSize,
-          tpr: o.threadsPerRow!,
-          rows: o.rows,
-          unroll: o.unroll!,
-        });
-      }
+  for (const t of GEMV_WIDE_CANDIDATES) {
+    const o = gemvTuning(t);
+    const wide = { wg: o.workgroupSize, tpr: o.threadsPerRow!, rows: o.rows, unroll: o.unroll! };
+    for (const dtype of DTYPES) {
+      it(`candidate wg ${t.wg} tpr ${t.tpr} rows ${t.rows} unroll ${t.unroll}: ${dtype} n=70 k=2048`, () =>
+        check(dtype, 1, 70, 2048, wide));
     }
-  });
+  }
   it("fused gate+up with 8 rows in 256 invocations fills exactly 16 KiB of workgroup memory", () =>
     check("q4_0", 1, 40, 512, { wg: 256, tpr: 32, rows: 8, unroll: 1 }, {
       epilogue: { kind: "gate_up_silu" },
