@@ -34,8 +34,8 @@ import {
   powerOfTwo,
   type WeightDType,
 } from "./kernel_source.ts";
-import { gemvChunkCode, gemvScaled, gemvScaleExpr, gemvUnits } from "./gemv_chunk.ts";
-import { gemvMagicBlockCode } from "./gemv_magic.ts";
+import { gemvChunkCode, gemvChunkValues, gemvScaled, gemvScaleExpr } from "./gemv_chunk.ts";
+import { gemvMagicBlockCode, gemvMagicUnitValues } from "./gemv_magic.ts";
 import { gemvWideBody } from "./gemv_wide.ts";
 
 /** How a matmul kernel stores its results. */
@@ -152,7 +152,15 @@ fn store(m: u32, row: u32, value: f32) {
         store(m, row0 + r, g / (1.0 + exp(-g)) * u);`
       : `store(m, row0 + r, ${sum("r")});`;
   const body = wide
-    ? gemvWideBody({ wg, tpr, rows, unroll, chunks: gemvUnits(dtype, k), paired })
+    ? gemvWideBody({
+      wg,
+      tpr,
+      rows,
+      unroll,
+      chunks: k /
+        (gemvScaled(dtype) ? gemvMagicUnitValues(dtype as "q8_0") : gemvChunkValues(dtype, k)),
+      paired,
+    })
     : strategy === "lane"
     ? laneBody(wg, rows, paired, finish, { g, scaled: gemvScaled(dtype) })
     : `var<workgroup> red: array<f32, ${wg * acc}>;

@@ -35,11 +35,6 @@ export function gemvChunkValues(dtype: WeightDType, k: number): number {
   return 1;
 }
 
-/** Sub-chunks per row of `W` (`CHUNKS` when `G = 1`): K over {@link gemvChunkValues}. */
-export function gemvUnits(dtype: WeightDType, k: number): number {
-  return k / gemvChunkValues(dtype, k);
-}
-
 /** `G`: sub-chunks (blocks) per chunk, 1 for float weights. */
 export function gemvScaleGroup(dtype: WeightDType, k: number): number {
   if (dtype !== "q8_0" && dtype !== "q4_0") return 1;

@@ -20,10 +20,10 @@
  * byte i holding elements 4j + i (low nibble) and 4j + i + 16 (high); Q8_0: 8 words per
  * block), scales as packed f16 pairs.
  *
- * Generated symbols: `CHUNKS` (blocks per row), bindings 1 (`x` as vec4), 2 (`w`), 3 (`ws`),
- * `XC` (a block's 32 pre-scaled x values), `load_x(b, m) -> XC`, `dot_w(row, b, xc)` (the
- * unscaled dot of block `b` of `row`), `block_scale(row, b)` and `dot_unit(row, b, xc)` (the
- * scaled dot).
+ * Generated symbols: `CHUNKS` (16-byte units per row: Q4_0 blocks, Q8_0 half blocks),
+ * bindings 1 (`x` as vec4), 2 (`w`), 3 (`ws`), `XC` (a unit's pre-scaled x values),
+ * `load_x(u, m) -> XC`, `dot_w(row, u, xc)` (the unscaled dot of unit `u` of `row`),
+ * `block_scale(row, u)` and `dot_unit(row, u, xc)` (the scaled dot).
  *
  * @example
  * ```ts
@@ -57,43 +57,45 @@ const Q4_HIGH = [4, 12, 8, 16] as const;
 const Q8 = [0, 8, 0, 8] as const;
 
 /** WGSL declaring the inputs and the conversion-free block dot for `dtype` (see the module). */
+/**
+ * Values per 16-byte weight unit: a Q4_0 block (16 bytes of nibbles), or half a Q8_0 block, so
+ * that adjacent invocations read adjacent 16 bytes (a whole-block Q8_0 unit would make each
+ * load instruction touch every other 16 bytes).
+ */
+export function gemvMagicUnitValues(dtype: "q8_0" | "q4_0"): number {
+  return dtype === "q4_0" ? 32 : 16;
+}
+
+/** WGSL declaring the inputs and the conversion-free unit dot for `dtype` (see the module). */
 export function gemvMagicBlockCode(dtype: "q8_0" | "q4_0", k: number): string {
   if (k % 32) throw new RangeError(`Cannot generate gemv: k = ${k} is not a multiple of 32`);
-  const blocks = k / 32;
+  const values = gemvMagicUnitValues(dtype);
+  const vecs = values / 4;
   const pre = (ps: readonly number[]) => vec4f(ps.map((p) => 2 ** -p));
-  const xScale = dtype === "q4_0"
-    ? Array.from({ length: 8 }, (_, v) => (v < 4 ? pre(Q4_LOW) : pre(Q4_HIGH)))
-    : Array.from({ length: 8 }, () => pre(Q8));
+  const xScale = Array.from(
+    { length: vecs },
+    (_, v) => (dtype === "q8_0" ? pre(Q8) : v < 4 ? pre(Q4_LOW) : pre(Q4_HIGH)),
+  );
   const loads = xScale.map((s, v) => `x[i + ${v}u] * ${s}`).join(",\n    ");
-  let body: string;
-  if (dtype === "q4_0") {
-    const lines = ["  let q = w[i];"];
-    for (let j = 0; j < 4; j++) {
-      const c = `q.${"xyzw"[j]}`;
+  const lines = [
+    dtype === "q4_0" ? "  let q = w[i];" : "  let q = w[i] ^ vec4<u32>(0x80808080u);",
+  ];
+  for (let j = 0; j < 4; j++) {
+    const c = `q.${"xyzw"[j]}`;
+    const unpack = (lanes: string, mask: string, off: string) =>
+      `bitcast<vec4<f32>>((vec4<u32>(${lanes}) & ${mask}) | MAGIC) - ${off}`;
+    if (dtype === "q4_0") {
       lines.push(
         `  let h${j} = ${c} >> 12u;`,
-        `  s += dot(bitcast<vec4<f32>>((vec4<u32>(${c}, ${c}, ${c}, h${j}) & MASK_LO) | MAGIC) - OFF_LO, xc[${j}]);`,
-        `  s += dot(bitcast<vec4<f32>>((vec4<u32>(${c}, ${c}, h${j}, h${j}) & MASK_HI) | MAGIC) - OFF_HI, xc[${
-          j + 4
-        }]);`,
+        `  s += dot(${unpack(`${c}, ${c}, ${c}, h${j}`, "MASK_LO", "OFF_LO")}, xc[${j}]);`,
+        `  s += dot(${unpack(`${c}, ${c}, h${j}, h${j}`, "MASK_HI", "OFF_HI")}, xc[${j + 4}]);`,
+      );
+    } else {
+      lines.push(
+        `  let h${j} = ${c} >> 16u;`,
+        `  s += dot(${unpack(`${c}, ${c}, h${j}, h${j}`, "MASK8", "OFF8")}, xc[${j}]);`,
       );
     }
-    body = lines.join("\n");
-  } else {
-    const lines: string[] = [];
-    for (let h = 0; h < 2; h++) {
-      lines.push(`  let q${h} = w[i * 2u + ${h}u] ^ vec4<u32>(0x80808080u);`);
-      for (let j = 0; j < 4; j++) {
-        const c = `q${h}.${"xyzw"[j]}`;
-        lines.push(
-          `  let h${h}${j} = ${c} >> 16u;`,
-          `  s += dot(bitcast<vec4<f32>>((vec4<u32>(${c}, ${c}, h${h}${j}, h${h}${j}) & MASK8) | MAGIC) - OFF8, xc[${
-            h * 4 + j
-          }]);`,
-        );
-      }
-    }
-    body = lines.join("\n");
   }
   const field = (bits: number, ps: readonly number[]) =>
     vec4u(ps.map((p) => (2 ** bits - 1) * 2 ** p));
@@ -106,29 +108,33 @@ const OFF_LO = ${offset(8, Q4_LOW)};
 const OFF_HI = ${offset(8, Q4_HIGH)};`
     : `const MASK8 = ${field(8, Q8)};
 const OFF8 = ${offset(128, Q8)};`;
-  return `const CHUNKS: u32 = ${blocks}u;
+  const perBlock = 32 / values;
+  return `const CHUNKS: u32 = ${k / values}u;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> ws: array<u32>;
 const MAGIC = vec4<u32>(0x4b000000u);
 ${constants}
-alias XC = array<vec4<f32>, 8>;
-// block b's x values for token m, each scaled by 2^-p of the bit field it meets
-fn load_x(b: u32, m: u32) -> XC {
-  let i = m * ${k / 4}u + b * 8u;
+alias XC = array<vec4<f32>, ${vecs}>;
+// unit u's ${values} x values for token m, each scaled by 2^-p of the bit field it meets
+fn load_x(u: u32, m: u32) -> XC {
+  let i = m * ${k / 4}u + u * ${vecs}u;
   return XC(
     ${loads});
 }
-fn block_scale(row: u32, b: u32) -> f32 {
-  let i = row * CHUNKS + b;
-  return unpack2x16float(ws[i >> 1u])[i & 1u];
+// the f16 scale of the block holding unit u of row
+fn block_scale(row: u32, u: u32) -> f32 {
+  let b = row * ${k / 32}u + ${perBlock === 1 ? "u" : "(u >> 1u)"};
+  return unpack2x16float(ws[b >> 1u])[b & 1u];
 }
-// block b of row: Σ (q - ${dtype === "q4_0" ? "8" : "0"})·x over 32 values, unscaled
-fn dot_w(row: u32, b: u32, xc: XC) -> f32 {
-  let i = row * CHUNKS + b;
+// unit u of row (one 16-byte load): Σ (q${
+    dtype === "q4_0" ? " - 8" : ""
+  })·x over ${values} values, unscaled
+fn dot_w(row: u32, u: u32, xc: XC) -> f32 {
+  let i = row * CHUNKS + u;
   var s = 0.0;
-${body}
+${lines.join("\n")}
   return s;
 }
-fn dot_unit(row: u32, b: u32, xc: XC) -> f32 { return dot_w(row, b, xc) * block_scale(row, b); }`;
+fn dot_unit(row: u32, u: u32, xc: XC) -> f32 { return dot_w(row, u, xc) * block_scale(row, u); }`;
 }
