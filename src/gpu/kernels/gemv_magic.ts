@@ -18,7 +18,8 @@
  * Per 4-bit value that is one AND/OR (fused by the GPU compiler into one logic op), one FADD
  * and one FMA. The layout is the repacked one of `quant.ts` (Q4_0: 4 words per block, word j
  * byte i holding elements 4j + i (low nibble) and 4j + i + 16 (high); Q8_0: 8 words per
- * block), scales as packed f16 pairs.
+ * block), scales as packed f16 pairs. A unit is one 16-byte load: a Q4_0 block or half a Q8_0
+ * block, so adjacent invocations read adjacent 16 bytes.
  *
  * Generated symbols: `CHUNKS` (16-byte units per row: Q4_0 blocks, Q8_0 half blocks),
  * bindings 1 (`x` as vec4), 2 (`w`), 3 (`ws`), `XC` (a unit's pre-scaled x values),
@@ -127,9 +128,7 @@ fn block_scale(row: u32, u: u32) -> f32 {
   let b = row * ${k / 32}u + ${perBlock === 1 ? "u" : "(u >> 1u)"};
   return unpack2x16float(ws[b >> 1u])[b & 1u];
 }
-// unit u of row (one 16-byte load): Σ (q${
-    dtype === "q4_0" ? " - 8" : ""
-  })·x over ${values} values, unscaled
+// unit u of row (one 16-byte load): Σ ${dtype === "q4_0" ? "(q - 8)" : "q"}·x, unscaled
 fn dot_w(row: u32, u: u32, xc: XC) -> f32 {
   let i = row * CHUNKS + u;
   var s = 0.0;
