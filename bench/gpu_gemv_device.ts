@@ -170,13 +170,21 @@ async function measure(c: Combo, t: TuningConfig, extra: boolean): Promise<void>
   const o = gemvTuning(t);
   const y = c.bindings[4];
   rt.device.queue.writeBuffer(y, 0, zeros, 0, c.n);
-  const ms = await timeDispatch(
-    rt,
-    gemvKernel({ dtype: c.dtype, n: c.n, k: c.k, ...o }),
-    c.bindings,
-    gemvGrid({ n: c.n, m: 1, ...o }),
-    { repeats, trials },
-  );
+  let ms: number;
+  try {
+    ms = await timeDispatch(
+      rt,
+      gemvKernel({ dtype: c.dtype, n: c.n, k: c.k, ...o }),
+      c.bindings,
+      gemvGrid({ n: c.n, m: 1, ...o }),
+      { repeats, trials },
+    );
+  } catch (error) {
+    // One failing candidate (a compile error on this driver) must not end a one-shot run.
+    log(`FAILED ${c.dtype} ${c.n}×${c.k} ${label(t)}: ${(error as Error).message.slice(0, 300)}`);
+    c.results.push({ t, ms: Infinity, ok: false, extra });
+    return;
+  }
   const got = await rt.readF32(y, c.n);
   const ok = c.check.every((r) => Math.abs(got[r.row] - r.dot) <= 1e-4 * r.l1 + 1e-6);
   if (!ok) {
@@ -244,7 +252,7 @@ row(
   "speed-up",
   "best extra wide",
   "extra % copy",
-  "wrong outputs",
+  "wrong or failed",
 );
 row(...Array(14).fill("---"));
 for (const c of combos) {
@@ -292,7 +300,7 @@ for (const w of wideTunings) {
     `${l}${w.extra ? " *" : ""}`,
     ...combos.map((c) => {
       const r = c.results.find((r) => label(r.t) === l);
-      return r ? `${pct(c, r.ms)}${r.ok ? "" : " WRONG"}` : "-";
+      return r ? (r.ms === Infinity ? "FAILED" : `${pct(c, r.ms)}${r.ok ? "" : " WRONG"}`) : "-";
     }),
   );
 }
