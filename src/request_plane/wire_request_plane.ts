@@ -125,7 +125,8 @@ export class WireRequestPlane implements RequestPlane {
       [Symbol.asyncDispose]: close,
     };
     this.#served.set(subject, served);
-    return this.#t.flush().then(() => served);
+    // While reconnecting the flush fails; the client re-subscribes on reconnect by itself.
+    return this.#t.flush().then(() => served, () => served);
   }
 
   async call(

@@ -37,12 +37,24 @@ export interface PlaneConnectors {
   eventPlane: Record<string, (env: (name: string) => string | undefined) => Promise<EventPlane>>;
 }
 
-/** The built-in connectors: process-local planes (the embedded default). */
+/**
+ * The built-in connectors: process-local planes (the embedded default), and `nats`
+ * request and event planes (`NATS_SERVER`, default `nats://127.0.0.1:4222`; `ws://` or
+ * `wss://` for WebSocket). The NATS client is imported only when a `nats` plane connects.
+ */
 export function builtinConnectors(): PlaneConnectors {
   return {
     discovery: { memory: () => Promise.resolve(new MemoryDiscovery()) },
-    requestPlane: { inprocess: () => Promise.resolve(new InProcessRequestPlane()) },
-    eventPlane: { inprocess: () => Promise.resolve(new InProcessEventPlane()) },
+    requestPlane: {
+      inprocess: () => Promise.resolve(new InProcessRequestPlane()),
+      nats: async (env) =>
+        (await import("../request_plane/nats_request_plane.ts")).connectNatsRequestPlane(env),
+    },
+    eventPlane: {
+      inprocess: () => Promise.resolve(new InProcessEventPlane()),
+      nats: async (env) =>
+        (await import("../event_plane/nats_event_plane.ts")).connectNatsEventPlane(env),
+    },
   };
 }
 
