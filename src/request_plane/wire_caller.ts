@@ -220,6 +220,7 @@ export class WireCall {
   async #next(): Promise<IteratorResult<GenerateChunk, undefined>> {
     for (;;) {
       if (this.#batchAt < this.#batch.length) {
+        this.#grant();
         return { done: false, value: this.#batch[this.#batchAt++] };
       }
       const msg = this.#queue.shift();
@@ -227,7 +228,6 @@ export class WireCall {
         if (msg.t === "chunk") {
           this.#batch = msg.chunks as GenerateChunk[];
           this.#batchAt = 0;
-          this.#grant();
           continue;
         }
         this.#finish();
@@ -246,7 +246,7 @@ export class WireCall {
 
   #grant(): void {
     this.#consumed++;
-    if (this.#consumed >= Math.max(1, this.#o.credits >> 1)) {
+    if (this.#consumed >= Math.max(1, this.#o.credits >> 2)) {
       this.#sendControl({ t: "credit", n: this.#consumed });
       this.#consumed = 0;
     }

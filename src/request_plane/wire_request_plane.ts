@@ -37,9 +37,9 @@ export interface WireProtocolOptions {
   codec?: Codec;
   /** Heartbeat interval in ms (default 1000): 3 missed intervals mean the peer is gone. */
   heartbeatMs?: number;
-  /** Stream messages a caller lets a worker send ahead of its reading (default 32). */
+  /** Chunks a caller lets a worker send ahead of its reading (default 512). */
   credits?: number;
-  /** Chunks a worker reads ahead of the caller's credit, coalesced into one message (default 64). */
+  /** Chunks a worker reads ahead of its credit or coalesces into one message (default 128). */
   maxPending?: number;
 }
 
@@ -88,8 +88,8 @@ export class WireRequestPlane implements RequestPlane {
     this.#owns = options.ownsTransport ?? true;
     this.#codec = options.codec ?? jsonCodec;
     this.#hb = options.heartbeatMs ?? 1000;
-    this.#credits = options.credits ?? 32;
-    this.#maxPending = options.maxPending ?? 64;
+    this.#credits = options.credits ?? 512;
+    this.#maxPending = options.maxPending ?? 128;
     this.#inbox = this.#t.inbox();
     this.#offDisconnect = this.#t.onDisconnect(() => this.#disconnected());
   }

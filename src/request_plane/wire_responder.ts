@@ -42,6 +42,7 @@ export class WireResponder {
   #gone = false;
   #done = false;
   #wake: (() => void) | undefined;
+  #turn: ReturnType<typeof setTimeout> | undefined;
   #lastHeard = Date.now();
   #lastSent = Date.now();
 
@@ -75,14 +76,15 @@ export class WireResponder {
     const reader = this.#reader = readable.getReader();
     try {
       for (;;) {
-        while (!this.#gone && this.#credits <= 0 && this.#pending.length >= this.#o.maxPending) {
-          await this.#waitForCredit();
+        while (!this.#gone && this.#pending.length >= this.#o.maxPending) {
+          if (this.#credits > 0) this.#flush();
+          else await this.#waitForCredit();
         }
         if (this.#gone) break;
         const result = await reader.read();
         if (result.done || this.#gone) break;
         this.#pending.push(result.value);
-        if (this.#credits > 0) this.#flush();
+        this.#nagle();
       }
       while (!this.#gone && this.#pending.length > 0) {
         if (this.#credits > 0) this.#flush();
@@ -108,6 +110,7 @@ export class WireResponder {
     switch (message.t) {
       case "credit":
         this.#credits += message.n;
+        if (this.#pending.length > 0 && this.#turn === undefined && !this.#gone) this.#flush();
         this.#wakeUp();
         return;
       case "ping":
@@ -172,9 +175,23 @@ export class WireResponder {
     this.#wakeUp();
   }
 
+  /**
+   * Sends the first chunk of a burst at once; chunks that follow within the same
+   * macrotask (an engine faster than the wire) are coalesced and sent when it ends, or
+   * as soon as `maxPending` of them wait.
+   */
+  #nagle(): void {
+    if (this.#turn !== undefined) return;
+    if (this.#credits > 0) this.#flush();
+    this.#turn = setTimeout(() => {
+      this.#turn = undefined;
+      if (!this.#gone && this.#credits > 0 && this.#pending.length > 0) this.#flush();
+    }, 0);
+  }
+
   #flush(): void {
-    const chunks = this.#pending.splice(0);
-    this.#credits--;
+    const chunks = this.#pending.splice(0, this.#credits);
+    this.#credits -= chunks.length;
     this.#sendChunks(chunks);
   }
 
@@ -229,6 +246,7 @@ export class WireResponder {
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
+    clearTimeout(this.#turn);
     this.#o.onDone();
   }
 }

@@ -39,7 +39,7 @@ export const RequestEnvelopeSchema = z.object({
   deadline: z.number().int().positive().optional(),
   /** Subject the worker sends accept/reject and the stream to. */
   reply: z.string().min(1),
-  /** Initial credit: how many stream messages the worker may send before more credit arrives. */
+  /** Initial credit: how many chunks the worker may send before more credit arrives. */
   credits: z.number().int().min(1).max(65_536),
   /** Caller's heartbeat interval in ms; the worker treats 3 missed intervals as caller gone. */
   hb: z.number().int().min(10).max(600_000),
@@ -98,7 +98,7 @@ export const ReplyMessageSchema = z.discriminatedUnion("t", [
 
 /** Caller → worker, on the control subject named in accept. */
 export const ControlMessageSchema = z.discriminatedUnion("t", [
-  /** More credit: the caller consumed `n` stream messages. */
+  /** More credit: the caller consumed `n` more chunks. */
   z.object({ t: z.literal("credit"), n: z.number().int().min(1).max(65_536) }),
   /** Caller liveness while nothing else is sent. */
   z.object({ t: z.literal("ping") }),
