@@ -43,6 +43,8 @@ export class WireResponder {
   #done = false;
   #wake: (() => void) | undefined;
   #turn: ReturnType<typeof setTimeout> | undefined;
+  #acceptTimer: ReturnType<typeof setTimeout> | undefined;
+  #acceptSent = false;
   #lastHeard = Date.now();
   #lastSent = Date.now();
 
@@ -70,7 +72,10 @@ export class WireResponder {
       readable.cancel().catch(() => {});
       return this.#finish();
     }
-    this.#send({ t: "accept", id: this.#env.id, control: this.#o.control, hb: this.#o.heartbeatMs });
+    // The accept goes out with the first chunk when the engine yields one within this
+    // macrotask (one write instead of two: a client socket without TCP_NODELAY, such as
+    // Deno's WebSocket, would hold the second write for the server's delayed ACK).
+    this.#acceptTimer = setTimeout(() => this.#sendAccept(), 0);
     this.#accepted = true;
     this.#lastHeard = Date.now();
     const reader = this.#reader = readable.getReader();
@@ -217,11 +222,20 @@ export class WireResponder {
       return;
     }
     this.#seq++;
+    this.#sendAccept();
     this.#publish(bytes);
   }
 
   #send(message: ReplyMessage | { t: "chunk"; seq: number; chunks: GenerateChunk[] }): void {
+    if (message.t !== "accept" && message.t !== "reject" && message.t !== "hb") this.#sendAccept();
     this.#publish(this.#o.codec.encode(message));
+  }
+
+  #sendAccept(): void {
+    clearTimeout(this.#acceptTimer);
+    if (this.#acceptSent || !this.#accepted || this.#gone) return;
+    this.#acceptSent = true;
+    this.#send({ t: "accept", id: this.#env.id, control: this.#o.control, hb: this.#o.heartbeatMs });
   }
 
   #publish(bytes: Uint8Array): void {
@@ -247,6 +261,7 @@ export class WireResponder {
     if (this.#done) return;
     this.#done = true;
     clearTimeout(this.#turn);
+    clearTimeout(this.#acceptTimer);
     this.#o.onDone();
   }
 }
