@@ -107,6 +107,9 @@ export class WireRequestPlane implements RequestPlane {
         new SluiceError("InvalidArgument", `Cannot serve "${subject}": already served`),
       );
     }
+    // The control inbox is subscribed now, not on the first request: a SUB written just
+    // before the first accept would put two small writes back to back.
+    this.#ensureInbox();
     const onRequest = (message: TransportMessage) => this.#onRequest(message, handler);
     const queueSubject = endpointQueueSubject(endpoint);
     const subs = [

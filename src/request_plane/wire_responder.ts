@@ -74,7 +74,7 @@ export class WireResponder {
     }
     // The accept goes out with the first chunk when the engine yields one within this
     // macrotask (one write instead of two: a client socket without TCP_NODELAY, such as
-    // Deno's WebSocket, would hold the second write for the server's delayed ACK).
+    // Deno's WebSocket, holds a second small write until the server's delayed ACK).
     this.#acceptTimer = setTimeout(() => this.#sendAccept(), 0);
     this.#accepted = true;
     this.#lastHeard = Date.now();
