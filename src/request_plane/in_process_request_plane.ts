@@ -151,10 +151,16 @@ export class InProcessRequestPlane implements RequestPlane {
         headers: options.headers ?? {},
         signal: controller.signal,
       });
-      readable = expiry === undefined ? await accepted : await Promise.race([
-        accepted,
-        expiry.expired,
-      ]);
+      if (expiry === undefined) readable = await accepted;
+      else {
+        let late = true;
+        // A stream the handler hands over after the deadline is cancelled, not leaked.
+        expiry.expired.catch(() => {
+          if (late) accepted.then((stream) => stream.cancel(), () => {});
+        });
+        readable = await Promise.race([accepted, expiry.expired]);
+        late = false;
+      }
     } catch (error) {
       release();
       throw toSluiceError(error);
