@@ -19,10 +19,16 @@ const SAMPLES = Number(values.samples ?? 1000);
 const transport = values.transport === "ws" ? "ws" : "tcp";
 
 const bench = await startNatsBench(transport);
-const payload = { token_ids: [1, 2, 3, 4], model: "sample-model", stop_conditions: { max_tokens: 1 } };
+const payload = {
+  token_ids: [1, 2, 3, 4],
+  model: "sample-model",
+  stop_conditions: { max_tokens: 1 },
+};
 const rawBody = jsonCodec.encode(payload);
 const echo = bench.rawB.subscribe("bench.echo", {
-  callback: (_error, msg) => msg.respond(msg.data),
+  callback: (_error, msg) => {
+    msg.respond(msg.data);
+  },
 });
 await bench.rawB.flush();
 

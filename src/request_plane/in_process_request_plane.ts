@@ -23,7 +23,7 @@ import {
   type ServedEndpoint,
   type TransportAddress,
 } from "./request_plane.ts";
-import { WireRequestPlane, type WireProtocolOptions } from "./wire_request_plane.ts";
+import { type WireProtocolOptions, WireRequestPlane } from "./wire_request_plane.ts";
 import { MemoryBus, type MemoryConnection } from "../wire/memory_transport.ts";
 
 /** Options for {@linkcode InProcessRequestPlane}. */

@@ -4,7 +4,11 @@
  *
  * @module
  */
-import { connectNats, type NatsConnectOptions, resolveNatsServer } from "../wire/nats_connection.ts";
+import {
+  connectNats,
+  type NatsConnectOptions,
+  resolveNatsServer,
+} from "../wire/nats_connection.ts";
 import { NatsTransport } from "../wire/nats_transport.ts";
 import { type WireProtocolOptions, WireRequestPlane } from "./wire_request_plane.ts";
 

@@ -210,7 +210,9 @@ export class WireRequestPlane implements RequestPlane {
       envelope = decodeRequest(this.#codec, message.data);
     } catch (error) {
       if (message.reply !== undefined) {
-        const typed = error instanceof SluiceError ? error : new SluiceError("Unknown", String(error));
+        const typed = error instanceof SluiceError
+          ? error
+          : new SluiceError("Unknown", String(error));
         this.#t.publish(
           message.reply,
           this.#codec.encode({ t: "reject", id: "", error: typed.toJSON() }),

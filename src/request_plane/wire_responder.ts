@@ -235,7 +235,12 @@ export class WireResponder {
     clearTimeout(this.#acceptTimer);
     if (this.#acceptSent || !this.#accepted || this.#gone) return;
     this.#acceptSent = true;
-    this.#send({ t: "accept", id: this.#env.id, control: this.#o.control, hb: this.#o.heartbeatMs });
+    this.#send({
+      t: "accept",
+      id: this.#env.id,
+      control: this.#o.control,
+      hb: this.#o.heartbeatMs,
+    });
   }
 
   #publish(bytes: Uint8Array): void {

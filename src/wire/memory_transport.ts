@@ -75,7 +75,9 @@ export class MemoryBus {
       targets.push(members[turn % members.length]);
     }
     if (targets.length === 0) {
-      if (reply !== undefined) this.#send(reply, { subject: reply, data: new Uint8Array(), noResponders: true });
+      if (reply !== undefined) {
+        this.#send(reply, { subject: reply, data: new Uint8Array(), noResponders: true });
+      }
       return;
     }
     for (const sub of targets) {

@@ -60,7 +60,11 @@ function counting(n: number, delayMs = 0): ReadableStream<GenerateChunk> {
     async pull(controller) {
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       i++;
-      controller.enqueue({ token_ids: [i], index: 0, ...(i === n ? { finish_reason: "length" } : {}) });
+      controller.enqueue({
+        token_ids: [i],
+        index: 0,
+        ...(i === n ? { finish_reason: "length" } : {}),
+      });
       if (i === n) controller.close();
     },
   }, { highWaterMark: 0 });
@@ -110,8 +114,10 @@ describe("NATS request plane", () => {
     try {
       assert.equal(planes.requestPlane.kind, "nats");
       assert.equal(planes.eventPlane.kind, "nats");
-      const served = await planes.requestPlane.serve({ ...ENDPOINT, instanceId: "3" }, () =>
-        Promise.resolve(counting(3)));
+      const served = await planes.requestPlane.serve(
+        { ...ENDPOINT, instanceId: "3" },
+        () => Promise.resolve(counting(3)),
+      );
       assert.deepEqual(served.address, { nats: "test.backend.generate-3" });
       assert.deepEqual(await collect(planes.requestPlane, served.address as { nats: string }), [
         1,
@@ -139,8 +145,10 @@ describe("NATS request plane", () => {
       const server = await plane(url);
       const client = await plane(url);
       try {
-        const served = await server.plane.serve({ ...ENDPOINT, instanceId: "9" }, () =>
-          Promise.resolve(counting(1_000_000, 2)));
+        const served = await server.plane.serve(
+          { ...ENDPOINT, instanceId: "9" },
+          () => Promise.resolve(counting(1_000_000, 2)),
+        );
         const streams = await Promise.all(
           Array.from({ length: 5 }, () => client.plane.call(served.address, {})),
         );
@@ -159,8 +167,10 @@ describe("NATS request plane", () => {
         assert.deepEqual(results, Array(5).fill("Disconnected"));
         assert.ok(performance.now() - started < 5000, "no request hangs");
         // After the reconnect, new requests succeed on both sides without any restart.
-        const finite = await server.plane.serve({ ...ENDPOINT, instanceId: "10" }, () =>
-          Promise.resolve(counting(3)));
+        const finite = await server.plane.serve(
+          { ...ENDPOINT, instanceId: "10" },
+          () => Promise.resolve(counting(3)),
+        );
         const deadline = performance.now() + 10_000;
         for (;;) {
           try {

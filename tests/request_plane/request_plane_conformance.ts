@@ -221,8 +221,10 @@ export function requestPlaneConformance(
           t.skip("both sides share one process: a worker cannot vanish on its own");
           return;
         }
-        const served = await h.server.serve(ENDPOINT, (req) =>
-          Promise.resolve(chunks(100_000, req.signal)));
+        const served = await h.server.serve(
+          ENDPOINT,
+          (req) => Promise.resolve(chunks(100_000, req.signal)),
+        );
         const stream = await h.client.call(served.address, {});
         const it = stream[Symbol.asyncIterator]();
         assert.deepEqual((await it.next()).value?.token_ids, [1]);

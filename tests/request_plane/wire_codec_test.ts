@@ -2,12 +2,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { isSluiceError, SluiceError } from "../../mod.ts";
-import {
-  decodeControl,
-  decodeReply,
-  decodeRequest,
-  jsonCodec,
-} from "../../src/wire/wire_codec.ts";
+import { decodeControl, decodeReply, decodeRequest, jsonCodec } from "../../src/wire/wire_codec.ts";
 
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 
@@ -33,11 +28,37 @@ describe("wire codec", () => {
       (e: unknown) => isSluiceError(e, "InvalidArgument"),
     );
     assert.throws(
-      () => decodeRequest(jsonCodec, encode({ t: "req", v: 1, id: "a", payload: {}, headers: {}, reply: "r", credits: 0, hb: 1000 })),
+      () =>
+        decodeRequest(
+          jsonCodec,
+          encode({
+            t: "req",
+            v: 1,
+            id: "a",
+            payload: {},
+            headers: {},
+            reply: "r",
+            credits: 0,
+            hb: 1000,
+          }),
+        ),
       (e: unknown) => isSluiceError(e, "InvalidArgument") && e.param === "credits",
     );
     assert.throws(
-      () => decodeRequest(jsonCodec, encode({ t: "req", v: 2, id: "a", payload: {}, headers: {}, reply: "r", credits: 1, hb: 1000 })),
+      () =>
+        decodeRequest(
+          jsonCodec,
+          encode({
+            t: "req",
+            v: 2,
+            id: "a",
+            payload: {},
+            headers: {},
+            reply: "r",
+            credits: 1,
+            hb: 1000,
+          }),
+        ),
       (e: unknown) => isSluiceError(e, "InvalidArgument") && e.param === "v",
     );
     assert.throws(
@@ -75,19 +96,31 @@ describe("wire codec", () => {
     const reply = decodeReply(jsonCodec, encode({ t: "chunk", seq: 1, chunks: [chunk] }));
     assert.deepEqual(reply.t === "chunk" && reply.chunks[0], chunk);
     assert.throws(
-      () => decodeReply(jsonCodec, encode({ t: "chunk", seq: 1, chunks: [{ token_ids: ["a"], index: 0 }] })),
+      () =>
+        decodeReply(
+          jsonCodec,
+          encode({ t: "chunk", seq: 1, chunks: [{ token_ids: ["a"], index: 0 }] }),
+        ),
       (e: unknown) => isSluiceError(e, "InvalidArgument"),
     );
     assert.throws(
-      () => decodeReply(jsonCodec, encode({ t: "chunk", seq: 0, chunks: [{ token_ids: [], index: 0 }] })),
+      () =>
+        decodeReply(
+          jsonCodec,
+          encode({ t: "chunk", seq: 0, chunks: [{ token_ids: [], index: 0 }] }),
+        ),
       (e: unknown) => isSluiceError(e, "InvalidArgument"),
     );
   });
 
   it("refuses to encode what JSON cannot carry", () => {
-    assert.throws(() => jsonCodec.encode({ big: 1n }), (e: unknown) =>
-      isSluiceError(e, "InvalidArgument"));
-    assert.throws(() => jsonCodec.encode(undefined), (e: unknown) =>
-      isSluiceError(e, "InvalidArgument"));
+    assert.throws(
+      () => jsonCodec.encode({ big: 1n }),
+      (e: unknown) => isSluiceError(e, "InvalidArgument"),
+    );
+    assert.throws(
+      () => jsonCodec.encode(undefined),
+      (e: unknown) => isSluiceError(e, "InvalidArgument"),
+    );
   });
 });

@@ -121,7 +121,9 @@ export async function startNatsServer(): Promise<NatsServer> {
       } catch {
         // not up yet
       }
-      if (performance.now() > deadline) throw new Error(`nats-server not ready in 10 s:\n${output}`);
+      if (performance.now() > deadline) {
+        throw new Error(`nats-server not ready in 10 s:\n${output}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
