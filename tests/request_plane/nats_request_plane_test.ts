@@ -27,7 +27,7 @@ async function plane(url: string): Promise<{ plane: WireRequestPlane; transport:
     kind: "nats",
     addressKey: "nats",
     transport,
-    heartbeatMs: 50,
+    heartbeatMs: 100,
   });
   return { plane, transport };
 }
