@@ -197,7 +197,8 @@ export class WireRequestPlane implements RequestPlane {
     for (const served of [...this.#served.values()]) await served.close();
     const closing = new SluiceError("Disconnected", "Cannot complete request: the plane closed");
     for (const call of [...this.#calls.values()]) call.fail(closing);
-    for (const responder of [...this.#responders.values()]) responder.disconnected();
+    for (const responder of [...this.#responders.values()]) responder.disconnected(true);
+    await this.#t.flush().catch(() => {});
     this.#inboxSub?.unsubscribe();
     this.#offDisconnect();
     this.#stopTimer();

@@ -155,10 +155,24 @@ export class WireResponder {
     if (now - this.#lastSent >= this.#env.hb) this.#send({ t: "hb" });
   }
 
-  /** The connection was lost: the caller cannot be reached; stop generating. */
-  disconnected(): void {
+  /**
+   * Stops generating: the connection was lost (`notify` false: the caller cannot be
+   * reached) or the plane is closing (`notify` true: the caller gets a `Disconnected` error
+   * now instead of noticing the silence later).
+   */
+  disconnected(notify = false): void {
     if (this.#done) return;
     this.#abort("disconnect");
+    if (notify && this.#accepted && !this.#gone) {
+      this.#send({
+        t: "error",
+        seq: this.#seq,
+        error: new SluiceError(
+          "Disconnected",
+          `Cannot complete request ${this.#env.id}: the worker's request plane closed`,
+        ).toJSON(),
+      });
+    }
     this.#leave();
   }
 

@@ -263,6 +263,31 @@ export function requestPlaneConformance(
       }
     });
 
+    it("closing the serving plane fails its open streams with Disconnected", async (t) => {
+      const h = await makeHarness();
+      try {
+        if (h.server === h.client) {
+          t.skip("one plane serves and calls: closing it closes the caller too");
+          return;
+        }
+        let signal: AbortSignal | undefined;
+        const served = await h.server.serve(ENDPOINT, (req) => {
+          signal = req.signal;
+          return Promise.resolve(chunks(100_000, req.signal));
+        });
+        const stream = await h.client.call(served.address, {});
+        const it = stream[Symbol.asyncIterator]();
+        await it.next();
+        await h.server.close();
+        await assert.rejects(async () => {
+          for (let r = await it.next(); !r.done; r = await it.next()) { /* drain */ }
+        }, (e: unknown) => isSluiceError(e, "Disconnected"));
+        assert.equal(signal?.aborted, true, "the worker stopped generating");
+      } finally {
+        await h.close();
+      }
+    });
+
     it("a consumer that lags back-pressures the engine instead of buffering without bound", async () => {
       const h = await makeHarness();
       try {
