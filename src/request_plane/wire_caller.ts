@@ -113,7 +113,14 @@ export class WireCall {
         return;
       case "reject":
         if (this.#state !== "pending") return this.#protocolError("a reject after accept");
-        this.#accept.reject(SluiceError.fromJSON(msg.error));
+        this.#accept.reject(
+          this.#o.deadline !== undefined && Date.now() >= this.#o.deadline
+            ? new SluiceError(
+              "ResponseTimeout",
+              `Cannot complete request ${this.#o.id}: its deadline passed (${msg.error.message})`,
+            )
+            : SluiceError.fromJSON(msg.error),
+        );
         this.#finish();
         return;
       default:

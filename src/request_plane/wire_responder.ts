@@ -39,6 +39,7 @@ export class WireResponder {
   #pending: GenerateChunk[] = [];
   #reader: ReadableStreamDefaultReader<GenerateChunk> | undefined;
   #accepted = false;
+  #expired = false;
   #gone = false;
   #done = false;
   #wake: (() => void) | undefined;
@@ -65,7 +66,9 @@ export class WireResponder {
         signal: this.#controller.signal,
       });
     } catch (error) {
-      this.#send({ t: "reject", id: this.#env.id, error: toSluiceError(error).toJSON() });
+      // A handler that gave up because the deadline fired its signal failed by timeout.
+      const typed = this.#expired ? this.#timeout() : toSluiceError(error);
+      this.#send({ t: "reject", id: this.#env.id, error: typed.toJSON() });
       return this.#finish();
     }
     if (this.#gone) {
@@ -133,16 +136,10 @@ export class WireResponder {
   tick(now: number): void {
     if (this.#done || this.#gone) return;
     if (this.#env.deadline !== undefined && now >= this.#env.deadline) {
+      this.#expired = true;
       this.#abort("kill");
       if (this.#accepted) {
-        this.#send({
-          t: "error",
-          seq: this.#seq,
-          error: new SluiceError(
-            "ResponseTimeout",
-            `Cannot complete request ${this.#env.id}: its deadline passed`,
-          ).toJSON(),
-        });
+        this.#send({ t: "error", seq: this.#seq, error: this.#timeout().toJSON() });
       }
       this.#leave();
       return;
@@ -174,6 +171,13 @@ export class WireResponder {
       });
     }
     this.#leave();
+  }
+
+  #timeout(): SluiceError {
+    return new SluiceError(
+      "ResponseTimeout",
+      `Cannot complete request ${this.#env.id}: its deadline passed`,
+    );
   }
 
   #abort(reason: CancelReason): void {
