@@ -160,11 +160,26 @@ describe("NATS request plane", () => {
             return isSluiceError(error) ? error.kind : String(error);
           }
         });
+        // And one call the worker has not accepted yet (its handler waits for the signal).
+        let pendingSignal: AbortSignal | undefined;
+        const slow = await server.plane.serve({ ...ENDPOINT, instanceId: "11" }, (req) => {
+          pendingSignal = req.signal;
+          return new Promise((_, reject) =>
+            req.signal.addEventListener("abort", () => reject(req.signal.reason), { once: true })
+          );
+        });
+        const pending = client.plane.call(slow.address, {}).then(
+          () => "accepted",
+          (error) => (isSluiceError(error) ? error.kind : String(error)),
+        );
         await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.ok(pendingSignal !== undefined, "the slow handler is running");
         const started = performance.now();
         await nats.restart();
         const results = await Promise.all(outcomes);
         assert.deepEqual(results, Array(5).fill("Disconnected"));
+        assert.equal(await pending, "Disconnected");
+        assert.equal(pendingSignal?.aborted, true, "the worker gave up the pending request too");
         assert.ok(performance.now() - started < 5000, "no request hangs");
         // After the reconnect, new requests succeed on both sides without any restart.
         const finite = await server.plane.serve(
