@@ -20,6 +20,12 @@
  */
 export { createFrontend, DEFAULT_MAX_BODY_BYTES } from "./src/frontend/frontend_app.ts";
 export type { Frontend, FrontendOptions } from "./src/frontend/frontend_app.ts";
+export { ModelResourceLoader } from "./src/frontend/model_resources.ts";
+export type {
+  ModelResourceLoaderOptions,
+  ModelResources,
+  ModelResourceSource,
+} from "./src/frontend/model_resources.ts";
 export {
   ALL_WORKERS_BUSY_BODY,
   errorResponse,

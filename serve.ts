@@ -34,6 +34,7 @@ export { run as runWorker } from "./src/worker/run.ts";
 export type { RunOptions } from "./src/worker/run.ts";
 export type { HttpServer } from "./src/runtime/http_server.ts";
 export type { Frontend, FrontendOptions } from "./src/frontend/frontend_app.ts";
+export type { ModelResourceLoader, ModelResources, ModelResourceSource } from "./frontend.ts";
 // The contract and plane types these APIs take (also exported by `sluice` and `sluice/planes`).
 export type { EngineFactory, EngineSetup, LLMEngine } from "./src/engine/engine.ts";
 export type { EngineConfig } from "./src/engine/engine_config.ts";
@@ -73,6 +74,8 @@ export type {
 } from "./frontend.ts";
 export type {
   CompletionUsage,
+  ErrorCode,
+  ErrorKind,
   FinishReason,
   GenerateChunk,
   GenerateRequest,
@@ -82,6 +85,20 @@ export type {
   RequestContext,
   RoutingHints,
   SamplingOptions,
+  SerializedError,
+  SluiceError,
   StopConditions,
   TopLogprob,
 } from "./mod.ts";
+export type {
+  ChatContentPart,
+  ChatMessage,
+  ChatRole,
+  ChatTemplate,
+  ChatTemplateRenderOptions,
+  ChatToolCall,
+  DecodeOptions,
+  EncodeOptions,
+  IncrementalDecoder,
+  Tokenizer,
+} from "./frontend.ts";

@@ -108,12 +108,14 @@ for (const [n, k] of shapes) {
         quick ? 4 : 8,
         quick ? 3 : 5,
       );
-      const label = `wg ${o.workgroupSize}, rows ${o.rows}${
-        o.scaleGroup > 1 ? `, ${o.scaleGroup} blocks/scale load` : ""
+      const label = `wg ${o.workgroupSize}, ${
+        o.strategy === "wide" ? `${o.threadsPerRow} per row group × ` : ""
+      }rows ${o.rows}${o.scaleGroup > 1 ? `, ${o.scaleGroup} blocks/scale load` : ""}${
+        o.strategy === "wide" ? `, unroll ${o.unroll}` : ""
       }`;
       if (ms < (best.get(o.strategy)?.ms ?? Infinity)) best.set(o.strategy, { ms, label });
     }
-    for (const strategy of ["workgroup", "lane"]) {
+    for (const strategy of ["workgroup", "lane", "wide"]) {
       const b = best.get(strategy)!;
       gemvRows.push([
         `${n} × ${k}`,

@@ -30,7 +30,9 @@ Serves an engine behind an OpenAI-compatible HTTP API (POST /v1/chat/completions
 POST /v1/completions, GET /v1/models, /health, /live, /metrics), with the frontend, the
 workers and the engine in one process (in-process planes, no servers). SIGINT/SIGTERM
 shut down gracefully (streams in flight finish; during engine start, the engines finish
-starting, clean up and never serve); a second signal exits at once (code 130).
+starting, clean up and never serve); a second signal exits at once (code 130). Past the
+grace period plus the shutdown timeout, streams still in flight are cut (an error frame,
+then [DONE]) and the process exits with 911.
 Exit codes: 0 after a clean shutdown, 2 for bad flags or an unusable engine module,
 1 when the engine fails to load or start, 911 past the shutdown deadline.
 

@@ -15,8 +15,20 @@ export const ErrorCode = {
   InvalidJson: "invalid_json",
   /** The prompt plus the requested tokens exceed the model's context length. */
   ContextLengthExceeded: "context_length_exceeded",
-  /** The HTTP body is larger than the frontend accepts (413). */
+  /** The HTTP body is larger than the frontend accepts (413), or a request larger than the request plane carries. */
   RequestTooLarge: "request_too_large",
+  /** A response frame is larger than the transport carries. */
+  ResponseTooLarge: "response_too_large",
+  /** A message is larger than the transport's payload limit. */
+  PayloadTooLarge: "payload_too_large",
+  /** An event is larger than the event plane carries. */
+  EventTooLarge: "event_too_large",
+  /** The bearer key is missing or wrong (401). */
+  InvalidApiKey: "invalid_api_key",
+  /** A request body that is not JSON (415). */
+  UnsupportedMediaType: "unsupported_media_type",
+  /** A model resource (tokenizer, chat template) is broken: found at start, the start fails. */
+  ModelResourceInvalid: "model_resource_invalid",
   /** The HTTP method is not served on this path (405). */
   MethodNotAllowed: "method_not_allowed",
   /** No route for this path (404). */

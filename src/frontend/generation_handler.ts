@@ -14,6 +14,7 @@ import type { Logger } from "../logging/logger.ts";
 import type { RoutedStream, WorkerRouter } from "../router/worker_router.ts";
 import type { ChoiceDecoder, OpenAIFinishReason, TokenLogprob } from "./choice_decoder.ts";
 import type { FrontendMetrics } from "./frontend_metrics.ts";
+import type { InflightGenerations } from "./inflight_generations.ts";
 import { errorResponse, httpErrorFrom } from "./openai_error.ts";
 import type { ResponseFormat } from "./response_format.ts";
 import { SseBody } from "./sse_body.ts";
@@ -44,6 +45,8 @@ export interface GenerationDeps {
   logger?: Logger;
   /** SSE buffer bound (code units); see `SseBody`. */
   sseBufferLimit?: number;
+  /** Where the generation registers, so a shutdown past its deadline can cut it. */
+  inflight?: InflightGenerations;
 }
 
 const SSE_HEADERS = {
@@ -89,10 +92,26 @@ export async function serveGeneration(
   request.signal.addEventListener("abort", onClientGone, { once: true });
   metrics.inflight.add(labels, 1);
   metrics.inputTokens.observe(labels, prepared.promptTokens);
+  // A cut (shutdown deadline) ends the SSE body at once with an error frame and [DONE],
+  // even when the worker's stream does not react to its signal.
+  const cutTarget: { sse?: SseBody } = {};
+  let cutBy: SluiceError | undefined;
+  const unregister = deps.inflight?.add((reason) => {
+    if (cutBy !== undefined || abort.signal.aborted) return;
+    cutBy = reason;
+    const sse = cutTarget.sse;
+    if (sse !== undefined) {
+      sse.push(`data: ${JSON.stringify(httpErrorFrom(reason).body)}\n\n`);
+      sse.push(DONE_FRAME);
+      sse.close();
+    }
+    abort.abort(reason);
+  });
   let finished = false;
   const finish = (outcome: Outcome, error?: unknown) => {
     if (finished) return;
     finished = true;
+    unregister?.();
     request.signal.removeEventListener("abort", onClientGone);
     metrics.inflight.add(labels, -1);
     metrics.duration.observe(labels, (performance.now() - started) / 1000);
@@ -133,8 +152,8 @@ export async function serveGeneration(
       tokenIds: prepared.payload.token_ids,
     });
   } catch (error) {
-    finish(abort.signal.aborted ? "cancelled" : "error", error);
-    return errorResponse(httpErrorFrom(error));
+    finish(abort.signal.aborted && cutBy === undefined ? "cancelled" : "error", error);
+    return errorResponse(httpErrorFrom(cutBy ?? error));
   }
   const run = new Generation(prepared, routed, metrics, started, abort.signal);
   if (!prepared.stream) {
@@ -143,17 +162,18 @@ export async function serveGeneration(
       finish("success");
       return Response.json(body);
     } catch (error) {
-      finish(abort.signal.aborted ? "cancelled" : "error", error);
-      return errorResponse(httpErrorFrom(error));
+      finish(abort.signal.aborted && cutBy === undefined ? "cancelled" : "error", error);
+      return errorResponse(httpErrorFrom(cutBy ?? error));
     }
   }
-  const sse = new SseBody({
+  const sse = cutTarget.sse = new SseBody({
     limit: deps.sseBufferLimit,
     onCancel: (reason) => abort.abort(reason ?? new SluiceError("Cancelled", "client went away")),
   });
   run.stream(sse).then(
     () => finish(abort.signal.aborted ? "cancelled" : "success"),
-    (error) => finish(abort.signal.aborted ? "cancelled" : "error", error),
+    (error) =>
+      finish(abort.signal.aborted && cutBy === undefined ? "cancelled" : "error", cutBy ?? error),
   );
   return new Response(sse.readable, { headers: SSE_HEADERS });
 }

@@ -26,6 +26,7 @@ import { ByteLevelVocabulary, decoderFactory } from "../tokenizer/byte_level_dec
 
 /** What the frontend uses to pre- and post-process one model's requests. */
 export interface ModelResources {
+  /** The model's tokenizer. */
   readonly tokenizer: Tokenizer;
   /** Absent when the model has no chat template (chat requests are then refused). */
   readonly chatTemplate?: ChatTemplate;
@@ -44,6 +45,12 @@ export interface ModelResources {
    */
   readonly tokenBytes?: (id: number) => Uint8Array;
 }
+
+/** The fields of a model card that resources come from. */
+export type ModelResourceSource = Pick<
+  ModelCard,
+  "served_model_name" | "files" | "custom_chat_template" | "eos_token_ids"
+>;
 
 /** A file entry of a model card. */
 type ModelFile = NonNullable<ModelCard["files"]["tokenizer"]>;
@@ -89,12 +96,13 @@ function hex(bytes: ArrayBuffer): string {
 export class ModelResourceLoader {
   #cache = new Map<string, Promise<ModelResources>>();
   /** The cache key of each card object seen, so it is built once per card, not per request. */
-  #keys = new WeakMap<ModelCard, string>();
+  #keys = new WeakMap<ModelResourceSource, string>();
   #readFile: ((path: string) => Promise<Uint8Array>) | undefined;
   #readTextFile: ((path: string) => Promise<string>) | undefined;
   #fetch: typeof fetch;
   #fetchTimeoutMs: number;
 
+  /** Creates a loader; files named by path are read with the given readers. */
   constructor(options: ModelResourceLoaderOptions = {}) {
     this.#readFile = options.readFile;
     this.#readTextFile = options.readTextFile;
@@ -107,7 +115,7 @@ export class ModelResourceLoader {
    * the next request retries.
    * @throws {SluiceError} `CannotConnect` when a file cannot be read or fails verification.
    */
-  get(card: ModelCard): Promise<ModelResources> {
+  get(card: ModelResourceSource): Promise<ModelResources> {
     let key = this.#keys.get(card);
     if (key === undefined) {
       key = JSON.stringify([card.files, card.custom_chat_template, card.eos_token_ids]);
@@ -131,7 +139,7 @@ export class ModelResourceLoader {
     return entry;
   }
 
-  async #load(card: ModelCard): Promise<ModelResources> {
+  async #load(card: ModelResourceSource): Promise<ModelResources> {
     const files = card.files;
     let tokenizerJson: Record<string, unknown>;
     let config: TokenizerConfig | undefined;

@@ -18,6 +18,7 @@ import { RouterMode } from "../router/routing_policy.ts";
 import { createEmbeddedServer, DEFAULT_PORT } from "./embedded_server.ts";
 import type { EmbeddedServer } from "./embedded_server.ts";
 import { installShutdownSignals } from "../runtime/shutdown_signals.ts";
+import { type WorkerTimings, workerTimingsFromEnv } from "../worker/worker_timings.ts";
 
 /** The flags serving takes; every other flag goes to the engine. */
 const SERVE_OPTIONS = {
@@ -27,19 +28,32 @@ const SERVE_OPTIONS = {
   "router-mode": { type: "string" },
   "max-inflight-per-worker": { type: "string" },
   "max-body-bytes": { type: "string" },
+  "api-key": { type: "string" },
+  "public-paths": { type: "string" },
+  "allowed-origins": { type: "string" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
 /** The name of a serve flag (without `--`). */
 export type ServeFlag = keyof typeof SERVE_OPTIONS;
 
-/** The serve flags and their meaning, as `--help` prints them. */
+/** The serve flags and their meaning, then the environment, as `--help` prints them. */
 export const SERVE_FLAGS_HELP: string = `Serve flags:
   --port N                         HTTP port (default ${DEFAULT_PORT}; 0 picks a free one)
   --host ADDR                      interface to bind (default 0.0.0.0)
   --workers N                      workers, each with its own engine (default 1)
   --router-mode MODE               ${Object.values(RouterMode).join(" | ")} (default round-robin)
   --max-inflight-per-worker N      admission limit per worker (default unlimited); 503 when all are busy
-  --max-body-bytes N               largest request body (default 8388608)`;
+  --max-body-bytes N               largest request body (default 8388608)
+  --api-key KEY                    require "Authorization: Bearer KEY" (default: $SLUICE_API_KEY;
+                                   unset = no key); 401 with an OpenAI error body otherwise
+  --public-paths LIST              comma-separated paths open without the key
+                                   (default /health,/live,/metrics; "" = none)
+  --allowed-origins LIST           CORS: comma-separated origins, or * (default: no CORS)
+
+Request bodies are accepted only as JSON (content-type: application/json); others get 415.
+
+Environment: SLUICE_API_KEY, DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (0 for serve),
+DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30), DYN_CANARY_WAIT_TIME (10).`;
 
 /**
  * Splits the serve flags from the engine flags with `node:util` `parseArgs` (as the engines
@@ -147,8 +161,35 @@ async function serveUntilSignal(
     serve[flag] === undefined ? undefined : intFlag(serve, flag, 0, 1);
   const maxInflightPerWorker = optionalInt("max-inflight-per-worker");
   const maxBodyBytes = optionalInt("max-body-bytes");
+  const apiKey = serve["api-key"] ?? runtime.env("SLUICE_API_KEY");
+  if (apiKey !== undefined && apiKey !== "" && apiKey.trim() !== apiKey) {
+    throw new SluiceError("InvalidArgument", "Cannot parse --api-key: leading or trailing spaces", {
+      param: "--api-key",
+    });
+  }
+  const list = (flag: ServeFlag) =>
+    serve[flag]?.split(",").map((v) => v.trim()).filter((v) => v !== "");
+  const publicPaths = list("public-paths");
+  const badPath = publicPaths?.find((p) => !p.startsWith("/"));
+  if (badPath !== undefined) {
+    throw new SluiceError(
+      "InvalidArgument",
+      `Cannot parse --public-paths: "${badPath}" is not a path (it must start with /)`,
+      { param: "--public-paths" },
+    );
+  }
+  const allowedOrigins = list("allowed-origins");
   const logger = options.logger ??
     createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
+  // Shutdown timings as `sluice worker` reads them; the grace period stays 0 unless set
+  // (the only router is in this process and stops routing to a worker at once).
+  const envTimings = workerTimingsFromEnv(runtime.env);
+  const timings: Partial<WorkerTimings> = {
+    shutdownTimeoutMs: envTimings.shutdownTimeoutMs,
+    canaryWaitMs: envTimings.canaryWaitMs,
+  };
+  const grace = runtime.env("DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS");
+  if (grace !== undefined && grace !== "") timings.gracePeriodMs = envTimings.gracePeriodMs;
   // Before anything starts: a signal during a slow engine start must not kill the process.
   const signals = installShutdownSignals(runtime, { logger });
   let code: number;
@@ -165,6 +206,10 @@ async function serveUntilSignal(
         maxInflightPerWorker,
         maxBodyBytes,
         logger,
+        timings,
+        apiKey: apiKey === "" ? undefined : apiKey,
+        publicPaths,
+        allowedOrigins,
         readTextFile: runtime.readTextFile,
         readFile: runtime.readFile,
         unrefTimer: runtime.unrefTimer,
@@ -178,7 +223,8 @@ async function serveUntilSignal(
     const models = server.frontend.table.models().join(", ");
     console.log(
       `${label}: listening on http://${server.http.hostname}:${server.http.port} ` +
-        `(${server.url}; engine ${engineName}, ${server.workers.length} worker(s), model ${models})`,
+        `(${server.url}; engine ${engineName}, ${server.workers.length} worker(s), model ${models}` +
+        `${apiKey ? "; API key required" : ""})`,
     );
     await signals.requested;
     code = await server.shutdown();

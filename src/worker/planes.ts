@@ -38,16 +38,26 @@ export interface PlaneConnectors {
 }
 
 /**
- * The built-in connectors: process-local planes (the embedded default), and the
- * discovery backends `file`, `etcd` and `nats` (see `discovery_connectors.ts`).
+ * The built-in connectors: process-local planes (the embedded default); the discovery
+ * backends `file`, `etcd` and `nats` (see `discovery_connectors.ts`); and `nats` request and
+ * event planes (`NATS_SERVER`, default `nats://127.0.0.1:4222`; `ws://` or `wss://` for
+ * WebSocket). Each backend's client is imported only when it connects.
  */
 export function builtinConnectors(
   options: { unrefTimer?(timer: ReturnType<typeof setTimeout>): void } = {},
 ): PlaneConnectors {
   return {
     discovery: discoveryConnectors(options),
-    requestPlane: { inprocess: () => Promise.resolve(new InProcessRequestPlane()) },
-    eventPlane: { inprocess: () => Promise.resolve(new InProcessEventPlane()) },
+    requestPlane: {
+      inprocess: () => Promise.resolve(new InProcessRequestPlane()),
+      nats: async (env) =>
+        (await import("../request_plane/nats_request_plane.ts")).connectNatsRequestPlane(env),
+    },
+    eventPlane: {
+      inprocess: () => Promise.resolve(new InProcessEventPlane()),
+      nats: async (env) =>
+        (await import("../event_plane/nats_event_plane.ts")).connectNatsEventPlane(env),
+    },
   };
 }
 

@@ -39,6 +39,8 @@ import {
   type WorkerTimings,
 } from "./worker_timings.ts";
 import { buildModelCard } from "./build_model_card.ts";
+import { checkModelResources } from "./check_model_resources.ts";
+import type { ModelResourceLoader } from "../frontend/model_resources.ts";
 import { createWorkerMetrics, type EndpointLabels } from "./worker_metrics.ts";
 
 export { SHUTDOWN_DEADLINE_EXIT, workerTimingsFromEnv } from "./worker_timings.ts";
@@ -76,6 +78,13 @@ export interface WorkerOptions {
   healthCanary?: boolean;
   /** Marks the canary's timer as not keeping the process alive (the runtime's `unrefTimer`). */
   unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
+  /**
+   * Reads model files named in `modelCard.files`, to validate them at start (`run()` passes
+   * the runtime's). Without it and without `resourceLoader`, files are not checked at start.
+   */
+  readFile?: (path: string) => Promise<Uint8Array>;
+  /** A resource loader shared with an in-process frontend (validated at start, then cached). */
+  resourceLoader?: ModelResourceLoader;
 }
 
 /** A running worker. */
@@ -282,6 +291,24 @@ export function createWorker(options: WorkerOptions): Worker {
       return Promise.reject(new TypeError("Cannot start worker: start() was already called"));
     }
     startPromise = (async () => {
+      try {
+        // Before the (possibly long) engine start: a broken template or tokenizer file
+        // fails the start instead of a worker that is healthy while every request fails.
+        await checkModelResources({
+          model: config.served_model_name ?? config.model_name,
+          customChatTemplate: config.custom_jinja_template,
+          files: options.modelCard?.files,
+          eosTokenIds: options.modelCard?.eos_token_ids,
+          loader: options.resourceLoader,
+          readFile: options.readFile,
+        });
+      } catch (error) {
+        state = "StartFailed";
+        logger.error("model resources invalid", { error: toSluiceError(error).message });
+        await cleanupOnce();
+        state = "Stopped";
+        throw error;
+      }
       logger.info("engine starting");
       const t0 = performance.now();
       try {
