@@ -14,12 +14,14 @@
  *
  * Reported per phase: worst gap between consecutive chunks of any stream (client side),
  * p99 gap, and the large requests' status and latency. `--compare-root DIR` runs the same
- * phases against another checkout's `src/cli/main.ts` (e.g. the code before the fix).
+ * phases against another checkout's CLI (`apps/cli/main.ts`, or `src/cli/main.ts` in a checkout
+ * from before the CLI moved; e.g. the code before the fix).
  *
  *     deno run -A bench/large_prompt_bench.ts [--server deno|bun] [--compare-root /work/main]
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type Fixture, spawnCommand } from "../tests/fixtures/spawn_fixture.ts";
 import { runtimeLabel, writeJson } from "./bench_util.ts";
@@ -45,7 +47,11 @@ const TOKENS = 250;
 const FIT_BYTES = 2048 * 128 - 1024;
 
 async function startServe(root: string): Promise<{ url: string; child: Fixture }> {
-  const main = `${root.replace(/\/$/, "")}/src/cli/main.ts`;
+  const base = root.replace(/\/$/, "");
+  // The CLI lives in apps/ since the library stopped containing it; older checkouts have src/cli.
+  const main = existsSync(`${base}/apps/cli/main.ts`)
+    ? `${base}/apps/cli/main.ts`
+    : `${base}/src/cli/main.ts`;
   const args = ["serve", "--port", "0", "--host", "127.0.0.1", "--delay-ms", "10"];
   const command: [string, string[]] = server === "deno"
     ? [BIN.deno, ["run", "-A", main, ...args]]

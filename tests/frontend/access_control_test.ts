@@ -151,7 +151,7 @@ describe("sluice serve --api-key", () => {
 describe("sluice serve access options", () => {
   it("reads SLUICE_API_KEY, and --public-paths replaces the open paths", async () => {
     await using child = spawnFixture(
-      "src/cli/main.ts",
+      "apps/cli/main.ts",
       ["serve", "--port", "0", "--host", "127.0.0.1", "--public-paths", "/live"],
       { SLUICE_API_KEY: KEY, DYN_LOG: "warn" },
     );

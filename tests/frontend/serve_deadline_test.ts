@@ -12,7 +12,7 @@ import { spawnFixture } from "../fixtures/spawn_fixture.ts";
 const SERVE = ["serve", "--port", "0", "--host", "127.0.0.1", "--delay-ms", "100"];
 
 async function startServe(env: Record<string, string>) {
-  const child = spawnFixture("src/cli/main.ts", SERVE, { DYN_LOG: "info", ...env });
+  const child = spawnFixture("apps/cli/main.ts", SERVE, { DYN_LOG: "info", ...env });
   const match = await child.waitForStdout(/listening on http:\/\/127\.0\.0\.1:(\d+)/, 30_000);
   return { child, url: `http://127.0.0.1:${match[1]}` };
 }
@@ -102,7 +102,7 @@ describe("sluice serve: shutdown deadline", () => {
   });
 
   it("rejects a DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT that is not a number of seconds (exit 2)", async () => {
-    await using child = spawnFixture("src/cli/main.ts", SERVE, {
+    await using child = spawnFixture("apps/cli/main.ts", SERVE, {
       DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT: "soon",
     });
     assert.equal(await child.exited, 2, child.stderr());

@@ -33,7 +33,7 @@ async function idleShare(pid: number): Promise<number> {
 
 describe("idle processes sleep", () => {
   it("an idle `sluice worker` uses almost no CPU, then exits 0 on SIGTERM", async () => {
-    await using child = spawnFixture("src/cli/main.ts", ["worker", "--engine", "sample"], {
+    await using child = spawnFixture("apps/cli/main.ts", ["worker", "--engine", "sample"], {
       DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS: "0",
       DYN_CANARY_WAIT_TIME: "600",
     });
@@ -48,7 +48,7 @@ describe("idle processes sleep", () => {
 
   it("an idle `sluice serve` uses almost no CPU, then exits 0 on SIGTERM", async () => {
     await using child = spawnFixture(
-      "src/cli/main.ts",
+      "apps/cli/main.ts",
       ["serve", "--port", "0", "--host", "127.0.0.1"],
       { DYN_LOG: "warn", DYN_CANARY_WAIT_TIME: "600" },
     );

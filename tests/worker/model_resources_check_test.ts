@@ -127,7 +127,7 @@ describe("model resources are checked at start", () => {
         "worker",
       ];
       await using child = spawnFixture(
-        "src/cli/main.ts",
+        "apps/cli/main.ts",
         [...args, "--custom-jinja-template", "{%"],
         { DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS: "0" },
       );
