@@ -10,7 +10,7 @@ import process from "node:process";
 import { Kvm } from "@nats-io/kv";
 import type { Discovery, DiscoveryEvent } from "../src/discovery/discovery.ts";
 import { discoveryConnectors } from "../src/discovery/discovery_connectors.ts";
-import { connectNats } from "../src/discovery/nats_connection.ts";
+import { connectNats } from "../src/wire/nats_connection.ts";
 import { MemoryDiscovery, MemoryDiscoveryStore } from "../src/discovery/memory_discovery.ts";
 import { startEtcd } from "../tests/support/etcd_server.ts";
 import { startNatsKvServer } from "../tests/support/nats_kv_server.ts";
@@ -68,7 +68,7 @@ async function rawEtcdPut(endpoint: string): Promise<number[]> {
 }
 
 async function rawNatsPut(url: string): Promise<number[]> {
-  const nc = await connectNats(url);
+  const nc = await connectNats([url]);
   const kv = await new Kvm(nc).create("raw_bench", { history: 1 });
   const out: number[] = [];
   for (let i = 0; i < N; i++) {

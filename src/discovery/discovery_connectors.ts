@@ -96,9 +96,9 @@ export function discoveryConnectors(
     },
     nats: async (env) => {
       const ttlMs = discoveryTtlSeconds(env) * 1000;
-      const { connectNats, DEFAULT_NATS_SERVER } = await import("./nats_connection.ts");
+      const { connectNats, resolveNatsServer } = await import("../wire/nats_connection.ts");
       const { NatsKvDiscovery } = await import("./nats_kv_discovery.ts");
-      const connection = await connectNats(env("NATS_SERVER") || DEFAULT_NATS_SERVER, {
+      const connection = await connectNats(resolveNatsServer(env), {
         name: "sluice-discovery",
       });
       return await NatsKvDiscovery.connect({

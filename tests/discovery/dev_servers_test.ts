@@ -6,7 +6,7 @@ import process from "node:process";
 import { freePort, removeDir, tempDir } from "../support/loopback_process.ts";
 import { EtcdDiscovery } from "../../src/discovery/etcd_discovery.ts";
 import { NatsKvDiscovery } from "../../src/discovery/nats_kv_discovery.ts";
-import { connectNats } from "../../src/discovery/nats_connection.ts";
+import { connectNats } from "../../src/wire/nats_connection.ts";
 
 function script(command: string, env: Record<string, string>) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -54,7 +54,7 @@ describe("scripts/dev_servers.sh", () => {
     await etcd.close();
     for (const url of [exports.NATS_SERVER, `ws://127.0.0.1:${env.NATS_WS_PORT}`]) {
       const kv = await NatsKvDiscovery.connect({
-        connection: await connectNats(url),
+        connection: await connectNats([url]),
         ownsConnection: true,
       });
       await kv.register("v1/instances/dev/1", { url });

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { NatsKvDiscovery } from "../../src/discovery/nats_kv_discovery.ts";
-import { connectNats } from "../../src/discovery/nats_connection.ts";
+import { connectNats } from "../../src/wire/nats_connection.ts";
 import { fromKvKey, kvFilterFor, toKvKey } from "../../src/discovery/nats_kv_key.ts";
 import { type NatsKvServer, startNatsKvServer } from "../support/nats_kv_server.ts";
 import { discoveryConformance, discoveryLivenessConformance } from "./discovery_conformance.ts";
@@ -20,7 +20,7 @@ function harness(ttlMs = 10000, url = () => server!.url) {
   return Promise.resolve({
     connect: async () =>
       NatsKvDiscovery.connect({
-        connection: await connectNats(url()),
+        connection: await connectNats([url()]),
         ownsConnection: true,
         bucket,
         ttlMs,
@@ -50,7 +50,7 @@ describe("NATS KV discovery specifics", () => {
 
   it("an unreachable server fails with CannotConnect naming it", async () => {
     await assert.rejects(
-      connectNats("nats://127.0.0.1:9", { timeoutMs: 500 }),
+      connectNats(["nats://127.0.0.1:9"], { timeoutMs: 500 }),
       (e: unknown) =>
         (e as { kind?: string }).kind === "CannotConnect" &&
         (e as Error).message.includes("127.0.0.1:9"),
