@@ -77,7 +77,7 @@ export async function loadEngineModule(spec: string, known: string[]): Promise<E
   try {
     module = await import(specifier);
   } catch (error) {
-    if (!isPath(path) && isNotFound(error)) {
+    if (!isPath(path) && isNotFound(error, specifier)) {
       throw new SluiceError(
         "InvalidArgument",
         `Cannot parse --engine: unknown engine "${spec}" (known: ${known.join(", ")}; ` +
@@ -124,10 +124,14 @@ function unusable(spec: string, module: Record<string, unknown>, why: string): S
   );
 }
 
-/** A failed resolution of a bare specifier (no such package), as Deno and Bun report it. */
-function isNotFound(error: unknown): boolean {
+/**
+ * A failed resolution of `specifier` itself (no such package), as Deno and Bun report it:
+ * `ERR_MODULE_NOT_FOUND` naming it. A dependency of the module that is missing names the
+ * dependency instead, and is a failed load (exit 1), not an unknown engine.
+ */
+function isNotFound(error: unknown, specifier: string): boolean {
   const code = (error as { code?: unknown })?.code;
-  if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") return true;
+  if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") return false;
   const message = error instanceof Error ? error.message : String(error);
-  return /cannot find (module|package)|not found|unable to resolve|import map/i.test(message);
+  return message.includes(`"${specifier}"`) || message.includes(`'${specifier}'`);
 }
