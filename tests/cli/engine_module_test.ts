@@ -17,6 +17,10 @@ mkdirSync(DIR, { recursive: true });
 writeFileSync(`${DIR}/no_engine.ts`, "export const answer = 42;\nexport function helper() {}\n");
 writeFileSync(`${DIR}/throws.ts`, 'throw new Error("weights not found at import");\n');
 writeFileSync(
+  `${DIR}/missing_dependency.ts`,
+  'export { Engine } from "no-such-dependency-package";\n',
+);
+writeFileSync(
   `${DIR}/two_engines.ts`,
   `import { SampleEngine } from "sluice/engines/sample";
 export class A extends SampleEngine {}
@@ -82,6 +86,12 @@ describe("sluice serve --engine MODULE failures", () => {
       stderr,
       /Cannot load engine module "\.\/throws\.ts": importing it threw: .*weights not found at import/,
     );
+  });
+
+  it("a module whose own import is missing exits 1 naming the missing package", async () => {
+    const { code, stderr } = await serve(["--engine", "./missing_dependency.ts"]);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /importing it threw: .*no-such-dependency-package/);
   });
 
   it("a module with several engine classes exits 2 and names them; MODULE#Name picks one", async () => {
