@@ -39,6 +39,8 @@ import {
   type WorkerTimings,
 } from "./worker_timings.ts";
 import { buildModelCard } from "./build_model_card.ts";
+import type { EventPlane } from "../event_plane/event_plane.ts";
+import { createEngineServices, type EngineServicesHandle } from "../kv/kv_publisher.ts";
 import { createWorkerMetrics, type EndpointLabels } from "./worker_metrics.ts";
 
 export { SHUTDOWN_DEADLINE_EXIT, workerTimingsFromEnv } from "./worker_timings.ts";
@@ -57,6 +59,11 @@ export interface WorkerOptions {
   discovery: Discovery;
   /** Where the worker serves its endpoint. */
   requestPlane: RequestPlane;
+  /**
+   * Where the engine's KV events and load metrics go (through the services handle passed
+   * to `engine.start`); absent: the engine gets a handle that publishes nowhere.
+   */
+  eventPlane?: EventPlane;
   /** Registry for the worker's metrics (shared with a `/metrics` endpoint); a new one when absent. */
   metrics?: MetricsRegistry;
   /** Logger; every record gets `worker_id`. Default: info level to stderr. */
@@ -149,6 +156,8 @@ export function createWorker(options: WorkerOptions): Worker {
   let shutdownPromise: Promise<number> | undefined;
   let cleanupPromise: Promise<void> | undefined;
   let stopCanary = () => {};
+  // Created when the engine starts (it subscribes to resync queries); closed after cleanup.
+  let services: EngineServicesHandle | undefined;
 
   const cleanupOnce = () => {
     cleanupPromise ??= (async () => {
@@ -158,6 +167,7 @@ export function createWorker(options: WorkerOptions): Worker {
       } catch (error) {
         logger.error("engine cleanup() failed", { error: String(error) });
       }
+      await services?.close();
       metrics.cleanupTime.set(labels, (performance.now() - t0) / 1000);
     })();
     return cleanupPromise;
@@ -245,7 +255,14 @@ export function createWorker(options: WorkerOptions): Worker {
       logger.info("engine starting");
       const t0 = performance.now();
       try {
-        engineConfig = EngineConfigSchema.parse(await engine.start(instanceId));
+        services = createEngineServices({
+          workerId: instanceId,
+          eventPlane: options.eventPlane,
+          namespace: config.namespace,
+          component: config.component,
+          logger,
+        });
+        engineConfig = EngineConfigSchema.parse(await engine.start(instanceId, services.services));
       } catch (error) {
         state = "StartFailed";
         logger.error("engine start() failed", { error: String(error) });

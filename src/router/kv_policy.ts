@@ -1,0 +1,166 @@
+/**
+ * KV-aware routing (`--router-mode kv`), as Dynamo's KV router decides: for each
+ * worker, new prefill blocks = prompt blocks − blocks of the prompt it already caches
+ * (from the {@linkcode KvIndexer}), and decode blocks = blocks of the requests this
+ * frontend has active on it (counted through the `routed` / `released` hooks);
+ *
+ *     cost = overlap_score_weight × new prefill blocks + decode blocks
+ *
+ * The lowest cost wins, ties broken uniformly at random; with a temperature > 0 the worker
+ * is sampled with probability ∝ exp(−normalised cost / temperature). Workers that publish
+ * no KV events (or advertise no block size) count as caching nothing, so among them the
+ * choice is by load; when no candidate publishes KV events at all the policy is plain
+ * least-loaded.
+ *
+ * @module
+ */
+import type { BlockHasher } from "../kv/block_hash.ts";
+import type { KvIndexer } from "../kv/kv_indexer.ts";
+import { LeastLoadedPolicy } from "./least_loaded_policy.ts";
+import type { RoutableWorker, RouteRequest, RoutingPolicy } from "./routing_policy.ts";
+
+/** Options for {@linkcode KvRoutingPolicy}. */
+export interface KvRoutingPolicyOptions {
+  indexer: KvIndexer;
+  hasher: BlockHasher;
+  /** Weight of new prefill blocks against decode blocks (Dynamo's default 1.0). */
+  overlapScoreWeight?: number;
+  /** 0 (default): lowest cost wins; > 0: softmax sampling over normalised costs. */
+  temperature?: number;
+  /** Numbers in `[0, 1)` for tie-breaking and sampling (default `Math.random`). */
+  random?: () => number;
+}
+
+/** What one routing decision found, for tests and logs. */
+export interface KvDecision {
+  instanceId: string;
+  overlapBlocks: number;
+  promptBlocks: number;
+  cost: number;
+}
+
+/** The KV-aware policy. */
+export class KvRoutingPolicy implements RoutingPolicy {
+  readonly name = "kv";
+  readonly overlapScoreWeight: number;
+  readonly temperature: number;
+  /** The last decision (for tests and debugging). */
+  lastDecision: KvDecision | undefined;
+  #indexer: KvIndexer;
+  #hasher: BlockHasher;
+  #random: () => number;
+  #fallback = new LeastLoadedPolicy();
+  /** Active blocks per worker: prompt blocks of requests routed and not yet released. */
+  #active = new Map<string, number>();
+  /** Block counts charged per routed request, so `released` gives back exactly that. */
+  #charged = new WeakMap<RouteRequest, number>();
+  #hashes = new WeakMap<readonly number[], { blockSize: number; hashes: string[] }>();
+
+  constructor(options: KvRoutingPolicyOptions) {
+    this.#indexer = options.indexer;
+    this.#hasher = options.hasher;
+    this.overlapScoreWeight = options.overlapScoreWeight ?? 1.0;
+    this.temperature = options.temperature ?? 0;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Active blocks this frontend counts on `instanceId`. */
+  activeBlocks(instanceId: string): number {
+    return this.#active.get(instanceId) ?? 0;
+  }
+
+  select<W extends RoutableWorker>(candidates: readonly W[], request: RouteRequest): W | undefined {
+    const tokens = request.tokenIds;
+    let blockSize: number | undefined;
+    for (const c of candidates) {
+      const bs = c.card?.kv_cache_block_size;
+      if (bs !== undefined && this.#indexer.knows(c.instanceId)) {
+        blockSize = bs;
+        break;
+      }
+    }
+    if (tokens === undefined || tokens.length === 0 || blockSize === undefined) {
+      this.lastDecision = undefined;
+      return this.#fallback.select(candidates, request);
+    }
+    const hashes = this.#hashesOf(tokens, blockSize);
+    const overlaps = this.#indexer.overlaps(hashes);
+    const promptBlocks = Math.ceil(tokens.length / blockSize);
+    const costs = new Float64Array(candidates.length);
+    let min = Infinity;
+    let max = -Infinity;
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[i];
+      const sameBlocks = c.card?.kv_cache_block_size === blockSize;
+      const overlap = sameBlocks ? overlaps.get(c.instanceId) ?? 0 : 0;
+      const cost = this.overlapScoreWeight * (promptBlocks - overlap) +
+        (this.#active.get(c.instanceId) ?? 0);
+      costs[i] = cost;
+      if (cost < min) min = cost;
+      if (cost > max) max = cost;
+    }
+    const at = this.temperature > 0 && max > min
+      ? this.#sample(costs, min, max)
+      : this.#fairMin(costs, min);
+    const chosen = candidates[at];
+    this.lastDecision = {
+      instanceId: chosen.instanceId,
+      overlapBlocks: overlaps.get(chosen.instanceId) ?? 0,
+      promptBlocks,
+      cost: costs[at],
+    };
+    return chosen;
+  }
+
+  routed(worker: RoutableWorker, request: RouteRequest): void {
+    const bs = worker.card?.kv_cache_block_size;
+    const n = request.tokenIds === undefined || bs === undefined
+      ? 0
+      : Math.ceil(request.tokenIds.length / bs);
+    this.#charged.set(request, n);
+    this.#active.set(worker.instanceId, (this.#active.get(worker.instanceId) ?? 0) + n);
+  }
+
+  released(worker: RoutableWorker, request: RouteRequest): void {
+    const n = this.#charged.get(request) ?? 0;
+    this.#charged.delete(request);
+    const left = (this.#active.get(worker.instanceId) ?? 0) - n;
+    if (left > 0) this.#active.set(worker.instanceId, left);
+    else this.#active.delete(worker.instanceId);
+  }
+
+  #hashesOf(tokens: readonly number[], blockSize: number): string[] {
+    const cached = this.#hashes.get(tokens);
+    if (cached !== undefined && cached.blockSize === blockSize) return cached.hashes;
+    const hashes = this.#hasher.sequenceHashes(tokens, blockSize);
+    this.#hashes.set(tokens, { blockSize, hashes });
+    return hashes;
+  }
+
+  /** Index of a lowest cost, uniformly among ties. */
+  #fairMin(costs: Float64Array, min: number): number {
+    let ties = 0;
+    for (const c of costs) if (c === min) ties++;
+    let pick = Math.floor(this.#random() * ties);
+    for (let i = 0; i < costs.length; i++) {
+      if (costs[i] === min && pick-- === 0) return i;
+    }
+    return 0;
+  }
+
+  /** Softmax sampling over costs normalised to [0, 1]. */
+  #sample(costs: Float64Array, min: number, max: number): number {
+    const weights = new Float64Array(costs.length);
+    let total = 0;
+    for (let i = 0; i < costs.length; i++) {
+      weights[i] = Math.exp(-(costs[i] - min) / (max - min) / this.temperature);
+      total += weights[i];
+    }
+    let r = this.#random() * total;
+    for (let i = 0; i < weights.length; i++) {
+      r -= weights[i];
+      if (r < 0) return i;
+    }
+    return weights.length - 1;
+  }
+}
