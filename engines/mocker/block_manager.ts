@@ -126,11 +126,12 @@ export class BlockManager {
 
   /**
    * Registers a block that just became full under its chained hash, reporting it stored.
-   * Returns false (and leaves the block private) when prefix caching is off or another
-   * block already holds the same content.
+   * Returns false (and leaves the block as it is) when prefix caching is off, the block is
+   * already registered, or another block already holds the same content.
    */
   commit(block: number, hashes: BlockHashes, parentHash: string | null): boolean {
     if (!this.prefixCaching || this.#cache.has(hashes.block_hash)) return false;
+    if (this.#hashOf[block] !== undefined) return false;
     this.#cache.set(hashes.block_hash, block);
     this.#hashOf[block] = hashes.block_hash;
     this.#sink?.stored(parentHash, [hashes]);

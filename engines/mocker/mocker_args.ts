@@ -105,7 +105,6 @@ export function parseMockerArgs(
   const d = MOCKER_DEFAULTS;
   const options: MockerOptions = {
     modelName: values["model-name"] ?? d.modelName,
-    modelPath: values["model-path"],
     speedupRatio: floatFlag(values, "speedup-ratio", d.speedupRatio),
     blockSize: intFlag(values, "block-size", d.blockSize, 1),
     numGpuBlocks: intFlag(values, "num-gpu-blocks-override", d.numGpuBlocks, 1),
@@ -118,5 +117,6 @@ export function parseMockerArgs(
     seed: intFlag(values, "seed", d.seed, 0),
     maxTokens: intFlag(values, "max-tokens", d.maxTokens, 1),
   };
+  if (values["model-path"] !== undefined) options.modelPath = values["model-path"];
   return { options, worker: workerConfigFromFlags(values, options.modelName) };
 }
