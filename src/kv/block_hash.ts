@@ -55,28 +55,46 @@ export class BlockHasher {
 
   /** XXH3-64 of raw bytes with this hasher's seed, as 16 hex digits. */
   hashBytes(bytes: Uint8Array): string {
-    this.#xxh.init();
-    this.#xxh.update(bytes);
-    return this.#xxh.digest("hex");
+    return toHex(this.#digest(bytes));
   }
 
-  /** `tokens_hash` of `tokens[start, end)`: their ids as little-endian u32 bytes. */
-  tokensHash(tokens: readonly number[], start = 0, end = tokens.length): string {
+  /** The canonical (big-endian) 8-byte digest of `bytes`. */
+  #digest(bytes: Uint8Array): Uint8Array {
+    this.#xxh.init();
+    this.#xxh.update(bytes);
+    return this.#xxh.digest("binary");
+  }
+
+  /** Big-endian digest of the token ids `tokens[start, end)` as little-endian u32 bytes. */
+  #tokensDigest(tokens: readonly number[], start: number, end: number): Uint8Array {
     const n = end - start;
     if (this.#bytes.length < n * 4) {
       this.#bytes = new Uint8Array(n * 4);
       this.#view = new DataView(this.#bytes.buffer);
     }
     for (let i = 0; i < n; i++) this.#view.setUint32(i * 4, tokens[start + i] >>> 0, true);
-    return this.hashBytes(this.#bytes.subarray(0, n * 4));
+    return this.#digest(this.#bytes.subarray(0, n * 4));
+  }
+
+  /** Big-endian digest of the chain of two big-endian digests (each written little-endian). */
+  #chainDigest(parent: Uint8Array, tokens: Uint8Array): Uint8Array {
+    const pair = this.#pair;
+    for (let i = 0; i < 8; i++) {
+      pair[i] = parent[7 - i];
+      pair[8 + i] = tokens[7 - i];
+    }
+    return this.#digest(pair);
+  }
+
+  /** `tokens_hash` of `tokens[start, end)`: their ids as little-endian u32 bytes. */
+  tokensHash(tokens: readonly number[], start = 0, end = tokens.length): string {
+    return toHex(this.#tokensDigest(tokens, start, end));
   }
 
   /** `block_hash` of a block: its `tokens_hash` chained to the parent's `block_hash`. */
   chain(parent: string | undefined, tokensHash: string): string {
     if (parent === undefined) return tokensHash;
-    writeU64LE(this.#pair, 0, parent);
-    writeU64LE(this.#pair, 8, tokensHash);
-    return this.hashBytes(this.#pair);
+    return toHex(this.#chainDigest(fromHex(parent), fromHex(tokensHash)));
   }
 
   /**
@@ -86,14 +104,26 @@ export class BlockHasher {
   blockHashes(tokens: readonly number[], blockSize: number, parent?: string): BlockHashes[] {
     const out: BlockHashes[] = [];
     const full = Math.floor(tokens.length / blockSize);
-    let prev = parent;
+    let prev = parent === undefined ? undefined : fromHex(parent);
     for (let b = 0; b < full; b++) {
-      const tokens_hash = this.tokensHash(tokens, b * blockSize, (b + 1) * blockSize);
-      const block_hash = this.chain(prev, tokens_hash);
-      out.push({ block_hash, tokens_hash });
-      prev = block_hash;
+      const own = this.#tokensDigest(tokens, b * blockSize, (b + 1) * blockSize);
+      const chained = prev === undefined ? own : this.#chainDigest(prev, own);
+      out.push({ block_hash: toHex(chained), tokens_hash: toHex(own) });
+      prev = chained;
     }
     return out;
+  }
+
+  /** The hashes of the one block `tokens[start, end)` following the block `parent`. */
+  nextBlock(
+    tokens: readonly number[],
+    start: number,
+    end: number,
+    parent: string | undefined,
+  ): BlockHashes {
+    const own = this.#tokensDigest(tokens, start, end);
+    const chained = parent === undefined ? own : this.#chainDigest(fromHex(parent), own);
+    return { block_hash: toHex(chained), tokens_hash: toHex(own) };
   }
 
   /** The chained `block_hash` of every full block of `tokens` (what routers look up). */
@@ -102,9 +132,26 @@ export class BlockHasher {
   }
 }
 
-/** Writes the 64-bit value of 16-hex-digit `hex` at `offset` as little-endian bytes. */
-function writeU64LE(out: Uint8Array, offset: number, hex: string): void {
-  for (let i = 0; i < 8; i++) {
-    out[offset + i] = parseInt(hex.slice(14 - 2 * i, 16 - 2 * i), 16);
-  }
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** 16 lower-case hex digits of an 8-byte big-endian digest. */
+function toHex(b: Uint8Array): string {
+  return HEX[b[0]] + HEX[b[1]] + HEX[b[2]] + HEX[b[3]] + HEX[b[4]] + HEX[b[5]] + HEX[b[6]] +
+    HEX[b[7]];
+}
+
+/** The 8 big-endian bytes of a 16-hex-digit hash. */
+function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(8);
+  const hi = parseInt(hex.slice(0, 8), 16);
+  const lo = parseInt(hex.slice(8, 16), 16);
+  out[0] = hi >>> 24;
+  out[1] = hi >>> 16;
+  out[2] = hi >>> 8;
+  out[3] = hi;
+  out[4] = lo >>> 24;
+  out[5] = lo >>> 16;
+  out[6] = lo >>> 8;
+  out[7] = lo;
+  return out;
 }

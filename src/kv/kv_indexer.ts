@@ -5,14 +5,16 @@
  * hash → holders map answers prefix overlap exactly: block i of a request is only equal
  * to a cached block when the whole prefix up to it is equal.
  *
- * Holders are a bitmask of worker slots (32 per word), so an overlap query is one map
- * lookup and an AND per block. Event ids are checked per worker: a jump means events were
+ * Holders are a bitmask of worker slots (32 per word) kept in one flat typed array, and
+ * an integer hash table maps each 64-bit block hash to its row: an overlap query is a few
+ * integer compares and an AND per block, with no allocation per block. Event ids are checked per worker: a jump means events were
  * missed, the worker's view is marked stale and events are buffered until a snapshot
  * (see {@linkcode KvIndexer.applySnapshot}) replaces it.
  *
  * @module
  */
 import type { KvEvent, KvSnapshot } from "./kv_event.ts";
+import { HashTable, hexWord } from "./hash_table.ts";
 
 /** What {@linkcode KvIndexer.applyEvent} did with an event. */
 export type ApplyResult =
@@ -34,7 +36,8 @@ export interface KvIndexerOptions {
 interface WorkerState {
   id: string;
   slot: number;
-  blocks: Set<string>;
+  /** Blocks held. */
+  count: number;
   lastEventId: number;
   /** Non-null while waiting for a snapshot: the events that arrived meanwhile. */
   pending: KvEvent[] | null;
@@ -54,11 +57,19 @@ interface WorkerState {
  * ```
  */
 export class KvIndexer {
-  #holders = new Map<string, Uint32Array>();
+  #table = new HashTable(4096);
+  /** `#words` words per row: bit `slot` set when the worker in that slot holds the block. */
+  #masks = new Uint32Array(4096);
+  /** The key of each row (to unmap a row that empties during a scan). */
+  #rowHi = new Uint32Array(4096);
+  #rowLo = new Uint32Array(4096);
+  #freeRows: number[] = [];
+  #rowCount = 0;
   #workers = new Map<string, WorkerState>();
   #slots: (WorkerState | undefined)[] = [];
   #words = 1;
   #maxBuffered: number;
+  #keys = new Uint32Array(512);
 
   constructor(options: KvIndexerOptions = {}) {
     this.#maxBuffered = options.maxBuffered ?? 65536;
@@ -66,7 +77,7 @@ export class KvIndexer {
 
   /** Distinct cached blocks across all workers. */
   get blockCount(): number {
-    return this.#holders.size;
+    return this.#table.size;
   }
 
   /** Workers that published at least one event (and have not departed). */
@@ -86,7 +97,7 @@ export class KvIndexer {
 
   /** Blocks `workerId` holds. */
   blocksOf(workerId: string): number {
-    return this.#workers.get(workerId)?.blocks.size ?? 0;
+    return this.#workers.get(workerId)?.count ?? 0;
   }
 
   /**
@@ -123,7 +134,7 @@ export class KvIndexer {
     const state = this.#worker(snapshot.worker_id);
     if (snapshot.last_event_id < state.lastEventId && state.pending === null) return "stale";
     this.#clear(state);
-    for (const hash of snapshot.block_hashes) this.#store(state, hash);
+    for (const hash of snapshot.block_hashes) this.#storeHex(state, hash);
     state.lastEventId = snapshot.last_event_id;
     const buffered = state.pending ?? [];
     state.pending = null;
@@ -153,17 +164,47 @@ export class KvIndexer {
    * `hashes` it holds (workers with none are absent).
    */
   overlaps(hashes: readonly string[]): Map<string, number> {
+    if (this.#keys.length < hashes.length * 2) this.#keys = new Uint32Array(hashes.length * 2);
+    const keys = this.#keys;
+    for (let i = 0; i < hashes.length; i++) {
+      keys[2 * i] = hexWord(hashes[i], 0);
+      keys[2 * i + 1] = hexWord(hashes[i], 8);
+    }
+    return this.overlapsOfKeys(keys, hashes.length);
+  }
+
+  /**
+   * {@linkcode overlaps} for hashes given as u32 halves, `keys[2i]` high and `keys[2i+1]`
+   * low (what `PrefixHashCache.sequenceKeys` produces): no parsing, no allocation per block.
+   */
+  overlapsOfKeys(keys: Uint32Array, count: number): Map<string, number> {
     const out = new Map<string, number>();
-    if (hashes.length === 0) return out;
-    const first = this.#holders.get(hashes[0]);
-    if (first === undefined) return out;
+    if (count === 0) return out;
+    const table = this.#table;
+    const first = table.get(keys[0], keys[1]);
+    if (first === -1) return out;
+    const masks = this.#masks;
+    if (this.#words === 1) {
+      let acc = masks[first] | 0;
+      for (let i = 1; i < count; i++) {
+        const row = table.get(keys[2 * i], keys[2 * i + 1]);
+        const kept = row === -1 ? 0 : acc & masks[row];
+        if (kept !== acc) {
+          this.#record(out, 0, acc & ~kept, i);
+          if (kept === 0) return out;
+          acc = kept;
+        }
+      }
+      this.#record(out, 0, acc, count);
+      return out;
+    }
     const words = this.#words;
-    const acc = first.slice();
-    for (let i = 1; i < hashes.length; i++) {
-      const next = this.#holders.get(hashes[i]);
+    const acc = masks.slice(first * words, first * words + words);
+    for (let i = 1; i < count; i++) {
+      const row = table.get(keys[2 * i], keys[2 * i + 1]);
       let alive = 0;
       for (let w = 0; w < words; w++) {
-        const kept = next === undefined ? 0 : acc[w] & next[w];
+        const kept = row === -1 ? 0 : acc[w] & masks[row * words + w];
         const dropped = acc[w] & ~kept;
         if (dropped !== 0) this.#record(out, w, dropped, i);
         acc[w] = kept;
@@ -171,7 +212,7 @@ export class KvIndexer {
       }
       if (alive === 0) return out;
     }
-    for (let w = 0; w < words; w++) if (acc[w] !== 0) this.#record(out, w, acc[w], hashes.length);
+    for (let w = 0; w < words; w++) if (acc[w] !== 0) this.#record(out, w, acc[w], count);
     return out;
   }
 
@@ -190,54 +231,94 @@ export class KvIndexer {
     let slot = this.#slots.indexOf(undefined);
     if (slot === -1) slot = this.#slots.length;
     if (slot >= this.#words * 32) this.#grow();
-    state = { id, slot, blocks: new Set(), lastEventId: 0, pending: null };
+    state = { id, slot, count: 0, lastEventId: 0, pending: null };
     this.#slots[slot] = state;
     this.#workers.set(id, state);
     return state;
   }
 
+  /** Widens every row by one word (more than 32 × words workers). */
   #grow(): void {
     const words = this.#words + 1;
-    for (const [hash, mask] of this.#holders) {
-      const wider = new Uint32Array(words);
-      wider.set(mask);
-      this.#holders.set(hash, wider);
+    const wider = new Uint32Array(this.#rowHi.length * words);
+    for (let r = 0; r < this.#rowCount; r++) {
+      wider.set(this.#masks.subarray(r * this.#words, (r + 1) * this.#words), r * words);
     }
+    this.#masks = wider;
     this.#words = words;
+  }
+
+  #newRow(hi: number, lo: number): number {
+    let row = this.#freeRows.pop();
+    if (row === undefined) {
+      row = this.#rowCount++;
+      if (row >= this.#rowHi.length) {
+        const n = this.#rowHi.length * 2;
+        const grow = (a: Uint32Array, size: number) => {
+          const b = new Uint32Array(size);
+          b.set(a);
+          return b;
+        };
+        this.#rowHi = grow(this.#rowHi, n);
+        this.#rowLo = grow(this.#rowLo, n);
+        this.#masks = grow(this.#masks, n * this.#words);
+      }
+    }
+    this.#rowHi[row] = hi;
+    this.#rowLo[row] = lo;
+    this.#table.set(hi, lo, row);
+    return row;
   }
 
   #apply(state: WorkerState, event: KvEvent): void {
     state.lastEventId = event.event_id;
     const data = event.data;
     if (data.type === "stored") {
-      for (const block of data.blocks) this.#store(state, block.block_hash);
+      for (const block of data.blocks) this.#storeHex(state, block.block_hash);
     } else if (data.type === "removed") {
-      for (const hash of data.block_hashes) this.#remove(state, hash);
+      for (const hash of data.block_hashes) {
+        const row = this.#table.get(hexWord(hash, 0), hexWord(hash, 8));
+        if (row !== -1) this.#unset(state, row);
+      }
     } else {
       this.#clear(state);
     }
   }
 
-  #store(state: WorkerState, hash: string): void {
-    if (state.blocks.has(hash)) return;
-    state.blocks.add(hash);
-    let mask = this.#holders.get(hash);
-    if (mask === undefined) {
-      mask = new Uint32Array(this.#words);
-      this.#holders.set(hash, mask);
-    }
-    mask[state.slot >>> 5] |= 1 << (state.slot & 31);
+  #storeHex(state: WorkerState, hash: string): void {
+    const hi = hexWord(hash, 0);
+    const lo = hexWord(hash, 8);
+    let row = this.#table.get(hi, lo);
+    if (row === -1) row = this.#newRow(hi, lo);
+    const at = row * this.#words + (state.slot >>> 5);
+    const bit = 1 << (state.slot & 31);
+    if ((this.#masks[at] & bit) !== 0) return;
+    this.#masks[at] |= bit;
+    state.count++;
   }
 
-  #remove(state: WorkerState, hash: string): void {
-    if (!state.blocks.delete(hash)) return;
-    const mask = this.#holders.get(hash)!;
-    mask[state.slot >>> 5] &= ~(1 << (state.slot & 31));
-    for (let w = 0; w < mask.length; w++) if (mask[w] !== 0) return;
-    this.#holders.delete(hash);
+  /** Clears `state`'s bit in `row`; unmaps the row once nobody holds it. */
+  #unset(state: WorkerState, row: number): void {
+    const words = this.#words;
+    const at = row * words + (state.slot >>> 5);
+    const bit = 1 << (state.slot & 31);
+    if ((this.#masks[at] & bit) === 0) return;
+    this.#masks[at] &= ~bit;
+    state.count--;
+    for (let w = 0; w < words; w++) if (this.#masks[row * words + w] !== 0) return;
+    this.#table.delete(this.#rowHi[row], this.#rowLo[row]);
+    this.#freeRows.push(row);
   }
 
+  /** Drops every block of `state` (a scan over the rows: clears and departures are rare). */
   #clear(state: WorkerState): void {
-    for (const hash of [...state.blocks]) this.#remove(state, hash);
+    if (state.count === 0) return;
+    const words = this.#words;
+    const word = state.slot >>> 5;
+    const bit = 1 << (state.slot & 31);
+    // Free rows have all-zero masks, so the bit test skips them.
+    for (let row = 0; row < this.#rowCount && state.count > 0; row++) {
+      if ((this.#masks[row * words + word] & bit) !== 0) this.#unset(state, row);
+    }
   }
 }

@@ -16,6 +16,7 @@
  */
 import type { BlockHasher } from "../kv/block_hash.ts";
 import type { KvIndexer } from "../kv/kv_indexer.ts";
+import { PrefixHashCache } from "../kv/prefix_hash_cache.ts";
 import { LeastLoadedPolicy } from "./least_loaded_policy.ts";
 import type { RoutableWorker, RouteRequest, RoutingPolicy } from "./routing_policy.ts";
 
@@ -54,7 +55,8 @@ export class KvRoutingPolicy implements RoutingPolicy {
   #active = new Map<string, number>();
   /** Block counts charged per routed request, so `released` gives back exactly that. */
   #charged = new WeakMap<RouteRequest, number>();
-  #hashes = new WeakMap<readonly number[], { blockSize: number; hashes: string[] }>();
+  #hashes = new WeakMap<readonly number[], { blockSize: number; keys: Uint32Array }>();
+  #prefixes = new Map<number, PrefixHashCache>();
 
   constructor(options: KvRoutingPolicyOptions) {
     this.#indexer = options.indexer;
@@ -83,8 +85,8 @@ export class KvRoutingPolicy implements RoutingPolicy {
       this.lastDecision = undefined;
       return this.#fallback.select(candidates, request);
     }
-    const hashes = this.#hashesOf(tokens, blockSize);
-    const overlaps = this.#indexer.overlaps(hashes);
+    const keys = this.#keysOf(tokens, blockSize);
+    const overlaps = this.#indexer.overlapsOfKeys(keys, keys.length / 2);
     const promptBlocks = Math.ceil(tokens.length / blockSize);
     const costs = new Float64Array(candidates.length);
     let min = Infinity;
@@ -129,12 +131,17 @@ export class KvRoutingPolicy implements RoutingPolicy {
     else this.#active.delete(worker.instanceId);
   }
 
-  #hashesOf(tokens: readonly number[], blockSize: number): string[] {
+  #keysOf(tokens: readonly number[], blockSize: number): Uint32Array {
     const cached = this.#hashes.get(tokens);
-    if (cached !== undefined && cached.blockSize === blockSize) return cached.hashes;
-    const hashes = this.#hasher.sequenceHashes(tokens, blockSize);
-    this.#hashes.set(tokens, { blockSize, hashes });
-    return hashes;
+    if (cached !== undefined && cached.blockSize === blockSize) return cached.keys;
+    let prefixes = this.#prefixes.get(blockSize);
+    if (prefixes === undefined) {
+      prefixes = new PrefixHashCache(this.#hasher, blockSize);
+      this.#prefixes.set(blockSize, prefixes);
+    }
+    const keys = prefixes.sequenceKeys(tokens);
+    this.#hashes.set(tokens, { blockSize, keys });
+    return keys;
   }
 
   /** Index of a lowest cost, uniformly among ties. */

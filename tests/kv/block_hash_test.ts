@@ -84,3 +84,26 @@ test("block hashes: full blocks only, chained to the parent, position-aware", as
   assert.deepEqual(hasher.sequenceHashes([...a, ...b], 4), blocks.map((x) => x.block_hash));
   for (const h of blocks) assert.match(h.block_hash, /^[0-9a-f]{16}$/);
 });
+
+test("the prefix hash cache returns exactly the hasher's hashes, hits or misses", async () => {
+  const { PrefixHashCache } = await import("../../src/kv/prefix_hash_cache.ts");
+  const hasher = await BlockHasher.create();
+  const cache = new PrefixHashCache(hasher, 4, 40);
+  let seed = 3;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 7;
+  for (let i = 0; i < 300; i++) {
+    // Few distinct token values: many shared prefixes and many digest-equal candidates.
+    const tokens = Array.from({ length: 4 + next() * 3 }, () => next());
+    const want = hasher.sequenceHashes(tokens, 4);
+    assert.deepEqual(cache.sequenceHashes(tokens), want);
+    const keys = cache.sequenceKeys(tokens);
+    assert.deepEqual(
+      Array.from({ length: keys.length / 2 }, (_, b) =>
+        keys[2 * b].toString(16).padStart(8, "0") + keys[2 * b + 1].toString(16).padStart(8, "0")),
+      want,
+    );
+  }
+  assert.ok(cache.size <= 40, "bounded");
+  const block = hasher.nextBlock([1, 2, 3, 4, 5, 6, 7, 8], 4, 8, hasher.tokensHash([1, 2, 3, 4]));
+  assert.deepEqual(block, hasher.blockHashes([1, 2, 3, 4, 5, 6, 7, 8], 4)[1]);
+});
