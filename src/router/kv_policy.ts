@@ -1,8 +1,9 @@
 /**
  * KV-aware routing (`--router-mode kv`), as Dynamo's KV router decides: for each
  * worker, new prefill blocks = prompt blocks − blocks of the prompt it already caches
- * (from the {@linkcode KvIndexer}), and decode blocks = blocks of the requests this
- * frontend has active on it (counted through the `routed` / `released` hooks);
+ * (from the {@linkcode KvIndexer}), and decode blocks = distinct blocks of the requests this
+ * frontend has active on it (counted through the `routed` / `released` hooks; requests that
+ * share a prefix share its blocks, as they share its KV, so it counts once);
  *
  *     cost = overlap_score_weight × new prefill blocks + decode blocks
  *
@@ -51,10 +52,10 @@ export class KvRoutingPolicy implements RoutingPolicy {
   #hasher: BlockHasher;
   #random: () => number;
   #fallback = new LeastLoadedPolicy();
-  /** Active blocks per worker: prompt blocks of requests routed and not yet released. */
-  #active = new Map<string, number>();
-  /** Block counts charged per routed request, so `released` gives back exactly that. */
-  #charged = new WeakMap<RouteRequest, number>();
+  /** Active blocks per worker: distinct blocks of requests routed and not yet released. */
+  #active = new Map<string, ActiveBlocks>();
+  /** What each routed request was charged, so `released` gives back exactly that. */
+  #charged = new WeakMap<RouteRequest, { worker: string; keys: number[]; extra: number }>();
   #hashes = new WeakMap<readonly number[], { blockSize: number; keys: Uint32Array }>();
   #prefixes = new Map<number, PrefixHashCache>();
 
@@ -68,7 +69,7 @@ export class KvRoutingPolicy implements RoutingPolicy {
 
   /** Active blocks this frontend counts on `instanceId`. */
   activeBlocks(instanceId: string): number {
-    return this.#active.get(instanceId) ?? 0;
+    return this.#active.get(instanceId)?.blocks ?? 0;
   }
 
   select<W extends RoutableWorker>(candidates: readonly W[], request: RouteRequest): W | undefined {
@@ -96,7 +97,7 @@ export class KvRoutingPolicy implements RoutingPolicy {
       const sameBlocks = c.card?.kv_cache_block_size === blockSize;
       const overlap = sameBlocks ? overlaps.get(c.instanceId) ?? 0 : 0;
       const cost = this.overlapScoreWeight * (promptBlocks - overlap) +
-        (this.#active.get(c.instanceId) ?? 0);
+        (this.#active.get(c.instanceId)?.blocks ?? 0);
       costs[i] = cost;
       if (cost < min) min = cost;
       if (cost > max) max = cost;
@@ -116,19 +117,33 @@ export class KvRoutingPolicy implements RoutingPolicy {
 
   routed(worker: RoutableWorker, request: RouteRequest): void {
     const bs = worker.card?.kv_cache_block_size;
-    const n = request.tokenIds === undefined || bs === undefined
-      ? 0
-      : Math.ceil(request.tokenIds.length / bs);
-    this.#charged.set(request, n);
-    this.#active.set(worker.instanceId, (this.#active.get(worker.instanceId) ?? 0) + n);
+    const tokens = request.tokenIds;
+    if (tokens === undefined || bs === undefined || this.#charged.has(request)) return;
+    const keys: number[] = [];
+    const cached = this.#hashes.get(tokens);
+    if (cached !== undefined && cached.blockSize === bs) {
+      // One number per block: 53 of its 64 hash bits, plenty to tell active blocks apart.
+      for (let i = 0; i < cached.keys.length; i += 2) {
+        keys.push((cached.keys[i] & 0x1fffff) * 4294967296 + cached.keys[i + 1]);
+      }
+    }
+    const extra = Math.ceil(tokens.length / bs) - keys.length; // partial (or unhashed) blocks
+    let active = this.#active.get(worker.instanceId);
+    if (active === undefined) this.#active.set(worker.instanceId, active = new ActiveBlocks());
+    for (const key of keys) active.add(key);
+    active.blocks += extra;
+    this.#charged.set(request, { worker: worker.instanceId, keys, extra });
   }
 
-  released(worker: RoutableWorker, request: RouteRequest): void {
-    const n = this.#charged.get(request) ?? 0;
+  released(_worker: RoutableWorker, request: RouteRequest): void {
+    const charge = this.#charged.get(request);
+    if (charge === undefined) return;
     this.#charged.delete(request);
-    const left = (this.#active.get(worker.instanceId) ?? 0) - n;
-    if (left > 0) this.#active.set(worker.instanceId, left);
-    else this.#active.delete(worker.instanceId);
+    const active = this.#active.get(charge.worker);
+    if (active === undefined) return;
+    for (const key of charge.keys) active.remove(key);
+    active.blocks -= charge.extra;
+    if (active.blocks <= 0) this.#active.delete(charge.worker);
   }
 
   #keysOf(tokens: readonly number[], blockSize: number): Uint32Array {
@@ -169,5 +184,28 @@ export class KvRoutingPolicy implements RoutingPolicy {
       if (r < 0) return i;
     }
     return weights.length - 1;
+  }
+}
+
+/** Distinct active blocks of one worker, with a reference count per block. */
+class ActiveBlocks {
+  blocks = 0;
+  #refs = new Map<number, number>();
+
+  add(key: number): void {
+    const n = this.#refs.get(key) ?? 0;
+    this.#refs.set(key, n + 1);
+    if (n === 0) this.blocks++;
+  }
+
+  remove(key: number): void {
+    const n = this.#refs.get(key);
+    if (n === undefined) return;
+    if (n > 1) {
+      this.#refs.set(key, n - 1);
+    } else {
+      this.#refs.delete(key);
+      this.blocks--;
+    }
   }
 }
