@@ -27,7 +27,8 @@ const BATCH = 1200; // operations per measured call: 400 stored + 400 removed + 
 
 const hex = (i: number) => i.toString(16).padStart(16, "0");
 /** Chain c's block j: chains share their first 32 blocks in groups of 8 (common prefixes). */
-const blockOf = (c: number, j: number) => j < 32 ? hex(((c >> 3) << 12) + j) : hex(0x1000000 + c * CHAIN + j);
+const blockOf = (c: number, j: number) =>
+  j < 32 ? hex(((c >> 3) << 12) + j) : hex(0x1000000 + c * CHAIN + j);
 
 /** The brute-force baseline: a set per worker, queried by scanning every worker. */
 class BruteIndex {
@@ -35,8 +36,8 @@ class BruteIndex {
   apply(e: KvEvent) {
     let set = this.sets.get(e.worker_id);
     if (set === undefined) this.sets.set(e.worker_id, set = new Set());
-    if (e.data.type === "stored") for (const b of e.data.blocks) set.add(b.block_hash);
-    else if (e.data.type === "removed") for (const h of e.data.block_hashes) set.delete(h);
+    if (e.data.type === "stored") { for (const b of e.data.blocks) set.add(b.block_hash); }
+    else if (e.data.type === "removed") { for (const h of e.data.block_hashes) set.delete(h); }
     else set.clear();
   }
   overlaps(hashes: readonly string[]): Map<string, number> {
@@ -72,8 +73,16 @@ function build(index: Index): { nextId: number[]; chainsOf: number[][] } {
   for (let c = 0; c < chains; c++) {
     const w = c % WORKERS;
     chainsOf[w].push(c);
-    const blocks = Array.from({ length: CHAIN }, (_, j) => ({ block_hash: blockOf(c, j), tokens_hash: blockOf(c, j) }));
-    index.apply({ event_id: nextId[w]++, worker_id: String(w + 1), dp_rank: 0, data: { type: "stored", parent_hash: null, blocks } });
+    const blocks = Array.from(
+      { length: CHAIN },
+      (_, j) => ({ block_hash: blockOf(c, j), tokens_hash: blockOf(c, j) }),
+    );
+    index.apply({
+      event_id: nextId[w]++,
+      worker_id: String(w + 1),
+      dp_rank: 0,
+      data: { type: "stored", parent_hash: null, blocks },
+    });
   }
   return { nextId, chainsOf };
 }
@@ -84,7 +93,10 @@ function build(index: Index): { nextId: number[]; chainsOf: number[][] } {
  */
 function workload(index: Index, state: ReturnType<typeof build>): () => number {
   let step = 0;
-  const queries = Array.from({ length: 256 }, (_, q) => Array.from({ length: CHAIN }, (_, j) => blockOf(q * 7, j)));
+  const queries = Array.from(
+    { length: 256 },
+    (_, q) => Array.from({ length: CHAIN }, (_, j) => blockOf(q * 7, j)),
+  );
   const queryKeys = queries.map(keysOf);
   const events: [KvEvent, KvEvent][][] = state.chainsOf.map((chains, w) =>
     chains.map((c) => {
@@ -96,7 +108,11 @@ function workload(index: Index, state: ReturnType<typeof build>): () => number {
           event_id: 0,
           worker_id: id,
           dp_rank: 0,
-          data: { type: "stored", parent_hash: blockOf(c, 59), blocks: tail.map((h) => ({ block_hash: h, tokens_hash: h })) },
+          data: {
+            type: "stored",
+            parent_hash: blockOf(c, 59),
+            blocks: tail.map((h) => ({ block_hash: h, tokens_hash: h })),
+          },
         },
       ];
     })
@@ -128,19 +144,26 @@ const kvState = build(kvIndex);
 const brute = new BruteIndex();
 const bruteState = build(brute);
 /** Cached blocks summed over workers (a prefix cached by two workers counts twice). */
-const cachedPairs = Array.from({ length: WORKERS }, (_, w) => kv.blocksOf(String(w + 1))).reduce((a, b) => a + b);
+const cachedPairs = Array.from({ length: WORKERS }, (_, w) => kv.blocksOf(String(w + 1))).reduce((
+  a,
+  b,
+) => a + b);
 if (cachedPairs < BLOCKS) throw new Error(`workers cache ${cachedPairs} blocks`);
 const kvRun = workload(kvIndex, kvState);
 const bruteRun = workload(brute, bruteState);
 // Same answers before timing anything.
 const probe = Array.from({ length: CHAIN }, (_, j) => blockOf(21, j));
 if (
-  JSON.stringify([...kv.overlaps(probe)].sort()) !== JSON.stringify([...brute.overlaps(probe)].sort()) ||
-  JSON.stringify([...kv.overlapsOfKeys(keysOf(probe), CHAIN)].sort()) !== JSON.stringify([...brute.overlaps(probe)].sort())
+  JSON.stringify([...kv.overlaps(probe)].sort()) !==
+    JSON.stringify([...brute.overlaps(probe)].sort()) ||
+  JSON.stringify([...kv.overlapsOfKeys(keysOf(probe), CHAIN)].sort()) !==
+    JSON.stringify([...brute.overlaps(probe)].sort())
 ) {
   throw new Error("indexer and brute force disagree");
 }
-console.error(`index: ${cachedPairs} cached blocks (${kv.blockCount} distinct), ${WORKERS} workers; measuring ...`);
+console.error(
+  `index: ${cachedPairs} cached blocks (${kv.blockCount} distinct), ${WORKERS} workers; measuring ...`,
+);
 /**
  * Operations per second of wall time (mitata), and per second of this process's CPU time:
  * on a shared machine the second is what one core gives when the process has it.
@@ -155,25 +178,51 @@ async function rate(run: () => number): Promise<{ wall: number; cpu: number }> {
     batches++;
   }
   const used = process.cpuUsage(before);
-  return { wall: BATCH / (stats.avg / 1e9), cpu: (batches * BATCH) / ((used.user + used.system) / 1e6) };
+  return {
+    wall: BATCH / (stats.avg / 1e9),
+    cpu: (batches * BATCH) / ((used.user + used.system) / 1e6),
+  };
 }
 const kvRate = await rate(kvRun);
 const bruteRate = await rate(bruteRun);
 const kvOps = kvRate.wall;
 const bruteOps = bruteRate.wall;
-console.error(`  indexer:     ${(kvOps / 1e6).toFixed(2)} M ops/s wall, ${(kvRate.cpu / 1e6).toFixed(2)} M ops per CPU-second (goal >= 2M)`);
-console.error(`  brute force: ${(bruteOps / 1e6).toFixed(2)} M ops/s wall, ${(bruteRate.cpu / 1e6).toFixed(2)} M per CPU-second; ratio ${(kvOps / bruteOps).toFixed(2)}x`);
+console.error(
+  `  indexer:     ${(kvOps / 1e6).toFixed(2)} M ops/s wall, ${
+    (kvRate.cpu / 1e6).toFixed(2)
+  } M ops per CPU-second (goal >= 2M)`,
+);
+console.error(
+  `  brute force: ${(bruteOps / 1e6).toFixed(2)} M ops/s wall, ${
+    (bruteRate.cpu / 1e6).toFixed(2)
+  } M per CPU-second; ratio ${(kvOps / bruteOps).toFixed(2)}x`,
+);
 
 // Routing decisions: fresh 4096-token prompts sharing cached prefixes, 16 candidates.
 const hasher = await BlockHasher.create();
 const decisionIndex = new KvIndexer();
 const policy = new KvRoutingPolicy({ indexer: decisionIndex, hasher });
-const prompts = Array.from({ length: 64 }, (_, p) => Array.from({ length: 4096 }, (_, i) => (i < 2048 ? (p % 8) * 7919 + i : p * 104729 + i) % 32000));
+const prompts = Array.from(
+  { length: 64 },
+  (_, p) =>
+    Array.from(
+      { length: 4096 },
+      (_, i) => (i < 2048 ? (p % 8) * 7919 + i : p * 104729 + i) % 32000,
+    ),
+);
 for (let w = 0; w < WORKERS; w++) {
   const prompt = prompts[w * 4 % 64];
-  decisionIndex.applyEvent({ event_id: 1, worker_id: String(w + 1), dp_rank: 0, data: { type: "stored", parent_hash: null, blocks: hasher.blockHashes(prompt, 64) } });
+  decisionIndex.applyEvent({
+    event_id: 1,
+    worker_id: String(w + 1),
+    dp_rank: 0,
+    data: { type: "stored", parent_hash: null, blocks: hasher.blockHashes(prompt, 64) },
+  });
 }
-const candidates = Array.from({ length: WORKERS }, (_, w) => ({ instanceId: String(w + 1), inflight: 0, card: { kv_cache_block_size: 64 } }));
+const candidates = Array.from(
+  { length: WORKERS },
+  (_, w) => ({ instanceId: String(w + 1), inflight: 0, card: { kv_cache_block_size: 64 } }),
+);
 const times: number[] = [];
 for (let i = 0; i < 20000; i++) {
   const tokenIds = [...prompts[i % 64]];
@@ -186,7 +235,11 @@ for (let i = 0; i < 20000; i++) {
 times.sort((a, b) => a - b);
 const p50 = percentile(times, 0.5);
 const p99 = percentile(times, 0.99);
-console.error(`  routing decision (4096-token prompt, 16 workers): p50 ${p50.toFixed(1)} µs, p99 ${p99.toFixed(1)} µs (goal p99 <= 100 µs)`);
+console.error(
+  `  routing decision (4096-token prompt, 16 workers): p50 ${p50.toFixed(1)} µs, p99 ${
+    p99.toFixed(1)
+  } µs (goal p99 <= 100 µs)`,
+);
 
 const result = {
   bench: "kv_indexer",

@@ -18,7 +18,7 @@ import { MockerEngine } from "../engines/mocker/mod.ts";
 import { createEmbeddedServer } from "../src/serve/embedded_server.ts";
 import { createLogger } from "../src/logging/logger.ts";
 import { generateWorkload } from "../src/bench/workload_trace.ts";
-import { replayTrace, type ReplayResult } from "../src/bench/trace_replay.ts";
+import { type ReplayResult, replayTrace } from "../src/bench/trace_replay.ts";
 import { runtimeLabel, writeJson } from "./bench_util.ts";
 
 const { values } = parseArgs({
@@ -43,9 +43,12 @@ const trace = generateWorkload({
   seed: 11,
 });
 const engineArgs = [
-  "--speedup-ratio", String(speedup),
-  "--num-gpu-blocks-override", values.blocks!,
-  "--block-size", "64",
+  "--speedup-ratio",
+  String(speedup),
+  "--num-gpu-blocks-override",
+  values.blocks!,
+  "--block-size",
+  "64",
 ];
 console.error(
   `trace: ${trace.length} requests, ${values.groups} prefix groups, ${values.rate} req/s; ` +
@@ -87,7 +90,11 @@ for (const mode of ["warm-up", "kv", "round-robin", "random"]) {
 const by = (m: string) => rows.find((r) => r.mode === m)!.result;
 const ratio = by("round-robin").ttftMs.avg / by("kv").ttftMs.avg;
 const ratioRandom = by("random").ttftMs.avg / by("kv").ttftMs.avg;
-console.error(`  mean TTFT: round-robin / kv = ${ratio.toFixed(2)}x, random / kv = ${ratioRandom.toFixed(2)}x (goal >= 2x)`);
+console.error(
+  `  mean TTFT: round-robin / kv = ${ratio.toFixed(2)}x, random / kv = ${
+    ratioRandom.toFixed(2)
+  }x (goal >= 2x)`,
+);
 const result = {
   bench: "kv_routing",
   runtime: runtimeLabel(),

@@ -66,12 +66,19 @@ const FLAGS = {
   "max-tokens": { type: "string" },
 } as const;
 
-function floatFlag(values: Record<string, unknown>, flag: string, fallback: number, max = Infinity) {
+function floatFlag(
+  values: Record<string, unknown>,
+  flag: string,
+  fallback: number,
+  max = Infinity,
+) {
   const raw = values[flag];
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(value) || value < 0 ||
-    value > max) {
+  if (
+    typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(value) || value < 0 ||
+    value > max
+  ) {
     throw new SluiceError(
       "InvalidArgument",
       `Cannot parse --${flag}: expected a number in [0, ${max}], got "${String(raw)}"`,

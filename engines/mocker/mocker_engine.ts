@@ -9,10 +9,14 @@
  * @module
  */
 import { z } from "zod";
-import type { EngineFactory, EngineSetup, LLMEngine } from "../../src/engine/engine.ts";
+import type { EngineSetup, LLMEngine } from "../../src/engine/engine.ts";
 import type { EngineConfig } from "../../src/engine/engine_config.ts";
 import type { EngineServices } from "../../src/engine/engine_services.ts";
-import { type CompletionUsage, type GenerateChunk, makeUsage } from "../../src/engine/generate_chunk.ts";
+import {
+  type CompletionUsage,
+  type GenerateChunk,
+  makeUsage,
+} from "../../src/engine/generate_chunk.ts";
 import type { GenerateRequest } from "../../src/engine/generate_request.ts";
 import type { RequestContext } from "../../src/engine/request_context.ts";
 import { SluiceError } from "../../src/errors/sluice_error.ts";
@@ -113,13 +117,17 @@ export class MockerEngine implements LLMEngine {
       prefixCaching: o.enablePrefixCaching,
       sink: services?.kv,
     });
-    this.#scheduler = new Scheduler({
-      blockSize: o.blockSize,
-      maxNumSeqs: o.maxNumSeqs,
-      maxNumBatchedTokens: o.maxNumBatchedTokens,
-      chunkedPrefill: o.enableChunkedPrefill,
-      watermark: o.watermark,
-    }, this.#blocks, hasher);
+    this.#scheduler = new Scheduler(
+      {
+        blockSize: o.blockSize,
+        maxNumSeqs: o.maxNumSeqs,
+        maxNumBatchedTokens: o.maxNumBatchedTokens,
+        chunkedPrefill: o.enableChunkedPrefill,
+        watermark: o.watermark,
+      },
+      this.#blocks,
+      hasher,
+    );
     this.#loop = this.#run();
     return {
       model: o.modelPath ?? o.modelName,
@@ -196,7 +204,12 @@ export class MockerEngine implements LLMEngine {
           box.tokens = [];
           sent += tokens.length;
           if (box.finished) {
-            yield { token_ids: tokens, index: 0, finish_reason: "length", completion_usage: usage() };
+            yield {
+              token_ids: tokens,
+              index: 0,
+              finish_reason: "length",
+              completion_usage: usage(),
+            };
             return;
           }
           yield { token_ids: tokens, index: 0 };
@@ -272,7 +285,9 @@ export class MockerEngine implements LLMEngine {
 }
 
 async function readContextLength(modelPath: string): Promise<number> {
-  const file = modelPath.endsWith(".json") ? modelPath : `${modelPath.replace(/\/$/, "")}/config.json`;
+  const file = modelPath.endsWith(".json")
+    ? modelPath
+    : `${modelPath.replace(/\/$/, "")}/config.json`;
   let text: string;
   try {
     text = await currentRuntime().readTextFile(file);
@@ -291,4 +306,3 @@ async function readContextLength(modelPath: string): Promise<number> {
   }
   return parsed.data.max_position_embeddings;
 }
-

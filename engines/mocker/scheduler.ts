@@ -130,7 +130,9 @@ export class Scheduler {
       const need = length - hit * blockSize;
       if (!chunkedPrefill && need > budget) break;
       const n = Math.min(need, budget);
-      for (let b = 0; b < hit; b++) seq.blocks.push(this.#blocks.acquireCached(hashes[b].block_hash));
+      for (let b = 0; b < hit; b++) {
+        seq.blocks.push(this.#blocks.acquireCached(hashes[b].block_hash));
+      }
       const reserve = this.running.length > 0
         ? Math.ceil(this.#config.watermark * this.#blocks.totalBlocks)
         : 0;

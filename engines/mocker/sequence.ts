@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BlockHashes, BlockHasher } from "../../src/kv/block_hash.ts";
+import type { BlockHasher, BlockHashes } from "../../src/kv/block_hash.ts";
 
 /** Where a sequence is in the scheduler. */
 export type SequenceState = "waiting" | "running" | "finished";

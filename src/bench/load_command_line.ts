@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { formatResult, type LoadOptions, type LoadResult, runLoad } from "./load_generator.ts";
-import { formatReplay, replayTrace, type ReplayResult } from "./trace_replay.ts";
+import { formatReplay, type ReplayResult, replayTrace } from "./trace_replay.ts";
 import {
   formatTrace,
   generateWorkload,
@@ -133,7 +133,14 @@ export function parseLoadArgs(argv: string[]): LoadCommandLine {
       },
     };
   }
-  return { runs, json: values.json, quiet: values.quiet!, trace: values.trace, timeScale, makeTrace };
+  return {
+    runs,
+    json: values.json,
+    quiet: values.quiet!,
+    trace: values.trace,
+    timeScale,
+    makeTrace,
+  };
 }
 
 /** What {@linkcode runLoadCommandLine} writes to and reads from. */

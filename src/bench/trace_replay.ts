@@ -8,7 +8,7 @@
  * @module
  */
 import { type Distribution, distribution } from "./load_statistics.ts";
-import { type StreamSample, streamOne } from "./load_generator.ts";
+import { streamOne, type StreamSample } from "./load_generator.ts";
 import { type TraceEntry, traceTokens } from "./workload_trace.ts";
 
 /** Options for {@linkcode replayTrace}. */
@@ -96,10 +96,17 @@ export async function replayTrace(options: ReplayOptions): Promise<ReplayResult>
 
 /** A human-readable summary of a replay. */
 export function formatReplay(label: string, r: ReplayResult): string {
-  const f = (d: Distribution) => `avg ${d.avg.toFixed(1)}  p50 ${d.p50.toFixed(1)}  p90 ${d.p90.toFixed(1)}  p99 ${d.p99.toFixed(1)}`;
+  const f = (d: Distribution) =>
+    `avg ${d.avg.toFixed(1)}  p50 ${d.p50.toFixed(1)}  p90 ${d.p90.toFixed(1)}  p99 ${
+      d.p99.toFixed(1)
+    }`;
   return [
-    `${label}: ${r.completed}/${r.requests} ok, ${r.errors} errors in ${r.durationSeconds.toFixed(2)} s`,
-    `  requests/s ${r.requestsPerSecond.toFixed(2)}   output tokens/s ${r.outputTokensPerSecond.toFixed(0)}   cache hit rate ${(r.cacheHitRate * 100).toFixed(1)}%`,
+    `${label}: ${r.completed}/${r.requests} ok, ${r.errors} errors in ${
+      r.durationSeconds.toFixed(2)
+    } s`,
+    `  requests/s ${r.requestsPerSecond.toFixed(2)}   output tokens/s ${
+      r.outputTokensPerSecond.toFixed(0)
+    }   cache hit rate ${(r.cacheHitRate * 100).toFixed(1)}%`,
     `  TTFT (ms)     ${f(r.ttftMs)}`,
     `  latency (ms)  ${f(r.latencyMs)}`,
     ...r.errorSamples.map((e) => `  error: ${e}`),

@@ -80,7 +80,10 @@ export function generateWorkload(options: WorkloadOptions): TraceEntry[] {
     Array.from({ length: Math.ceil(tokens / TRACE_BLOCK_TOKENS) }, () => nextId++);
   // Prefixes are whole blocks, so the user text starts a block of its own.
   const prefixes = Array.from({ length: groups }, () => {
-    const blocks = Math.max(1, Math.round(between(options.prefixTokens ?? [2048, 8192]) / TRACE_BLOCK_TOKENS));
+    const blocks = Math.max(
+      1,
+      Math.round(between(options.prefixTokens ?? [2048, 8192]) / TRACE_BLOCK_TOKENS),
+    );
     return fresh(blocks * TRACE_BLOCK_TOKENS);
   });
   interface Conversation {
@@ -137,7 +140,9 @@ export function parseTrace(text: string): TraceEntry[] {
       throw new TypeError(`trace line ${i + 1}: not JSON (${(error as Error).message})`);
     }
     const parsed = TraceEntrySchema.safeParse(value);
-    if (!parsed.success) throw new TypeError(`trace line ${i + 1}: ${parsed.error.issues[0].message}`);
+    if (!parsed.success) {
+      throw new TypeError(`trace line ${i + 1}: ${parsed.error.issues[0].message}`);
+    }
     out.push(parsed.data);
   }
   return out;

@@ -72,7 +72,13 @@ export class PrefixHashCache {
       if (node === undefined || !same(node.tokens, tokens, start)) {
         const hash = this.#hasher.nextBlock(tokens, start, start + bs, parent).block_hash;
         const [hi, lo] = parseHash(hash);
-        node = { tokens: Int32Array.from(tokens.slice(start, start + bs)), hash, hi, lo, children: undefined };
+        node = {
+          tokens: Int32Array.from(tokens.slice(start, start + bs)),
+          hash,
+          hi,
+          lo,
+          children: undefined,
+        };
         if (this.#nodes >= this.#maxNodes) {
           // Full: start over. This chain continues uncached (a fresh level per block).
           this.#root = new Map();

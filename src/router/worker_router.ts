@@ -13,7 +13,7 @@ import { DirectPolicy } from "./direct_policy.ts";
 import { LeastLoadedPolicy } from "./least_loaded_policy.ts";
 import { RandomPolicy } from "./random_policy.ts";
 import { RoundRobinPolicy } from "./round_robin_policy.ts";
-import { RouterMode, type RouteRequest, type RoutingPolicy } from "./routing_policy.ts";
+import { type RouteRequest, RouterMode, type RoutingPolicy } from "./routing_policy.ts";
 import type { RoutingTable, WorkerSlot } from "./routing_table.ts";
 
 /** How long a worker is skipped after a request-path failure, as in Dynamo. */
@@ -286,9 +286,7 @@ export class WorkerRouter {
       if (slot.inflight >= this.limitOf(slot)) busy++;
       else candidates.push(slot);
     }
-    const chosen = candidates.length > 0
-      ? this.policy.select(candidates, options)
-      : undefined;
+    const chosen = candidates.length > 0 ? this.policy.select(candidates, options) : undefined;
     if (chosen !== undefined) return chosen;
     if (lastError !== undefined) {
       // Every worker tried refused as overloaded and every other one is at its limit here:

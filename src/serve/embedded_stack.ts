@@ -15,10 +15,7 @@ import { SluiceError } from "../errors/sluice_error.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
 import { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import { InProcessRequestPlane } from "../request_plane/in_process_request_plane.ts";
-import {
-  InProcessEventBus,
-  InProcessEventPlane,
-} from "../event_plane/in_process_event_plane.ts";
+import { InProcessEventBus, InProcessEventPlane } from "../event_plane/in_process_event_plane.ts";
 import { createWorker, type Worker, type WorkerTimings } from "../worker/worker.ts";
 
 /** Options for {@linkcode createEmbeddedStack}. */

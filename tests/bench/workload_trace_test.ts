@@ -55,7 +55,10 @@ test("traces round-trip through JSON lines and expand to deterministic token ids
   assert.deepEqual(b.slice(0, 512), a);
   assert.throws(() => parseTrace('{"timestamp":0}\n'), /trace line 1/);
   assert.throws(() => parseTrace("nope"), /trace line 1: not JSON/);
-  assert.throws(() => parseLoadArgs(["--make-trace", "x", "--prefix-tokens", "9-1"]), /--prefix-tokens/);
+  assert.throws(
+    () => parseLoadArgs(["--make-trace", "x", "--prefix-tokens", "9-1"]),
+    /--prefix-tokens/,
+  );
   assert.throws(() => parseLoadArgs(["--time-scale", "0"]), /--time-scale/);
 });
 
@@ -68,8 +71,18 @@ test("sluice bench --make-trace then --trace replays against mocker workers", as
     readTextFile: (path: string) => Promise.resolve(files.get(path)!),
   };
   await runLoadCommandLine([
-    "--make-trace", "t.jsonl", "--requests", "24", "--groups", "2", "--prefix-tokens", "1024-2048",
-    "--rate", "50", "--output-tokens", "4",
+    "--make-trace",
+    "t.jsonl",
+    "--requests",
+    "24",
+    "--groups",
+    "2",
+    "--prefix-tokens",
+    "1024-2048",
+    "--rate",
+    "50",
+    "--output-tokens",
+    "4",
   ], io);
   assert.equal(parseTrace(files.get("t.jsonl")!).length, 24);
   const server = await createEmbeddedServer({

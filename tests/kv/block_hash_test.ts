@@ -98,8 +98,11 @@ test("the prefix hash cache returns exactly the hasher's hashes, hits or misses"
     assert.deepEqual(cache.sequenceHashes(tokens), want);
     const keys = cache.sequenceKeys(tokens);
     assert.deepEqual(
-      Array.from({ length: keys.length / 2 }, (_, b) =>
-        keys[2 * b].toString(16).padStart(8, "0") + keys[2 * b + 1].toString(16).padStart(8, "0")),
+      Array.from(
+        { length: keys.length / 2 },
+        (_, b) =>
+          keys[2 * b].toString(16).padStart(8, "0") + keys[2 * b + 1].toString(16).padStart(8, "0"),
+      ),
       want,
     );
   }

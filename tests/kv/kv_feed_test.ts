@@ -1,6 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { InProcessEventBus, InProcessEventPlane } from "../../src/event_plane/in_process_event_plane.ts";
+import {
+  InProcessEventBus,
+  InProcessEventPlane,
+} from "../../src/event_plane/in_process_event_plane.ts";
 import { KvIndexFeed } from "../../src/kv/kv_index_feed.ts";
 import { createEngineServices } from "../../src/kv/kv_publisher.ts";
 import { hex } from "./_random.ts";

@@ -43,8 +43,8 @@ for (const seed of [1, 2, 3, 4, 5]) {
     for (let i = 0; i < 36; i++) join();
     const publish = (w: SimWorker, data: KvEventData, drop: boolean) => {
       const event: KvEvent = { event_id: w.nextId++, worker_id: w.id, dp_rank: 0, data };
-      if (data.type === "stored") for (const b of data.blocks) w.truth.add(b.block_hash);
-      else if (data.type === "removed") for (const h of data.block_hashes) w.truth.delete(h);
+      if (data.type === "stored") { for (const b of data.blocks) w.truth.add(b.block_hash); }
+      else if (data.type === "removed") { for (const h of data.block_hashes) w.truth.delete(h); }
       else w.truth.clear();
       if (drop) {
         unseen.add(w.id); // lost on the way: the worker's next event reveals the gap
@@ -61,7 +61,11 @@ for (const seed of [1, 2, 3, 4, 5]) {
       for (const id of [...unseen]) {
         const w = live.get(id);
         if (w !== undefined) {
-          publish(w, { type: "stored", parent_hash: null, blocks: [{ block_hash: hex(7777), tokens_hash: hex(7777) }] }, false);
+          publish(w, {
+            type: "stored",
+            parent_hash: null,
+            blocks: [{ block_hash: hex(7777), tokens_hash: hex(7777) }],
+          }, false);
         }
       }
       unseen.clear();
@@ -113,7 +117,12 @@ for (const seed of [1, 2, 3, 4, 5]) {
         // Stale duplicates are ignored.
         if (w.nextId > 1 && !indexer.resyncing(w.id) && !unseen.has(w.id)) {
           assert.equal(
-            indexer.applyEvent({ event_id: w.nextId - 1, worker_id: w.id, dp_rank: 0, data: { type: "cleared" } }),
+            indexer.applyEvent({
+              event_id: w.nextId - 1,
+              worker_id: w.id,
+              dp_rank: 0,
+              data: { type: "cleared" },
+            }),
             "stale",
           );
         }
@@ -142,7 +151,11 @@ test("events that arrive during a resync are buffered and replayed after the sna
     event_id: id,
     worker_id: "9",
     dp_rank: 0,
-    data: { type: "stored", parent_hash: null, blocks: [{ block_hash: hex(h), tokens_hash: hex(h) }] },
+    data: {
+      type: "stored",
+      parent_hash: null,
+      blocks: [{ block_hash: hex(h), tokens_hash: hex(h) }],
+    },
   });
   assert.equal(indexer.applyEvent(stored(1, 1)), "applied");
   assert.equal(indexer.applyEvent(stored(3, 3)), "gap"); // event 2 was lost
@@ -150,7 +163,11 @@ test("events that arrive during a resync are buffered and replayed after the sna
   assert.equal(indexer.resyncing("9"), true);
   // The worker's snapshot was taken after event 3.
   assert.equal(
-    indexer.applySnapshot({ worker_id: "9", last_event_id: 3, block_hashes: [hex(1), hex(2), hex(3)] }),
+    indexer.applySnapshot({
+      worker_id: "9",
+      last_event_id: 3,
+      block_hashes: [hex(1), hex(2), hex(3)],
+    }),
     "applied",
   );
   assert.equal(indexer.blocksOf("9"), 4);

@@ -13,7 +13,13 @@ const workers = ["1", "2", "3", "4"].map((instanceId) => ({
   card: { kv_cache_block_size: BS },
 }));
 
-function storeOn(indexer: KvIndexer, hasher: BlockHasher, worker: string, tokens: number[], id = 1) {
+function storeOn(
+  indexer: KvIndexer,
+  hasher: BlockHasher,
+  worker: string,
+  tokens: number[],
+  id = 1,
+) {
   const blocks = hasher.blockHashes(tokens, BS);
   indexer.applyEvent({
     event_id: id,
@@ -52,7 +58,10 @@ test("kv routing spreads load when every worker is equal, and active blocks weig
   const counts = new Map<string, number>();
   // Held in flight: each routed request adds its blocks, so the next goes elsewhere.
   for (let i = 0; i < 8; i++) {
-    const request: RouteRequest = { model: "m", tokenIds: Array.from({ length: 16 }, (_, j) => i * 100 + j) };
+    const request: RouteRequest = {
+      model: "m",
+      tokenIds: Array.from({ length: 16 }, (_, j) => i * 100 + j),
+    };
     const chosen = policy.select(workers, request)!;
     policy.routed(chosen, request);
     routed.push([chosen, request]);
@@ -70,7 +79,12 @@ test("kv routing spreads load when every worker is equal, and active blocks weig
     const chosen = idle.select(workers, { model: "m", tokenIds: [i, i, i, i, i] })!;
     fair.set(chosen.instanceId, (fair.get(chosen.instanceId) ?? 0) + 1);
   }
-  for (const w of workers) assert.ok((fair.get(w.instanceId) ?? 0) > 60, `worker ${w.instanceId}: ${fair.get(w.instanceId)}`);
+  for (const w of workers) {
+    assert.ok(
+      (fair.get(w.instanceId) ?? 0) > 60,
+      `worker ${w.instanceId}: ${fair.get(w.instanceId)}`,
+    );
+  }
 });
 
 test("routed and released pair up; the overlap weight and temperature shape the choice", async () => {
@@ -85,22 +99,33 @@ test("routed and released pair up; the overlap weight and temperature shape the 
   policy.routed(two[0], big); // 10 active blocks on worker 1
   assert.equal(policy.activeBlocks("1"), 10);
   // Worker 1 caches 4 of 5 blocks (cost 1 + 10) vs worker 2 (cost 5 + 0): worker 2 wins.
-  assert.equal(policy.select(two, { model: "m", tokenIds: [...prefix, 1, 2, 3, 4] })!.instanceId, "2");
+  assert.equal(
+    policy.select(two, { model: "m", tokenIds: [...prefix, 1, 2, 3, 4] })!.instanceId,
+    "2",
+  );
   // Weighting prefill more makes the cached worker win: 3·1 + 10 < 3·5.
   const weighted = new KvRoutingPolicy({ indexer, hasher, overlapScoreWeight: 3 });
   weighted.routed(two[0], big);
-  assert.equal(weighted.select(two, { model: "m", tokenIds: [...prefix, 1, 2, 3, 4] })!.instanceId, "1");
+  assert.equal(
+    weighted.select(two, { model: "m", tokenIds: [...prefix, 1, 2, 3, 4] })!.instanceId,
+    "1",
+  );
   policy.released(two[0], big);
   policy.released(two[0], big); // a second release of the same request changes nothing
   assert.equal(policy.activeBlocks("1"), 0);
   // A high temperature samples the costlier worker sometimes; zero never does.
   const hot = new KvRoutingPolicy({ indexer, hasher, temperature: 10, random: rng(5) });
   const picks = new Set<string>();
-  for (let i = 0; i < 100; i++) picks.add(hot.select(two, { model: "m", tokenIds: [...prefix, 1, 2, 3, 4] })!.instanceId);
+  for (let i = 0; i < 100; i++) {
+    picks.add(hot.select(two, { model: "m", tokenIds: [...prefix, 1, 2, 3, 4] })!.instanceId);
+  }
   assert.deepEqual([...picks].sort(), ["1", "2"]);
   const cold = new KvRoutingPolicy({ indexer, hasher, random: rng(6) });
   for (let i = 0; i < 50; i++) {
-    assert.equal(cold.select(two, { model: "m", tokenIds: [...prefix, 1, 2, 3, 4] })!.instanceId, "1");
+    assert.equal(
+      cold.select(two, { model: "m", tokenIds: [...prefix, 1, 2, 3, 4] })!.instanceId,
+      "1",
+    );
   }
 });
 

@@ -83,7 +83,11 @@ for (const seed of [11, 12, 13]) {
       }
       blocks.checkInvariants();
       assert.equal(blocks.usedBlocks, new Set(held).size, "blocks conserved");
-      assert.deepEqual([...sink.view].sort(), blocks.cachedHashes().sort(), "events describe the cache");
+      assert.deepEqual(
+        [...sink.view].sort(),
+        blocks.cachedHashes().sort(),
+        "events describe the cache",
+      );
     }
     for (const b of held) blocks.release(b);
     assert.equal(blocks.freeBlocks, 24);

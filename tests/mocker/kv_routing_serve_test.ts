@@ -37,7 +37,9 @@ for (const mode of ["kv", "round-robin"] as const) {
       logger: createLogger({ level: "error" }),
     });
     try {
-      const prefixes = [0, 1, 2, 3].map((p) => Array.from({ length: 64 }, (_, i) => 1000 * (p + 1) + i));
+      const prefixes = [0, 1, 2, 3].map((p) =>
+        Array.from({ length: 64 }, (_, i) => 1000 * (p + 1) + i)
+      );
       let cachedRepeats = 0;
       for (const prefix of prefixes) {
         await complete(stack.frontend.fetch, [...prefix, 1]);
@@ -53,7 +55,9 @@ for (const mode of ["kv", "round-robin"] as const) {
         const policy = stack.frontend.router.policy as KvRoutingPolicy;
         assert.equal(policy.name, "kv");
         assert.equal(policy.lastDecision?.overlapBlocks, 4);
-        for (const w of stack.workers) assert.equal(policy.activeBlocks(w.instanceId), 0, "released");
+        for (const w of stack.workers) {
+          assert.equal(policy.activeBlocks(w.instanceId), 0, "released");
+        }
       } else {
         // Round-robin sends each repeat to the next worker: the prefix is never there.
         assert.ok(cachedRepeats < 12, `round-robin hit ${cachedRepeats} of 12`);
@@ -67,7 +71,9 @@ for (const mode of ["kv", "round-robin"] as const) {
 test("--router-mode kv without an event plane is refused naming the flag", async () => {
   const { createFrontend } = await import("../../src/frontend/frontend_app.ts");
   const { MemoryDiscovery } = await import("../../src/discovery/memory_discovery.ts");
-  const { InProcessRequestPlane } = await import("../../src/request_plane/in_process_request_plane.ts");
+  const { InProcessRequestPlane } = await import(
+    "../../src/request_plane/in_process_request_plane.ts"
+  );
   const discovery = new MemoryDiscovery();
   const plane = new InProcessRequestPlane();
   await assert.rejects(

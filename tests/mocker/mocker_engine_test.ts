@@ -11,7 +11,11 @@ import { isSluiceError } from "../../src/errors/sluice_error.ts";
 import { currentRuntime } from "../../src/runtime/runtime.ts";
 
 const request = (tokens: number[], maxTokens: number) =>
-  parseGenerateRequest({ token_ids: tokens, model: "m", stop_conditions: { max_tokens: maxTokens } });
+  parseGenerateRequest({
+    token_ids: tokens,
+    model: "m",
+    stop_conditions: { max_tokens: maxTokens },
+  });
 
 async function collect(stream: AsyncIterable<GenerateChunk>): Promise<GenerateChunk[]> {
   const out: GenerateChunk[] = [];
@@ -36,9 +40,22 @@ test("flags: Dynamo's names, §8 defaults, and errors that name the flag", async
   assert.equal(MOCKER_DEFAULTS.speedupRatio, 1.0);
   assert.ok(MOCKER_DEFAULTS.enablePrefixCaching && MOCKER_DEFAULTS.enableChunkedPrefill);
   const { options } = parseMockerArgs([
-    "--speedup-ratio", "2.5", "--block-size", "16", "--num-gpu-blocks-override", "100",
-    "--max-num-seqs", "4", "--max-num-batched-tokens", "512", "--no-enable-prefix-caching",
-    "--no-enable-chunked-prefill", "--watermark", "0.05", "--startup-time", "0.01",
+    "--speedup-ratio",
+    "2.5",
+    "--block-size",
+    "16",
+    "--num-gpu-blocks-override",
+    "100",
+    "--max-num-seqs",
+    "4",
+    "--max-num-batched-tokens",
+    "512",
+    "--no-enable-prefix-caching",
+    "--no-enable-chunked-prefill",
+    "--watermark",
+    "0.05",
+    "--startup-time",
+    "0.01",
   ]);
   assert.deepEqual(
     [options.speedupRatio, options.blockSize, options.numGpuBlocks, options.maxNumSeqs],
@@ -48,14 +65,18 @@ test("flags: Dynamo's names, §8 defaults, and errors that name the flag", async
   assert.equal(options.enablePrefixCaching, false);
   assert.equal(options.enableChunkedPrefill, false);
   assert.equal(options.watermark, 0.05);
-  for (const [argv, flag] of [
-    [["--block-size", "0"], "--block-size"],
-    [["--speedup-ratio", "-1"], "--speedup-ratio"],
-    [["--watermark", "2"], "--watermark"],
-    [["--enable-prefix-caching", "--no-enable-prefix-caching"], "--enable-prefix-caching"],
-  ] as const) {
-    assert.throws(() => parseMockerArgs([...argv]), (e: unknown) =>
-      isSluiceError(e) && e.kind === "InvalidArgument" && e.message.includes(flag));
+  for (
+    const [argv, flag] of [
+      [["--block-size", "0"], "--block-size"],
+      [["--speedup-ratio", "-1"], "--speedup-ratio"],
+      [["--watermark", "2"], "--watermark"],
+      [["--enable-prefix-caching", "--no-enable-prefix-caching"], "--enable-prefix-caching"],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseMockerArgs([...argv]),
+      (e: unknown) => isSluiceError(e) && e.kind === "InvalidArgument" && e.message.includes(flag),
+    );
   }
   await assert.rejects(MockerEngine.fromArgs(["--bogus"]), /bogus/);
 });
@@ -76,7 +97,10 @@ test("start reports the KV layout; the context length comes from --model-path's 
   const runtime = currentRuntime();
   const path = `${await makeTempDir()}/config.json`;
   await runtime.writeTextFile(path, JSON.stringify({ max_position_embeddings: 4096 }));
-  const withPath = new MockerEngine({ speedupRatio: 0, modelPath: path.replace("/config.json", "") });
+  const withPath = new MockerEngine({
+    speedupRatio: 0,
+    modelPath: path.replace("/config.json", ""),
+  });
   assert.equal((await withPath.start("2")).context_length, 4096);
   await assert.rejects(
     collect(withPath.generate(request(Array(4000).fill(1), 200), createRequestContext().context)),
@@ -98,22 +122,34 @@ test("prefix hits show as cached_tokens; ids are deterministic; KV events descri
   await engine.start("5", handle.services);
   try {
     const prompt = Array.from({ length: 22 }, (_, i) => 10 + i);
-    const first = await collect(engine.generate(request(prompt, 5), createRequestContext().context));
+    const first = await collect(
+      engine.generate(request(prompt, 5), createRequestContext().context),
+    );
     const last = first.at(-1)!;
     assert.equal(last.finish_reason, "length");
-    assert.deepEqual(last.completion_usage, { prompt_tokens: 22, completion_tokens: 5, total_tokens: 27 });
-    const second = await collect(engine.generate(request(prompt, 5), createRequestContext().context));
+    assert.deepEqual(last.completion_usage, {
+      prompt_tokens: 22,
+      completion_tokens: 5,
+      total_tokens: 27,
+    });
+    const second = await collect(
+      engine.generate(request(prompt, 5), createRequestContext().context),
+    );
     assert.equal(second.at(-1)!.completion_usage?.prompt_tokens_details?.cached_tokens, 20);
     assert.deepEqual(second.flatMap((c) => c.token_ids), first.flatMap((c) => c.token_ids));
     // Event ids are sequential; the stored blocks are what the block manager caches.
     assert.deepEqual(events.map((e) => e.event_id), events.map((_, i) => i + 1));
     const view = new Set<string>();
     for (const e of events) {
-      if (e.data.type === "stored") for (const b of e.data.blocks) view.add(b.block_hash);
-      if (e.data.type === "removed") for (const h of e.data.block_hashes) view.delete(h);
+      if (e.data.type === "stored") { for (const b of e.data.blocks) view.add(b.block_hash); }
+      if (e.data.type === "removed") { for (const h of e.data.block_hashes) view.delete(h); }
     }
     assert.deepEqual([...view].sort(), engine.blockManager!.cachedHashes().sort());
-    assert.equal(view.size, 6, "22 prompt + 5 generated tokens: 6 full blocks (the last token's KV is never computed)");
+    assert.equal(
+      view.size,
+      6,
+      "22 prompt + 5 generated tokens: 6 full blocks (the last token's KV is never computed)",
+    );
   } finally {
     await engine.cleanup();
     await handle.close();
@@ -125,7 +161,10 @@ test("cancellation ends the stream with 'cancelled' and frees its blocks at once
   await engine.start("1");
   try {
     const { context, cancel } = createRequestContext();
-    const stream = engine.generate(request(Array.from({ length: 40 }, (_, i) => i), 10000), context);
+    const stream = engine.generate(
+      request(Array.from({ length: 40 }, (_, i) => i), 10000),
+      context,
+    );
     const it = stream[Symbol.asyncIterator]();
     const first = await it.next();
     assert.equal(first.done, false);
@@ -136,7 +175,10 @@ test("cancellation ends the stream with 'cancelled' and frees its blocks at once
     assert.equal(rest.at(-1)!.finish_reason, "cancelled");
     assert.equal(engine.blockManager!.usedBlocks, 0);
     // A silent drop (consumer stops reading) frees them too.
-    const dropped = engine.generate(request([1, 2, 3, 4, 5, 6, 7, 8, 9], 10000), createRequestContext().context);
+    const dropped = engine.generate(
+      request([1, 2, 3, 4, 5, 6, 7, 8, 9], 10000),
+      createRequestContext().context,
+    );
     const dit = dropped[Symbol.asyncIterator]();
     await dit.next();
     assert.ok(engine.blockManager!.usedBlocks > 0);
@@ -154,7 +196,10 @@ test("simulated time follows the timing model and the speedup ratio", async () =
   await engine.start("1");
   try {
     const t0 = performance.now();
-    const it = engine.generate(request(Array.from({ length: 4096 }, (_, i) => i % 1000), 1), createRequestContext().context);
+    const it = engine.generate(
+      request(Array.from({ length: 4096 }, (_, i) => i % 1000), 1),
+      createRequestContext().context,
+    );
     await collect(it);
     const ms = performance.now() - t0;
     assert.ok(ms >= 85.756 / 4 - 1 && ms < 200, `took ${ms} ms`);

@@ -11,14 +11,18 @@ const hasher = await BlockHasher.create();
 
 function setup(config: Partial<SchedulerConfig> & { totalBlocks: number }) {
   const blocks = new BlockManager({ totalBlocks: config.totalBlocks });
-  const scheduler = new Scheduler({
-    blockSize: 4,
-    maxNumSeqs: 8,
-    maxNumBatchedTokens: 32,
-    chunkedPrefill: true,
-    watermark: 0,
-    ...config,
-  }, blocks, hasher);
+  const scheduler = new Scheduler(
+    {
+      blockSize: 4,
+      maxNumSeqs: 8,
+      maxNumBatchedTokens: 32,
+      chunkedPrefill: true,
+      watermark: 0,
+      ...config,
+    },
+    blocks,
+    hasher,
+  );
   return { blocks, scheduler };
 }
 
@@ -109,7 +113,9 @@ test("without chunked prefill a prompt waits for a whole budget", () => {
 test("preemption frees blocks, and the resumed sequence streams on with nothing lost or repeated", () => {
   const config = { totalBlocks: 6, maxNumSeqs: 4, maxNumBatchedTokens: 64, blockSize: 4 };
   const { blocks, scheduler } = setup(config);
-  const seqs = [1, 2, 3].map((id) => seq(id, Array.from({ length: 6 }, (_, i) => id * 100 + i), 10));
+  const seqs = [1, 2, 3].map((id) =>
+    seq(id, Array.from({ length: 6 }, (_, i) => id * 100 + i), 10)
+  );
   for (const s of seqs) scheduler.add(s);
   const streams = new Map<string, number[]>();
   for (let step = 0; step < 500 && !scheduler.idle; step++) {
@@ -148,7 +154,10 @@ for (const seed of [21, 22, 23, 24]) {
       if (random() < 0.3 && all.length < 600) {
         const id = nextId++;
         const prefix = prefixes[below(random, 3)].slice(0, below(random, 13));
-        const prompt = [...prefix, ...Array.from({ length: 1 + below(random, 8) }, () => below(random, 500))];
+        const prompt = [
+          ...prefix,
+          ...Array.from({ length: 1 + below(random, 8) }, () => below(random, 500)),
+        ];
         const maxTokens = 1 + below(random, 24);
         if (Math.ceil((prompt.length + maxTokens) / 4) <= config.totalBlocks) {
           const s = seq(id, prompt, maxTokens);
