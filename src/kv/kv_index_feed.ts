@@ -38,7 +38,7 @@ export class KvIndexFeed {
   /** Resync queries sent (for metrics and tests). */
   resyncs = 0;
   #options: KvIndexFeedOptions;
-  #subs: Subscription[] = [];
+  #subs = new Set<Subscription>();
   #loops: Promise<void>[] = [];
   #timers = new Map<string, ReturnType<typeof setTimeout>>();
   #replySubject = `_sluice.kv-snapshot.${crypto.randomUUID().replaceAll("-", "")}`;
@@ -53,17 +53,24 @@ export class KvIndexFeed {
   static start(options: KvIndexFeedOptions): KvIndexFeed {
     const feed = new KvIndexFeed(options);
     const plane = options.eventPlane;
-    feed.#consume(plane.subscribe("*.*.kv-events", { highWaterMark: 65536 }), (raw) => {
-      const parsed = KvEventSchema.safeParse(raw);
-      if (!parsed.success) return feed.#invalid("KV event", parsed.error.message);
-      if (feed.indexer.applyEvent(parsed.data) === "gap") feed.#ask(parsed.data.worker_id);
-    });
-    feed.#consume(plane.subscribe("*.*.load-metrics"), (raw) => {
+    feed.#consume(
+      () => plane.subscribe("*.*.kv-events", { highWaterMark: 65536 }),
+      (raw) => {
+        const parsed = KvEventSchema.safeParse(raw);
+        if (!parsed.success) return feed.#invalid("KV event", parsed.error.message);
+        if (feed.indexer.applyEvent(parsed.data) === "gap") feed.#ask(parsed.data.worker_id);
+      },
+      () => {
+        // The subscription failed (e.g. fell behind): events were lost; resync every worker.
+        for (const id of feed.indexer.workers()) if (feed.indexer.invalidate(id)) feed.#ask(id);
+      },
+    );
+    feed.#consume(() => plane.subscribe("*.*.load-metrics"), (raw) => {
       const parsed = LoadMetricsSchema.safeParse(raw);
       if (!parsed.success) return feed.#invalid("load metrics", parsed.error.message);
       feed.load.set(parsed.data.worker_id, parsed.data);
     });
-    feed.#consume(plane.subscribe(feed.#replySubject), (raw) => {
+    feed.#consume(() => plane.subscribe(feed.#replySubject), (raw) => {
       const parsed = KvSnapshotSchema.safeParse(raw);
       if (!parsed.success) return feed.#invalid("KV snapshot", parsed.error.message);
       const id = parsed.data.worker_id;
@@ -89,7 +96,7 @@ export class KvIndexFeed {
     this.#closed = true;
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
-    await Promise.all(this.#subs.map((s) => s.close()));
+    await Promise.all([...this.#subs].map((s) => s.close()));
     await Promise.all(this.#loops);
   }
 
@@ -119,15 +126,37 @@ export class KvIndexFeed {
     this.#options.logger?.warn(`ignoring invalid ${what}`, { error: message });
   }
 
-  #consume(sub: Subscription, handle: (raw: unknown) => void): void {
-    this.#subs.push(sub);
+  /**
+   * Consumes a subscription; when it fails (not on close) it resubscribes after a short
+   * pause, calling `onLost` once the new subscription is in place.
+   */
+  #consume(
+    subscribe: () => Subscription,
+    handle: (raw: unknown) => void,
+    onLost?: () => void,
+  ): void {
     this.#loops.push((async () => {
-      try {
-        for await (const raw of sub) handle(raw);
-      } catch (error) {
-        if (!this.#closed) {
-          this.#options.logger?.error("KV event subscription failed", { error: String(error) });
+      let lost = false;
+      while (!this.#closed) {
+        const sub = subscribe();
+        this.#subs.add(sub);
+        // Subscribed again before resyncing: nothing after the snapshots can be missed.
+        if (lost) onLost?.();
+        try {
+          for await (const raw of sub) handle(raw);
+          return; // closed
+        } catch (error) {
+          if (this.#closed) return;
+          this.#options.logger?.warn("KV event subscription failed; resubscribing", {
+            subject: sub.subject,
+            error: String(error),
+          });
+        } finally {
+          this.#subs.delete(sub);
+          await sub.close();
         }
+        lost = true;
+        await new Promise((r) => setTimeout(r, 50));
       }
     })());
   }

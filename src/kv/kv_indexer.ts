@@ -150,6 +150,18 @@ export class KvIndexer {
     return "applied";
   }
 
+  /**
+   * Marks a worker's view as stale (e.g. its events may have been lost when a subscription
+   * failed): events are buffered from now on until a snapshot arrives. Returns false when the
+   * worker is unknown or already waiting for one.
+   */
+  invalidate(workerId: string): boolean {
+    const state = this.#workers.get(workerId);
+    if (state === undefined || state.pending !== null) return false;
+    state.pending = [];
+    return true;
+  }
+
   /** Forgets a worker that left (discovery removed it): its blocks and its event ids. */
   removeWorker(workerId: string): void {
     const state = this.#workers.get(workerId);

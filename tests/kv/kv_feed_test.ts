@@ -9,7 +9,7 @@ import { createEngineServices } from "../../src/kv/kv_publisher.ts";
 import { hex } from "./_random.ts";
 
 async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 2000; i++) {
     if (check()) return;
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -61,4 +61,37 @@ test("a router that missed events resyncs from the worker's snapshot over the ev
     await routerPlane.close();
   }
   assert.equal(bus.subscribers.size, 0, "every subscription was closed");
+});
+
+test("a router whose subscription fell behind resubscribes and resyncs every worker", async () => {
+  const bus = new InProcessEventBus();
+  const workerPlane = new InProcessEventPlane({ bus });
+  const routerPlane = new InProcessEventPlane({ bus });
+  const cached = new Set<string>();
+  const handle = createEngineServices({ workerId: "7", eventPlane: workerPlane });
+  handle.services.kv.setSnapshotProvider(() => [...cached]);
+  const feed = KvIndexFeed.start({ eventPlane: routerPlane, resyncTimeoutMs: 100 });
+  try {
+    cached.add(hex(1));
+    handle.services.kv.stored(null, [block(1)]);
+    await until(() => feed.indexer.blocksOf("7") === 1, "first event");
+    // A burst larger than the router's buffer, published without yielding: it falls behind.
+    for (let i = 2; i < 70_002; i++) {
+      cached.add(hex(i));
+      handle.services.kv.stored(hex(i - 1), [block(i)]);
+    }
+    await until(
+      () => feed.indexer.blocksOf("7") === 70_001 && !feed.indexer.resyncing("7"),
+      "resync after the failed subscription",
+    );
+    assert.ok(feed.resyncs >= 1);
+    cached.add(hex(999_999));
+    handle.services.kv.stored(null, [block(999_999)]);
+    await until(() => feed.indexer.blocksOf("7") === 70_002, "events flow again");
+  } finally {
+    await feed.close();
+    await handle.close();
+    await workerPlane.close();
+    await routerPlane.close();
+  }
 });

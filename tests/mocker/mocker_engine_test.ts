@@ -9,6 +9,8 @@ import { createEngineServices } from "../../src/kv/kv_publisher.ts";
 import type { KvEvent } from "../../src/kv/kv_event.ts";
 import { isSluiceError } from "../../src/errors/sluice_error.ts";
 import { currentRuntime } from "../../src/runtime/runtime.ts";
+import { InProcessEventPlane } from "../../src/event_plane/in_process_event_plane.ts";
+import type { LoadMetrics } from "../../src/kv/kv_event.ts";
 
 const request = (tokens: number[], maxTokens: number) =>
   parseGenerateRequest({
@@ -205,5 +207,27 @@ test("simulated time follows the timing model and the speedup ratio", async () =
     assert.ok(ms >= 85.756 / 4 - 1 && ms < 200, `took ${ms} ms`);
   } finally {
     await engine.cleanup();
+  }
+});
+
+test("the mocker publishes its load metrics on the event plane", async () => {
+  const plane = new InProcessEventPlane();
+  const sub = plane.subscribe<LoadMetrics>("dynamo.backend.load-metrics");
+  const handle = createEngineServices({ workerId: "3", eventPlane: plane });
+  const engine = new MockerEngine({ speedupRatio: 0, blockSize: 4, numGpuBlocks: 50 });
+  await engine.start("3", handle.services);
+  try {
+    await collect(
+      engine.generate(request([1, 2, 3, 4, 5, 6, 7, 8, 9], 3), createRequestContext().context),
+    );
+    const it = sub[Symbol.asyncIterator]();
+    const first = await it.next();
+    assert.equal(first.value?.worker_id, "3");
+    assert.equal(first.value?.kv_total_blocks, 50);
+    assert.ok(first.value!.kv_used_blocks >= 0 && first.value!.waiting_requests >= 0);
+  } finally {
+    await engine.cleanup();
+    await handle.close();
+    await plane.close();
   }
 });
