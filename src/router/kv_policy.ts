@@ -2,8 +2,9 @@
  * KV-aware routing (`--router-mode kv`), as Dynamo's KV router decides: for each
  * worker, new prefill blocks = prompt blocks − blocks of the prompt it already caches
  * (from the {@linkcode KvIndexer}), and decode blocks = distinct blocks of the requests this
- * frontend has active on it (counted through the `routed` / `released` hooks; requests that
- * share a prefix share its blocks, as they share its KV, so it counts once);
+ * frontend has active on it once this request joins them (counted through the `routed` /
+ * `released` hooks; requests that share a prefix share its blocks, as they share its KV, so
+ * it counts once: joining requests of the same prefix adds only the new blocks);
  *
  *     cost = overlap_score_weight × new prefill blocks + decode blocks
  *
@@ -96,8 +97,12 @@ export class KvRoutingPolicy implements RoutingPolicy {
       const c = candidates[i];
       const sameBlocks = c.card?.kv_cache_block_size === blockSize;
       const overlap = sameBlocks ? overlaps.get(c.instanceId) ?? 0 : 0;
+      const active = this.#active.get(c.instanceId);
+      // Decode blocks once this request runs there: the active ones plus the request's own,
+      // less the leading blocks it shares with requests already active there.
+      const shared = active === undefined || !sameBlocks ? 0 : active.leading(keys);
       const cost = this.overlapScoreWeight * (promptBlocks - overlap) +
-        (this.#active.get(c.instanceId)?.blocks ?? 0);
+        (active?.blocks ?? 0) + (promptBlocks - shared);
       costs[i] = cost;
       if (cost < min) min = cost;
       if (cost > max) max = cost;
@@ -122,10 +127,7 @@ export class KvRoutingPolicy implements RoutingPolicy {
     const keys: number[] = [];
     const cached = this.#hashes.get(tokens);
     if (cached !== undefined && cached.blockSize === bs) {
-      // One number per block: 53 of its 64 hash bits, plenty to tell active blocks apart.
-      for (let i = 0; i < cached.keys.length; i += 2) {
-        keys.push((cached.keys[i] & 0x1fffff) * 4294967296 + cached.keys[i + 1]);
-      }
+      for (let i = 0; i < cached.keys.length; i += 2) keys.push(blockKey(cached.keys, i));
     }
     const extra = Math.ceil(tokens.length / bs) - keys.length; // partial (or unhashed) blocks
     let active = this.#active.get(worker.instanceId);
@@ -187,10 +189,22 @@ export class KvRoutingPolicy implements RoutingPolicy {
   }
 }
 
+/** One number per block: 53 of its 64 hash bits, plenty to tell active blocks apart. */
+function blockKey(keys: Uint32Array, at: number): number {
+  return (keys[at] & 0x1fffff) * 4294967296 + keys[at + 1];
+}
+
 /** Distinct active blocks of one worker, with a reference count per block. */
 class ActiveBlocks {
   blocks = 0;
   #refs = new Map<number, number>();
+
+  /** How many leading blocks of `keys` (u32 halves) are active. */
+  leading(keys: Uint32Array): number {
+    let n = 0;
+    while (2 * n < keys.length && this.#refs.has(blockKey(keys, 2 * n))) n++;
+    return n;
+  }
 
   add(key: number): void {
     const n = this.#refs.get(key) ?? 0;
