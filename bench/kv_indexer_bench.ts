@@ -4,7 +4,7 @@
  * queries (64-block prompts, sharing prefixes with what is cached), versus a brute-force
  * index (one hash set per worker, scanned per query) in the same run. Then the routing
  * decision of `--router-mode kv` (hash a 4096-token prompt at block size 64, query the
- * index, cost 16 workers): p50 / p99 latency.
+ * index, cost 16 workers, 128 requests in flight): p50 / p99 latency.
  *
  *   deno run -A bench/kv_indexer_bench.ts [--json out.json]
  *   bun bench/kv_indexer_bench.ts
@@ -136,9 +136,10 @@ function workload(index: Index, state: ReturnType<typeof build>): () => number {
 
 const kv = new KvIndexer();
 // The router queries with u32 keys (PrefixHashCache.sequenceKeys); events arrive as strings.
+const reused = new Map<string, number>();
 const kvIndex: Index = {
   apply: (e) => void kv.applyEvent(e),
-  overlaps: (_h, keys) => kv.overlapsOfKeys(keys, keys.length / 2),
+  overlaps: (_h, keys) => kv.overlapsInto(keys, keys.length / 2, reused),
 };
 const kvState = build(kvIndex);
 const brute = new BruteIndex();
@@ -223,6 +224,13 @@ const candidates = Array.from(
   { length: WORKERS },
   (_, w) => ({ instanceId: String(w + 1), inflight: 0, card: { kv_cache_block_size: 64 } }),
 );
+// A loaded router: 128 requests in flight (routed, not released) across the workers.
+for (let i = 0; i < 128; i++) {
+  const tokenIds = [...prompts[i % 64]];
+  tokenIds[4095] = 100000 + i;
+  const request = { model: "m", tokenIds };
+  policy.routed(policy.select(candidates, request)!, request);
+}
 const times: number[] = [];
 for (let i = 0; i < 20000; i++) {
   const tokenIds = [...prompts[i % 64]];

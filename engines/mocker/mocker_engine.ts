@@ -247,6 +247,11 @@ export class MockerEngine implements LLMEngine {
         continue;
       }
       const plan = scheduler.schedule();
+      if (plan.work.length === 0) {
+        // Nothing can run now (it cannot happen with valid requests): do not spin.
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        continue;
+      }
       const ms = iterationMs(
         plan.prefillTokens,
         plan.decodes,

@@ -190,7 +190,15 @@ export class KvIndexer {
    * low (what `PrefixHashCache.sequenceKeys` produces): no parsing, no allocation per block.
    */
   overlapsOfKeys(keys: Uint32Array, count: number): Map<string, number> {
-    const out = new Map<string, number>();
+    return this.overlapsInto(keys, count, new Map());
+  }
+
+  /**
+   * {@linkcode overlapsOfKeys} into a map the caller owns (cleared first) and may reuse
+   * across queries, so a hot path allocates nothing. Returns `out`.
+   */
+  overlapsInto(keys: Uint32Array, count: number, out: Map<string, number>): Map<string, number> {
+    out.clear();
     if (count === 0) return out;
     const table = this.#table;
     const first = table.get(keys[0], keys[1]);

@@ -59,6 +59,8 @@ export class KvRoutingPolicy implements RoutingPolicy {
   #charged = new WeakMap<RouteRequest, { worker: string; keys: number[]; extra: number }>();
   #hashes = new WeakMap<readonly number[], { blockSize: number; keys: Uint32Array }>();
   #prefixes = new Map<number, PrefixHashCache>();
+  /** Reused by every decision (read only within `select`). */
+  #overlaps = new Map<string, number>();
 
   constructor(options: KvRoutingPolicyOptions) {
     this.#indexer = options.indexer;
@@ -88,7 +90,7 @@ export class KvRoutingPolicy implements RoutingPolicy {
       return this.#fallback.select(candidates, request);
     }
     const keys = this.#keysOf(tokens, blockSize);
-    const overlaps = this.#indexer.overlapsOfKeys(keys, keys.length / 2);
+    const overlaps = this.#indexer.overlapsInto(keys, keys.length / 2, this.#overlaps);
     const promptBlocks = Math.ceil(tokens.length / blockSize);
     const costs = new Float64Array(candidates.length);
     let min = Infinity;
