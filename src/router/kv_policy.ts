@@ -123,12 +123,17 @@ export class KvRoutingPolicy implements RoutingPolicy {
   }
 
   routed(worker: RoutableWorker, request: RouteRequest): void {
-    const bs = worker.card?.kv_cache_block_size;
     const tokens = request.tokenIds;
-    if (tokens === undefined || bs === undefined || this.#charged.has(request)) return;
-    const keys: number[] = [];
+    if (tokens === undefined || this.#charged.has(request)) return;
     const cached = this.#hashes.get(tokens);
-    if (cached !== undefined && cached.blockSize === bs) {
+    // A worker without block-structured KV is charged in the block size the decision used,
+    // so its load weighs in like the others'. Without either, the policy was least-loaded.
+    const bs = worker.card?.kv_cache_block_size ?? cached?.blockSize;
+    if (bs === undefined) return;
+    const keys: number[] = [];
+    if (
+      cached !== undefined && cached.blockSize === bs && worker.card?.kv_cache_block_size === bs
+    ) {
       for (let i = 0; i < cached.keys.length; i += 2) keys.push(blockKey(cached.keys, i));
     }
     const extra = Math.ceil(tokens.length / bs) - keys.length; // partial (or unhashed) blocks

@@ -142,3 +142,26 @@ test("workers without KV events fall back to least-loaded", async () => {
   }
   assert.equal(policy.lastDecision, undefined);
 });
+
+test("in a mixed fleet, workers without KV events are costed by their load", async () => {
+  const hasher = await BlockHasher.create();
+  const indexer = new KvIndexer();
+  storeOn(indexer, hasher, "1", [42, 42, 42, 42]);
+  const policy = new KvRoutingPolicy({ indexer, hasher, random: rng(7) });
+  const mixed = [
+    { instanceId: "1", inflight: 0, card: { kv_cache_block_size: BS } },
+    { instanceId: "2", inflight: 0, card: {} }, // publishes no KV events
+  ];
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 8; i++) {
+    const request: RouteRequest = {
+      model: "m",
+      tokenIds: Array.from({ length: 16 }, (_, j) => 1000 * i + j),
+    };
+    const chosen = policy.select(mixed, request)!;
+    policy.routed(chosen, request);
+    counts.set(chosen.instanceId, (counts.get(chosen.instanceId) ?? 0) + 1);
+  }
+  assert.deepEqual([counts.get("1"), counts.get("2")], [4, 4], "held requests spread over both");
+  assert.equal(policy.activeBlocks("2"), 16);
+});
