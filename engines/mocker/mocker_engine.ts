@@ -147,7 +147,8 @@ export class MockerEngine implements LLMEngine {
     }
     const o = this.options;
     const prompt = req.token_ids;
-    const maxTokens = req.stop_conditions?.max_tokens ?? o.maxTokens;
+    // `||` as the sample engine (and Dynamo's): max_tokens 0 means "engine default".
+    const maxTokens = req.stop_conditions?.max_tokens || o.maxTokens;
     if (prompt.length + maxTokens > this.#contextLength) {
       throw new SluiceError(
         "InvalidArgument",
