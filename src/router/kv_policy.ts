@@ -70,6 +70,11 @@ export class KvRoutingPolicy implements RoutingPolicy {
     this.#random = options.random ?? Math.random;
   }
 
+  /** The index the policy reads (fed by a `KvIndexFeed`). */
+  get indexer(): KvIndexer {
+    return this.#indexer;
+  }
+
   /** Active blocks this frontend counts on `instanceId`. */
   activeBlocks(instanceId: string): number {
     return this.#active.get(instanceId)?.blocks ?? 0;
