@@ -21,21 +21,19 @@ export function hexWord(hex: string, at: number): number {
   return v >>> 0;
 }
 
-/** 64-bit keys → non-negative int rows. */
+/**
+ * 64-bit keys → non-negative int rows. Each slot is 4 consecutive u32 (high, low, row + 1,
+ * unused), so a probe touches one cache line; row + 1 = 0 marks an empty slot.
+ */
 export class HashTable {
-  #hi: Uint32Array;
-  #lo: Uint32Array;
-  /** Row of the slot, or -1 when empty. */
-  #row: Int32Array;
+  #slots: Uint32Array;
   #mask: number;
   #size = 0;
 
   constructor(capacity = 1024) {
     let n = 16;
     while (n < capacity * 2) n *= 2;
-    this.#hi = new Uint32Array(n);
-    this.#lo = new Uint32Array(n);
-    this.#row = new Int32Array(n).fill(-1);
+    this.#slots = new Uint32Array(n * 4);
     this.#mask = n - 1;
   }
 
@@ -50,63 +48,64 @@ export class HashTable {
 
   /** The row of `(hi, lo)`, or -1. */
   get(hi: number, lo: number): number {
+    const slots = this.#slots;
     const mask = this.#mask;
     for (let i = this.#home(hi, lo);; i = (i + 1) & mask) {
-      const row = this.#row[i];
-      if (row === -1) return -1;
-      if (this.#lo[i] === lo && this.#hi[i] === hi) return row;
+      const at = i << 2;
+      const row = slots[at + 2];
+      if (row === 0) return -1;
+      if (slots[at + 1] === lo && slots[at] === hi) return row - 1;
     }
   }
 
   /** Maps `(hi, lo)` to `row` (the key MUST be absent). */
   set(hi: number, lo: number, row: number): void {
     if ((this.#size + 1) * 2 > this.#mask + 1) this.#resize();
+    const slots = this.#slots;
     const mask = this.#mask;
     let i = this.#home(hi, lo);
-    while (this.#row[i] !== -1) i = (i + 1) & mask;
-    this.#hi[i] = hi;
-    this.#lo[i] = lo;
-    this.#row[i] = row;
+    while (slots[(i << 2) + 2] !== 0) i = (i + 1) & mask;
+    const at = i << 2;
+    slots[at] = hi;
+    slots[at + 1] = lo;
+    slots[at + 2] = row + 1;
     this.#size++;
   }
 
   /** Removes `(hi, lo)`; returns its row or -1. */
   delete(hi: number, lo: number): number {
+    const slots = this.#slots;
     const mask = this.#mask;
     let i = this.#home(hi, lo);
     for (;; i = (i + 1) & mask) {
-      const row = this.#row[i];
-      if (row === -1) return -1;
-      if (this.#lo[i] === lo && this.#hi[i] === hi) break;
+      const at = i << 2;
+      if (slots[at + 2] === 0) return -1;
+      if (slots[at + 1] === lo && slots[at] === hi) break;
     }
-    const removed = this.#row[i];
+    const removed = slots[(i << 2) + 2] - 1;
     // Backward shift: move later entries of the probe run into the hole when allowed.
     let hole = i;
-    for (let j = (i + 1) & mask; this.#row[j] !== -1; j = (j + 1) & mask) {
-      const home = this.#home(this.#hi[j], this.#lo[j]);
+    for (let j = (i + 1) & mask; slots[(j << 2) + 2] !== 0; j = (j + 1) & mask) {
+      const home = this.#home(slots[j << 2], slots[(j << 2) + 1]);
       // Entry j may fill the hole when its home is not cyclically in (hole, j].
       const between = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (between) continue;
-      this.#hi[hole] = this.#hi[j];
-      this.#lo[hole] = this.#lo[j];
-      this.#row[hole] = this.#row[j];
+      slots.copyWithin(hole << 2, j << 2, (j << 2) + 3);
       hole = j;
     }
-    this.#row[hole] = -1;
+    slots[(hole << 2) + 2] = 0;
     this.#size--;
     return removed;
   }
 
   #resize(): void {
-    const hi = this.#hi;
-    const lo = this.#lo;
-    const row = this.#row;
+    const old = this.#slots;
     const n = (this.#mask + 1) * 2;
-    this.#hi = new Uint32Array(n);
-    this.#lo = new Uint32Array(n);
-    this.#row = new Int32Array(n).fill(-1);
+    this.#slots = new Uint32Array(n * 4);
     this.#mask = n - 1;
     this.#size = 0;
-    for (let i = 0; i < row.length; i++) if (row[i] !== -1) this.set(hi[i], lo[i], row[i]);
+    for (let at = 0; at < old.length; at += 4) {
+      if (old[at + 2] !== 0) this.set(old[at], old[at + 1], old[at + 2] - 1);
+    }
   }
 }
