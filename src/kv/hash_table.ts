@@ -43,7 +43,8 @@ export class HashTable {
   }
 
   #home(hi: number, lo: number): number {
-    return (Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> 7) & this.#mask;
+    const h = Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1);
+    return ((h >>> 7) | (h << 25)) & this.#mask; // rotated: every bit counts at any size
   }
 
   /** The row of `(hi, lo)`, or -1. */
