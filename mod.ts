@@ -100,3 +100,4 @@ export * from "./src/tokenizer/mod.ts";
 export * from "./src/chat_template/mod.ts";
 /** The WebGPU accelerator layer (kernels, compile cache, backends), as one namespace. */
 export * as gpu from "./src/gpu/mod.ts";
+export * from "./src/kv/mod.ts";
