@@ -72,3 +72,21 @@ export type {
   WatchOptions,
 } from "./planes.ts";
 export type { Labels, Logger, LogLevelName, MetricsRegistry } from "./serve.ts";
+export { KvIndexer } from "./src/kv/kv_indexer.ts";
+export type { ApplyResult, KvIndexerOptions } from "./src/kv/kv_indexer.ts";
+export { KvIndexFeed } from "./src/kv/kv_index_feed.ts";
+export type { KvIndexFeedOptions } from "./src/kv/kv_index_feed.ts";
+export { KvRoutingPolicy } from "./src/router/kv_policy.ts";
+export type { KvDecision, KvRoutingPolicyOptions } from "./src/router/kv_policy.ts";
+export { createKvRouting } from "./src/router/kv_routing.ts";
+export type { KvRouting, KvRoutingOptions } from "./src/router/kv_routing.ts";
+export type {
+  BlockHasher,
+  BlockHashes,
+  KvCleared,
+  KvEventData,
+  KvRemoved,
+  KvStored,
+  LoadMetrics,
+} from "./mod.ts";
+export type { EventPlane, KvEvent, KvSnapshot, SubscribeOptions, Subscription } from "./planes.ts";

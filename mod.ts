@@ -61,3 +61,13 @@ export {
 } from "./src/errors/sluice_error.ts";
 export type { SerializedError, SluiceErrorOptions } from "./src/errors/sluice_error.ts";
 export { run } from "./src/worker/run_engine.ts";
+export type { EngineServices, KvEventSink } from "./src/engine/engine_services.ts";
+export { BlockHasher, KV_HASH_SEED } from "./src/kv/block_hash.ts";
+export type { BlockHashes } from "./src/kv/block_hash.ts";
+export type {
+  KvCleared,
+  KvEventData,
+  KvRemoved,
+  KvStored,
+  LoadMetrics,
+} from "./src/kv/kv_event.ts";

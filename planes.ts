@@ -72,3 +72,24 @@ export { AsyncQueue } from "./src/util/async_queue.ts";
 // The contract types the planes carry (also exported by `sluice`).
 export type { CompletionUsage, FinishReason, GenerateChunk, TopLogprob } from "./mod.ts";
 export type { Schema, SchemaError, SchemaIssue, SchemaResult } from "./src/engine/schema.ts";
+export {
+  KvClearedSchema,
+  KvEventDataSchema,
+  KvEventSchema,
+  KvQuerySchema,
+  kvQuerySubject,
+  KvRemovedSchema,
+  KvSnapshotSchema,
+  KvStoredSchema,
+  LoadMetricsSchema,
+} from "./src/kv/kv_event.ts";
+export type {
+  KvCleared,
+  KvEvent,
+  KvEventData,
+  KvQuery,
+  KvRemoved,
+  KvSnapshot,
+  KvStored,
+  LoadMetrics,
+} from "./src/kv/kv_event.ts";

@@ -102,3 +102,8 @@ export type {
   IncrementalDecoder,
   Tokenizer,
 } from "./frontend.ts";
+export { createEngineServices } from "./src/kv/kv_publisher.ts";
+export type { EngineServicesHandle, EngineServicesOptions } from "./src/kv/kv_publisher.ts";
+export type { BlockHashes, EngineServices, KvEventData, KvEventSink, LoadMetrics } from "./mod.ts";
+export type { KvEvent } from "./planes.ts";
+export type { KvCleared, KvRemoved, KvStored } from "./mod.ts";

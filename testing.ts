@@ -59,3 +59,5 @@ export type {
   TopLogprob,
   WorkerConfigInput,
 } from "./mod.ts";
+export type { BlockHashes, EngineServices, KvEventData, KvEventSink, LoadMetrics } from "./mod.ts";
+export type { KvCleared, KvRemoved, KvStored } from "./mod.ts";

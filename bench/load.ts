@@ -7,10 +7,11 @@
  *
  * @module
  */
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import process from "node:process";
 import { LOAD_HELP, runLoadCommandLine } from "../src/bench/load_command_line.ts";
 import type { LoadResult } from "../src/bench/load_generator.ts";
+import type { ReplayResult } from "../src/bench/trace_replay.ts";
 import { currentRuntime } from "../src/runtime/runtime.ts";
 
 export { formatResult, runLoad } from "../src/bench/load_generator.ts";
@@ -20,7 +21,7 @@ export type { Distribution } from "../src/bench/load_statistics.ts";
 export { LOAD_HELP };
 
 /** Command-line entry: runs the levels, prints summaries, progress on one stderr line. */
-export async function loadMain(argv: string[]): Promise<LoadResult[]> {
+export async function loadMain(argv: string[]): Promise<(LoadResult | ReplayResult)[]> {
   let progressShown = false;
   try {
     return await runLoadCommandLine(argv, {
@@ -35,6 +36,7 @@ export async function loadMain(argv: string[]): Promise<LoadResult[]> {
         process.stderr.write(`\r${line}   `);
       },
       writeTextFile: (path, text) => writeFile(path, text),
+      readTextFile: (path) => readFile(path, "utf8"),
     });
   } finally {
     if (progressShown) process.stderr.write("\n");

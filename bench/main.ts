@@ -37,6 +37,14 @@ const BENCHES: Record<string, { args: string[]; what: string }> = {
     args: [DENO, "run", "-A", "bench/gpu_kernels.ts"],
     what: "GEMV/GEMM, kernel cache cold vs warm, decode plan (issue 4)",
   },
+  kv_indexer: {
+    args: [DENO, "run", "-A", "bench/kv_indexer_bench.ts"],
+    what: "KV indexer: 100k blocks / 16 workers vs brute force; kv routing decision p99 (issue 11)",
+  },
+  kv_routing: {
+    args: [DENO, "run", "-A", "bench/kv_routing_bench.ts"],
+    what: "4 mocker workers, prefix-heavy trace: kv vs round-robin vs random TTFT (issue 11)",
+  },
   gpu_decode_step: {
     args: [DENO, "run", "-A", "bench/gpu_decode_step.ts"],
     what: "Llama decode step: captured plan (K = 1/4/16 per submit) vs op at a time",

@@ -26,6 +26,7 @@ export async function benchCommand(argv: string[], runtime: Runtime): Promise<vo
       log: (text) => console.log(text),
       progress: (line) => console.error(line),
       writeTextFile: runtime.writeTextFile,
+      readTextFile: runtime.readTextFile,
     });
   } catch (error) {
     if (error instanceof TypeError) {

@@ -7,6 +7,7 @@
  */
 import type { EngineFactory } from "../../src/engine/engine.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
+import { MockerEngine } from "../../engines/mocker/mod.ts";
 
 /** One engine the CLI can run. */
 export interface EngineEntry {
@@ -36,6 +37,24 @@ export const ENGINES: Record<string, EngineEntry> = {
   --model-name NAME   model name (default sample-model)
   --max-tokens N      tokens per request when the request sets none (default 16)
   --delay-ms N        delay before each token in ms (default 10)`,
+  },
+  mocker: {
+    factory: MockerEngine,
+    summary: "simulated vLLM-like engine (paged KV, prefix caching, batching; no GPU)",
+    flags: `Mocker engine flags (as Dynamo's mocker names them):
+  --model-name NAME                   model name (default mocker-model)
+  --model-path DIR                    read the context length from DIR/config.json (default 32768)
+  --speedup-ratio X                   divide simulated time by X; 0 = no delay (default 1.0)
+  --block-size N                      tokens per KV block (default 64)
+  --num-gpu-blocks-override N         KV blocks (default 16384)
+  --max-num-seqs N                    sequences per batch (default 256)
+  --max-num-batched-tokens N          tokens per iteration (default 8192)
+  --enable-prefix-caching / --no-enable-prefix-caching    (default on)
+  --enable-chunked-prefill / --no-enable-chunked-prefill  (default on)
+  --watermark X                       fraction of blocks kept free on admission (default 0.01)
+  --startup-time S                    simulated start-up seconds (default 0)
+  --seed N                            seed of the generated token ids (default 0)
+  --max-tokens N                      tokens per request when the request sets none (default 16)`,
   },
 };
 

@@ -67,7 +67,8 @@ export interface LoadResult {
   latencyMs: Distribution;
 }
 
-interface RequestSample {
+/** One request's measurements. */
+export interface RequestSample {
   ttftMs: number;
   latencyMs: number;
   tokens: number;
@@ -80,6 +81,10 @@ class StreamMeter {
   ttft = -1;
   contentChunks = 0;
   usageTokens = -1;
+  /** `usage.prompt_tokens_details.cached_tokens` of the usage frame (0 when absent). */
+  cachedTokens = 0;
+  /** `usage.prompt_tokens` of the usage frame (-1 when absent). */
+  promptTokens = -1;
   done = false;
   #buffer = "";
   #start: number;
@@ -122,7 +127,11 @@ class StreamMeter {
     }
     const chunk = JSON.parse(data);
     if (chunk.error) throw new Error(`stream error: ${JSON.stringify(chunk.error)}`);
-    if (chunk.usage) this.usageTokens = chunk.usage.completion_tokens;
+    if (chunk.usage) {
+      this.usageTokens = chunk.usage.completion_tokens;
+      this.promptTokens = chunk.usage.prompt_tokens ?? -1;
+      this.cachedTokens = chunk.usage.prompt_tokens_details?.cached_tokens ?? 0;
+    }
     const choice = chunk.choices?.[0];
     const content = choice?.delta?.content ?? choice?.text;
     if (typeof content === "string" && content.length > 0) {
@@ -150,12 +159,33 @@ async function oneRequest(options: LoadOptions, index: number): Promise<RequestS
     ? { ...common, messages: [{ role: "user", content: text }] }
     : { ...common, prompt: text };
   const path = endpoint === "chat" ? "/v1/chat/completions" : "/v1/completions";
+  return await streamOne(options.fetch ?? fetch, options.url + path, body, options.signal);
+}
+
+/** One measured streaming request (what the trace replay also sends). */
+export interface StreamSample extends RequestSample {
+  /** Prompt tokens the server reports served from its prefix cache (0 when it reports none). */
+  cachedTokens: number;
+  /** Prompt tokens the server reports (-1 when absent). */
+  promptTokens: number;
+}
+
+/**
+ * POSTs `body` (a streaming OpenAI request with `include_usage`) to `url` and measures the
+ * stream. Throws on HTTP or stream errors; the body is cancelled on every error path.
+ */
+export async function streamOne(
+  fetchFn: typeof fetch,
+  url: string,
+  body: unknown,
+  signal?: AbortSignal,
+): Promise<StreamSample> {
   const start = performance.now();
-  const response = await (options.fetch ?? fetch)(options.url + path, {
+  const response = await fetchFn(url, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
-    signal: options.signal,
+    signal,
   });
   if (!response.ok || response.body === null) {
     throw new Error(`HTTP ${response.status}: ${(await response.text()).slice(0, 200)}`);
@@ -181,6 +211,8 @@ async function oneRequest(options: LoadOptions, index: number): Promise<RequestS
     ttftMs: meter.ttft,
     latencyMs: latency,
     tokens: meter.usageTokens >= 0 ? meter.usageTokens : meter.contentChunks,
+    cachedTokens: meter.cachedTokens,
+    promptTokens: meter.promptTokens,
   };
 }
 

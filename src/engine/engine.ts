@@ -12,6 +12,7 @@ import type { GenerateChunk } from "./generate_chunk.ts";
 import type { GenerateRequest, GenerateRequestInput } from "./generate_request.ts";
 import type { RequestContext } from "./request_context.ts";
 import type { WorkerConfigInput } from "./worker_config.ts";
+import type { EngineServices } from "./engine_services.ts";
 
 /**
  * A token-in, token-out inference engine.
@@ -39,9 +40,11 @@ export interface LLMEngine {
   /**
    * Heavy initialisation (weights, caches, kernels); MUST be called exactly once.
    * After it resolves, `generate()` MUST accept concurrent calls. `workerId` is opaque
-   * and stable for the process.
+   * and stable for the process. `services` (absent when the engine runs outside a worker)
+   * is how the engine publishes KV events and load metrics; engines MAY ignore it and
+   * MUST NOT use it after `cleanup()`.
    */
-  start(workerId: string): Promise<EngineConfig>;
+  start(workerId: string, services?: EngineServices): Promise<EngineConfig>;
   /**
    * One call per request, many concurrently. The iterable MUST end with exactly one
    * terminal chunk (with `finish_reason` and `completion_usage`) or a thrown error.

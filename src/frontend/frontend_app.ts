@@ -24,6 +24,8 @@ import type { RoutingPolicy } from "../router/routing_policy.ts";
 import { RoutingTable } from "../router/routing_table.ts";
 import { WorkerRouter } from "../router/worker_router.ts";
 import { accessControl } from "./access_control.ts";
+import type { EventPlane } from "../event_plane/event_plane.ts";
+import { createKvRouting, type KvRouting } from "../router/kv_routing.ts";
 import { createFrontendMetrics, type FrontendMetrics } from "./frontend_metrics.ts";
 import { InflightGenerations, shutdownDeadlineError } from "./inflight_generations.ts";
 import { serveGeneration } from "./generation_handler.ts";
@@ -58,8 +60,14 @@ export interface FrontendOptions {
   discovery: Discovery;
   /** How requests reach the workers. */
   requestPlane: RequestPlane;
-  /** `round-robin` (default), `random`, `least-loaded`, `direct`, or a policy object. */
+  /** `round-robin` (default), `random`, `least-loaded`, `direct`, `kv`, or a policy object. */
   routerMode?: string | RoutingPolicy;
+  /** The event plane the workers publish KV events on; required by `kv` routing. */
+  eventPlane?: EventPlane;
+  /** `kv` routing: weight of new prefill blocks against decode blocks (default 1.0). */
+  kvOverlapScoreWeight?: number;
+  /** `kv` routing: softmax temperature over costs (default 0: lowest cost wins). */
+  routerTemperature?: number;
   /** In-flight limit for workers that advertise none; default unlimited. */
   maxInflightPerWorker?: number;
   /** Cool-down of a worker after a request-path failure (default 5000 ms). */
@@ -135,10 +143,28 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
   const registry = options.metrics ?? new MetricsRegistry();
   const metrics = createFrontendMetrics(registry);
   const table = await RoutingTable.open(options.discovery, { logger });
+  let kv: KvRouting | undefined;
+  if (options.routerMode === "kv") {
+    if (options.eventPlane === undefined) {
+      await table.close();
+      throw new SluiceError(
+        "InvalidArgument",
+        "Cannot create the frontend: --router-mode kv needs an event plane",
+        { param: "--router-mode" },
+      );
+    }
+    kv = await createKvRouting({
+      eventPlane: options.eventPlane,
+      table,
+      overlapScoreWeight: options.kvOverlapScoreWeight,
+      temperature: options.routerTemperature,
+      logger,
+    });
+  }
   const router = new WorkerRouter({
     table,
     requestPlane: options.requestPlane,
-    policy: options.routerMode,
+    policy: kv?.policy ?? options.routerMode,
     maxInflightPerWorker: options.maxInflightPerWorker,
     cooldownMs: options.cooldownMs,
     isReady: options.isReady,
@@ -276,6 +302,7 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
     close: () => {
       closed ??= (async () => {
         unsubscribe();
+        await kv?.close();
         await table.close();
       })();
       return closed;

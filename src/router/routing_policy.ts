@@ -12,6 +12,8 @@ export interface RoutableWorker {
   readonly instanceId: string;
   /** Requests this frontend has in flight on the worker. */
   readonly inflight: number;
+  /** The worker's model card, when known (KV routing reads `kv_cache_block_size`). */
+  readonly card?: { readonly kv_cache_block_size?: number };
 }
 
 /** What a policy knows about the request being routed. */
@@ -39,7 +41,7 @@ export interface RouteRequest {
  * ```
  */
 export interface RoutingPolicy {
-  /** The mode name (`round-robin`, `random`, `least-loaded`, `direct`). */
+  /** The mode name (`round-robin`, `random`, `least-loaded`, `direct`, `kv`). */
   readonly name: string;
   /**
    * True when the policy targets one instance named by the request: then an unknown or
@@ -48,6 +50,13 @@ export interface RoutingPolicy {
   readonly targetsInstance?: boolean;
   /** Picks one of `candidates` (all ready and under their limit) for `request`, or none. MUST NOT mutate `candidates`. */
   select<W extends RoutableWorker>(candidates: readonly W[], request: RouteRequest): W | undefined;
+  /**
+   * Called once when `worker` accepted `request` (the same object `select` saw), so a
+   * policy can count what the worker holds. MUST be cheap and MUST NOT throw.
+   */
+  routed?(worker: RoutableWorker, request: RouteRequest): void;
+  /** Called once when a routed request ended (any way); pairs with `routed`. MUST NOT throw. */
+  released?(worker: RoutableWorker, request: RouteRequest): void;
 }
 
 /** The router modes Sluice ships, as `--router-mode` spells them. */
@@ -56,6 +65,7 @@ export const RouterMode = {
   random: "random",
   leastLoaded: "least-loaded",
   direct: "direct",
+  kv: "kv",
 } as const;
 
 /** One of the values of {@linkcode RouterMode}. */

@@ -15,7 +15,7 @@ import { DirectPolicy } from "./direct_policy.ts";
 import { LeastLoadedPolicy } from "./least_loaded_policy.ts";
 import { RandomPolicy } from "./random_policy.ts";
 import { RoundRobinPolicy } from "./round_robin_policy.ts";
-import { RouterMode, type RoutingPolicy } from "./routing_policy.ts";
+import { type RouteRequest, RouterMode, type RoutingPolicy } from "./routing_policy.ts";
 import type { RoutingTable, WorkerSlot } from "./routing_table.ts";
 
 /** How long a worker is skipped after a request-path failure, as in Dynamo. */
@@ -32,6 +32,12 @@ export function createRoutingPolicy(mode: string): RoutingPolicy {
       return new LeastLoadedPolicy();
     case RouterMode.direct:
       return new DirectPolicy();
+    case RouterMode.kv:
+      throw new SluiceError(
+        "InvalidArgument",
+        "Cannot create router: kv mode needs the event plane (pass a policy from createKvRouting, or use createFrontend with an eventPlane)",
+        { param: "--router-mode" },
+      );
   }
   throw new SluiceError(
     "InvalidArgument",
@@ -243,10 +249,15 @@ export class WorkerRouter {
 
   async #place(model: string, payload: unknown, options: RouteOptions): Promise<RoutedStream> {
     const tried = new Set<WorkerSlot>();
+    const request: RouteRequest = {
+      model,
+      instanceId: options.instanceId,
+      tokenIds: options.tokenIds,
+    };
     let lastError: SluiceError | undefined;
     let allOverloaded = true;
     while (true) {
-      const slot = this.#pick(model, options, tried, lastError, allOverloaded);
+      const slot = this.#pick(request, tried, options.exclude, lastError, allOverloaded);
       tried.add(slot);
       slot.inflight++;
       let stream: ResponseStream;
@@ -268,6 +279,7 @@ export class WorkerRouter {
         continue;
       }
       let released = false;
+      this.#hook("routed", slot, request);
       return {
         instanceId: slot.instanceId,
         stream,
@@ -275,19 +287,29 @@ export class WorkerRouter {
           if (released) return;
           released = true;
           slot.inflight--;
+          this.#hook("released", slot, request);
           if (error !== undefined && isPathFailure(toSluiceError(error))) this.markFailed(slot);
         },
       };
     }
   }
 
+  #hook(which: "routed" | "released", slot: WorkerSlot, request: RouteRequest): void {
+    try {
+      this.policy[which]?.(slot, request);
+    } catch (error) {
+      this.#logger?.warn(`routing policy ${which}() failed`, { error: String(error) });
+    }
+  }
+
   #pick(
-    model: string,
-    options: RouteOptions,
+    options: RouteRequest,
     tried: ReadonlySet<WorkerSlot>,
+    exclude: ReadonlySet<string> | undefined,
     lastError: SluiceError | undefined,
     allOverloaded: boolean,
   ): WorkerSlot {
+    const model = options.model;
     const workers = this.#table.workers(model);
     const direct = this.policy.targetsInstance === true;
     if (direct && options.instanceId === undefined) {
@@ -302,7 +324,7 @@ export class WorkerRouter {
     let cooling = 0;
     let notReady = 0;
     for (const slot of workers) {
-      if (tried.has(slot) || options.exclude?.has(slot.instanceId)) continue;
+      if (tried.has(slot) || exclude?.has(slot.instanceId)) continue;
       if (direct && slot.instanceId !== options.instanceId) continue;
       if (!this.isReady(slot)) {
         notReady++;
@@ -315,13 +337,7 @@ export class WorkerRouter {
       if (slot.inflight >= this.limitOf(slot)) busy++;
       else candidates.push(slot);
     }
-    const chosen = candidates.length > 0
-      ? this.policy.select(candidates, {
-        model,
-        instanceId: options.instanceId,
-        tokenIds: options.tokenIds,
-      })
-      : undefined;
+    const chosen = candidates.length > 0 ? this.policy.select(candidates, options) : undefined;
     if (chosen !== undefined) return chosen;
     if (lastError !== undefined) {
       // Every worker tried refused as overloaded and every other one is at its limit here:

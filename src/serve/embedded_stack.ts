@@ -16,6 +16,7 @@ import { ErrorCode, SluiceError } from "../errors/sluice_error.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
 import { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import { InProcessRequestPlane } from "../request_plane/in_process_request_plane.ts";
+import { InProcessEventBus, InProcessEventPlane } from "../event_plane/in_process_event_plane.ts";
 import { createWorker, type Worker, type WorkerTimings } from "../worker/worker.ts";
 import { bounded } from "../worker/worker_timings.ts";
 
@@ -27,6 +28,8 @@ export interface EmbeddedStackOptions extends
   Pick<
     FrontendOptions,
     | "routerMode"
+    | "kvOverlapScoreWeight"
+    | "routerTemperature"
     | "maxInflightPerWorker"
     | "cooldownMs"
     | "maxBodyBytes"
@@ -118,6 +121,14 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
   const metrics = new MetricsRegistry();
   const store = new MemoryDiscoveryStore();
   const requestPlane = new InProcessRequestPlane();
+  // One bus: the workers publish KV events and load metrics, the frontend's KV router reads them.
+  const eventBus = new InProcessEventBus();
+  const eventPlanes: InProcessEventPlane[] = [];
+  const newEventPlane = () => {
+    const plane = new InProcessEventPlane({ bus: eventBus });
+    eventPlanes.push(plane);
+    return plane;
+  };
   const frontendDiscovery = new MemoryDiscovery({ store });
   const workers: Worker[] = [];
   const discoveries: MemoryDiscovery[] = [];
@@ -135,6 +146,7 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
   const closeAll = async () => {
     await frontend?.close();
     await requestPlane.close();
+    for (const plane of eventPlanes) await plane.close();
     for (const d of [...discoveries, frontendDiscovery]) await d.close();
   };
   try {
@@ -148,6 +160,7 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
         config: setup.worker,
         discovery,
         requestPlane,
+        eventPlane: newEventPlane(),
         metrics,
         logger,
         timings: { gracePeriodMs: 0, ...options.timings },
@@ -172,6 +185,7 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
       isReady: (instanceId) => byId.get(instanceId)?.ready ?? true,
       discovery: frontendDiscovery,
       requestPlane,
+      eventPlane: newEventPlane(),
       metrics,
       logger,
     });

@@ -26,6 +26,8 @@ const SERVE_OPTIONS = {
   host: { type: "string" },
   workers: { type: "string" },
   "router-mode": { type: "string" },
+  "kv-overlap-score-weight": { type: "string" },
+  "router-temperature": { type: "string" },
   "max-inflight-per-worker": { type: "string" },
   "max-body-bytes": { type: "string" },
   "api-key": { type: "string" },
@@ -42,6 +44,8 @@ export const SERVE_FLAGS_HELP: string = `Serve flags:
   --host ADDR                      interface to bind (default 0.0.0.0)
   --workers N                      workers, each with its own engine (default 1)
   --router-mode MODE               ${Object.values(RouterMode).join(" | ")} (default round-robin)
+  --kv-overlap-score-weight X      kv mode: weight of new prefill blocks vs decode blocks (default 1.0)
+  --router-temperature X           kv mode: softmax sampling temperature (default 0 = lowest cost)
   --max-inflight-per-worker N      admission limit per worker (default unlimited); 503 when all are busy
   --max-body-bytes N               largest request body (default 8388608)
   --api-key KEY                    require "Authorization: Bearer KEY" (default: $SLUICE_API_KEY;
@@ -90,6 +94,24 @@ export function parseServeArgs(
     if (!token.inlineValue) taken.add(token.index + 1);
   }
   return { serve, engineArgs: argv.filter((_, i) => !taken.has(i)) };
+}
+
+/** A non-negative number flag, or undefined when absent. @throws {SluiceError} naming the flag. */
+function nonNegativeNumber(
+  serve: Partial<Record<ServeFlag, string>>,
+  flag: ServeFlag,
+): number | undefined {
+  const raw = serve[flag];
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(value) || value < 0) {
+    throw new SluiceError(
+      "InvalidArgument",
+      `Cannot parse --${flag}: expected a number >= 0, got "${raw}"`,
+      { param: `--${flag}` },
+    );
+  }
+  return value;
 }
 
 /** Options for {@linkcode serveEngine}. */
@@ -179,6 +201,8 @@ async function serveUntilSignal(
     );
   }
   const allowedOrigins = list("allowed-origins");
+  const kvOverlapScoreWeight = nonNegativeNumber(serve, "kv-overlap-score-weight");
+  const routerTemperature = nonNegativeNumber(serve, "router-temperature");
   const logger = options.logger ??
     createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
   // Shutdown timings as `sluice worker` reads them; the grace period stays 0 unless set
@@ -203,6 +227,8 @@ async function serveUntilSignal(
         hostname: serve.host,
         workers,
         routerMode,
+        kvOverlapScoreWeight,
+        routerTemperature,
         maxInflightPerWorker,
         maxBodyBytes,
         logger,

@@ -145,6 +145,7 @@ export async function run(
     config,
     discovery: planes.discovery,
     requestPlane: planes.requestPlane,
+    eventPlane: planes.eventPlane,
     logger,
     timings,
     healthCheckPayloadFromEnv,

@@ -41,6 +41,8 @@ import {
 import { buildModelCard } from "./build_model_card.ts";
 import { checkModelResources } from "./check_model_resources.ts";
 import type { ModelResourceLoader } from "../frontend/model_resources.ts";
+import type { EventPlane } from "../event_plane/event_plane.ts";
+import { createEngineServices, type EngineServicesHandle } from "../kv/kv_publisher.ts";
 import { createWorkerMetrics, type EndpointLabels } from "./worker_metrics.ts";
 
 export { SHUTDOWN_DEADLINE_EXIT, workerTimingsFromEnv } from "./worker_timings.ts";
@@ -59,6 +61,11 @@ export interface WorkerOptions {
   discovery: Discovery;
   /** Where the worker serves its endpoint. */
   requestPlane: RequestPlane;
+  /**
+   * Where the engine's KV events and load metrics go (through the services handle passed
+   * to `engine.start`); absent: the engine gets a handle that publishes nowhere.
+   */
+  eventPlane?: EventPlane;
   /** Registry for the worker's metrics (shared with a `/metrics` endpoint); a new one when absent. */
   metrics?: MetricsRegistry;
   /** Logger; every record gets `worker_id`. Default: info level to stderr. */
@@ -190,6 +197,8 @@ export function createWorker(options: WorkerOptions): Worker {
     withdrawn = true;
     await bounded(publishing, STEP_TIMEOUT_MS);
   };
+  // Created when the engine starts (it subscribes to resync queries); closed after cleanup.
+  let services: EngineServicesHandle | undefined;
 
   const cleanupOnce = () => {
     cleanupPromise ??= (async () => {
@@ -199,6 +208,7 @@ export function createWorker(options: WorkerOptions): Worker {
       } catch (error) {
         logger.error("engine cleanup() failed", { error: String(error) });
       }
+      await services?.close();
       metrics.cleanupTime.set(labels, (performance.now() - t0) / 1000);
     })();
     return cleanupPromise;
@@ -312,7 +322,14 @@ export function createWorker(options: WorkerOptions): Worker {
       logger.info("engine starting");
       const t0 = performance.now();
       try {
-        engineConfig = EngineConfigSchema.parse(await engine.start(instanceId));
+        services = createEngineServices({
+          workerId: instanceId,
+          eventPlane: options.eventPlane,
+          namespace: config.namespace,
+          component: config.component,
+          logger,
+        });
+        engineConfig = EngineConfigSchema.parse(await engine.start(instanceId, services.services));
       } catch (error) {
         state = "StartFailed";
         logger.error("engine start() failed", { error: String(error) });
