@@ -33,8 +33,10 @@ describe("public entries", () => {
   it("the engine author's entry has the contract's runtime values and little else", async () => {
     const sluice = await import("sluice");
     assert.deepEqual(Object.keys(sluice).sort(), [
+      "BlockHasher",
       "ErrorCode",
       "ErrorKind",
+      "KV_HASH_SEED",
       "SluiceError",
       "WORKER_FLAGS",
       "intFlag",
