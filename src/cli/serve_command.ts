@@ -162,6 +162,7 @@ export async function serveCommand(
         logger,
         readTextFile: runtime.readTextFile,
         readFile: runtime.readFile,
+        readFileRange: runtime.readFileRange,
         unrefTimer: runtime.unrefTimer,
         signal: signals.signal,
       });

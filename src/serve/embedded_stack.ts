@@ -27,6 +27,7 @@ export interface EmbeddedStackOptions extends
     | "maxBodyBytes"
     | "readTextFile"
     | "readFile"
+    | "readFileRange"
     | "fetch"
     | "fileFetchTimeoutMs"
     | "sseBufferLimit"
