@@ -5,6 +5,7 @@
  */
 import type { EngineFactory } from "../engine/engine.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
+import { LLAMACPP_FLAGS_HELP, LlamaCppEngine } from "../../engines/llamacpp/mod.ts";
 
 /** One engine the CLI can run. */
 export interface EngineEntry {
@@ -34,6 +35,11 @@ export const ENGINES: Record<string, EngineEntry> = {
   --model-name NAME   model name (default sample-model)
   --max-tokens N      tokens per request when the request sets none (default 16)
   --delay-ms N        delay before each token in ms (default 10)`,
+  },
+  llamacpp: {
+    factory: LlamaCppEngine,
+    summary: "GGUF models on llama.cpp (node-llama-cpp, installed on demand)",
+    flags: LLAMACPP_FLAGS_HELP,
   },
 };
 
