@@ -18,21 +18,22 @@ export const NODE_LLAMA_CPP_INSTALL =
 // deno-lint-ignore no-explicit-any
 export type NodeLlamaCpp = any;
 
-let loading: Promise<NodeLlamaCpp> | undefined;
+const loading = new Map<string, Promise<NodeLlamaCpp>>();
 
 /**
- * Imports `node-llama-cpp` once per process.
+ * Imports `node-llama-cpp` once per process (`specifier` only changes for tests).
  *
  * @throws {SluiceError} `EngineShutdown` (code `node_llama_cpp_missing`) when the package is not
  * installed, with the install command in the message.
  */
-export function loadNodeLlamaCpp(): Promise<NodeLlamaCpp> {
-  loading ??= (async () => {
-    const specifier = "node-llama-cpp";
+export function loadNodeLlamaCpp(specifier = "node-llama-cpp"): Promise<NodeLlamaCpp> {
+  let pending = loading.get(specifier);
+  if (pending !== undefined) return pending;
+  pending = (async () => {
     try {
       return await import(specifier);
     } catch (cause) {
-      loading = undefined;
+      loading.delete(specifier);
       throw new SluiceError(
         "EngineShutdown",
         `Cannot start the llamacpp engine: node-llama-cpp is not installed (${
@@ -42,5 +43,6 @@ export function loadNodeLlamaCpp(): Promise<NodeLlamaCpp> {
       );
     }
   })();
-  return loading;
+  loading.set(specifier, pending);
+  return pending;
 }
