@@ -7,7 +7,8 @@
  *   constraint (`pattern`, `minimum`, `allOf`, …) is refused with `InvalidArgument` naming the
  *   keyword and where it is, because ignoring it would return output that does not validate.
  *   `anyOf` is generated as `oneOf` (any one branch satisfies `anyOf`). Every property is
- *   generated, so `required` must name only declared properties.
+ *   generated, so `required` must name only declared properties. Integers are generated
+ *   without the exponent node-llama-cpp allows them (`3e-2` is not an integer).
  * - `choice`: a GBNF alternation of the literal strings.
  * - `grammar`: a GBNF grammar, as given.
  * - `regex`: refused (llama.cpp grammars are GBNF; no regex front end here).
@@ -54,6 +55,9 @@ const SUPPORTED = new Set([
   "maxLength",
   "format",
 ]);
+
+/** node-llama-cpp's integer rule, with its exponent part in group 2. */
+const INTEGER_WITH_EXPONENT = /^(integer-number-rule ::= .*?)( \(\[eE\] .*\)\?)$/m;
 
 const BASIC_TYPES = new Set(["string", "number", "integer", "boolean", "null"]);
 
@@ -213,7 +217,10 @@ export async function grammarFor(
   if (isAnyObject(guided.json)) return await llama.getGrammarFor("json");
   const schema = convert(guided.json, "$");
   try {
-    return await llama.createGrammarForJsonSchema(schema);
+    const generated = await llama.createGrammarForJsonSchema(schema);
+    // node-llama-cpp lets an "integer" take an exponent ("3e-2" is not an integer): drop it.
+    const text = (generated.grammar as string).replace(INTEGER_WITH_EXPONENT, "$1");
+    return text === generated.grammar ? generated : await llama.createGrammar({ grammar: text });
   } catch (cause) {
     throw new SluiceError(
       "InvalidArgument",

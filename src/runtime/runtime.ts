@@ -65,7 +65,15 @@ export function currentRuntime(): Runtime {
     onSignal(signal, handler) {
       if (name === "deno") {
         g.Deno.addSignalListener(signal, handler);
-        return () => g.Deno.removeSignalListener(signal, handler);
+        // Libraries built on `signal-exit` (node-llama-cpp loads one) re-raise a signal when
+        // they see no other `process` listener, and Deno's own listeners are invisible to
+        // them: without a visible one, one SIGTERM arrives twice (a "second signal").
+        const visible = () => {};
+        process.on(signal, visible);
+        return () => {
+          g.Deno.removeSignalListener(signal, handler);
+          process.off(signal, visible);
+        };
       }
       process.on(signal, handler);
       return () => process.off(signal, handler);
