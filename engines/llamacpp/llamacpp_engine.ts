@@ -153,14 +153,25 @@ export class LlamaCppEngine implements LLMEngine {
     const train = Number(this.#model.trainContextSize) || 4096;
     this.#contextSize = o.contextSize > 0 ? o.contextSize : Math.min(train, 4096);
     const kvType = o.kvCacheType === "f16" ? undefined : o.kvCacheType.toUpperCase();
-    this.#context = await this.#model.createContext({
-      contextSize: this.#contextSize,
-      sequences: o.parallel,
-      threads: o.threads > 0 ? o.threads : undefined,
-      batchSize: o.batchSize > 0 ? o.batchSize : undefined,
-      experimentalKvCacheKeyType: kvType,
-      experimentalKvCacheValueType: kvType,
-    });
+    try {
+      this.#context = await this.#model.createContext({
+        contextSize: this.#contextSize,
+        sequences: o.parallel,
+        threads: o.threads > 0 ? o.threads : undefined,
+        batchSize: o.batchSize > 0 ? o.batchSize : undefined,
+        experimentalKvCacheKeyType: kvType,
+        experimentalKvCacheValueType: kvType,
+      });
+    } catch (cause) {
+      throw new SluiceError(
+        "EngineShutdown",
+        `Cannot create the llama.cpp context (--ctx-size ${this.#contextSize}, --parallel ` +
+          `${o.parallel}, --kv-cache-type ${o.kvCacheType}): ${(cause as Error).message}; ` +
+          "a smaller context or fewer sequences need less memory, and a quantized KV cache " +
+          "needs a head size divisible by 32",
+        { cause, code: "context_creation_failed" },
+      );
+    }
     this.#sequences = Array.from({ length: o.parallel }, () => this.#context.getSequence());
     this.#pool = new SequencePool(this.#sequences, o.maxQueue);
     this.#vocabSize = this.#model.tokens ? Number(this.#model.fileInsights?.vocabSize ?? 0) : 0;

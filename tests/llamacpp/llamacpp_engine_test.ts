@@ -61,7 +61,9 @@ async function directGreedy(prompt: number[], count: number): Promise<number[]> 
   const context = await m.createContext({ contextSize: 512, sequences: 1, threads: 1 });
   try {
     const out: number[] = [];
-    for await (const t of context.getSequence().evaluate(prompt, { temperature: 0 })) {
+    for await (
+      const t of context.getSequence().evaluate(prompt, { temperature: 0, yieldEogToken: true })
+    ) {
       out.push(t);
       if (out.length >= count) break;
     }
@@ -264,20 +266,19 @@ describe("llamacpp engine", () => {
       const schema = {
         type: "object",
         properties: {
-          name: { type: "string", maxLength: 12 },
+          at: { type: "string", format: "time" },
           kind: { enum: ["cat", "dog"] },
           ok: { type: "boolean" },
           tags: { type: "array", items: { type: "string", maxLength: 5 }, maxItems: 2 },
         },
-        required: ["name", "kind", "ok"],
+        required: ["at", "kind", "ok"],
       };
       const json = await collect(engine, {
         ...base,
         sampling_options: { temperature: 0, guided_decoding: { json: schema } },
       });
       const value = JSON.parse(text(json));
-      assert.equal(typeof value.name, "string");
-      assert.ok(value.name.length <= 12);
+      assert.match(value.at, /^\d{2}:\d{2}:\d{2}/, JSON.stringify(value));
       assert.ok(["cat", "dog"].includes(value.kind));
       assert.equal(typeof value.ok, "boolean");
       const object = await collect(engine, {
@@ -307,6 +308,22 @@ describe("llamacpp engine", () => {
       );
     } finally {
       await engine.cleanup();
+    }
+  });
+
+  it("runs with a quantized KV cache", async () => {
+    for (const kv of ["q8_0", "q4_0"]) {
+      const engine = await started(["--kv-cache-type", kv]);
+      try {
+        const out = await collect(engine, {
+          token_ids: PROMPT,
+          stop_conditions: { max_tokens: 8, ignore_eos: true },
+          sampling_options: { temperature: 0 },
+        });
+        assert.equal(tokens(out).length, 8, kv);
+      } finally {
+        await engine.cleanup();
+      }
     }
   });
 
