@@ -205,4 +205,13 @@ console.log(
   `\nsluice ÷ direct at batch 1: ${(m.serve1 / m.direct1 * 100).toFixed(0)}% (goal ≥ 90%); ` +
     `at 8: ${(m.serve8 / m.direct8 * 100).toFixed(0)}%`,
 );
+// Ratios within each run (adjacent measurements share the machine's load), then their median.
+const pairs = (num: number[], den: number[]) => median(num.map((x, i) => x / den[i]));
+console.log(
+  `per-run ratios, median: sluice ÷ direct at batch 1 ${
+    (pairs(results.serve1, results.direct1) * 100).toFixed(0)
+  }%; sluice 8 ÷ 1 ${pairs(results.serve8, results.serve1).toFixed(2)}×; direct 8 ÷ 1 ${
+    pairs(results.direct8, results.direct1).toFixed(2)
+  }×`,
+);
 console.log(`raw: ${JSON.stringify(results)}`);
