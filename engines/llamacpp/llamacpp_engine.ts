@@ -174,8 +174,8 @@ export class LlamaCppEngine implements LLMEngine {
     }
     this.#sequences = Array.from({ length: o.parallel }, () => this.#context.getSequence());
     this.#pool = new SequencePool(this.#sequences, o.maxQueue);
-    this.#vocabSize = this.#model.tokens ? Number(this.#model.fileInsights?.vocabSize ?? 0) : 0;
-    if (!(this.#vocabSize > 0)) this.#vocabSize = Number(file.header.tensors[0]?.shape[0] ?? 0);
+    const vocab = file.header.metadata.get("tokenizer.ggml.tokens");
+    this.#vocabSize = Array.isArray(vocab) ? vocab.length : 0;
     for (const id of [this.#model.tokens.eos, this.#model.tokens.eot]) {
       if (typeof id === "number") this.#eog.add(id);
     }

@@ -241,6 +241,15 @@ describe("llamacpp engine", () => {
           },
           stop_conditions: { max_tokens: 12, ignore_eos: true },
         }).then(tokens);
+      await assert.rejects(
+        collect(engine, { token_ids: [1, 1_000_000] }),
+        (e) =>
+          e instanceof SluiceError && e.kind === "InvalidArgument" && /vocabulary/.test(e.message),
+      );
+      await assert.rejects(
+        collect(engine, { token_ids: new Array(600).fill(5) }),
+        (e) => e instanceof SluiceError && e.code === "context_length_exceeded",
+      );
       assert.deepEqual(await sampled(7), await sampled(7));
       assert.notDeepEqual(await sampled(7), await sampled(8));
     } finally {
