@@ -231,7 +231,7 @@ export class LlamaCppEngine implements LLMEngine {
       );
     }
     const prompt = request.token_ids;
-    this.#checkPrompt(prompt);
+    this.#checkPrompt(prompt, request);
     const stop = request.stop_conditions;
     const room = this.#contextSize - prompt.length;
     const maxNew = Math.min(stop.max_tokens || this.options.maxTokens || room, room);
@@ -355,7 +355,21 @@ export class LlamaCppEngine implements LLMEngine {
     return sequence.nextTokenIndex;
   }
 
-  #checkPrompt(prompt: number[]): void {
+  #checkPrompt(prompt: number[], request: GenerateRequest): void {
+    if ((request.sampling_options.n ?? 1) > 1) {
+      throw new SluiceError(
+        "InvalidArgument",
+        "Invalid request: the llamacpp engine generates one choice per request (n must be 1)",
+        { param: "n" },
+      );
+    }
+    if ((request.output_options.prompt_logprobs ?? 0) > 0) {
+      throw new SluiceError(
+        "InvalidArgument",
+        "Invalid request: the llamacpp engine does not report prompt logprobs",
+        { param: "prompt_logprobs" },
+      );
+    }
     if (prompt.length >= this.#contextSize) {
       throw new SluiceError(
         "InvalidArgument",

@@ -4,7 +4,8 @@
  * (local path through an injected reader, or URL through `fetch`) and verified
  * against their SHA-256 and size; a card without a tokenizer file gets the bundled
  * default (Qwen3) tokenizer and chat template, which is what the embedded default
- * and the sample engine use. Resources are cached by the files they come from, so
+ * and the sample engine use. A card that names a GGUF file (role `gguf`) instead gets the
+ * tokenizer and chat template of its metadata, read from the verified metadata prefix only. Resources are cached by the files they come from, so
  * every worker of a model shares one tokenizer; the cache key is computed once per
  * model card object. Files are verified on their raw bytes (a BOM counts), then
  * decoded; a URL fetch is bounded by a timeout, and a failed load is forgotten so the

@@ -247,6 +247,11 @@ describe("llamacpp engine", () => {
           e instanceof SluiceError && e.kind === "InvalidArgument" && /vocabulary/.test(e.message),
       );
       await assert.rejects(
+        collect(engine, { token_ids: [1, 2], sampling_options: { n: 2 } }),
+        (e) =>
+          e instanceof SluiceError && e.kind === "InvalidArgument" && /n must be 1/.test(e.message),
+      );
+      await assert.rejects(
         collect(engine, { token_ids: new Array(600).fill(5) }),
         (e) => e instanceof SluiceError && e.code === "context_length_exceeded",
       );
