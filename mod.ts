@@ -19,7 +19,7 @@
  *
  * @module
  */
-export type { EngineFactory, EngineSetup, LLMEngine } from "./src/engine/engine.ts";
+export type { EngineFactory, EngineSetup, EngineStats, LLMEngine } from "./src/engine/engine.ts";
 export type { EngineConfig } from "./src/engine/engine_config.ts";
 export type {
   GenerateRequest,
@@ -71,3 +71,4 @@ export type {
   KvStored,
   LoadMetrics,
 } from "./src/kv/kv_event.ts";
+export type { ModelCard, ModelFiles } from "./src/model_card/model_card.ts";

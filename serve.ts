@@ -107,3 +107,4 @@ export type { EngineServicesHandle, EngineServicesOptions } from "./src/kv/kv_pu
 export type { BlockHashes, EngineServices, KvEventData, KvEventSink, LoadMetrics } from "./mod.ts";
 export type { KvEvent } from "./planes.ts";
 export type { KvCleared, KvRemoved, KvStored } from "./mod.ts";
+export type { EngineStats, ModelFiles } from "./mod.ts";

@@ -61,3 +61,4 @@ export type {
 } from "./mod.ts";
 export type { BlockHashes, EngineServices, KvEventData, KvEventSink, LoadMetrics } from "./mod.ts";
 export type { KvCleared, KvRemoved, KvStored } from "./mod.ts";
+export type { EngineStats, ModelCard, ModelFiles } from "./mod.ts";

@@ -45,6 +45,10 @@ const BENCHES: Record<string, { args: string[]; what: string }> = {
     args: [DENO, "run", "-A", "bench/kv_routing_bench.ts"],
     what: "4 mocker workers, prefix-heavy trace: kv vs round-robin vs random TTFT (issue 11)",
   },
+  llamacpp: {
+    args: [DENO, "run", "-A", "bench/llamacpp_bench.ts"],
+    what: "--engine llamacpp: sluice serve vs node-llama-cpp direct, batch 1 and 8 (issue 10)",
+  },
   gpu_decode_step: {
     args: [DENO, "run", "-A", "bench/gpu_decode_step.ts"],
     what: "Llama decode step: captured plan (K = 1/4/16 per submit) vs op at a time",

@@ -8,6 +8,7 @@
 import type { EngineFactory } from "../../src/engine/engine.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { MockerEngine } from "../../engines/mocker/mod.ts";
+import { LLAMACPP_FLAGS_HELP, LlamaCppEngine } from "../../engines/llamacpp/mod.ts";
 
 /** One engine the CLI can run. */
 export interface EngineEntry {
@@ -55,6 +56,11 @@ export const ENGINES: Record<string, EngineEntry> = {
   --startup-time S                    simulated start-up seconds (default 0)
   --seed N                            seed of the generated token ids (default 0)
   --max-tokens N                      tokens per request when the request sets none (default 16)`,
+  },
+  llamacpp: {
+    factory: LlamaCppEngine,
+    summary: "GGUF models on llama.cpp (node-llama-cpp, installed on demand)",
+    flags: LLAMACPP_FLAGS_HELP,
   },
 };
 

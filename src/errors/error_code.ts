@@ -29,6 +29,14 @@ export const ErrorCode = {
   UnsupportedMediaType: "unsupported_media_type",
   /** A model resource (tokenizer, chat template) is broken: found at start, the start fails. */
   ModelResourceInvalid: "model_resource_invalid",
+  /** A model file (e.g. a GGUF file) cannot be read. */
+  ModelFileUnreadable: "model_file_unreadable",
+  /** A model file is truncated, foreign or fails its check. */
+  ModelFileInvalid: "model_file_invalid",
+  /** The engine could not create its inference context (e.g. out of memory). */
+  ContextCreationFailed: "context_creation_failed",
+  /** The `llamacpp` engine's optional dependency `node-llama-cpp` is not installed. */
+  NodeLlamaCppMissing: "node_llama_cpp_missing",
   /** The HTTP method is not served on this path (405). */
   MethodNotAllowed: "method_not_allowed",
   /** No route for this path (404). */

@@ -35,6 +35,7 @@ export interface EmbeddedStackOptions extends
     | "maxBodyBytes"
     | "readTextFile"
     | "readFile"
+    | "readFileRange"
     | "fetch"
     | "fileFetchTimeoutMs"
     | "sseBufferLimit"

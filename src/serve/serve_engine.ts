@@ -238,6 +238,7 @@ async function serveUntilSignal(
         allowedOrigins,
         readTextFile: runtime.readTextFile,
         readFile: runtime.readFile,
+        readFileRange: runtime.readFileRange,
         unrefTimer: runtime.unrefTimer,
         signal: signals.signal,
       });

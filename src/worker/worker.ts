@@ -199,9 +199,11 @@ export function createWorker(options: WorkerOptions): Worker {
   };
   // Created when the engine starts (it subscribes to resync queries); closed after cleanup.
   let services: EngineServicesHandle | undefined;
+  let removeStatsCollector = () => {};
 
   const cleanupOnce = () => {
     cleanupPromise ??= (async () => {
+      removeStatsCollector();
       const t0 = performance.now();
       try {
         await engine.cleanup();
@@ -349,6 +351,22 @@ export function createWorker(options: WorkerOptions): Worker {
       metrics.healthy.set(labels, 1);
       if (engineConfig.total_kv_blocks !== undefined) {
         metrics.kvTotalBlocks.set(labels, engineConfig.total_kv_blocks);
+      }
+      if (engine.stats !== undefined) {
+        const statsLabels = labels;
+        removeStatsCollector = registry.addCollector(() => {
+          const s = engine.stats!();
+          if (s.kv_usage !== undefined) metrics.kvUsage.set(statsLabels, s.kv_usage * 100);
+          if (s.waiting_requests !== undefined) {
+            metrics.waiting.set(statsLabels, s.waiting_requests);
+          }
+          if (s.running_requests !== undefined) {
+            metrics.running.set(statsLabels, s.running_requests);
+          }
+          if (s.kv_cache_hit_rate !== undefined) {
+            metrics.kvHitRate.set(statsLabels, s.kv_cache_hit_rate);
+          }
+        });
       }
       logger.info("engine started", { seconds: ((performance.now() - t0) / 1000).toFixed(3) });
       if (shutdownPromise) {
