@@ -14,7 +14,7 @@
  */
 import { SluiceError } from "../errors/sluice_error.ts";
 import { llamaCheckpointFromGguf } from "./gguf/gguf_llama.ts";
-import { type GgufFile, readGguf } from "./gguf/gguf_reader.ts";
+import { type GgufFile, readGguf } from "./gguf/gguf_model_file.ts";
 import type { LlamaCheckpoint } from "./llama_config.ts";
 import { ModelFileError } from "./model_file_error.ts";
 import { llamaCheckpointFromHf } from "./safetensors/hf_llama.ts";

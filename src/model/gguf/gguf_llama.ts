@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts ignore
- * import { readGguf } from "./gguf_reader.ts";
+ * import { readGguf } from "./gguf_model_file.ts";
  * import { llamaCheckpointFromGguf } from "./gguf_llama.ts";
  * const checkpoint = llamaCheckpointFromGguf(await readGguf(bytes));
  * ```
@@ -21,7 +21,7 @@ import {
   ropeModeFor,
 } from "../llama_config.ts";
 import { ModelFileError } from "../model_file_error.ts";
-import { type GgufFile, type GgufTensor, ggufVector, ggufWeight } from "./gguf_reader.ts";
+import { type GgufFile, type GgufTensor, ggufVector, ggufWeight } from "./gguf_model_file.ts";
 
 const ARCHITECTURES: Readonly<Record<string, LlamaArchitecture>> = {
   llama: "llama",

@@ -1,245 +1,227 @@
 /**
- * Reads a GGUF file (v2/v3) held in memory: metadata and tensor directory through the
- * maintained `@huggingface/gguf` parser (fed by an in-memory range fetch, so it runs the same
- * on Deno, Bun and in browsers), then the tensor data checked against the file's length.
- * Dims are GGUF order (innermost first): a 2-D tensor `[ne0, ne1]` is a row-major matrix of
- * `ne1` rows of `ne0` values, which is exactly a {@link HostWeight} `[ne1, ne0]`.
+ * A GGUF v2/v3 header reader over bytes in memory: metadata, tensor infos and the data section
+ * offset. Callers that hold only a prefix of a file (the frontend reads just the metadata) get
+ * a {@linkcode GgufTruncatedError} saying how many bytes would be needed, never a wrong answer.
+ * A file that is not GGUF, or whose header is inconsistent, gets a `TypeError` naming what is
+ * wrong and where.
  *
- * Types kept as stored: F32, F16, Q8_0, Q4_0 (BF16 widens to F32). Any other type is refused
- * by name when a weight is read (`Q4_K`, `Q6_K`, ...): the engine MUST NOT guess at a format.
- *
- * @example
- * ```ts ignore
- * import { readGguf } from "./gguf_reader.ts";
- * const file = await readGguf(bytes);
- * console.log(file.metadata["general.architecture"], file.tensors.size);
- * ```
+ * @module
  */
-import { gguf } from "@huggingface/gguf";
-import type { HostWeight } from "../../gpu/host_weight.ts";
-import { f16BitsToF32, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK } from "../../gpu/quant.ts";
-import { ModelFileError } from "../model_file_error.ts";
+import {
+  GGML_BLOCK,
+  ggmlTensorBytes,
+  ggmlTypeName,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GgufValueType,
+} from "./gguf_format.ts";
 
-/** GGML type ids this reader knows by name (from ggml.h). */
-export const GGML_TYPE_NAMES: Readonly<Record<number, string>> = {
-  0: "F32",
-  1: "F16",
-  2: "Q4_0",
-  3: "Q4_1",
-  6: "Q5_0",
-  7: "Q5_1",
-  8: "Q8_0",
-  9: "Q8_1",
-  10: "Q2_K",
-  11: "Q3_K",
-  12: "Q4_K",
-  13: "Q5_K",
-  14: "Q6_K",
-  15: "Q8_K",
-  16: "IQ2_XXS",
-  17: "IQ2_XS",
-  18: "IQ3_XXS",
-  19: "IQ1_S",
-  20: "IQ4_NL",
-  21: "IQ3_S",
-  22: "IQ2_S",
-  23: "IQ4_XS",
-  24: "I8",
-  25: "I16",
-  26: "I32",
-  27: "I64",
-  28: "F64",
-  29: "IQ1_M",
-  30: "BF16",
-};
+/** A metadata value as read: numbers (64-bit integers as `number` when safe, else `bigint`). */
+export type GgufReadValue = number | bigint | boolean | string | GgufReadValue[];
 
-/** Bytes of `count` values of the supported types; `undefined` for the others. */
-function storedBytes(type: number, count: number): number | undefined {
-  switch (type) {
-    case 0:
-      return count * 4;
-    case 1:
-    case 30:
-      return count * 2;
-    case 8:
-      return (count / QK) * Q8_0_BLOCK_BYTES;
-    case 2:
-      return (count / QK) * Q4_0_BLOCK_BYTES;
-  }
-  return undefined;
+/** One tensor's info from the header. */
+export interface GgufTensorInfo {
+  name: string;
+  /** ggml's dimensions, innermost first. */
+  ne: number[];
+  /** Row-major shape, outermost first (`ne` reversed). */
+  shape: number[];
+  /** ggml type code. */
+  type: number;
+  /** Offset of the data from the start of the file. */
+  offset: number;
+  /** Bytes of the data (0 when the type's block size is unknown to Sluice). */
+  byteLength: number;
 }
 
-/** One tensor of a GGUF file. */
-export interface GgufTensor {
-  /** Its name, e.g. `blk.0.attn_q.weight`. */
-  readonly name: string;
-  /** GGUF dims, innermost first. */
-  readonly dims: readonly number[];
-  /** GGML type id. */
-  readonly type: number;
-  /** GGML type name (`Q8_0`, `Q4_K`, ... or `type N`). */
-  readonly typeName: string;
-  /** Raw stored bytes; empty for types whose size this reader does not know. */
-  readonly bytes: Uint8Array;
+/** A parsed GGUF header. */
+export interface GgufHeader {
+  version: number;
+  /** Metadata in file order. */
+  metadata: Map<string, GgufReadValue>;
+  /** Byte offset where the metadata ends and tensor infos begin. */
+  metadataEnd: number;
+  tensors: GgufTensorInfo[];
+  /** Byte offset of the data section. */
+  dataOffset: number;
+  alignment: number;
 }
 
-/** A parsed GGUF file. */
-export interface GgufFile {
-  /** Format version (2 or 3). */
-  readonly version: number;
-  /** Metadata key → value (u64/i64 as bigint, arrays as arrays). */
-  readonly metadata: Readonly<Record<string, unknown>>;
-  /** Tensors by name, in file order. */
-  readonly tensors: ReadonlyMap<string, GgufTensor>;
+/** Thrown when the bytes end before the part of the header asked for. */
+export class GgufTruncatedError extends TypeError {
+  /** A lower bound on the bytes needed to go further. */
+  readonly needBytes: number;
+  constructor(needBytes: number, have: number) {
+    super(`GGUF header truncated: ${have} bytes, at least ${needBytes} needed`);
+    this.name = "GgufTruncatedError";
+    this.needBytes = needBytes;
+  }
 }
 
-/**
- * Parses `bytes` (a whole GGUF file). Throws {@link ModelFileError}: `corrupt` for a bad magic,
- * version or directory, `truncated` when the header or a tensor's data runs past the end.
- */
-export async function readGguf(bytes: Uint8Array): Promise<GgufFile> {
-  if (bytes.length < 4 || String.fromCharCode(...bytes.subarray(0, 4)) !== "GGUF") {
-    throw new ModelFileError("corrupt", "Cannot read the GGUF file: it does not start with GGUF");
+const decoder = new TextDecoder("utf-8", { fatal: false });
+
+/** Limits that keep a corrupt header from allocating without bound. */
+const MAX_STRING_BYTES = 1 << 24;
+const MAX_ITEMS = 1 << 26;
+
+class Cursor {
+  at = 0;
+  view: DataView;
+  constructor(readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  let parsed: Awaited<ReturnType<typeof gguf>>;
-  try {
-    parsed = await gguf("https://sluice.invalid/model.gguf", { fetch: memoryFetch(bytes) });
-  } catch (error) {
-    const message = (error as Error).message ?? String(error);
-    const truncated = error instanceof RangeError || /Offset|bounds|Exceeded maximum/i.test(message);
-    throw new ModelFileError(
-      truncated ? "truncated" : "corrupt",
-      `Cannot read the GGUF header: ${truncated ? "the file ends inside it" : message}`,
-      { cause: error },
-    );
-  }
-  const version = Number(parsed.metadata.version);
-  if (version < 2) {
-    throw new ModelFileError("corrupt", `Cannot read the GGUF file: version ${version} is too old`);
-  }
-  const base = Number(parsed.tensorDataOffset);
-  const tensors = new Map<string, GgufTensor>();
-  for (const info of parsed.tensorInfos) {
-    const dims = info.shape.map(Number);
-    const count = dims.reduce((a, b) => a * b, 1);
-    const type = Number(info.dtype);
-    const typeName = GGML_TYPE_NAMES[type] ?? `type ${type}`;
-    const size = storedBytes(type, count);
-    const start = base + Number(info.offset);
-    if (size !== undefined && start + size > bytes.length) {
-      throw new ModelFileError(
-        "truncated",
-        `Cannot read GGUF tensor ${info.name}: its ${size} bytes at offset ${start} run past ` +
-          `the end of the ${bytes.length}-byte file`,
-      );
+  need(n: number): void {
+    if (this.at + n > this.bytes.byteLength) {
+      throw new GgufTruncatedError(this.at + n, this.bytes.byteLength);
     }
-    tensors.set(info.name, {
-      name: info.name,
-      dims,
-      type,
-      typeName,
-      bytes: size === undefined ? new Uint8Array(0) : bytes.subarray(start, start + size),
-    });
   }
-  return { version, metadata: parsed.metadata as Record<string, unknown>, tensors };
+  u8(): number {
+    this.need(1);
+    return this.view.getUint8(this.at++);
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.at, true);
+    this.at += 4;
+    return v;
+  }
+  u64(): number | bigint {
+    this.need(8);
+    const v = this.view.getBigUint64(this.at, true);
+    this.at += 8;
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+  count(what: string, limit: number): number {
+    const n = this.u64();
+    if (typeof n !== "number" || n > limit) {
+      throw new TypeError(`Not a valid GGUF file: ${what} ${n} at byte ${this.at - 8}`);
+    }
+    return n;
+  }
+  string(): string {
+    const n = this.count("string length", MAX_STRING_BYTES);
+    this.need(n);
+    const s = decoder.decode(this.bytes.subarray(this.at, this.at + n));
+    this.at += n;
+    return s;
+  }
+  value(type: number, key: string): GgufReadValue {
+    const v = this.view;
+    const take = (n: number) => {
+      this.need(n);
+      const at = this.at;
+      this.at += n;
+      return at;
+    };
+    switch (type) {
+      case GgufValueType.UINT8:
+        return v.getUint8(take(1));
+      case GgufValueType.INT8:
+        return v.getInt8(take(1));
+      case GgufValueType.UINT16:
+        return v.getUint16(take(2), true);
+      case GgufValueType.INT16:
+        return v.getInt16(take(2), true);
+      case GgufValueType.UINT32:
+        return v.getUint32(take(4), true);
+      case GgufValueType.INT32:
+        return v.getInt32(take(4), true);
+      case GgufValueType.FLOAT32:
+        return v.getFloat32(take(4), true);
+      case GgufValueType.BOOL:
+        return v.getUint8(take(1)) !== 0;
+      case GgufValueType.STRING:
+        return this.string();
+      case GgufValueType.UINT64:
+        return this.u64();
+      case GgufValueType.INT64: {
+        const x = v.getBigInt64(take(8), true);
+        return x >= -BigInt(Number.MAX_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER)
+          ? Number(x)
+          : x;
+      }
+      case GgufValueType.FLOAT64:
+        return v.getFloat64(take(8), true);
+      case GgufValueType.ARRAY: {
+        const itemType = this.u32();
+        const n = this.count(`array length of ${key}`, MAX_ITEMS);
+        const out: GgufReadValue[] = new Array(n);
+        for (let i = 0; i < n; i++) out[i] = this.value(itemType, key);
+        return out;
+      }
+      default:
+        throw new TypeError(
+          `Not a valid GGUF file: key ${key} has unknown value type ${type} at byte ${this.at - 4}`,
+        );
+    }
+  }
 }
 
 /**
- * The 2-D tensor as a {@link HostWeight} `[ne1, ne0]` in its stored type (BF16 widened to
- * f32). Throws {@link ModelFileError} `unsupported_type` naming the type, or `bad_shape`.
+ * Parses the header of a GGUF file from its first bytes. With `metadataOnly`, stops after the
+ * metadata (`tensors` empty, `dataOffset` 0): that prefix is all a tokenizer needs.
+ *
+ * @throws {GgufTruncatedError} when `bytes` ends inside the part asked for.
+ * @throws {TypeError} when the bytes are not a GGUF v2/v3 header.
  */
-export function ggufWeight(tensor: GgufTensor): HostWeight {
-  if (tensor.dims.length !== 2) {
-    throw new ModelFileError(
-      "bad_shape",
-      `Cannot load GGUF tensor ${tensor.name}: dims [${tensor.dims}] are not a matrix`,
-    );
+export function parseGgufHeader(
+  bytes: Uint8Array,
+  options: { metadataOnly?: boolean } = {},
+): GgufHeader {
+  const c = new Cursor(bytes);
+  const magic = c.u32();
+  if (magic !== GGUF_MAGIC) {
+    throw new TypeError('Not a GGUF file: the first 4 bytes are not "GGUF"');
   }
-  const [cols, rows] = tensor.dims;
-  const shape = [rows, cols] as const;
-  switch (tensor.type) {
-    case 0:
-      return { dtype: "f32", shape, data: f32View(tensor.bytes) };
-    case 30:
-      return { dtype: "f32", shape, data: bf16ToF32(tensor.bytes) };
-    case 1:
-      return { dtype: "f16", shape, data: u16View(tensor.bytes) };
-    case 8:
-    case 2:
-      if (cols % QK) {
-        throw new ModelFileError(
-          "bad_shape",
-          `Cannot load GGUF tensor ${tensor.name}: ${cols} columns are not whole ${QK}-value blocks`,
+  const version = c.u32();
+  if (version !== 2 && version !== 3) {
+    throw new TypeError(`Unsupported GGUF version ${version}: Sluice reads versions 2 and 3`);
+  }
+  const tensorCount = c.count("tensor count", MAX_ITEMS);
+  const kvCount = c.count("metadata count", MAX_ITEMS);
+  const metadata = new Map<string, GgufReadValue>();
+  for (let i = 0; i < kvCount; i++) {
+    const key = c.string();
+    const type = c.u32();
+    metadata.set(key, c.value(type, key));
+  }
+  const metadataEnd = c.at;
+  const alignmentValue = metadata.get("general.alignment") ?? GGUF_DEFAULT_ALIGNMENT;
+  const alignment = Number(alignmentValue);
+  if (!Number.isInteger(alignment) || alignment <= 0 || (alignment & (alignment - 1)) !== 0) {
+    throw new TypeError(`Not a valid GGUF file: general.alignment ${alignmentValue}`);
+  }
+  if (options.metadataOnly) {
+    return { version, metadata, metadataEnd, tensors: [], dataOffset: 0, alignment };
+  }
+  const infos: (Omit<GgufTensorInfo, "offset"> & { rel: number })[] = [];
+  for (let i = 0; i < tensorCount; i++) {
+    const name = c.string();
+    const dims = c.u32();
+    if (dims < 1 || dims > 4) {
+      throw new TypeError(`Not a valid GGUF file: tensor ${name} has ${dims} dimensions`);
+    }
+    const ne: number[] = [];
+    for (let d = 0; d < dims; d++) ne.push(c.count(`dimension of tensor ${name}`, 2 ** 40));
+    const type = c.u32();
+    const rel = c.count(`offset of tensor ${name}`, Number.MAX_SAFE_INTEGER);
+    if (rel % alignment !== 0) {
+      throw new TypeError(`Not a valid GGUF file: tensor ${name} data is not aligned`);
+    }
+    let byteLength = 0;
+    if (GGML_BLOCK[type] !== undefined) {
+      try {
+        byteLength = ggmlTensorBytes(type, ne[0], ne.slice(1).reduce((a, b) => a * b, 1));
+      } catch (cause) {
+        throw new TypeError(
+          `Not a valid GGUF file: tensor ${name} of ${ggmlTypeName(type)} has ${ne[0]} columns`,
+          { cause },
         );
       }
-      return { dtype: tensor.type === 8 ? "q8_0" : "q4_0", shape, data: tensor.bytes };
-  }
-  throw unsupported(tensor);
-}
-
-/** A 1-D tensor (norm weight, bias) as f32 values; F32, F16 and BF16 only. */
-export function ggufVector(tensor: GgufTensor): Float32Array {
-  const count = tensor.dims.reduce((a, b) => a * b, 1);
-  if (tensor.dims.filter((d) => d > 1).length > 1) {
-    throw new ModelFileError(
-      "bad_shape",
-      `Cannot load GGUF tensor ${tensor.name}: dims [${tensor.dims}] are not a vector`,
-    );
-  }
-  switch (tensor.type) {
-    case 0:
-      return f32View(tensor.bytes).slice(0, count);
-    case 30:
-      return bf16ToF32(tensor.bytes);
-    case 1: {
-      const bits = u16View(tensor.bytes);
-      return Float32Array.from(bits, (b) => f16BitsToF32(b));
     }
+    infos.push({ name, ne, shape: [...ne].reverse(), type, byteLength, rel });
   }
-  throw unsupported(tensor);
-}
-
-function unsupported(tensor: GgufTensor): ModelFileError {
-  return new ModelFileError(
-    "unsupported_type",
-    `Cannot load GGUF tensor ${tensor.name}: type ${tensor.typeName} is not supported ` +
-      `(supported: F32, F16, BF16, Q8_0, Q4_0; re-quantise the model, e.g. to Q8_0)`,
-  );
-}
-
-/** Serves HTTP range requests from `bytes`, the way the parser reads remote files. */
-function memoryFetch(bytes: Uint8Array): typeof fetch {
-  return ((_input: unknown, init?: RequestInit) => {
-    const range = new Headers(init?.headers).get("Range") ?? "";
-    const m = /bytes=(\d+)-(\d+)/.exec(range);
-    const start = m ? Math.min(Number(m[1]), bytes.length) : 0;
-    const end = m ? Math.min(Number(m[2]) + 1, bytes.length) : bytes.length;
-    return Promise.resolve(
-      new Response(bytes.slice(start, end), {
-        status: 206,
-        headers: { "content-range": `bytes ${start}-${end - 1}/${bytes.length}` },
-      }),
-    );
-  }) as typeof fetch;
-}
-
-function f32View(bytes: Uint8Array): Float32Array {
-  if (bytes.byteOffset % 4 === 0) {
-    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  }
-  return new Float32Array(bytes.slice().buffer);
-}
-
-function u16View(bytes: Uint8Array): Uint16Array {
-  if (bytes.byteOffset % 2 === 0) {
-    return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
-  }
-  return new Uint16Array(bytes.slice().buffer);
-}
-
-/** Widens bfloat16 bits (the top half of an f32) to f32. */
-export function bf16ToF32(bytes: Uint8Array): Float32Array {
-  const out = new Uint32Array(bytes.byteLength / 2);
-  for (let i = 0; i < out.length; i++) out[i] = (bytes[2 * i] | (bytes[2 * i + 1] << 8)) << 16;
-  return new Float32Array(out.buffer);
+  const dataOffset = Math.ceil(c.at / alignment) * alignment;
+  const tensors = infos.map(({ rel, ...info }) => ({ ...info, offset: dataOffset + rel }));
+  return { version, metadata, metadataEnd, tensors, dataOffset, alignment };
 }

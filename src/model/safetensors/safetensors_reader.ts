@@ -16,7 +16,7 @@
 import { z } from "zod";
 import type { HostWeight } from "../../gpu/host_weight.ts";
 import { f16BitsToF32 } from "../../gpu/quant.ts";
-import { bf16ToF32 } from "../gguf/gguf_reader.ts";
+import { bf16ToF32 } from "../gguf/gguf_model_file.ts";
 import { ModelFileError } from "../model_file_error.ts";
 
 /** Bytes per element of the dtypes safetensors names (those this reader may meet). */
