@@ -52,7 +52,7 @@ export async function loadLlamaModel(
   if (path.toLowerCase().endsWith(".gguf")) {
     progress(`Reading ${path}`);
     const bytes = await read(files, path);
-    const gguf = await readGguf(bytes);
+    const gguf = readGguf(bytes);
     progress(`Parsed GGUF v${gguf.version}: ${gguf.tensors.size} tensors`);
     return { path, checkpoint: llamaCheckpointFromGguf(gguf), gguf };
   }

@@ -5,13 +5,15 @@ import { LlamaEngine } from "../../engines/llama/mod.ts";
 import { parseGenerateRequest } from "../../src/engine/generate_request.ts";
 import { createRequestContext } from "../../src/engine/request_context.ts";
 import type { GenerateChunk } from "../../src/engine/generate_chunk.ts";
-import { fixtureRoot, safetensorsModel } from "./_fixture_dir.ts";
+import { fixtureRoot, ggufModel, safetensorsModel } from "./_fixture_dir.ts";
 
 let root: Awaited<ReturnType<typeof fixtureRoot>>;
 let model: string;
+let gguf: string;
 before(async () => {
   root = await fixtureRoot();
   model = await safetensorsModel(root.path, "tiny-llama");
+  gguf = await ggufModel(root.path, "tiny-llama-q8", { dtype: "q8_0" });
 });
 after(() => root.dispose());
 

@@ -1,7 +1,8 @@
 /**
- * Reads a GGUF file (v2/v3) held in memory: metadata and tensor directory through the
- * maintained `@huggingface/gguf` parser (fed by an in-memory range fetch, so it runs the same
- * on Deno, Bun and in browsers), then the tensor data checked against the file's length.
+ * Reads a GGUF file (v2/v3) held in memory for the engine: header through the project's
+ * `parseGgufHeader` (which refuses a truncated header; `@huggingface/gguf`, tried first, reads
+ * zeros past the end of a short buffer and parses garbage), then the tensor data checked
+ * against the file's length, with typed {@link ModelFileError}s.
  * Dims are GGUF order (innermost first): a 2-D tensor `[ne0, ne1]` is a row-major matrix of
  * `ne1` rows of `ne0` values, which is exactly a {@link HostWeight} `[ne1, ne0]`.
  *
@@ -11,11 +12,11 @@
  * @example
  * ```ts ignore
  * import { readGguf } from "./gguf_model_file.ts";
- * const file = await readGguf(bytes);
+ * const file = readGguf(bytes);
  * console.log(file.metadata["general.architecture"], file.tensors.size);
  * ```
  */
-import { gguf } from "@huggingface/gguf";
+import { GgufTruncatedError, type GgufHeader, parseGgufHeader } from "./gguf_reader.ts";
 import type { HostWeight } from "../../gpu/host_weight.ts";
 import { f16BitsToF32, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK } from "../../gpu/quant.ts";
 import { ModelFileError } from "../model_file_error.ts";
@@ -87,7 +88,7 @@ export interface GgufTensor {
 export interface GgufFile {
   /** Format version (2 or 3). */
   readonly version: number;
-  /** Metadata key → value (u64/i64 as bigint, arrays as arrays). */
+  /** Metadata key → value (64-bit integers as number when safe, arrays as arrays). */
   readonly metadata: Readonly<Record<string, unknown>>;
   /** Tensors by name, in file order. */
   readonly tensors: ReadonlyMap<string, GgufTensor>;
@@ -97,51 +98,39 @@ export interface GgufFile {
  * Parses `bytes` (a whole GGUF file). Throws {@link ModelFileError}: `corrupt` for a bad magic,
  * version or directory, `truncated` when the header or a tensor's data runs past the end.
  */
-export async function readGguf(bytes: Uint8Array): Promise<GgufFile> {
-  if (bytes.length < 4 || String.fromCharCode(...bytes.subarray(0, 4)) !== "GGUF") {
-    throw new ModelFileError("corrupt", "Cannot read the GGUF file: it does not start with GGUF");
-  }
-  let parsed: Awaited<ReturnType<typeof gguf>>;
+export function readGguf(bytes: Uint8Array): GgufFile {
+  let header: GgufHeader;
   try {
-    parsed = await gguf("https://sluice.invalid/model.gguf", { fetch: memoryFetch(bytes) });
+    header = parseGgufHeader(bytes);
   } catch (error) {
-    const message = (error as Error).message ?? String(error);
-    const truncated = error instanceof RangeError || /Offset|bounds|Exceeded maximum/i.test(message);
+    const truncated = error instanceof GgufTruncatedError;
     throw new ModelFileError(
       truncated ? "truncated" : "corrupt",
-      `Cannot read the GGUF header: ${truncated ? "the file ends inside it" : message}`,
+      `Cannot read the GGUF header: ${
+        truncated ? `the file ends inside it (${bytes.length} bytes)` : (error as Error).message
+      }`,
       { cause: error },
     );
   }
-  const version = Number(parsed.metadata.version);
-  if (version < 2) {
-    throw new ModelFileError("corrupt", `Cannot read the GGUF file: version ${version} is too old`);
-  }
-  const base = Number(parsed.tensorDataOffset);
   const tensors = new Map<string, GgufTensor>();
-  for (const info of parsed.tensorInfos) {
-    const dims = info.shape.map(Number);
-    const count = dims.reduce((a, b) => a * b, 1);
-    const type = Number(info.dtype);
-    const typeName = GGML_TYPE_NAMES[type] ?? `type ${type}`;
-    const size = storedBytes(type, count);
-    const start = base + Number(info.offset);
-    if (size !== undefined && start + size > bytes.length) {
+  for (const info of header.tensors) {
+    const size = storedBytes(info.type, info.ne.reduce((a, b) => a * b, 1));
+    if (size !== undefined && info.offset + size > bytes.length) {
       throw new ModelFileError(
         "truncated",
-        `Cannot read GGUF tensor ${info.name}: its ${size} bytes at offset ${start} run past ` +
-          `the end of the ${bytes.length}-byte file`,
+        `Cannot read GGUF tensor ${info.name}: its ${size} bytes at offset ${info.offset} run ` +
+          `past the end of the ${bytes.length}-byte file`,
       );
     }
     tensors.set(info.name, {
       name: info.name,
-      dims,
-      type,
-      typeName,
-      bytes: size === undefined ? new Uint8Array(0) : bytes.subarray(start, start + size),
+      dims: info.ne,
+      type: info.type,
+      typeName: GGML_TYPE_NAMES[info.type] ?? `type ${info.type}`,
+      bytes: size === undefined ? new Uint8Array(0) : bytes.subarray(info.offset, info.offset + size),
     });
   }
-  return { version, metadata: parsed.metadata as Record<string, unknown>, tensors };
+  return { version: header.version, metadata: Object.fromEntries(header.metadata), tensors };
 }
 
 /**
@@ -205,22 +194,6 @@ function unsupported(tensor: GgufTensor): ModelFileError {
     `Cannot load GGUF tensor ${tensor.name}: type ${tensor.typeName} is not supported ` +
       `(supported: F32, F16, BF16, Q8_0, Q4_0; re-quantise the model, e.g. to Q8_0)`,
   );
-}
-
-/** Serves HTTP range requests from `bytes`, the way the parser reads remote files. */
-function memoryFetch(bytes: Uint8Array): typeof fetch {
-  return ((_input: unknown, init?: RequestInit) => {
-    const range = new Headers(init?.headers).get("Range") ?? "";
-    const m = /bytes=(\d+)-(\d+)/.exec(range);
-    const start = m ? Math.min(Number(m[1]), bytes.length) : 0;
-    const end = m ? Math.min(Number(m[2]) + 1, bytes.length) : bytes.length;
-    return Promise.resolve(
-      new Response(bytes.slice(start, end), {
-        status: 206,
-        headers: { "content-range": `bytes ${start}-${end - 1}/${bytes.length}` },
-      }),
-    );
-  }) as typeof fetch;
 }
 
 function f32View(bytes: Uint8Array): Float32Array {
