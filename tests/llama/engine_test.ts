@@ -29,7 +29,7 @@ async function collect(engine: LlamaEngine, input: Record<string, unknown>, id =
 
 const tokensOf = (chunks: GenerateChunk[]) => chunks.flatMap((c) => c.token_ids);
 
-describe("llama engine (cpu, safetensors fixture)", () => {
+describe("llama engine (cpu)", () => {
   it("passes runConformance", async () => {
     const report = await runConformance(LlamaEngine, {
       argv: ["--model", model, "--backend", "cpu"],
@@ -125,6 +125,105 @@ describe("llama engine (cpu, safetensors fixture)", () => {
       }
       assert.equal(chunks.at(-1)!.finish_reason, "cancelled");
       assert.equal(engine.freeBlocks(), total);
+    } finally {
+      await engine.cleanup();
+    }
+  });
+
+  it("passes runConformance on a GGUF Q8_0 model", async () => {
+    const report = await runConformance(LlamaEngine, { argv: ["--model", gguf] });
+    assert.ok(report.model.includes("tiny-llama-q8"));
+  });
+
+  it("samples reproducibly by seed, honours top_k 1, stop ids, EOS and logprobs", async () => {
+    const engine = new LlamaEngine({ model: gguf, log: quiet });
+    await engine.start("1");
+    try {
+      const prompt = [1, 30, 60, 90];
+      const greedy = tokensOf(await collect(engine, {
+        token_ids: prompt,
+        stop_conditions: { max_tokens: 10, ignore_eos: true },
+        sampling_options: { temperature: 0 },
+      }));
+      const sampled = (seed: number, extra: Record<string, unknown> = {}) =>
+        collect(engine, {
+          token_ids: prompt,
+          stop_conditions: { max_tokens: 10, ignore_eos: true },
+          sampling_options: { temperature: 1.5, seed, ...extra },
+        }).then(tokensOf);
+      assert.deepEqual(await sampled(7), await sampled(7));
+      const seeds = await Promise.all([1, 2, 3, 4].map((s) => sampled(s)));
+      assert.ok(new Set(seeds.map((t) => t.join())).size > 1, "different seeds differ");
+      assert.deepEqual(await sampled(9, { top_k: 1 }), greedy);
+      assert.deepEqual(await sampled(9, { min_p: 1 }), greedy);
+      // A stop id ends the stream with "stop" and is not part of the output.
+      const stopAt = greedy[3];
+      const stopped = await collect(engine, {
+        token_ids: prompt,
+        stop_conditions: { max_tokens: 10, stop_token_ids: [stopAt], ignore_eos: true },
+        sampling_options: { temperature: 0 },
+      });
+      const cut = greedy.indexOf(stopAt);
+      assert.deepEqual(tokensOf(stopped), greedy.slice(0, cut));
+      assert.equal(stopped.at(-1)!.finish_reason, "stop");
+      assert.equal(stopped.at(-1)!.completion_usage!.completion_tokens, cut);
+      const eos = await collect(engine, {
+        token_ids: prompt,
+        eos_token_ids: [stopAt],
+        stop_conditions: { max_tokens: 10 },
+        sampling_options: { temperature: 0 },
+      });
+      assert.equal(eos.at(-1)!.finish_reason, "eos");
+      // Logprobs: aligned with tokens, top entries sorted, the sampled token included.
+      const lp = await collect(engine, {
+        token_ids: prompt,
+        stop_conditions: { max_tokens: 4, ignore_eos: true },
+        sampling_options: { temperature: 0 },
+        output_options: { logprobs: 3 },
+      });
+      const lps = lp.flatMap((c) => c.log_probs ?? []);
+      const tops = lp.flatMap((c) => c.top_logprobs ?? []);
+      assert.equal(lps.length, 4);
+      tops.forEach((top, i) => {
+        assert.equal(top.length, 3);
+        assert.equal(top[0].token_id, greedy[i]);
+        assert.ok(Math.abs(top[0].logprob - lps[i]) < 1e-9 && lps[i] < 0);
+        assert.ok(top[0].logprob >= top[1].logprob && top[1].logprob >= top[2].logprob);
+      });
+      // Penalties change the greedy continuation of a repetitive prompt.
+      const rep = [1, 50, 50, 50, 50, 50, 50];
+      const plain = tokensOf(await collect(engine, {
+        token_ids: rep,
+        stop_conditions: { max_tokens: 8, ignore_eos: true },
+        sampling_options: { temperature: 0 },
+      }));
+      const penalised = tokensOf(await collect(engine, {
+        token_ids: rep,
+        stop_conditions: { max_tokens: 8, ignore_eos: true },
+        sampling_options: { temperature: 0, frequency_penalty: 2, presence_penalty: 2, repetition_penalty: 3 },
+      }));
+      assert.notDeepEqual(penalised, plain);
+    } finally {
+      await engine.cleanup();
+    }
+  });
+
+  it("refuses prompts longer than the context and bad flags with clear errors", async () => {
+    await assert.rejects(LlamaEngine.fromArgs([]), /--model is required/);
+    await assert.rejects(LlamaEngine.fromArgs(["--model", gguf, "--backend", "cuda"]), /--backend/);
+    const engine = new LlamaEngine({ model: gguf, log: quiet, maxModelLen: 32 });
+    await engine.start("1");
+    try {
+      await assert.rejects(
+        collect(engine, { token_ids: Array.from({ length: 40 }, () => 5) }),
+        /context is 32/,
+      );
+      const chunks = await collect(engine, {
+        token_ids: Array.from({ length: 28 }, () => 5),
+        stop_conditions: { max_tokens: 100, ignore_eos: true },
+      });
+      assert.equal(chunks.at(-1)!.finish_reason, "length");
+      assert.equal(tokensOf(chunks).length, 4);
     } finally {
       await engine.cleanup();
     }
