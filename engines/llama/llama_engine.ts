@@ -32,6 +32,8 @@ import { BlockManager } from "./block_manager.ts";
 import { Scheduler } from "./scheduler.ts";
 import { Sequence } from "./sequence.ts";
 import { createSampler } from "./token_sampler.ts";
+import { modelCardFiles } from "./model_card_files.ts";
+import type { ModelCardInput } from "../../src/model_card/model_card.ts";
 
 /** The backends the engine runs on. */
 export const LLAMA_BACKENDS = ["cpu", "webgpu-eager", "webgpu"] as const;
@@ -83,6 +85,7 @@ export class LlamaEngine implements LLMEngine {
   #maxLen = 0;
   #eos: number[] = [];
   #cleaned = false;
+  #card: Partial<ModelCardInput> = {};
 
   constructor(options: LlamaEngineOptions) {
     this.options = options;
@@ -198,7 +201,8 @@ export class LlamaEngine implements LLMEngine {
       maxBatchedTokens: maxBatched,
       maxBlocks,
     });
-    this.#eos = [...c.eosTokenIds];
+    this.#card = await modelCardFiles(loaded, o.files ?? currentRuntime());
+    this.#eos = [...(this.#card.eos_token_ids ?? c.eosTokenIds)];
     log(`Model ready in ${((performance.now() - started) / 1000).toFixed(2)} s`);
     const name = o.model.replace(/\/+$/, "").split("/").pop()!.replace(/\.gguf$/i, "");
     return {
@@ -210,6 +214,11 @@ export class LlamaEngine implements LLMEngine {
       max_num_seqs: maxNumSeqs,
       max_num_batched_tokens: maxBatched,
     };
+  }
+
+  /** The tokenizer files and EOS ids of the model (after `start`). */
+  modelCardExtra(): Partial<ModelCardInput> {
+    return this.#card;
   }
 
   async *generate(request: GenerateRequest, context: RequestContext): AsyncGenerator<GenerateChunk> {

@@ -5,6 +5,7 @@
  */
 import type { EngineFactory } from "../engine/engine.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
+import { LlamaEngine } from "../../engines/llama/mod.ts";
 
 /** One engine the CLI can run. */
 export interface EngineEntry {
@@ -34,6 +35,19 @@ export const ENGINES: Record<string, EngineEntry> = {
   --model-name NAME   model name (default sample-model)
   --max-tokens N      tokens per request when the request sets none (default 16)
   --delay-ms N        delay before each token in ms (default 10)`,
+  },
+  llama: {
+    factory: LlamaEngine,
+    summary: "Llama-family models (Llama 2/3, Mistral, Qwen2) from GGUF or safetensors",
+    flags: `Llama engine flags:
+  --model PATH                  .gguf file (F32/F16/Q8_0/Q4_0) or safetensors directory (required)
+  --backend NAME                cpu | webgpu-eager | webgpu (default cpu; no GPU falls back to cpu)
+  --block-size N                tokens per KV block (default 16)
+  --num-blocks N                KV blocks (default max-num-seqs full sequences, at most 4096)
+  --max-num-seqs N              sequences per scheduler step (default 16)
+  --max-num-batched-tokens N    tokens per step, the prefill chunk budget (default 256)
+  --max-model-len N             longest sequence (default the model's, at most 2048)
+  --max-tokens N                tokens per request when it sets none (default 256)`,
   },
 };
 

@@ -12,6 +12,7 @@ import type { GenerateChunk } from "./generate_chunk.ts";
 import type { GenerateRequest, GenerateRequestInput } from "./generate_request.ts";
 import type { RequestContext } from "./request_context.ts";
 import type { WorkerConfigInput } from "./worker_config.ts";
+import type { ModelCardInput } from "../model_card/model_card.ts";
 
 /**
  * A token-in, token-out inference engine.
@@ -64,6 +65,11 @@ export interface LLMEngine {
   cleanup(): Promise<void>;
   /** The canary request for health checks, if the engine has a better one than the default. */
   healthCheckPayload?(): GenerateRequestInput | undefined;
+  /**
+   * Model-card fields the engine knows from its model files (tokenizer and chat-template files,
+   * EOS ids), read once after `start` resolved; the worker's own card options override them.
+   */
+  modelCardExtra?(): Partial<ModelCardInput>;
 }
 
 /** What `fromArgs` returns: an engine that is built but NOT started, and how to serve it. */

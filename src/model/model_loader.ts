@@ -36,6 +36,8 @@ export interface LoadedLlamaModel {
   readonly checkpoint: LlamaCheckpoint;
   /** The parsed GGUF file (its `tokenizer.ggml.*` metadata), for GGUF models. */
   readonly gguf?: GgufFile;
+  /** Hex SHA-256 and size of the GGUF file (what a model card names it by), for GGUF models. */
+  readonly ggufDigest?: { readonly sha256: string; readonly size: number };
   /** The directory of `config.json` (and `tokenizer.json`), for safetensors models. */
   readonly directory?: string;
 }
@@ -54,7 +56,8 @@ export async function loadLlamaModel(
     const bytes = await read(files, path);
     const gguf = readGguf(bytes);
     progress(`Parsed GGUF v${gguf.version}: ${gguf.tensors.size} tensors`);
-    return { path, checkpoint: llamaCheckpointFromGguf(gguf), gguf };
+    const checkpoint = llamaCheckpointFromGguf(gguf);
+    return { path, checkpoint, gguf, ggufDigest: { sha256: await sha256Hex(bytes), size: bytes.length } };
   }
   const dir = path.replace(/\/+$/, "");
   const configText = await readText(files, `${dir}/config.json`);
@@ -113,4 +116,10 @@ async function readText(files: ModelFileAccess, path: string): Promise<string> {
       cause: error,
     });
   }
+}
+
+/** Hex SHA-256 of `bytes`. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

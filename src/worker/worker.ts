@@ -194,7 +194,7 @@ export function createWorker(options: WorkerOptions): Worker {
       config,
       engineConfig: engineConfig!,
       instanceId,
-      extra: options.modelCard,
+      extra: { ...engine.modelCardExtra?.(), ...options.modelCard },
     });
     await options.discovery.register(keys.card, card);
     await options.discovery.register(keys.instance, record);

@@ -5,6 +5,10 @@ import { LlamaEngine } from "../../engines/llama/mod.ts";
 import { parseGenerateRequest } from "../../src/engine/generate_request.ts";
 import { createRequestContext } from "../../src/engine/request_context.ts";
 import type { GenerateChunk } from "../../src/engine/generate_chunk.ts";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { sha256Hex } from "../../src/model/model_loader.ts";
+import { tinySentencePieceJson } from "../tokenizer/tiny_sentencepiece.ts";
 import { fixtureRoot, ggufModel, safetensorsModel } from "./_fixture_dir.ts";
 
 let root: Awaited<ReturnType<typeof fixtureRoot>>;
@@ -227,5 +231,24 @@ describe("llama engine (cpu)", () => {
     } finally {
       await engine.cleanup();
     }
+  });
+
+  it("publishes the tokenizer files and EOS ids of its model in the card", async () => {
+    const engine = new LlamaEngine({ model: gguf, log: quiet });
+    await engine.start("1");
+    const card = engine.modelCardExtra();
+    await engine.cleanup();
+    const bytes = await readFile(gguf);
+    assert.equal(card.files?.tokenizer?.path, gguf);
+    assert.equal(card.files?.tokenizer?.size, bytes.length);
+    assert.equal(card.files?.tokenizer?.sha256, await sha256Hex(new Uint8Array(bytes)));
+    assert.ok(card.eos_token_ids?.length);
+    await writeFile(join(model, "tokenizer.json"), JSON.stringify(tinySentencePieceJson()));
+    const st = new LlamaEngine({ model, log: quiet });
+    await st.start("1");
+    const stCard = st.modelCardExtra();
+    await st.cleanup();
+    assert.equal(stCard.files?.tokenizer?.path, `${model}/tokenizer.json`);
+    assert.equal(stCard.files?.tokenizer_config, undefined);
   });
 });
