@@ -16,7 +16,6 @@ import type { RequestContext } from "../../src/engine/request_context.ts";
 import { intFlag, parseEngineArgs, workerConfigFromFlags } from "../../src/engine/engine_args.ts";
 import { SluiceError } from "../../src/errors/sluice_error.ts";
 import type { Backend } from "../../src/gpu/backend.ts";
-import { createBackendRegistry } from "../../src/gpu/backend_registry.ts";
 import {
   createKvCachePool,
   createLlamaBatchRunner,
@@ -24,10 +23,16 @@ import {
   type LlamaBatchRunner,
 } from "../../src/gpu/llama_batch_runner.ts";
 import { releaseLlamaWeights, type LlamaModel } from "../../src/gpu/llama_decode_step.ts";
-import type { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
+import type { GpuContext } from "../../src/gpu/gpu_context.ts";
+import type { KernelCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
+import { kernelCacheEnv } from "../../src/gpu/cache_key_factors.ts";
+import { fsKernelCacheStorage } from "../../src/runtime/gpu_cache_storage.ts";
+import { acquireRuntimeGpu } from "../../src/runtime/gpu_device.ts";
+import { createLlamaBackend, type LlamaBackendHandle } from "./llama_backend.ts";
 import { type LoadedLlamaModel, loadLlamaModel, type ModelFileAccess } from "../../src/model/model_loader.ts";
-import { uploadLlamaCheckpoint } from "../../src/model/llama_upload.ts";
+import { llamaKernelConfig, uploadLlamaCheckpoint } from "../../src/model/llama_upload.ts";
 import { currentRuntime } from "../../src/runtime/runtime.ts";
+import { tmpdir } from "node:os";
 import { BlockManager } from "./block_manager.ts";
 import { Scheduler } from "./scheduler.ts";
 import { Sequence } from "./sequence.ts";
@@ -60,8 +65,19 @@ export interface LlamaEngineOptions {
   readonly files?: ModelFileAccess;
   /** Progress and notices (default: stderr). */
   readonly log?: (line: string) => void;
-  /** Provides the GPU runtime for the WebGPU backends; `undefined` means no adapter. */
-  readonly gpu?: () => Promise<KernelRuntime | undefined>;
+  /**
+   * Provides a device for the WebGPU backends (`undefined`: none, fall back to `cpu`). An
+   * injected device stays the caller's; by default the runtime's WebGPU is acquired and
+   * destroyed at cleanup.
+   */
+  readonly gpu?: () => Promise<GpuContext | undefined>;
+  /**
+   * The kernel compile cache (default: files under `$SLUICE_KERNEL_CACHE_DIR`, else
+   * `<tmp>/sluice-kernels`; `SLUICE_DISABLE_KERNEL_CACHE=1` disables it).
+   */
+  readonly kernelCache?: { storage: KernelCacheStorage; root: string; disabled: boolean };
+  /** Token-count buckets whose kernels are warmed at start (default 1 and 8). */
+  readonly warmBuckets?: readonly number[];
 }
 
 /**
@@ -76,6 +92,7 @@ export interface LlamaEngineOptions {
 export class LlamaEngine implements LLMEngine {
   readonly options: LlamaEngineOptions;
   #backend?: Backend;
+  #handle?: LlamaBackendHandle;
   #model?: LlamaModel;
   #pool?: KvCachePool;
   #runner?: LlamaBatchRunner;
@@ -174,8 +191,24 @@ export class LlamaEngine implements LLMEngine {
     const maxNumSeqs = o.maxNumSeqs ?? 16;
     const numBlocks = o.numBlocks ?? Math.min(4096, maxBlocks * maxNumSeqs);
     const wanted = o.backend ?? "cpu";
-    const runtime = wanted === "cpu" ? undefined : await o.gpu?.();
-    this.#backend = await createBackendRegistry().create(wanted, { runtime, log });
+    const runtime = currentRuntime();
+    const env = (k: string) => runtime.env(k);
+    const cacheEnv = kernelCacheEnv(
+      { SLUICE_KERNEL_CACHE_DIR: env("SLUICE_KERNEL_CACHE_DIR"), SLUICE_DISABLE_KERNEL_CACHE: env("SLUICE_DISABLE_KERNEL_CACHE") },
+      `${tmpdir()}/sluice-kernels`,
+    );
+    this.#handle = await createLlamaBackend(
+      wanted,
+      llamaKernelConfig(loaded.checkpoint, { blockSize, maxBlocks }),
+      {
+        acquire: o.gpu ?? (() => acquireRuntimeGpu(log)),
+        ownsDevice: !o.gpu,
+        cache: o.kernelCache ?? { storage: fsKernelCacheStorage(), ...cacheEnv },
+        buckets: o.warmBuckets ?? [1, 8],
+      },
+      log,
+    );
+    this.#backend = this.#handle.backend;
     log(
       `Loading ${c.arch} model (${c.layers} layers, hidden ${c.hidden}, vocab ${c.vocab}, ` +
         `${loaded.checkpoint.format}, RoPE ${c.ropeMode}) on backend ${this.#backend.name}`,
@@ -337,7 +370,7 @@ export class LlamaEngine implements LLMEngine {
       this.#runner?.release();
       this.#pool?.release();
       if (this.#model && this.#backend) releaseLlamaWeights(this.#backend, this.#model.weights);
-      this.#backend?.destroy();
+      this.#handle?.release();
     } catch (error) {
       (this.options.log ?? console.error)(`llama engine cleanup failed: ${(error as Error).message}`);
     }
