@@ -25,8 +25,11 @@ export interface LlamaGpuOptions {
   readonly acquire: () => Promise<GpuContext | undefined>;
   /** Destroy the device on release (true when `acquire` made it for this engine). */
   readonly ownsDevice: boolean;
-  /** Compile-cache storage and root; `disabled` skips the persistent cache. */
-  readonly cache: { storage: KernelCacheStorage; root: string; disabled: boolean };
+  /**
+   * Compile-cache storage and root; `disabled` skips the persistent cache; `tune: false` takes
+   * each piece's first candidate instead of timing them (default true).
+   */
+  readonly cache: { storage: KernelCacheStorage; root: string; disabled: boolean; tune?: boolean };
   /** Token-count buckets to warm (matmuls of other sizes use default kernels). */
   readonly buckets: readonly number[];
 }
@@ -60,6 +63,7 @@ export async function createLlamaBackend(
       root: gpu.cache.root,
       factors: cacheKeyFactors(context, config, config.dtype),
       disabled: gpu.cache.disabled,
+      tune: gpu.cache.tune ?? true,
     });
     const items = llamaKernelSet(config, { buckets: gpu.buckets, backend: name });
     log(

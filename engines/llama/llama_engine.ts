@@ -75,7 +75,12 @@ export interface LlamaEngineOptions {
    * The kernel compile cache (default: files under `$SLUICE_KERNEL_CACHE_DIR`, else
    * `<tmp>/sluice-kernels`; `SLUICE_DISABLE_KERNEL_CACHE=1` disables it).
    */
-  readonly kernelCache?: { storage: KernelCacheStorage; root: string; disabled: boolean };
+  readonly kernelCache?: {
+    storage: KernelCacheStorage;
+    root: string;
+    disabled: boolean;
+    tune?: boolean;
+  };
   /** Token-count buckets whose kernels are warmed at start (default 1 and 8). */
   readonly warmBuckets?: readonly number[];
 }
@@ -171,6 +176,11 @@ export class LlamaEngine implements LLMEngine {
   /** The loaded model (after `start`). */
   get loaded(): LoadedLlamaModel | undefined {
     return this.#loaded;
+  }
+
+  /** Compile counters of the kernel warm-up (WebGPU backends, after `start`). */
+  get compileCounters(): LlamaBackendHandle["counters"] {
+    return this.#handle?.counters;
   }
 
   /** The backend actually in use (after `start`; `cpu` after a fallback). */
