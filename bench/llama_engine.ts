@@ -141,7 +141,8 @@ for (const name of values.backends!.split(",")) {
     const eight = await Promise.all(
       Array.from({ length: 8 }, (_, i) => generate(engine, [1, 5 + i, 9], decodeTokens + 1)),
     );
-    const firstAll = Math.max(...eight.map((r) => r.first)), endAll = Math.max(...eight.map((r) => r.end));
+    const firstAll = Math.max(...eight.map((r) => r.first)),
+      endAll = Math.max(...eight.map((r) => r.end));
     const b8 = (8 * decodeTokens) / ((endAll - firstAll) / 1000);
     log(`${name}: decode b8 ${b8.toFixed(2)} tok/s`);
     const bytes = weightBytes(engine, name);
@@ -149,7 +150,9 @@ for (const name of values.backends!.split(",")) {
     const bound = (gbs * 1e9) / bytes;
     const rb = await readbackMs(name);
     rows.push(
-      `| ${name} | ${prefillTps.toFixed(1)} | ${b1.toFixed(2)} | ${b8.toFixed(2)} | ${(b8 / b1).toFixed(1)}× | ` +
+      `| ${name} | ${prefillTps.toFixed(1)} | ${b1.toFixed(2)} | ${b8.toFixed(2)} | ${
+        (b8 / b1).toFixed(1)
+      }× | ` +
         `${(bytes / 1e6).toFixed(0)} MB | ${gbs.toFixed(1)} GB/s | ${bound.toFixed(1)} | ${
           ((100 * b1) / bound).toFixed(0)
         }% | ${rb ? `${rb.toFixed(2)} ms → ${(1000 / rb).toFixed(0)}` : "—"} |`,
@@ -161,7 +164,10 @@ for (const name of values.backends!.split(",")) {
 gpu?.destroy();
 await rm(dir, { recursive: true, force: true });
 
-console.log(`### Llama engine (${size} fixture, ${dtype}; ${runtimeLabel()}; ${new Date().toISOString().slice(0, 10)})
+console.log(
+  `### Llama engine (${size} fixture, ${dtype}; ${runtimeLabel()}; ${
+    new Date().toISOString().slice(0, 10)
+  })
 
 Prompt ${prefillTokens} tokens for prefill; ${decodeTokens} decode tokens per request after the first.
 Bound = copy bandwidth ÷ weight bytes read per decode step (cpu reads the dequantised f32).
@@ -169,4 +175,5 @@ Bound = copy bandwidth ÷ weight bytes read per decode step (cpu reads the dequa
 | backend | prefill tok/s | decode b1 tok/s | decode b8 tok/s (aggregate) | b8 ÷ b1 | bytes/token | copy bandwidth | bound tok/s | b1 ÷ bound | one readback → 1/latency tok/s |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${rows.join("\n")}
-`);
+`,
+);

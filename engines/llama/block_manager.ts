@@ -3,8 +3,9 @@
  * blocks are reference-counted; a block that fills up with a sequence's tokens is registered
  * under the content hash of its tokens chained to its parent's hash, so a later prompt with
  * the same prefix reuses those blocks instead of recomputing them. Unreferenced hashed blocks
- * stay reusable until the allocator needs them back (least recently freed first); a match
- * compares the stored tokens, so a hash collision can never serve the wrong KV.
+ * stay reusable until the allocator needs them back (least recently freed first). A block's key
+ * holds its own tokens verbatim plus a 53-bit hash of its parent's key, so serving the wrong KV
+ * needs two different prefixes whose chained hashes collide (about 2⁻⁵³ per pair).
  *
  * @example
  * ```ts

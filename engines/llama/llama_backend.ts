@@ -67,7 +67,9 @@ export async function createLlamaBackend(
     });
     const items = llamaKernelSet(config, { buckets: gpu.buckets, backend: name });
     log(
-      `Warming ${items.length} ${name} kernels on ${context.adapter.description || context.providerName}` +
+      `Warming ${items.length} ${name} kernels on ${
+        context.adapter.description || context.providerName
+      }` +
         (cache.directory ? ` (compile cache ${cache.directory})` : " (compile cache disabled)"),
     );
     let lastTenth = -1;

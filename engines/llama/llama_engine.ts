@@ -22,14 +22,18 @@ import {
   type KvCachePool,
   type LlamaBatchRunner,
 } from "../../src/gpu/llama_batch_runner.ts";
-import { releaseLlamaWeights, type LlamaModel } from "../../src/gpu/llama_decode_step.ts";
+import { type LlamaModel, releaseLlamaWeights } from "../../src/gpu/llama_decode_step.ts";
 import type { GpuContext } from "../../src/gpu/gpu_context.ts";
 import type { KernelCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
 import { kernelCacheEnv } from "../../src/gpu/cache_key_factors.ts";
 import { fsKernelCacheStorage } from "../../src/runtime/gpu_cache_storage.ts";
 import { acquireRuntimeGpu } from "../../src/runtime/gpu_device.ts";
 import { createLlamaBackend, type LlamaBackendHandle } from "./llama_backend.ts";
-import { type LoadedLlamaModel, loadLlamaModel, type ModelFileAccess } from "../../src/model/model_loader.ts";
+import {
+  type LoadedLlamaModel,
+  loadLlamaModel,
+  type ModelFileAccess,
+} from "../../src/model/model_loader.ts";
 import { llamaKernelConfig, uploadLlamaCheckpoint } from "../../src/model/llama_upload.ts";
 import { currentRuntime } from "../../src/runtime/runtime.ts";
 import { tmpdir } from "node:os";
@@ -132,9 +136,13 @@ export class LlamaEngine implements LLMEngine {
       });
       const model = values.model;
       if (!model) {
-        throw new SluiceError("InvalidArgument", "Cannot start the llama engine: --model is required", {
-          param: "--model",
-        });
+        throw new SluiceError(
+          "InvalidArgument",
+          "Cannot start the llama engine: --model is required",
+          {
+            param: "--model",
+          },
+        );
       }
       const backend = values.backend ?? "cpu";
       if (!(LLAMA_BACKENDS as readonly string[]).includes(backend)) {
@@ -204,7 +212,10 @@ export class LlamaEngine implements LLMEngine {
     const runtime = currentRuntime();
     const env = (k: string) => runtime.env(k);
     const cacheEnv = kernelCacheEnv(
-      { SLUICE_KERNEL_CACHE_DIR: env("SLUICE_KERNEL_CACHE_DIR"), SLUICE_DISABLE_KERNEL_CACHE: env("SLUICE_DISABLE_KERNEL_CACHE") },
+      {
+        SLUICE_KERNEL_CACHE_DIR: env("SLUICE_KERNEL_CACHE_DIR"),
+        SLUICE_DISABLE_KERNEL_CACHE: env("SLUICE_DISABLE_KERNEL_CACHE"),
+      },
       `${tmpdir()}/sluice-kernels`,
     );
     this.#handle = await createLlamaBackend(
@@ -235,7 +246,10 @@ export class LlamaEngine implements LLMEngine {
         }
       },
     });
-    this.#pool = createKvCachePool(this.#backend, this.#model.config, { layers: c.layers, numBlocks });
+    this.#pool = createKvCachePool(this.#backend, this.#model.config, {
+      layers: c.layers,
+      numBlocks,
+    });
     this.#runner = createLlamaBatchRunner(this.#backend, this.#model, this.#pool);
     this.#blocks = new BlockManager(numBlocks, blockSize);
     const maxBatched = o.maxNumBatchedTokens ?? 256;
@@ -264,7 +278,10 @@ export class LlamaEngine implements LLMEngine {
     return this.#card;
   }
 
-  async *generate(request: GenerateRequest, context: RequestContext): AsyncGenerator<GenerateChunk> {
+  async *generate(
+    request: GenerateRequest,
+    context: RequestContext,
+  ): AsyncGenerator<GenerateChunk> {
     const scheduler = this.#scheduler;
     if (!scheduler || this.#cleaned) {
       throw new SluiceError("EngineShutdown", "Cannot generate: the llama engine is not running");
@@ -290,7 +307,12 @@ export class LlamaEngine implements LLMEngine {
         const events = await seq.take(context.signal);
         if (context.isStopped()) {
           scheduler.remove(seq);
-          yield { token_ids: [], index: 0, finish_reason: "cancelled", completion_usage: usage(sent) };
+          yield {
+            token_ids: [],
+            index: 0,
+            finish_reason: "cancelled",
+            completion_usage: usage(sent),
+          };
           return;
         }
         const chunk: GenerateChunk = { token_ids: [], index: 0 };
@@ -327,12 +349,20 @@ export class LlamaEngine implements LLMEngine {
     const s = request.sampling_options, stop = request.stop_conditions;
     const bad = (param: string, why: string) =>
       new SluiceError("InvalidArgument", `Cannot accept request: ${why}`, { param });
-    if ((s.n ?? 1) !== 1) throw bad("sampling_options.n", "the llama engine generates one choice (n = 1)");
+    if ((s.n ?? 1) !== 1) {
+      throw bad("sampling_options.n", "the llama engine generates one choice (n = 1)");
+    }
     if (s.guided_decoding) {
-      throw bad("sampling_options.guided_decoding", "guided decoding is not supported by the llama engine");
+      throw bad(
+        "sampling_options.guided_decoding",
+        "guided decoding is not supported by the llama engine",
+      );
     }
     if (request.output_options.prompt_logprobs) {
-      throw bad("output_options.prompt_logprobs", "prompt logprobs are not supported by the llama engine");
+      throw bad(
+        "output_options.prompt_logprobs",
+        "prompt logprobs are not supported by the llama engine",
+      );
     }
     const vocab = this.#model!.config.vocab;
     if (request.token_ids.some((t) => t >= vocab)) {
@@ -382,7 +412,9 @@ export class LlamaEngine implements LLMEngine {
       if (this.#model && this.#backend) releaseLlamaWeights(this.#backend, this.#model.weights);
       this.#handle?.release();
     } catch (error) {
-      (this.options.log ?? console.error)(`llama engine cleanup failed: ${(error as Error).message}`);
+      (this.options.log ?? console.error)(
+        `llama engine cleanup failed: ${(error as Error).message}`,
+      );
     }
   }
 }

@@ -8,7 +8,11 @@
  * @module
  */
 import type { ModelCardInput } from "../../src/model_card/model_card.ts";
-import { type LoadedLlamaModel, type ModelFileAccess, sha256Hex } from "../../src/model/model_loader.ts";
+import {
+  type LoadedLlamaModel,
+  type ModelFileAccess,
+  sha256Hex,
+} from "../../src/model/model_loader.ts";
 import { createGgufTokenizer } from "../../src/tokenizer/gguf_tokenizer.ts";
 
 type CardFiles = NonNullable<ModelCardInput["files"]>;

@@ -120,7 +120,9 @@ export class Scheduler {
     let budget = maxBatchedTokens;
     const plan: { seq: Sequence; count: number }[] = [];
     // Decoding sequences first (one token each), then prefill chunks, oldest first.
-    const order = [...this.#running].sort((a, b) => Number(a.pending() > 1) - Number(b.pending() > 1));
+    const order = [...this.#running].sort((a, b) =>
+      Number(a.pending() > 1) - Number(b.pending() > 1)
+    );
     for (const seq of order) {
       if (seq.done || budget <= 0) continue;
       const count = Math.min(seq.pending(), budget);
@@ -150,7 +152,9 @@ export class Scheduler {
           seq.done = true;
           seq.push({
             kind: "error",
-            error: new RangeError("Cannot schedule the request: it needs more KV blocks than exist"),
+            error: new RangeError(
+              "Cannot schedule the request: it needs more KV blocks than exist",
+            ),
           });
         }
         break;

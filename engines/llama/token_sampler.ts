@@ -76,16 +76,36 @@ function argmax(x: Float32Array): number {
   return best;
 }
 
+/** Indices of the `k` largest values, largest first (ties to the lower index); O(V·log k). */
+export function topIndices(x: Float32Array, k: number): number[] {
+  if (k >= x.length) return [...x.keys()].sort((a, b) => x[b] - x[a] || a - b);
+  const top: number[] = [];
+  for (let i = 0; i < x.length; i++) {
+    if (top.length === k && !(x[i] > x[top[k - 1]])) continue;
+    let lo = 0, hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (x[top[mid]] >= x[i]) lo = mid + 1;
+      else hi = mid;
+    }
+    top.splice(lo, 0, i);
+    if (top.length > k) top.pop();
+  }
+  return top;
+}
+
 /** Temperature, top-k, top-p and min-p, then an inverse-CDF draw with `u` in [0, 1). */
 function draw(x: Float32Array, temperature: number, s: SamplerSettings, u: number): number {
-  const topK = s.topK === undefined || s.topK < 0 || s.topK === 0 ? x.length : s.topK;
-  let order = [...x.keys()].sort((a, b) => x[b] - x[a] || a - b);
-  if (topK < order.length) order = order.slice(0, topK);
-  const max = x[order[0]];
-  let weights = order.map((i) => Math.exp((x[i] - max) / temperature));
-  let total = weights.reduce((a, b) => a + b, 0);
-  const topP = s.topP ?? 1;
-  if (topP < 1) {
+  const topK = s.topK === undefined || s.topK <= 0 ? x.length : Math.min(s.topK, x.length);
+  const topP = s.topP ?? 1, minP = s.minP ?? 0;
+  // Without top-k or top-p no order is needed: draw over the whole vocabulary in index order.
+  let order: number[] | undefined = topK < x.length || topP < 1 ? topIndices(x, topK) : undefined;
+  const ids = order ?? [...x.keys()];
+  let max = -Infinity;
+  for (const i of ids) if (x[i] > max) max = x[i];
+  let weights = ids.map((i) => Math.exp((x[i] - max) / temperature));
+  if (order && topP < 1) {
+    const total = weights.reduce((a, b) => a + b, 0);
     let cum = 0, keep = order.length;
     for (let i = 0; i < order.length; i++) {
       cum += weights[i] / total;
@@ -97,24 +117,21 @@ function draw(x: Float32Array, temperature: number, s: SamplerSettings, u: numbe
     order = order.slice(0, keep);
     weights = weights.slice(0, keep);
   }
-  const minP = s.minP ?? 0;
+  let kept = order ?? ids;
   if (minP > 0) {
-    // weights[0] is the most likely token's weight; drop those below min_p of it.
-    const floor = minP * weights[0];
-    const keep = weights.findIndex((w) => w < floor);
-    if (keep > 0) {
-      order = order.slice(0, keep);
-      weights = weights.slice(0, keep);
-    }
+    // The most likely token has weight 1 (its logit is the max); drop those below min_p.
+    const pairs = kept.map((id, i) => [id, weights[i]] as const).filter(([, w]) => w >= minP);
+    kept = pairs.map(([id]) => id);
+    weights = pairs.map(([, w]) => w);
   }
-  total = weights.reduce((a, b) => a + b, 0);
+  const total = weights.reduce((a, b) => a + b, 0);
   let acc = 0;
   const r = u * total;
-  for (let i = 0; i < order.length; i++) {
+  for (let i = 0; i < kept.length; i++) {
     acc += weights[i];
-    if (acc > r) return order[i];
+    if (acc > r) return kept[i];
   }
-  return order[order.length - 1];
+  return kept[kept.length - 1];
 }
 
 /** Log-softmax entries: the sampled token's logprob and the top `k` (sampled one added). */
@@ -125,14 +142,17 @@ function logprobsOf(logits: Float32Array, token: number, k: number) {
   for (const v of logits) sum += Math.exp(v - max);
   const lse = max + Math.log(sum);
   const lp = (i: number) => logits[i] - lse;
-  const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
-  const top: TopLogprob[] = order.slice(0, k).map((id, r) => ({
+  const top: TopLogprob[] = topIndices(logits, k).map((id, r) => ({
     rank: r + 1,
     token_id: id,
     logprob: lp(id),
   }));
   if (!top.some((e) => e.token_id === token)) {
-    top.push({ rank: order.indexOf(token) + 1, token_id: token, logprob: lp(token) });
+    let rank = 1;
+    for (let i = 0; i < logits.length; i++) {
+      if (logits[i] > logits[token] || (logits[i] === logits[token] && i < token)) rank++;
+    }
+    top.push({ rank, token_id: token, logprob: lp(token) });
   }
   return { logprob: lp(token), top };
 }

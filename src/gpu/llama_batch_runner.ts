@@ -220,7 +220,9 @@ export function createLlamaBatchRunner(
         // Gather on the host: one readback of the normed rows (prefill steps only).
         const normed = (await backend.read(a.normed)) as Float32Array;
         const picked = new Float32Array(rows.length * c.hidden);
-        rows.forEach((r, i) => picked.set(normed.subarray(r * c.hidden, (r + 1) * c.hidden), i * c.hidden));
+        rows.forEach((r, i) =>
+          picked.set(normed.subarray(r * c.hidden, (r + 1) * c.hidden), i * c.hidden)
+        );
         backend.write(out.gathered, picked);
         backend.matmul(out.logits, out.gathered, w.lmHead);
       }

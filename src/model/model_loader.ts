@@ -57,7 +57,12 @@ export async function loadLlamaModel(
     const gguf = readGguf(bytes);
     progress(`Parsed GGUF v${gguf.version}: ${gguf.tensors.size} tensors`);
     const checkpoint = llamaCheckpointFromGguf(gguf);
-    return { path, checkpoint, gguf, ggufDigest: { sha256: await sha256Hex(bytes), size: bytes.length } };
+    return {
+      path,
+      checkpoint,
+      gguf,
+      ggufDigest: { sha256: await sha256Hex(bytes), size: bytes.length },
+    };
   }
   const dir = path.replace(/\/+$/, "");
   const configText = await readText(files, `${dir}/config.json`);
@@ -102,9 +107,13 @@ async function read(files: ModelFileAccess, path: string): Promise<Uint8Array> {
   try {
     return await files.readFile(path);
   } catch (error) {
-    throw new SluiceError("CannotConnect", `Cannot read model file ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new SluiceError(
+      "CannotConnect",
+      `Cannot read model file ${path}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -112,9 +121,13 @@ async function readText(files: ModelFileAccess, path: string): Promise<string> {
   try {
     return await files.readTextFile(path);
   } catch (error) {
-    throw new SluiceError("CannotConnect", `Cannot read model file ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new SluiceError(
+      "CannotConnect",
+      `Cannot read model file ${path}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

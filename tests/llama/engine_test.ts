@@ -23,7 +23,11 @@ after(() => root.dispose());
 
 const quiet = () => {};
 
-async function collect(engine: LlamaEngine, input: Record<string, unknown>, id = crypto.randomUUID()) {
+async function collect(
+  engine: LlamaEngine,
+  input: Record<string, unknown>,
+  id = crypto.randomUUID(),
+) {
   const request = parseGenerateRequest({ model: "m", ...input });
   const { context } = createRequestContext({ id });
   const chunks: GenerateChunk[] = [];
@@ -45,8 +49,10 @@ describe("llama engine (cpu)", () => {
     const engine = new LlamaEngine({ model, log: quiet, maxNumBatchedTokens: 32, blockSize: 4 });
     await engine.start("1");
     try {
-      const prompts = Array.from({ length: 8 }, (_, i) =>
-        Array.from({ length: 5 + 3 * i }, (_, j) => (7 + 13 * i + 5 * j) % 300 + 3));
+      const prompts = Array.from(
+        { length: 8 },
+        (_, i) => Array.from({ length: 5 + 3 * i }, (_, j) => (7 + 13 * i + 5 * j) % 300 + 3),
+      );
       const req = (p: number[]) => ({
         token_ids: p,
         stop_conditions: { max_tokens: 12, ignore_eos: true },
@@ -55,7 +61,9 @@ describe("llama engine (cpu)", () => {
       const sequential: number[][] = [];
       for (const p of prompts) sequential.push(tokensOf(await collect(engine, req(p))));
       const stepsBefore = engine.steps();
-      const concurrent = await Promise.all(prompts.map(async (p) => tokensOf(await collect(engine, req(p)))));
+      const concurrent = await Promise.all(
+        prompts.map(async (p) => tokensOf(await collect(engine, req(p)))),
+      );
       assert.deepEqual(concurrent, sequential);
       // Batched: far fewer steps than 8 × (prefill + 12 decode steps).
       assert.ok(engine.steps() - stepsBefore < 40, `took ${engine.steps() - stepsBefore} steps`);
@@ -99,7 +107,11 @@ describe("llama engine (cpu)", () => {
       // Mid-prefill: a 200-token prompt takes 25 steps of 8; cancel after the first steps.
       const long = Array.from({ length: 200 }, (_, j) => (j * 7) % 250 + 3);
       const ctl = createRequestContext({ id: "a" });
-      const request = parseGenerateRequest({ model: "m", token_ids: long, stop_conditions: { max_tokens: 4 } });
+      const request = parseGenerateRequest({
+        model: "m",
+        token_ids: long,
+        stop_conditions: { max_tokens: 4 },
+      });
       const stream = engine.generate(request, ctl.context)[Symbol.asyncIterator]();
       const first = stream.next();
       while (engine.steps() < 3) await new Promise((r) => setTimeout(r, 1));
@@ -144,11 +156,13 @@ describe("llama engine (cpu)", () => {
     await engine.start("1");
     try {
       const prompt = [1, 30, 60, 90];
-      const greedy = tokensOf(await collect(engine, {
-        token_ids: prompt,
-        stop_conditions: { max_tokens: 10, ignore_eos: true },
-        sampling_options: { temperature: 0 },
-      }));
+      const greedy = tokensOf(
+        await collect(engine, {
+          token_ids: prompt,
+          stop_conditions: { max_tokens: 10, ignore_eos: true },
+          sampling_options: { temperature: 0 },
+        }),
+      );
       const sampled = (seed: number, extra: Record<string, unknown> = {}) =>
         collect(engine, {
           token_ids: prompt,
@@ -196,16 +210,25 @@ describe("llama engine (cpu)", () => {
       });
       // Penalties change the greedy continuation of a repetitive prompt.
       const rep = [1, 50, 50, 50, 50, 50, 50];
-      const plain = tokensOf(await collect(engine, {
-        token_ids: rep,
-        stop_conditions: { max_tokens: 8, ignore_eos: true },
-        sampling_options: { temperature: 0 },
-      }));
-      const penalised = tokensOf(await collect(engine, {
-        token_ids: rep,
-        stop_conditions: { max_tokens: 8, ignore_eos: true },
-        sampling_options: { temperature: 0, frequency_penalty: 2, presence_penalty: 2, repetition_penalty: 3 },
-      }));
+      const plain = tokensOf(
+        await collect(engine, {
+          token_ids: rep,
+          stop_conditions: { max_tokens: 8, ignore_eos: true },
+          sampling_options: { temperature: 0 },
+        }),
+      );
+      const penalised = tokensOf(
+        await collect(engine, {
+          token_ids: rep,
+          stop_conditions: { max_tokens: 8, ignore_eos: true },
+          sampling_options: {
+            temperature: 0,
+            frequency_penalty: 2,
+            presence_penalty: 2,
+            repetition_penalty: 3,
+          },
+        }),
+      );
       assert.notDeepEqual(penalised, plain);
     } finally {
       await engine.cleanup();

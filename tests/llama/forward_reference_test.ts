@@ -12,7 +12,11 @@ import { createCpuBackend } from "../../src/gpu/backends/cpu_backend.ts";
 import { createKvCachePool, createLlamaBatchRunner } from "../../src/gpu/llama_batch_runner.ts";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
 import { uploadLlamaCheckpoint } from "../../src/model/llama_upload.ts";
-import { FIXTURE_SIZES, type FixtureModelOptions, fixtureTensors } from "../fixtures/model/fixture_model.ts";
+import {
+  FIXTURE_SIZES,
+  type FixtureModelOptions,
+  fixtureTensors,
+} from "../fixtures/model/fixture_model.ts";
 import { fixtureRoot, ggufModel, safetensorsModel } from "./_fixture_dir.ts";
 
 let root: Awaited<ReturnType<typeof fixtureRoot>>;
@@ -92,7 +96,8 @@ function referenceLogits(
       }
       h = h.map((v, i) => v + matvec(get(p + "attn_output.weight"), attn, D)[i]);
       const y = rms(h, get(p + "ffn_norm.weight"));
-      const g = matvec(get(p + "ffn_gate.weight"), y, F), u = matvec(get(p + "ffn_up.weight"), y, F);
+      const g = matvec(get(p + "ffn_gate.weight"), y, F),
+        u = matvec(get(p + "ffn_up.weight"), y, F);
       const act = g.map((gv, i) => (gv / (1 + Math.exp(-gv))) * u[i]);
       const down = matvec(get(p + "ffn_down.weight"), act, D);
       h = h.map((v, i) => v + down[i]);
@@ -108,7 +113,10 @@ async function runnerLogits(path: string, tokens: number[], chunk = tokens.lengt
   const backend = createCpuBackend();
   const { checkpoint } = await loadLlamaModel(path, files);
   const model = uploadLlamaCheckpoint(backend, checkpoint, { blockSize: 4, maxBlocks: 8 });
-  const pool = createKvCachePool(backend, model.config, { layers: checkpoint.config.layers, numBlocks: 10 });
+  const pool = createKvCachePool(backend, model.config, {
+    layers: checkpoint.config.layers,
+    numBlocks: 10,
+  });
   const runner = createLlamaBatchRunner(backend, model, pool);
   // Blocks 9, 2, 7, ... : a scattered physical layout.
   const blockTable = Uint32Array.from({ length: 8 }, (_, i) => (9 + 3 * i) % 10);

@@ -46,7 +46,10 @@ async function logitsOn(name: "cpu" | "webgpu" | "webgpu-eager", path: string) {
   }, quiet);
   const backend = handle.backend;
   const model = uploadLlamaCheckpoint(backend, checkpoint, geometry);
-  const pool = createKvCachePool(backend, model.config, { layers: checkpoint.config.layers, numBlocks: 6 });
+  const pool = createKvCachePool(backend, model.config, {
+    layers: checkpoint.config.layers,
+    numBlocks: 6,
+  });
   const runner = createLlamaBatchRunner(backend, model, pool);
   const blockTable = new Uint32Array([5, 1, 3, 0]);
   try {
@@ -164,6 +167,9 @@ describe("llama engine backend fallback", () => {
     await engine.start("1");
     await engine.cleanup();
     assert.equal(engine.backendName, "cpu");
-    assert.ok(lines.some((l) => /no WebGPU adapter was found; falling back to "cpu"/.test(l)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /no WebGPU adapter was found; falling back to "cpu"/.test(l)),
+      lines.join("\n"),
+    );
   });
 });

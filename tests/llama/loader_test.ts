@@ -1,10 +1,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
 import { ModelFileError } from "../../src/model/model_file_error.ts";
-import { readSafetensors, safetensorsWeight } from "../../src/model/safetensors/safetensors_reader.ts";
+import {
+  readSafetensors,
+  safetensorsWeight,
+} from "../../src/model/safetensors/safetensors_reader.ts";
 import { writeSafetensors } from "../../src/model/safetensors/safetensors_writer.ts";
 import { ggufWeight, readGguf } from "../../src/model/gguf/gguf_model_file.ts";
 import { encodeGguf } from "../../src/model/gguf/gguf_writer.ts";
@@ -51,7 +54,8 @@ describe("GGUF loading", () => {
       const want = byName.get("blk.1.attn_q.weight")!.values();
       assert.equal(q.dtype, dtype);
       assert.deepEqual(q.shape, [64, 64]);
-      const type = { f32: GgmlType.F32, f16: GgmlType.F16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0 }[dtype];
+      const type =
+        { f32: GgmlType.F32, f16: GgmlType.F16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0 }[dtype];
       const bytes = encodeTensor(type, want);
       const got = q.data;
       assert.deepEqual(
@@ -59,7 +63,10 @@ describe("GGUF loading", () => {
         bytes,
         "stored bytes are the writer's",
       );
-      assert.deepEqual(checkpoint.layers[0].attnNorm, byName.get("blk.0.attn_norm.weight")!.values());
+      assert.deepEqual(
+        checkpoint.layers[0].attnNorm,
+        byName.get("blk.0.attn_norm.weight")!.values(),
+      );
     });
   }
 
@@ -81,7 +88,11 @@ describe("GGUF loading", () => {
       return p;
     };
     await rejectsWith(loadLlamaModel(await cut(100), files), "truncated", /GGUF header/);
-    await rejectsWith(loadLlamaModel(await cut(whole.length - 100), files), "truncated", /run past/);
+    await rejectsWith(
+      loadLlamaModel(await cut(whole.length - 100), files),
+      "truncated",
+      /run past/,
+    );
     const bad = join(root.path, "bad.gguf");
     await writeFile(bad, new TextEncoder().encode("GGML not really"));
     await rejectsWith(loadLlamaModel(bad, files), "corrupt", /GGUF/);
@@ -96,7 +107,14 @@ describe("GGUF loading", () => {
     await writeFile(q6, await encodeGguf({ metadata: spec.metadata, tensors }));
     await rejectsWith(loadLlamaModel(q6, files), "unsupported_type", /Q6_K/);
     assert.throws(
-      () => ggufWeight({ name: "x", dims: [256, 2], type: 12, typeName: "Q4_K", bytes: new Uint8Array(0) }),
+      () =>
+        ggufWeight({
+          name: "x",
+          dims: [256, 2],
+          type: 12,
+          typeName: "Q4_K",
+          bytes: new Uint8Array(0),
+        }),
       /type Q4_K is not supported/,
     );
   });
@@ -104,7 +122,9 @@ describe("GGUF loading", () => {
   it("refuses unsupported architectures and missing tensors, and a missing file is CannotConnect", async () => {
     const spec = fixtureGgufSpec({});
     const other = spec.metadata.map(([k, v]) =>
-      k === "general.architecture" ? [k, { type: "string", value: "gemma2" }] as const : [k, v] as const
+      k === "general.architecture"
+        ? [k, { type: "string", value: "gemma2" }] as const
+        : [k, v] as const
     );
     const p1 = join(root.path, "gemma.gguf");
     await writeFile(p1, await encodeGguf({ metadata: other as never, tensors: spec.tensors }));
@@ -112,7 +132,10 @@ describe("GGUF loading", () => {
     const p2 = join(root.path, "missing.gguf");
     await writeFile(
       p2,
-      await encodeGguf({ metadata: spec.metadata, tensors: spec.tensors.filter((t) => t.name !== "blk.1.ffn_up.weight") }),
+      await encodeGguf({
+        metadata: spec.metadata,
+        tensors: spec.tensors.filter((t) => t.name !== "blk.1.ffn_up.weight"),
+      }),
     );
     await rejectsWith(loadLlamaModel(p2, files), "missing_tensor", /blk\.1\.ffn_up\.weight/);
     await assert.rejects(loadLlamaModel(join(root.path, "nope.gguf"), files), (e: unknown) => {
@@ -129,7 +152,9 @@ describe("safetensors loading", () => {
       const dir = await safetensorsModel(root.path, `st-${dtype}`, {}, dtype);
       const { checkpoint } = await loadLlamaModel(dir, files);
       assert.equal(checkpoint.config.ropeMode, "neox");
-      const want = hfFixtureTensors({}).find((t) => t.name === "model.layers.1.mlp.down_proj.weight")!;
+      const want = hfFixtureTensors({}).find((t) =>
+        t.name === "model.layers.1.mlp.down_proj.weight"
+      )!;
       const got = checkpoint.layers[1].down;
       assert.deepEqual(got.shape, [64, 128]);
       const expected = dtype === "F32"
@@ -155,7 +180,11 @@ describe("safetensors loading", () => {
       );
       return d;
     };
-    await rejectsWith(loadLlamaModel(await variant("t1", whole.subarray(0, 4)), files), "truncated", /no header/);
+    await rejectsWith(
+      loadLlamaModel(await variant("t1", whole.subarray(0, 4)), files),
+      "truncated",
+      /no header/,
+    );
     await rejectsWith(
       loadLlamaModel(await variant("t2", whole.subarray(0, whole.length - 10)), files),
       "truncated",
@@ -164,10 +193,17 @@ describe("safetensors loading", () => {
     const garbled = new Uint8Array(whole);
     garbled[9] = 0x7b;
     garbled[10] = 0x7b;
-    await rejectsWith(loadLlamaModel(await variant("t3", garbled), files), "corrupt", /not valid JSON/);
+    await rejectsWith(
+      loadLlamaModel(await variant("t3", garbled), files),
+      "corrupt",
+      /not valid JSON/,
+    );
     const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8"));
     await rejectsWith(
-      loadLlamaModel(await variant("t4", whole, { ...config, architectures: ["GPT2LMHeadModel"] }), files),
+      loadLlamaModel(
+        await variant("t4", whole, { ...config, architectures: ["GPT2LMHeadModel"] }),
+        files,
+      ),
       "unsupported_architecture",
       /GPT2LMHeadModel/,
     );
@@ -178,7 +214,11 @@ describe("safetensors loading", () => {
     );
     const int8 = writeSafetensors([]);
     assert.equal(readSafetensors(int8).tensors.size, 0);
-    await rejectsWith(loadLlamaModel(await variant("t6", int8), files), "missing_tensor", /is missing/);
+    await rejectsWith(
+      loadLlamaModel(await variant("t6", int8), files),
+      "missing_tensor",
+      /is missing/,
+    );
     assert.throws(
       () => safetensorsWeight({ name: "w", dtype: "I8", shape: [2, 2], bytes: new Uint8Array(4) }),
       /dtype I8 is not supported/,

@@ -16,7 +16,7 @@
  * console.log(file.metadata["general.architecture"], file.tensors.size);
  * ```
  */
-import { GgufTruncatedError, type GgufHeader, parseGgufHeader } from "./gguf_reader.ts";
+import { type GgufHeader, GgufTruncatedError, parseGgufHeader } from "./gguf_reader.ts";
 import type { HostWeight } from "../../gpu/host_weight.ts";
 import { f16BitsToF32, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK } from "../../gpu/quant.ts";
 import { ModelFileError } from "../model_file_error.ts";
@@ -127,7 +127,9 @@ export function readGguf(bytes: Uint8Array): GgufFile {
       dims: info.ne,
       type: info.type,
       typeName: GGML_TYPE_NAMES[info.type] ?? `type ${info.type}`,
-      bytes: size === undefined ? new Uint8Array(0) : bytes.subarray(info.offset, info.offset + size),
+      bytes: size === undefined
+        ? new Uint8Array(0)
+        : bytes.subarray(info.offset, info.offset + size),
     });
   }
   return { version: header.version, metadata: Object.fromEntries(header.metadata), tensors };

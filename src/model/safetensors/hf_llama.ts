@@ -91,7 +91,10 @@ export function llamaCheckpointFromHf(
   const tensor = (name: string) => {
     const t = all.get(name);
     if (!t) {
-      throw new ModelFileError("missing_tensor", `Cannot load the model: tensor ${name} is missing`);
+      throw new ModelFileError(
+        "missing_tensor",
+        `Cannot load the model: tensor ${name} is missing`,
+      );
     }
     return t;
   };

@@ -62,7 +62,10 @@ const entrySchema = z.object({
 });
 
 /** Parses a whole safetensors file. Throws {@link ModelFileError} (`truncated` / `corrupt`). */
-export function readSafetensors(bytes: Uint8Array, label = "the safetensors file"): SafetensorsFile {
+export function readSafetensors(
+  bytes: Uint8Array,
+  label = "the safetensors file",
+): SafetensorsFile {
   if (bytes.length < 8) {
     throw new ModelFileError("truncated", `Cannot read ${label}: ${bytes.length} bytes, no header`);
   }
@@ -101,19 +104,26 @@ export function readSafetensors(bytes: Uint8Array, label = "the safetensors file
     if (!parsed.success) {
       throw new ModelFileError(
         "corrupt",
-        `Cannot read ${label}: the header entry of ${name} is malformed (${parsed.error.issues[0]?.message})`,
+        `Cannot read ${label}: the header entry of ${name} is malformed (${
+          parsed.error.issues[0]?.message
+        })`,
       );
     }
     const { dtype, shape, data_offsets: [begin, end] } = parsed.data;
     const size = DTYPE_BYTES[dtype];
     if (size === undefined) {
-      throw new ModelFileError("corrupt", `Cannot read ${label}: ${name} has unknown dtype ${dtype}`);
+      throw new ModelFileError(
+        "corrupt",
+        `Cannot read ${label}: ${name} has unknown dtype ${dtype}`,
+      );
     }
     const want = shape.reduce((a, b) => a * b, 1) * size;
     if (end < begin || end - begin !== want) {
       throw new ModelFileError(
         "corrupt",
-        `Cannot read ${label}: ${name} spans ${end - begin} bytes, but ${dtype} [${shape}] needs ${want}`,
+        `Cannot read ${label}: ${name} spans ${
+          end - begin
+        } bytes, but ${dtype} [${shape}] needs ${want}`,
       );
     }
     if (dataStart + end > bytes.length) {

@@ -31,7 +31,9 @@ export function writeSafetensors(
     const count = t.shape.reduce((a, b) => a * b, 1);
     const bytes = t.data.byteLength;
     if (bytes !== count * (t.dtype === "F32" ? 4 : 2)) {
-      throw new RangeError(`Cannot write ${t.name}: ${bytes} bytes do not hold ${t.dtype} [${t.shape}]`);
+      throw new RangeError(
+        `Cannot write ${t.name}: ${bytes} bytes do not hold ${t.dtype} [${t.shape}]`,
+      );
     }
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
