@@ -1,6 +1,7 @@
 /**
  * Model resources: the tokenizer, chat template and EOS ids a frontend needs to
- * serve a model, built from its model card. Files named in the card are read
+ * serve a model, built from its model card (a `tokenizer.json`, or a `.gguf` file whose
+ * `tokenizer.ggml.*` metadata and chat template are read). Files named in the card are read
  * (local path through an injected reader, or URL through `fetch`) and verified
  * against their SHA-256 and size; a card without a tokenizer file gets the bundled
  * default (Qwen3) tokenizer and chat template, which is what the embedded default
@@ -23,6 +24,9 @@ import type { IncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { TokenizerConfig } from "../tokenizer/tokenizer_config.ts";
 import { ByteLevelVocabulary, decoderFactory } from "../tokenizer/byte_level_decoder.ts";
+import { createIncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
+import { createGgufTokenizer } from "../tokenizer/gguf_tokenizer.ts";
+import { parseGgufHeader } from "../model/gguf/gguf_reader.ts";
 
 /** What the frontend uses to pre- and post-process one model's requests. */
 export interface ModelResources {
@@ -133,6 +137,8 @@ export class ModelResourceLoader {
 
   async #load(card: ModelCard): Promise<ModelResources> {
     const files = card.files;
+    const where = files.tokenizer?.path ?? files.tokenizer?.url ?? "";
+    if (/\.gguf$/i.test(where)) return this.#loadGguf(card, files.tokenizer!);
     let tokenizerJson: Record<string, unknown>;
     let config: TokenizerConfig | undefined;
     let defaultEos: readonly number[] = [];
@@ -185,7 +191,41 @@ export class ModelResourceLoader {
     };
   }
 
+  /**
+   * A GGUF model's resources: the `tokenizer.ggml.*` vocabulary (tokenized as llama.cpp does)
+   * and the `tokenizer.chat_template` of its metadata, unless the card has a custom template.
+   */
+  async #loadGguf(card: ModelCard, file: ModelFile): Promise<ModelResources> {
+    const metadata = parseGgufHeader(await this.#readBytes(file), { metadataOnly: true }).metadata;
+    const tokenizer = createGgufTokenizer(metadata);
+    const token = (key: string) => {
+      const id = metadata.get(key);
+      return typeof id === "number" ? tokenizer.decode([id]) : "";
+    };
+    const templateOptions = {
+      bosToken: token("tokenizer.ggml.bos_token_id"),
+      eosToken: token("tokenizer.ggml.eos_token_id"),
+    };
+    const source = card.custom_chat_template ?? metadata.get("tokenizer.chat_template");
+    return {
+      tokenizer,
+      chatTemplate: typeof source === "string"
+        ? createChatTemplate(source, templateOptions)
+        : undefined,
+      eosTokenIds: card.eos_token_ids ?? tokenizer.eosTokenIds,
+      createDecoder: (options) =>
+        createIncrementalDecoder(tokenizer, {
+          skipSpecialTokens: options.skipSpecialTokens,
+          context: options.promptTokenIds,
+        }),
+    };
+  }
+
   async #read(file: ModelFile): Promise<string> {
+    return decoder.decode(await this.#readBytes(file));
+  }
+
+  async #readBytes(file: ModelFile): Promise<Uint8Array> {
     const where = file.path ?? file.url;
     let bytes: Uint8Array;
     if (file.path !== undefined) {
@@ -203,7 +243,7 @@ export class ModelResourceLoader {
     if (digest !== file.sha256) {
       throw new TypeError(`${where} has SHA-256 ${digest}, the card says ${file.sha256}`);
     }
-    return decoder.decode(bytes);
+    return bytes;
   }
 
   /** GETs `url`'s raw bytes within the fetch timeout (headers and body). */
