@@ -92,7 +92,15 @@ export class Scheduler {
         while (!this.#closed && this.active) {
           // Yield to timers and I/O so arrivals, cancellations and readers run between steps.
           await new Promise((resolve) => setTimeout(resolve, 0));
-          await this.#step();
+          try {
+            await this.#step();
+          } catch (error) {
+            // A broken invariant: fail every sequence rather than leave streams hanging.
+            for (const s of [...this.#running, ...this.#waiting]) {
+              s.push({ kind: "error", error: error as Error });
+              this.remove(s);
+            }
+          }
         }
       } finally {
         this.#loop = undefined;
@@ -124,7 +132,8 @@ export class Scheduler {
       Number(a.pending() > 1) - Number(b.pending() > 1)
     );
     for (const seq of order) {
-      if (seq.done || budget <= 0) continue;
+      // A sequence preempted earlier in this loop is back in the waiting queue.
+      if (seq.done || budget <= 0 || !this.#running.includes(seq)) continue;
       const count = Math.min(seq.pending(), budget);
       if (!this.#grow(seq, seq.computed + count)) {
         if (!this.#preemptFor(seq, plan)) continue;
@@ -137,6 +146,7 @@ export class Scheduler {
       const seq = this.#waiting[0];
       if (!seq.matched) {
         seq.matched = true;
+        if (seq.blocks.length) throw new Error("Cannot admit a sequence that still holds blocks");
         seq.blocks = this.#blocks.match(seq.tokens);
         seq.computed = seq.blocks.length * this.#blocks.blockSize;
         // Only a first admission's hit is the prompt's cached tokens (not a recompute).

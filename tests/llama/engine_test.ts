@@ -274,4 +274,36 @@ describe("llama engine (cpu)", () => {
     assert.equal(stCard.files?.tokenizer?.path, `${model}/tokenizer.json`);
     assert.equal(stCard.files?.tokenizer_config, undefined);
   });
+
+  it("preempts and recomputes when KV blocks run out, with the same greedy tokens", async () => {
+    // 12 blocks of 4 tokens: four sequences of 10 + 14 tokens need 24 blocks at once.
+    const engine = new LlamaEngine({
+      model,
+      log: quiet,
+      blockSize: 4,
+      numBlocks: 12,
+      maxModelLen: 48,
+    });
+    await engine.start("1");
+    try {
+      const prompts = Array.from(
+        { length: 4 },
+        (_, i) => Array.from({ length: 10 }, (_, j) => 3 + ((i * 31 + j * 7) % 300)),
+      );
+      const req = (p: number[]) => ({
+        token_ids: p,
+        stop_conditions: { max_tokens: 14, ignore_eos: true },
+        sampling_options: { temperature: 0 },
+      });
+      const sequential: number[][] = [];
+      for (const p of prompts) sequential.push(tokensOf(await collect(engine, req(p))));
+      const concurrent = await Promise.all(
+        prompts.map(async (p) => tokensOf(await collect(engine, req(p)))),
+      );
+      assert.deepEqual(concurrent, sequential);
+      assert.equal(engine.freeBlocks(), 12);
+    } finally {
+      await engine.cleanup();
+    }
+  });
 });

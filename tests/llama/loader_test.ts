@@ -167,6 +167,38 @@ describe("safetensors loading", () => {
     });
   }
 
+  it("reads a checkpoint sharded by model.safetensors.index.json", async () => {
+    const dir = await safetensorsModel(root.path, "st-shards");
+    const one = readSafetensors(await readFile(join(dir, "model.safetensors")));
+    const names = [...one.tensors.keys()];
+    const shard = (part: string[]) =>
+      writeSafetensors(part.map((n) => {
+        const t = one.tensors.get(n)!;
+        return {
+          name: n,
+          dtype: "F32" as const,
+          shape: t.shape,
+          data: new Float32Array(new Uint8Array(t.bytes).buffer),
+        };
+      }));
+    const half = Math.floor(names.length / 2);
+    const sharded = join(root.path, "st-sharded");
+    await mkdir(sharded);
+    await writeFile(join(sharded, "a.safetensors"), shard(names.slice(0, half)));
+    await writeFile(join(sharded, "b.safetensors"), shard(names.slice(half)));
+    await writeFile(join(sharded, "config.json"), await readFile(join(dir, "config.json")));
+    const weightMap = Object.fromEntries(
+      names.map((n, i) => [n, i < half ? "a.safetensors" : "b.safetensors"]),
+    );
+    await writeFile(
+      join(sharded, "model.safetensors.index.json"),
+      JSON.stringify({ weight_map: weightMap }),
+    );
+    const a = await loadLlamaModel(dir, files), b = await loadLlamaModel(sharded, files);
+    assert.deepEqual(b.checkpoint.layers[1].up, a.checkpoint.layers[1].up);
+    assert.deepEqual(b.checkpoint.finalNorm, a.checkpoint.finalNorm);
+  });
+
   it("refuses truncated, corrupt and unsupported files with clear errors", async () => {
     const dir = await safetensorsModel(root.path, "st-bad");
     const whole = await readFile(join(dir, "model.safetensors"));

@@ -153,9 +153,9 @@ export function safetensorsWeight(tensor: SafetensorsTensor): HostWeight {
   const shape = [tensor.shape[0], tensor.shape[1]] as const;
   switch (tensor.dtype) {
     case "F32":
-      return { dtype: "f32", shape, data: new Float32Array(tensor.bytes.slice().buffer) };
+      return { dtype: "f32", shape, data: new Float32Array(new Uint8Array(tensor.bytes).buffer) };
     case "F16":
-      return { dtype: "f16", shape, data: new Uint16Array(tensor.bytes.slice().buffer) };
+      return { dtype: "f16", shape, data: new Uint16Array(new Uint8Array(tensor.bytes).buffer) };
     case "BF16":
       return { dtype: "f32", shape, data: bf16ToF32(tensor.bytes) };
   }
@@ -172,9 +172,9 @@ export function safetensorsVector(tensor: SafetensorsTensor): Float32Array {
   }
   switch (tensor.dtype) {
     case "F32":
-      return new Float32Array(tensor.bytes.slice().buffer);
+      return new Float32Array(new Uint8Array(tensor.bytes).buffer);
     case "F16":
-      return Float32Array.from(new Uint16Array(tensor.bytes.slice().buffer), f16BitsToF32);
+      return Float32Array.from(new Uint16Array(new Uint8Array(tensor.bytes).buffer), f16BitsToF32);
     case "BF16":
       return bf16ToF32(tensor.bytes);
   }
