@@ -4,7 +4,9 @@
  *   2. GEMM GFLOP/s vs the `cpu` backend,
  *   3. warm vs cold start of a full model kernel set (compile cache + autotuner),
  *   4. decode-step time with and without the recorded plan.
- * Run: node_modules/.bin/deno run -A bench/gpu_kernels.ts [--quick]
+ * Run: node_modules/.bin/deno run -A bench/gpu_kernels.ts [--quick] [--large]
+ * `--large` adds GEMV shapes and copy sizes past a discrete GPU's L2 (8192², 16384 × 8192;
+ * 512 MiB copies), so a real GPU is measured from its memory rather than its cache.
  * Prints a Markdown section on stdout; progress on stderr.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -32,6 +34,7 @@ import { fsKernelCacheStorage } from "../src/runtime/gpu_cache_storage.ts";
 import { buildToyDecoder } from "../src/gpu/toy_decoder.ts";
 
 const quick = Deno.args.includes("--quick");
+const large = Deno.args.includes("--large");
 const log = (s: string) => console.error(`[gpu-bench] ${s}`);
 const ctx = await acquireGpuContext(navigatorGpuProvider(), {
   runtime: `Deno/${Deno.version.deno}`,
@@ -51,7 +54,9 @@ const timeDispatch = (
 // 1. Bandwidth: copy kernel vs GEMV. The baseline is the best copy bandwidth over several sizes,
 // measured before and after the GEMV sweep (the machine is shared; this keeps ratios
 // conservative). All kernel times are device times (see src/gpu/dispatch_timer.ts).
-const copySizes = quick ? [8 << 20, 32 << 20] : [8 << 20, 32 << 20, 96 << 20];
+const copySizes = quick
+  ? [8 << 20, 32 << 20]
+  : [8 << 20, 32 << 20, 96 << 20, ...(large ? [512 << 20] : [])];
 const copyTrials = quick ? 3 : 5;
 const bestCopy = async (label: string) => {
   let best = { bytes: 0, ms: Infinity, gbs: 0 };
@@ -65,7 +70,9 @@ const bestCopy = async (label: string) => {
 const copyBefore = await bestCopy("before");
 out.push("### GEMV effective bandwidth vs buffer copy (same device, same run)", "");
 const gemvRows: (string | number)[][] = [];
-const shapes = quick ? [[1024, 1024]] : [[2048, 2048], [4096, 4096]];
+const shapes = quick
+  ? [[1024, 1024]]
+  : [[2048, 2048], [4096, 4096], ...(large ? [[8192, 8192], [16384, 8192]] : [])];
 for (const [n, k] of shapes) {
   for (const dtype of ["f32", "f16", "q8_0", "q4_0"] as WeightDType[]) {
     const candidates = gemvCandidates(dtype, k);
@@ -101,12 +108,14 @@ for (const [n, k] of shapes) {
         quick ? 4 : 8,
         quick ? 3 : 5,
       );
-      const label = `wg ${o.workgroupSize}, rows ${o.rows}${
-        o.scaleGroup > 1 ? `, ${o.scaleGroup} blocks/scale load` : ""
+      const label = `wg ${o.workgroupSize}, ${
+        o.strategy === "wide" ? `${o.threadsPerRow} per row group × ` : ""
+      }rows ${o.rows}${o.scaleGroup > 1 ? `, ${o.scaleGroup} blocks/scale load` : ""}${
+        o.strategy === "wide" ? `, unroll ${o.unroll}` : ""
       }`;
       if (ms < (best.get(o.strategy)?.ms ?? Infinity)) best.set(o.strategy, { ms, label });
     }
-    for (const strategy of ["workgroup", "lane"]) {
+    for (const strategy of ["workgroup", "lane", "wide"]) {
       const b = best.get(strategy)!;
       gemvRows.push([
         `${n} × ${k}`,

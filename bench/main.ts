@@ -25,6 +25,10 @@ const BENCHES: Record<string, { args: string[]; what: string }> = {
     args: [DENO, "run", "-A", "bench/frontend_bench.ts", "--server", "deno"],
     what: "sluice serve vs a bare hono SSE route, concurrency 1/64/512 (issue 3)",
   },
+  large_prompt: {
+    args: [DENO, "run", "-A", "bench/large_prompt_bench.ts", "--server", "deno"],
+    what: "worst inter-token gap of streams while large prompts arrive, vs none (issue 8)",
+  },
   tokenizer: {
     args: [DENO, "run", "-A", "bench/tokenizer_bench.ts"],
     what: "incremental vs naive detokenization, prompt encoding",

@@ -18,17 +18,18 @@ if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/bun ] || [ packag
   npm ci --no-audit --no-fund || exit 1
 fi
 
-# 2. Debian packages the integration and GPU tests use (real servers; software Vulkan for Deno's
-#    WebGPU, Mesa's EGL and llvmpipe GL ES for Dawn under Bun).
+# 2. Debian packages the integration and GPU tests use (real servers: etcd-server and nats-server
+#    for distributed discovery and planes; software Vulkan for Deno's WebGPU, Mesa's EGL and
+#    llvmpipe GL ES for Dawn under Bun).
 need=()
-for pkg in mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri; do
+for pkg in etcd-server nats-server mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing Debian packages: ${need[*]}"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}") >/dev/null || {
-      echo "cannot install ${need[*]}: GPU tests will report no adapter" >&2
+      echo "cannot install ${need[*]}: tests that need them will fail (GPU tests report no adapter)" >&2
     }
   else
     echo "not root: cannot apt-get install ${need[*]}; tests that need them will say so" >&2

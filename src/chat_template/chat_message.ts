@@ -127,6 +127,13 @@ function contentText(content: ChatMessage["content"], where: string): string {
     const at = `${where}[${index}]`;
     if (part?.type === "text" && typeof part.text === "string") return part.text;
     if (part?.type === "refusal" && typeof part.refusal === "string") return part.refusal;
+    if (part?.type === "text") {
+      throw new TypeError(
+        `Invalid ${at}.text: a "text" content part requires a string "text", got ${
+          part.text === undefined ? "none" : JSON.stringify(part.text)
+        }`,
+      );
+    }
     const type = typeof part === "object" && part !== null ? part.type : part;
     throw new TypeError(
       `Invalid ${at}: content part type ${JSON.stringify(type)} is not supported ` +

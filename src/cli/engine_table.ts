@@ -20,8 +20,8 @@ export const WORKER_FLAGS_HELP = `Worker flags (every engine):
   --component NAME             component name (default backend)
   --endpoint NAME              endpoint name (default generate)
   --served-model-name NAME     model name clients use
-  --migration-limit N          published in the model card for frontends that migrate broken
-                               streams (Sluice's frontend does not migrate yet; default 0)
+  --migration-limit N          resend a stream that breaks off (worker died, connection lost)
+                               to another worker up to N times (model card; default 0 = off)
   --max-inflight-requests N    refuse requests beyond N in flight ("worker overloaded")
   --health-check-payload JSON  canary request (overrides DYN_HEALTH_CHECK_PAYLOAD)
   --custom-jinja-template STR  chat template published in the model card`;

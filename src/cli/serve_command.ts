@@ -18,6 +18,7 @@ import { installShutdownSignals } from "../runtime/shutdown_signals.ts";
 import { type EngineEntry, ENGINES } from "./engine_table.ts";
 import { takeEngineFlag } from "./worker_command.ts";
 import { enginesHelp } from "./engine_table.ts";
+import { type WorkerTimings, workerTimingsFromEnv } from "../worker/worker_timings.ts";
 
 /** The flags `serve` itself takes besides `--engine`; every other flag goes to the engine. */
 const SERVE_OPTIONS = {
@@ -27,6 +28,9 @@ const SERVE_OPTIONS = {
   "router-mode": { type: "string" },
   "max-inflight-per-worker": { type: "string" },
   "max-body-bytes": { type: "string" },
+  "api-key": { type: "string" },
+  "public-paths": { type: "string" },
+  "allowed-origins": { type: "string" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 type ServeFlag = "engine" | keyof typeof SERVE_OPTIONS;
 
@@ -38,7 +42,9 @@ Serves an engine behind an OpenAI-compatible HTTP API (POST /v1/chat/completions
 POST /v1/completions, GET /v1/models, /health, /live, /metrics), with the frontend, the
 workers and the engine in one process (in-process planes, no servers). SIGINT/SIGTERM
 shut down gracefully (streams in flight finish; during engine start, the engines finish
-starting, clean up and never serve); a second signal exits at once (code 130).
+starting, clean up and never serve); a second signal exits at once (code 130). Past the
+grace period plus the shutdown timeout, streams still in flight are cut (an error frame,
+then [DONE]) and the process exits with 911.
 
 Serve flags:
   --engine NAME                    engine to run (default sample)
@@ -48,6 +54,16 @@ Serve flags:
   --router-mode MODE               ${Object.values(RouterMode).join(" | ")} (default round-robin)
   --max-inflight-per-worker N      admission limit per worker (default unlimited); 503 when all are busy
   --max-body-bytes N               largest request body (default 8388608)
+  --api-key KEY                    require "Authorization: Bearer KEY" (default: $SLUICE_API_KEY;
+                                   unset = no key); 401 with an OpenAI error body otherwise
+  --public-paths LIST              comma-separated paths open without the key
+                                   (default /health,/live,/metrics; "" = none)
+  --allowed-origins LIST           CORS: comma-separated origins, or * (default: no CORS)
+
+Request bodies are accepted only as JSON (content-type: application/json); others get 415.
+
+Environment: SLUICE_API_KEY, DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (0 for serve),
+DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30), DYN_CANARY_WAIT_TIME (10).
 
 ${enginesHelp()}
 
@@ -143,7 +159,34 @@ export async function serveCommand(
     serve[flag] === undefined ? undefined : intFlag(serve, flag, 0, 1);
   const maxInflightPerWorker = optionalInt("max-inflight-per-worker");
   const maxBodyBytes = optionalInt("max-body-bytes");
+  const apiKey = serve["api-key"] ?? runtime.env("SLUICE_API_KEY");
+  if (apiKey !== undefined && apiKey !== "" && apiKey.trim() !== apiKey) {
+    throw new SluiceError("InvalidArgument", "Cannot parse --api-key: leading or trailing spaces", {
+      param: "--api-key",
+    });
+  }
+  const list = (flag: ServeFlag) =>
+    serve[flag]?.split(",").map((v) => v.trim()).filter((v) => v !== "");
+  const publicPaths = list("public-paths");
+  const badPath = publicPaths?.find((p) => !p.startsWith("/"));
+  if (badPath !== undefined) {
+    throw new SluiceError(
+      "InvalidArgument",
+      `Cannot parse --public-paths: "${badPath}" is not a path (it must start with /)`,
+      { param: "--public-paths" },
+    );
+  }
+  const allowedOrigins = list("allowed-origins");
   const logger = createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
+  // Shutdown timings as `sluice worker` reads them; the grace period stays 0 unless set
+  // (the only router is in this process and stops routing to a worker at once).
+  const envTimings = workerTimingsFromEnv(runtime.env);
+  const timings: Partial<WorkerTimings> = {
+    shutdownTimeoutMs: envTimings.shutdownTimeoutMs,
+    canaryWaitMs: envTimings.canaryWaitMs,
+  };
+  const grace = runtime.env("DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS");
+  if (grace !== undefined && grace !== "") timings.gracePeriodMs = envTimings.gracePeriodMs;
   // Before anything starts: a signal during a slow engine start must not kill the process.
   const signals = installShutdownSignals(runtime, { logger });
   let code: number;
@@ -160,6 +203,10 @@ export async function serveCommand(
         maxInflightPerWorker,
         maxBodyBytes,
         logger,
+        timings,
+        apiKey: apiKey === "" ? undefined : apiKey,
+        publicPaths,
+        allowedOrigins,
         readTextFile: runtime.readTextFile,
         readFile: runtime.readFile,
         unrefTimer: runtime.unrefTimer,
@@ -173,7 +220,8 @@ export async function serveCommand(
     const models = server.frontend.table.models().join(", ");
     console.log(
       `sluice serve: listening on http://${server.http.hostname}:${server.http.port} ` +
-        `(${server.url}; engine ${engineName}, ${server.workers.length} worker(s), model ${models})`,
+        `(${server.url}; engine ${engineName}, ${server.workers.length} worker(s), model ${models}` +
+        `${apiKey ? "; API key required" : ""})`,
     );
     await signals.requested;
     code = await server.shutdown();

@@ -46,8 +46,11 @@ export interface Discovery {
   /** The backend's name (`memory`, `file`, `etcd`, `nats`). */
   readonly kind: string;
   /**
-   * Registers `key` owned by this process (create-if-absent for remote backends).
-   * @throws {SluiceError} `CannotConnect` when the backend cannot be reached.
+   * Registers `key` owned by this process (create-if-absent across processes). Registering
+   * a key this handle already owns replaces its value: watchers see `added` with the new
+   * value (how a worker publishes readiness changes).
+   * @throws {SluiceError} `InvalidArgument` when another process owns `key`; `CannotConnect`
+   * when the backend cannot be reached.
    */
   register(key: string, value: unknown, options?: { signal?: AbortSignal }): Promise<void>;
   /** Removes a key this process registered; unknown keys are ignored. */

@@ -104,8 +104,6 @@ export class MemoryDiscovery implements Discovery {
       this.#watches.delete(watch);
       return Promise.resolve();
     };
-    if (options.signal?.aborted) close();
-    options.signal?.addEventListener("abort", close, { once: true });
     const watch: DiscoveryWatch<V> = {
       [Symbol.asyncIterator]: () => {
         const it = queue[Symbol.asyncIterator]();
@@ -121,6 +119,8 @@ export class MemoryDiscovery implements Discovery {
       [Symbol.asyncDispose]: close,
     };
     this.#watches.add(watch as DiscoveryWatch);
+    if (options.signal?.aborted) void close();
+    else options.signal?.addEventListener("abort", close, { once: true });
     return watch;
   }
 

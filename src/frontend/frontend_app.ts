@@ -23,16 +23,31 @@ import { WORKER_INSTANCE_HEADER } from "../router/direct_policy.ts";
 import type { RoutingPolicy } from "../router/routing_policy.ts";
 import { RoutingTable } from "../router/routing_table.ts";
 import { WorkerRouter } from "../router/worker_router.ts";
+import { accessControl } from "./access_control.ts";
 import { createFrontendMetrics, type FrontendMetrics } from "./frontend_metrics.ts";
-import { type PreparedGeneration, serveGeneration } from "./generation_handler.ts";
+import { InflightGenerations, shutdownDeadlineError } from "./inflight_generations.ts";
+import { serveGeneration } from "./generation_handler.ts";
 import { ModelResourceLoader } from "./model_resources.ts";
 import { errorResponse, httpErrorFrom, openAIError } from "./openai_error.ts";
 import {
+  type ChatCompletionRequest,
   ChatCompletionRequestSchema,
+  type CompletionRequest,
   CompletionRequestSchema,
   parseOpenAIRequest,
 } from "./openai_request.ts";
-import { prepareChatCompletion, prepareCompletion, type PrepareContext } from "./preprocessor.ts";
+import { completionPrompts, prepareChoices, serveChoices } from "./multi_choice.ts";
+import {
+  chatTexts,
+  prepareChatCompletion,
+  prepareCompletion,
+  type PrepareContext,
+  renderChatPrompt,
+} from "./preprocessor.ts";
+import { checkPromptSize, encodeYielding } from "./prompt_tokens.ts";
+
+/** Decodes request bodies; invalid UTF-8 is an error, never silently replaced. */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Default request body limit: 8 MiB (a long-context prompt is well under). */
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -62,6 +77,17 @@ export interface FrontendOptions {
   fileFetchTimeoutMs?: number;
   /** SSE coalescing buffer bound (code units). */
   sseBufferLimit?: number;
+  /** An API key every request except `publicPaths` MUST carry as `Authorization: Bearer`. */
+  apiKey?: string;
+  /** Paths open without the API key (default `/health`, `/live`, `/metrics`). */
+  publicPaths?: readonly string[];
+  /** CORS origins (`["*"]` for any); none by default (no CORS headers). */
+  allowedOrigins?: readonly string[];
+  /**
+   * Loads model resources (tokenizer, template); one made from the file options when
+   * absent. Share one with in-process workers so a model's files load once.
+   */
+  resourceLoader?: ModelResourceLoader;
   /**
    * Whether a worker is ready (the embedded stack passes `Worker.ready`). Not-ready
    * workers get no requests and show `"ready": false` in `/health`; default: all ready.
@@ -80,6 +106,13 @@ export interface Frontend {
   readonly metrics: MetricsRegistry;
   /** Stops watching discovery. Streams in flight continue. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Cuts every generation in flight (and every later one) with `reason` (default: the
+   * shutdown-deadline error): a streaming client MUST get an `{"error": …}` frame then
+   * `[DONE]`, a unary one the error body; each request's signal fires. Returns how many
+   * were cut. For a shutdown past its deadline.
+   */
+  cutGenerations(reason?: SluiceError): number;
 }
 
 type Kind = "chat" | "completions";
@@ -105,9 +138,10 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
     maxInflightPerWorker: options.maxInflightPerWorker,
     cooldownMs: options.cooldownMs,
     isReady: options.isReady,
+    onMigrate: (model) => metrics.migrations.inc({ model }),
     logger,
   });
-  const loader = new ModelResourceLoader({
+  const loader = options.resourceLoader ?? new ModelResourceLoader({
     readFile: options.readFile,
     readTextFile: options.readTextFile,
     fetch: options.fetch,
@@ -129,9 +163,17 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
   };
   const unsubscribe = table.subscribe(onTableChange);
   onTableChange();
-  const deps = { router, metrics, logger, sseBufferLimit: options.sseBufferLimit };
+  const inflight = new InflightGenerations();
+  const deps = { router, metrics, logger, sseBufferLimit: options.sseBufferLimit, inflight };
 
+  const modelObject = (id: string) => ({
+    id,
+    object: "model",
+    created: firstSeen.get(id) ?? Math.floor(Date.now() / 1000),
+    owned_by: "sluice",
+  });
   const app = new Hono();
+  for (const middleware of accessControl(options)) app.use(middleware);
   const limit = bodyLimit({
     maxSize: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     onError: () => {
@@ -156,13 +198,20 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
   app.get("/v1/models", (c) =>
     c.json({
       object: "list",
-      data: table.models().map((id) => ({
-        id,
-        object: "model",
-        created: firstSeen.get(id) ?? Math.floor(Date.now() / 1000),
-        owned_by: "sluice",
-      })),
+      data: table.models().map(modelObject),
     }));
+  app.get("/v1/models/:model{.+}", (c) => {
+    const id = c.req.param("model");
+    if (!table.models().includes(id)) {
+      return errorResponse(
+        openAIError(404, `The model \`${id}\` does not exist`, {
+          param: "model",
+          code: "model_not_found",
+        }),
+      );
+    }
+    return c.json(modelObject(id));
+  });
   app.get("/health", (c) => {
     const instances = table.allWorkers().map((w) => ({
       instance_id: w.instanceId,
@@ -220,6 +269,7 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
     table,
     router,
     metrics: registry,
+    cutGenerations: (reason = shutdownDeadlineError()) => inflight.cutAll(reason),
     close: () => {
       closed ??= (async () => {
         unsubscribe();
@@ -241,7 +291,15 @@ async function handleGeneration(
   let model = "";
   try {
     let body: unknown;
-    const text = await c.req.text();
+    let text: string;
+    try {
+      text = strictUtf8.decode(await c.req.arrayBuffer());
+    } catch (error) {
+      throw new SluiceError("InvalidArgument", "Invalid request: the body is not valid UTF-8", {
+        code: "invalid_json",
+        cause: error,
+      });
+    }
     try {
       body = JSON.parse(text);
     } catch (error) {
@@ -271,10 +329,42 @@ async function handleGeneration(
       instanceId: c.req.header(WORKER_INSTANCE_HEADER),
       traceparent: c.req.header("traceparent"),
     };
-    const prepared: PreparedGeneration = kind === "chat"
-      ? prepareChatCompletion(request as Parameters<typeof prepareChatCompletion>[0], context)
-      : prepareCompletion(request as Parameters<typeof prepareCompletion>[0], context);
-    return await serveGeneration(prepared, c.req.raw, deps);
+    const { tokenizer } = context.resources;
+    if (kind === "chat") {
+      const chat = request as ChatCompletionRequest;
+      // Refuse what cannot fit from its size, before rendering and tokenizing it.
+      checkPromptSize(chatTexts(chat), tokenizer, card.context_length, "messages");
+      const ids = await encodeYielding(tokenizer, renderChatPrompt(chat, context), {
+        addSpecialTokens: false,
+      });
+      if ((chat.n ?? 1) === 1) {
+        const prepared = prepareChatCompletion(chat, { ...context, promptTokenIds: ids });
+        return await serveGeneration(prepared, c.req.raw, deps);
+      }
+      const id = `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`;
+      const choices = prepareChoices(chat, [null], context, prepareChatCompletion, id, [ids]);
+      return await serveChoices(choices, c.req.raw, deps);
+    }
+    const completion = request as CompletionRequest;
+    const prompts = completionPrompts(completion.prompt);
+    const texts = prompts.filter((p): p is string => typeof p === "string");
+    checkPromptSize(texts, tokenizer, card.context_length, "prompt");
+    const promptIds: (number[] | undefined)[] = [];
+    for (const prompt of prompts) {
+      promptIds.push(
+        typeof prompt === "string"
+          ? await encodeYielding(tokenizer, prompt, { addSpecialTokens: true })
+          : undefined,
+      );
+    }
+    if (prompts.length === 1 && (completion.n ?? 1) === 1) {
+      const single = { ...completion, prompt: prompts[0] };
+      const prepared = prepareCompletion(single, { ...context, promptTokenIds: promptIds[0] });
+      return await serveGeneration(prepared, c.req.raw, deps);
+    }
+    const id = `cmpl-${crypto.randomUUID().replaceAll("-", "")}`;
+    const choices = prepareChoices(completion, prompts, context, prepareCompletion, id, promptIds);
+    return await serveChoices(choices, c.req.raw, deps);
   } catch (error) {
     const http = httpErrorFrom(error);
     const code = http.body.error.code;

@@ -50,6 +50,10 @@ export function createFrontendMetrics(registry: MetricsRegistry) {
       `${p}client_disconnects_total`,
       "Requests whose client went away before the response ended.",
     ),
+    migrations: registry.counter(
+      `${p}model_migration_total`,
+      "Streams that broke off and were resent to another worker (--migration-limit).",
+    ),
   };
 }
 

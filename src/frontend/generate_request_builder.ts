@@ -55,8 +55,10 @@ export function buildGenerateRequest(
   request: ChatCompletionRequest | CompletionRequest,
   context: GenerateRequestContext,
 ): GenerateRequestInput {
-  const maxTokens = ("max_completion_tokens" in request ? request.max_completion_tokens : null) ??
-    request.max_tokens ?? undefined;
+  const maxCompletionTokens = "max_completion_tokens" in request
+    ? request.max_completion_tokens
+    : null;
+  const maxTokens = maxCompletionTokens ?? request.max_tokens ?? undefined;
   const promptTokens = context.tokenIds.length;
   const limit = context.contextLength;
   if (limit !== undefined && (promptTokens >= limit || promptTokens + (maxTokens ?? 0) > limit)) {
@@ -66,7 +68,12 @@ export function buildGenerateRequest(
         `${promptTokens + (maxTokens ?? 0)} were requested (${promptTokens} in the prompt, ` +
         `${maxTokens ?? 0} for the completion)`,
       {
-        param: maxTokens === undefined ? "messages" : "max_tokens",
+        // The prompt when it alone does not fit; else the completion budget that overflowed.
+        param: promptTokens >= limit || maxTokens === undefined
+          ? ("messages" in request ? "messages" : "prompt")
+          : maxCompletionTokens != null
+          ? "max_completion_tokens"
+          : "max_tokens",
         code: "context_length_exceeded",
       },
     );

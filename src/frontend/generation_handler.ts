@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import type { GenerateChunk } from "../engine/generate_chunk.ts";
 import type { GenerateRequestInput } from "../engine/generate_request.ts";
 import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
@@ -13,9 +14,11 @@ import type { Logger } from "../logging/logger.ts";
 import { ALL_WORKERS_BUSY, type RoutedStream, type WorkerRouter } from "../router/worker_router.ts";
 import type { ChoiceDecoder, OpenAIFinishReason, TokenLogprob } from "./choice_decoder.ts";
 import type { FrontendMetrics } from "./frontend_metrics.ts";
+import type { InflightGenerations } from "./inflight_generations.ts";
 import { errorResponse, httpErrorFrom } from "./openai_error.ts";
 import type { ResponseFormat } from "./response_format.ts";
 import { SseBody } from "./sse_body.ts";
+import { startSpanFrom, traceparentOf } from "../tracing/trace_context.ts";
 
 /** A preprocessed request, ready to route. */
 export interface PreparedGeneration {
@@ -42,6 +45,8 @@ export interface GenerationDeps {
   logger?: Logger;
   /** SSE buffer bound (code units); see `SseBody`. */
   sseBufferLimit?: number;
+  /** Where the generation registers, so a shutdown past its deadline can cut it. */
+  inflight?: InflightGenerations;
 }
 
 const SSE_HEADERS = {
@@ -68,15 +73,45 @@ export async function serveGeneration(
   const { metrics } = deps;
   const started = performance.now();
   const labels = { model: prepared.model };
+  // One span per generation request, child of the client's traceparent (if any) and parent of
+  // the worker's engine.generate span through the header sent on the request plane.
+  const span = startSpanFrom(
+    `POST /v1/${prepared.endpoint.replace("_", "/")}`,
+    prepared.traceparent,
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        "gen_ai.request.model": prepared.model,
+        "gen_ai.usage.input_tokens": prepared.promptTokens,
+        stream: prepared.stream,
+      },
+    },
+  );
   const abort = new AbortController();
   const onClientGone = () => abort.abort(request.signal.reason);
   request.signal.addEventListener("abort", onClientGone, { once: true });
   metrics.inflight.add(labels, 1);
   metrics.inputTokens.observe(labels, prepared.promptTokens);
+  // A cut (shutdown deadline) ends the SSE body at once with an error frame and [DONE],
+  // even when the worker's stream does not react to its signal.
+  const cutTarget: { sse?: SseBody } = {};
+  let cutBy: SluiceError | undefined;
+  const unregister = deps.inflight?.add((reason) => {
+    if (cutBy !== undefined || abort.signal.aborted) return;
+    cutBy = reason;
+    const sse = cutTarget.sse;
+    if (sse !== undefined) {
+      sse.push(`data: ${JSON.stringify(httpErrorFrom(reason).body)}\n\n`);
+      sse.push(DONE_FRAME);
+      sse.close();
+    }
+    abort.abort(reason);
+  });
   let finished = false;
   const finish = (outcome: Outcome, error?: unknown) => {
     if (finished) return;
     finished = true;
+    unregister?.();
     request.signal.removeEventListener("abort", onClientGone);
     metrics.inflight.add(labels, -1);
     metrics.duration.observe(labels, (performance.now() - started) / 1000);
@@ -88,6 +123,14 @@ export async function serveGeneration(
       status: outcome,
     });
     if (outcome === "cancelled") metrics.disconnects.inc(labels);
+    span.setAttribute("gen_ai.usage.output_tokens", prepared.choice.completionTokens);
+    if (outcome !== "success") {
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: outcome === "cancelled" ? "client went away" : toSluiceError(error).message,
+      });
+    }
+    span.end();
     if (outcome === "error" && error !== undefined) {
       const typed = toSluiceError(error);
       metrics.errors.inc({ ...labels, error_type: typed.code ?? typed.kind });
@@ -99,7 +142,8 @@ export async function serveGeneration(
   let routed: RoutedStream;
   try {
     const headers: Record<string, string> = {};
-    if (prepared.traceparent !== undefined) headers.traceparent = prepared.traceparent;
+    const traceparent = traceparentOf(span) ?? prepared.traceparent;
+    if (traceparent !== undefined) headers.traceparent = traceparent;
     routed = await deps.router.route(prepared.model, prepared.payload, {
       id: prepared.format.id,
       headers,
@@ -108,8 +152,8 @@ export async function serveGeneration(
       tokenIds: prepared.payload.token_ids,
     });
   } catch (error) {
-    finish(abort.signal.aborted ? "cancelled" : "error", error);
-    return errorResponse(httpErrorFrom(error));
+    finish(abort.signal.aborted && cutBy === undefined ? "cancelled" : "error", error);
+    return errorResponse(httpErrorFrom(cutBy ?? error));
   }
   const run = new Generation(prepared, routed, metrics, started, abort.signal);
   if (!prepared.stream) {
@@ -118,17 +162,18 @@ export async function serveGeneration(
       finish("success");
       return Response.json(body);
     } catch (error) {
-      finish(abort.signal.aborted ? "cancelled" : "error", error);
-      return errorResponse(httpErrorFrom(error));
+      finish(abort.signal.aborted && cutBy === undefined ? "cancelled" : "error", error);
+      return errorResponse(httpErrorFrom(cutBy ?? error));
     }
   }
-  const sse = new SseBody({
+  const sse = cutTarget.sse = new SseBody({
     limit: deps.sseBufferLimit,
     onCancel: (reason) => abort.abort(reason ?? new SluiceError("Cancelled", "client went away")),
   });
   run.stream(sse).then(
     () => finish(abort.signal.aborted ? "cancelled" : "success"),
-    (error) => finish(abort.signal.aborted ? "cancelled" : "error", error),
+    (error) =>
+      finish(abort.signal.aborted && cutBy === undefined ? "cancelled" : "error", cutBy ?? error),
   );
   return new Response(sse.readable, { headers: SSE_HEADERS });
 }

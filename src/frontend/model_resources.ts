@@ -49,6 +49,12 @@ export interface ModelResources {
   readonly tokenBytes?: (id: number) => Uint8Array;
 }
 
+/** The fields of a model card that resources come from. */
+export type ModelResourceSource = Pick<
+  ModelCard,
+  "served_model_name" | "files" | "custom_chat_template" | "eos_token_ids"
+>;
+
 /** A file entry of a model card. */
 type ModelFile = NonNullable<ModelCard["files"]["tokenizer"]>;
 
@@ -93,7 +99,7 @@ function hex(bytes: ArrayBuffer): string {
 export class ModelResourceLoader {
   #cache = new Map<string, Promise<ModelResources>>();
   /** The cache key of each card object seen, so it is built once per card, not per request. */
-  #keys = new WeakMap<ModelCard, string>();
+  #keys = new WeakMap<ModelResourceSource, string>();
   #readFile: ((path: string) => Promise<Uint8Array>) | undefined;
   #readTextFile: ((path: string) => Promise<string>) | undefined;
   #fetch: typeof fetch;
@@ -111,7 +117,7 @@ export class ModelResourceLoader {
    * the next request retries.
    * @throws {SluiceError} `CannotConnect` when a file cannot be read or fails verification.
    */
-  get(card: ModelCard): Promise<ModelResources> {
+  get(card: ModelResourceSource): Promise<ModelResources> {
     let key = this.#keys.get(card);
     if (key === undefined) {
       key = JSON.stringify([card.files, card.custom_chat_template, card.eos_token_ids]);
@@ -135,7 +141,7 @@ export class ModelResourceLoader {
     return entry;
   }
 
-  async #load(card: ModelCard): Promise<ModelResources> {
+  async #load(card: ModelResourceSource): Promise<ModelResources> {
     const files = card.files;
     const where = files.tokenizer?.path ?? files.tokenizer?.url ?? "";
     if (/\.gguf$/i.test(where)) return this.#loadGguf(card, files.tokenizer!);

@@ -4,7 +4,7 @@
  * (`top_k`, `min_p`, `repetition_penalty`, `min_tokens`, `ignore_eos`,
  * `skip_special_tokens`, `chat_template_kwargs`). Unknown fields are ignored,
  * as OpenAI-compatible servers do; fields whose meaning Sluice cannot honour
- * (`n > 1`, `echo`, `suffix`, `best_of > 1`, non-empty `logit_bias`) are refused
+ * (`echo`, `suffix`, `best_of > 1`, non-empty `logit_bias`) are refused
  * with a 400 naming the field instead of being silently dropped.
  *
  * @module
@@ -18,6 +18,9 @@ const maybe = <T extends z.ZodType>(schema: T) => schema.nullish();
 /** `stop`: one string or up to 16. */
 const StopSchema = z.union([z.string().min(1), z.array(z.string().min(1)).max(16)]);
 
+/** Most choices one request may ask for (prompts × `n`), as OpenAI's `n` bound. */
+export const MAX_CHOICES = 128;
+
 const onlyOne = (field: string) =>
   z.number().int().refine((v) => v === 1, { message: `only ${field}=1 is supported` });
 
@@ -29,7 +32,7 @@ const CommonFields = {
   max_tokens: maybe(z.number().int().min(1)),
   temperature: maybe(z.number().min(0).max(2)),
   top_p: maybe(z.number().gt(0).max(1)),
-  n: maybe(onlyOne("n")),
+  n: maybe(z.number().int().min(1).max(MAX_CHOICES)),
   stop: maybe(StopSchema),
   seed: maybe(z.number().int()),
   presence_penalty: maybe(z.number().min(-2).max(2)),
@@ -74,16 +77,17 @@ export const ChatCompletionRequestSchema = z.object({
   chat_template_kwargs: maybe(z.record(z.string(), z.unknown())),
 });
 
-/** The body of `POST /v1/completions`. `prompt` is text or token ids, one prompt. */
+/**
+ * The body of `POST /v1/completions`. `prompt` is text, token ids, or a list of either (one
+ * choice per prompt and `n`, at most {@linkcode MAX_CHOICES} in all).
+ */
 export const CompletionRequestSchema = z.object({
   ...CommonFields,
   prompt: z.union([
     z.string(),
-    z.array(z.string()).length(1, { message: "only one prompt per request is supported" }),
+    z.array(z.string()).min(1).max(MAX_CHOICES),
     z.array(tokenId).min(1),
-    z.array(z.array(tokenId).min(1)).length(1, {
-      message: "only one prompt per request is supported",
-    }),
+    z.array(z.array(tokenId).min(1)).min(1).max(MAX_CHOICES),
   ]),
   logprobs: maybe(z.number().int().min(0).max(20)),
   echo: maybe(z.boolean().refine((v) => !v, { message: "echo is not supported" })),
@@ -117,7 +121,17 @@ export function parseOpenAIRequest<S extends z.ZodType>(schema: S, body: unknown
     });
   }
   const result = schema.safeParse(body);
-  if (result.success) return result.data;
+  if (result.success) {
+    const data = result.data as { stream?: boolean | null; stream_options?: unknown };
+    if (data.stream_options != null && data.stream !== true) {
+      throw new SluiceError(
+        "InvalidArgument",
+        "Invalid request: stream_options: only allowed when stream is true",
+        { param: "stream_options", code: "invalid_request" },
+      );
+    }
+    return result.data;
+  }
   const issue = result.error.issues[0];
   const param = issue.path.map(String).join(".") || undefined;
   const message = issue.code === "invalid_union" && param !== undefined

@@ -24,6 +24,13 @@ export interface PrepareContext {
   instanceId?: string;
   /** `traceparent` header. */
   traceparent?: string;
+  /** One choice of several (`n`, list prompts): its index and the shared id and time. */
+  choice?: { index: number; id: string; created: number };
+  /**
+   * The prompt's token ids when already known (the other choices of the same prompt):
+   * rendering and tokenizing are skipped.
+   */
+  promptTokenIds?: number[];
 }
 
 function invalid(message: string, param: string, cause?: unknown): SluiceError {
@@ -43,29 +50,69 @@ function requireEndpoint(card: ModelCard, type: "chat" | "completions"): void {
   }
 }
 
-/** Prepares a chat completion. @throws {SluiceError} `InvalidArgument` for what the model cannot take. */
-export function prepareChatCompletion(
-  request: ChatCompletionRequest,
-  context: PrepareContext,
-): PreparedGeneration {
+/**
+ * The precise field a message error names, in OpenAI's dotted form: the chat template's
+ * `Invalid messages[0].content[1].text: …` → `messages.0.content.1.text`.
+ */
+export function messageParam(message: string): string {
+  const match = /Invalid (messages(?:\[\d+\]|\.[A-Za-z_]+)*)/.exec(message);
+  if (match === null) return "messages";
+  return match[1].replace(/\[(\d+)\]/g, ".$1");
+}
+
+/** The checks of a chat request that need no rendering. */
+function checkChat(request: ChatCompletionRequest, context: PrepareContext): void {
   requireEndpoint(context.card, "chat");
-  const { tokenizer, chatTemplate, eosTokenIds } = context.resources;
-  if (chatTemplate === undefined) {
+  if (context.resources.chatTemplate === undefined) {
     throw invalid(`model "${request.model}" has no chat template; use /v1/completions`, "model");
   }
   if (request.top_logprobs != null && request.logprobs !== true) {
     throw invalid("top_logprobs requires logprobs to be true", "top_logprobs");
   }
-  let prompt: string;
+}
+
+/**
+ * Renders a chat request with the model's chat template (after the checks that need no
+ * rendering). @throws {SluiceError} `InvalidArgument` naming the offending message field.
+ */
+export function renderChatPrompt(request: ChatCompletionRequest, context: PrepareContext): string {
+  checkChat(request, context);
   try {
-    prompt = chatTemplate.render(request.messages as unknown as ChatMessage[], {
+    return context.resources.chatTemplate!.render(request.messages as unknown as ChatMessage[], {
       tools: request.tools ?? undefined,
       variables: request.chat_template_kwargs ?? undefined,
     });
   } catch (error) {
-    throw invalid(toSluiceError(error).message, "messages", error);
+    const message = toSluiceError(error).message;
+    throw invalid(message, messageParam(message), error);
   }
-  const tokenIds = tokenizer.encode(prompt, { addSpecialTokens: false });
+}
+
+/** The texts of a chat request's messages (string contents and text parts), for size checks. */
+export function chatTexts(request: ChatCompletionRequest): string[] {
+  const texts: string[] = [];
+  for (const message of request.messages) {
+    const content = message.content;
+    if (typeof content === "string") texts.push(content);
+    else if (Array.isArray(content)) {
+      for (const part of content) if (typeof part.text === "string") texts.push(part.text);
+    }
+  }
+  return texts;
+}
+
+/**
+ * Prepares a chat completion; renders and tokenizes unless `context.promptTokenIds` holds
+ * the ids already. @throws {SluiceError} `InvalidArgument` for what the model cannot take.
+ */
+export function prepareChatCompletion(
+  request: ChatCompletionRequest,
+  context: PrepareContext,
+): PreparedGeneration {
+  checkChat(request, context);
+  const { tokenizer, eosTokenIds } = context.resources;
+  const tokenIds = context.promptTokenIds ??
+    tokenizer.encode(renderChatPrompt(request, context), { addSpecialTokens: false });
   if (tokenIds.length === 0) throw invalid("the rendered prompt is empty", "messages");
   const topLogprobs = request.logprobs ? request.top_logprobs ?? 0 : undefined;
   return prepared(request, context, "chat_completions", tokenIds, topLogprobs, eosTokenIds);
@@ -78,12 +125,18 @@ export function prepareCompletion(
 ): PreparedGeneration {
   requireEndpoint(context.card, "completions");
   const { tokenizer, eosTokenIds } = context.resources;
+  // One prompt: text or token ids (a list of prompts is split by the caller, one choice each).
   const prompt = Array.isArray(request.prompt) && request.prompt.length === 1 &&
       (typeof request.prompt[0] === "string" || Array.isArray(request.prompt[0]))
     ? request.prompt[0]
     : request.prompt;
+  if (Array.isArray(prompt) && prompt.some((p) => typeof p !== "number")) {
+    throw invalid("expected one prompt here; split a list of prompts first", "prompt");
+  }
   let tokenIds: number[];
-  if (typeof prompt === "string") {
+  if (context.promptTokenIds !== undefined) {
+    tokenIds = context.promptTokenIds;
+  } else if (typeof prompt === "string") {
     tokenIds = tokenizer.encode(prompt, { addSpecialTokens: true });
   } else {
     tokenIds = [...(prompt as number[])];
@@ -113,7 +166,7 @@ function prepared(
   });
   const stream = request.stream === true;
   const includeUsage = stream && request.stream_options?.include_usage === true;
-  const formatOptions = { model: request.model, includeUsage };
+  const formatOptions = { model: request.model, includeUsage, ...context.choice };
   return {
     model: request.model,
     endpoint,

@@ -32,6 +32,12 @@ export interface ResponseFormatOptions {
   model: string;
   /** Add `"usage": null` to every chunk (OpenAI does when `include_usage` is set). */
   includeUsage?: boolean;
+  /** The choice's `index` (default 0): one request with several choices shares `id`. */
+  index?: number;
+  /** The response id to use (default a new one). */
+  id?: string;
+  /** The `created` time to use (default now). */
+  created?: number;
 }
 
 const encoder = new TextEncoder();
@@ -75,11 +81,12 @@ function created(): number {
 
 /** The `/v1/chat/completions` format. */
 export function chatCompletionFormat(options: ResponseFormatOptions): ResponseFormat {
-  const id = `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`;
-  const time = created();
+  const id = options.id ?? `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`;
+  const time = options.created ?? created();
+  const index = options.index ?? 0;
   const head = `data: {"id":"${id}","object":"chat.completion.chunk","created":${time},"model":${
     JSON.stringify(options.model)
-  },"choices":[{"index":0,"delta":`;
+  },"choices":[{"index":${index},"delta":`;
   const tail = options.includeUsage ? `}],"usage":null}\n\n` : `}]}\n\n`;
   let first = true;
   return {
@@ -106,7 +113,7 @@ export function chatCompletionFormat(options: ResponseFormatOptions): ResponseFo
         created: time,
         model: options.model,
         choices: [{
-          index: 0,
+          index,
           message: { role: "assistant", content: text },
           logprobs: logprobs === undefined ? null : chatLogprobs(logprobs),
           finish_reason: finishReason,
@@ -146,11 +153,12 @@ export function completionLogprobs(entries: TokenLogprob[], offset: number) {
 
 /** The `/v1/completions` format. */
 export function completionFormat(options: ResponseFormatOptions): ResponseFormat {
-  const id = `cmpl-${crypto.randomUUID().replaceAll("-", "")}`;
-  const time = created();
+  const id = options.id ?? `cmpl-${crypto.randomUUID().replaceAll("-", "")}`;
+  const time = options.created ?? created();
+  const index = options.index ?? 0;
   const head = `data: {"id":"${id}","object":"text_completion","created":${time},"model":${
     JSON.stringify(options.model)
-  },"choices":[{"index":0,"text":`;
+  },"choices":[{"index":${index},"text":`;
   const tail = options.includeUsage ? `}],"usage":null}\n\n` : `}]}\n\n`;
   let offset = 0;
   return {
@@ -177,7 +185,7 @@ export function completionFormat(options: ResponseFormatOptions): ResponseFormat
         created: time,
         model: options.model,
         choices: [{
-          index: 0,
+          index,
           text,
           logprobs: logprobs === undefined ? null : completionLogprobs(logprobs, 0),
           finish_reason: finishReason,

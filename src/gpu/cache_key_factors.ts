@@ -14,6 +14,7 @@
 import { fnv1aHex, sha256Hex, stableStringify } from "./content_hash.ts";
 import type { GpuContext } from "./gpu_context.ts";
 import { gemvKernel } from "./kernels/gemv.ts";
+import { GEMM_CANDIDATES, GEMV_CANDIDATES } from "./kernel_piece.ts";
 import { gemmKernel } from "./kernels/gemm.ts";
 import { rmsnormKernel } from "./kernels/rmsnorm.ts";
 import { ropeKernel } from "./kernels/rope.ts";
@@ -69,6 +70,20 @@ export function codegenHash(): string {
       embeddingKernel({ dtype, dim: 64 }).code,
     ]),
     gemvKernel({ dtype: "f32", n: 8, k: 7 }).code,
+    ...(["f32", "f16", "q8_0", "q4_0"] as const).map((dtype) =>
+      gemvKernel({
+        dtype,
+        n: 64,
+        k: 64,
+        strategy: "wide",
+        threadsPerRow: 16,
+        rows: 2,
+        unroll: 2,
+        epilogue: { kind: "gate_up_silu" },
+      }).code
+    ),
+    // the tuning space: a new candidate must re-tune, not reuse a winner picked without it
+    JSON.stringify([GEMV_CANDIDATES, GEMM_CANDIDATES]),
     rmsnormKernel({ dim: 64, eps: 1e-6 }).code,
     rmsnormKernel({ dim: 64, eps: 1e-6, fusedResidual: true }).code,
     ropeKernel({ heads: 4, headDim: 16, theta: 1e4, mode: "neox" }).code,

@@ -73,21 +73,42 @@ export interface MatmulPieceOptions {
 }
 
 /**
+ * `wide` GEMV candidates for discrete GPUs (see `kernels/gemv_wide.ts`): workgroup size,
+ * invocations per row group (`tpr`), rows per row group and 16-byte units per step
+ * (`unroll`). They span the levers that matter on NVIDIA-class memory systems: one row group
+ * per workgroup (long K strides, big reductions) versus several (short reductions, more rows
+ * per workgroup), and more rows or more unrolled units for more loads in flight.
+ */
+export const GEMV_WIDE_CANDIDATES: readonly TuningConfig[] = [
+  { wg: 256, tpr: 256, rows: 4, unroll: 2 },
+  { wg: 256, tpr: 256, rows: 2, unroll: 4 },
+  { wg: 128, tpr: 128, rows: 4, unroll: 2 },
+  { wg: 128, tpr: 128, rows: 8, unroll: 1 },
+  { wg: 256, tpr: 64, rows: 2, unroll: 2 },
+  { wg: 128, tpr: 32, rows: 4, unroll: 1 },
+  { wg: 256, tpr: 32, rows: 2, unroll: 2 },
+  { wg: 64, tpr: 64, rows: 4, unroll: 2 },
+].map((t) => ({ ...t, lane: 0, wide: 1 }));
+
+/**
  * GEMV candidates. `lane: 0` is the workgroup-reduction strategy (workgroup size × rows per
- * workgroup), suited to real GPUs; `lane: 1` is one invocation per `rows` output rows with a
- * private accumulator (workgroup size × rows per invocation), suited to SIMD-on-CPU devices
- * such as llvmpipe. The autotuner picks per device fingerprint.
+ * workgroup); `lane: 1` is one invocation per `rows` output rows with a private accumulator
+ * (workgroup size × rows per invocation), suited to SIMD-on-CPU devices such as llvmpipe;
+ * `wide: 1` are the {@link GEMV_WIDE_CANDIDATES} for discrete GPUs, last so that the indices
+ * of the older candidates are stable. The autotuner picks per device fingerprint.
  */
 export const GEMV_CANDIDATES: readonly TuningConfig[] = [
   ...[64, 128, 256, 32].flatMap((wg) => [1, 2, 4].map((rows) => ({ wg, rows, lane: 0 }))),
   ...[16, 32, 64].flatMap((wg) => [1, 2, 4, 8].map((rows) => ({ wg, rows, lane: 1 }))),
+  ...GEMV_WIDE_CANDIDATES,
 ];
 
 /**
  * The refinements of a GEMV winner: for quantised weights, the same configuration with `g`
  * blocks per scale load (the largest group that divides K / 32; `g` absent means one block).
  * It is a second-pass parameter because on llvmpipe it rarely wins (the unrolled blocks cost
- * registers), while on GPUs fewer, wider scale loads per invocation can.
+ * registers), while on GPUs fewer, wider scale loads per invocation can. `wide` winners have
+ * none (their scale loads are already coalesced across invocations).
  */
 export function gemvRefinements(
   dtype: WeightDType,
@@ -95,7 +116,7 @@ export function gemvRefinements(
   winner: TuningConfig,
 ): readonly TuningConfig[] {
   const g = gemvScaleGroup(dtype, k);
-  return g === 1 || winner.g ? [] : [{ ...winner, g }];
+  return g === 1 || winner.g || winner.wide ? [] : [{ ...winner, g }];
 }
 
 /** Every GEMV tuning a piece accepts: the candidates and their refinements. */
@@ -107,15 +128,18 @@ export function gemvCandidates(dtype: WeightDType, k: number): readonly TuningCo
 }
 
 /** The {@link gemvKernel} / {@link gemvGrid} options of a GEMV tuning candidate. */
-export function gemvTuning(
-  t: TuningConfig,
-): { strategy: GemvStrategy; workgroupSize: number; rows: number; scaleGroup: number } {
-  return {
-    strategy: t.lane ? "lane" : "workgroup",
-    workgroupSize: t.wg,
-    rows: t.rows,
-    scaleGroup: t.g ?? 1,
-  };
+export function gemvTuning(t: TuningConfig): {
+  strategy: GemvStrategy;
+  workgroupSize: number;
+  rows: number;
+  scaleGroup: number;
+  threadsPerRow?: number;
+  unroll?: number;
+} {
+  const base = { workgroupSize: t.wg, rows: t.rows, scaleGroup: t.g ?? 1 };
+  return t.wide
+    ? { ...base, strategy: "wide", threadsPerRow: t.tpr, unroll: t.unroll }
+    : { ...base, strategy: t.lane ? "lane" : "workgroup" };
 }
 
 /** GEMM candidates: tile shapes. */

@@ -154,4 +154,9 @@ export interface InstanceRecord {
   transport: { inprocess: string } | { nats: string };
   /** Admission limit advertised to routers, when set. */
   max_inflight_requests?: number;
+  /**
+   * The worker's health canary verdict, published on change: routers MUST NOT route to a
+   * worker whose record says `false`. Absent means ready (records from older workers).
+   */
+  ready?: boolean;
 }

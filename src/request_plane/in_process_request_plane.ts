@@ -3,6 +3,11 @@
  * `ReadableStream` is handed to the caller, so a chunk crosses the plane with
  * no copy and no extra queue (the embedded default).
  *
+ * Strict mode (`{ strict: true }`) instead runs the full wire protocol
+ * (`src/wire/wire_format.md`) over an in-memory bus: every payload, chunk,
+ * error and control message is encoded and decoded by the codec, so in-process
+ * tests catch anything that would not survive a real wire.
+ *
  * @module
  */
 import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
@@ -18,6 +23,19 @@ import {
   type ServedEndpoint,
   type TransportAddress,
 } from "./request_plane.ts";
+import { type WireProtocolOptions, WireRequestPlane } from "./wire_request_plane.ts";
+import { MemoryBus, type MemoryConnection } from "../wire/memory_transport.ts";
+
+/** Options for {@linkcode InProcessRequestPlane}. */
+export interface InProcessRequestPlaneOptions extends WireProtocolOptions {
+  /** Copy everything through the wire codec and protocol (default false). */
+  strict?: boolean;
+  /**
+   * Strict mode only: the bus connection to use, so that several handles (a "worker"
+   * and a "frontend") share one bus. Default: a connection to a new bus of its own.
+   */
+  connection?: MemoryConnection;
+}
 
 /**
  * In-process {@linkcode RequestPlane}. Share one instance between the workers and the
@@ -39,11 +57,30 @@ export class InProcessRequestPlane implements RequestPlane {
   readonly kind = "inprocess";
   #handlers = new Map<string, RequestHandler>();
   #served = new Set<ServedEndpoint>();
+  #wire: WireRequestPlane | undefined;
+
+  /** Creates a plane; see {@linkcode InProcessRequestPlaneOptions} for strict mode. */
+  constructor(options: InProcessRequestPlaneOptions = {}) {
+    if (options.strict) {
+      this.#wire = new WireRequestPlane({
+        ...options,
+        kind: "inprocess",
+        addressKey: "inprocess",
+        transport: options.connection ?? new MemoryBus().connect(),
+      });
+    }
+  }
+
+  /** True in strict mode. */
+  get strict(): boolean {
+    return this.#wire !== undefined;
+  }
 
   serve(
     endpoint: EndpointPath & { instanceId: string },
     handler: RequestHandler,
   ): Promise<ServedEndpoint> {
+    if (this.#wire) return this.#wire.serve(endpoint, handler);
     const subject = endpointSubject(endpoint);
     if (this.#handlers.has(subject)) {
       return Promise.reject(
@@ -70,6 +107,7 @@ export class InProcessRequestPlane implements RequestPlane {
     payload: unknown,
     options: CallOptions = {},
   ): Promise<ResponseStream> {
+    if (this.#wire) return this.#wire.call(address, payload, options);
     if (!("inprocess" in address)) {
       throw new SluiceError(
         "CannotConnect",
@@ -98,34 +136,51 @@ export class InProcessRequestPlane implements RequestPlane {
     const onCallerAbort = () => cancel("disconnect");
     if (options.signal?.aborted) throw toSluiceError(options.signal.reason);
     options.signal?.addEventListener("abort", onCallerAbort, { once: true });
+    const expiry = options.deadline === undefined
+      ? undefined
+      : expireAt(options.deadline, id, () => cancel("kill"));
+    const release = () => {
+      options.signal?.removeEventListener("abort", onCallerAbort);
+      expiry?.clear();
+    };
     let readable: ReadableStream<GenerateChunk>;
     try {
-      readable = await handler({
+      const accepted = handler({
         id,
         payload,
         headers: options.headers ?? {},
         signal: controller.signal,
       });
+      if (expiry === undefined) readable = await accepted;
+      else {
+        let late = true;
+        // A stream the handler hands over after the deadline is cancelled, not leaked.
+        expiry.expired.catch(() => {
+          if (late) accepted.then((stream) => stream.cancel(), () => {});
+        });
+        readable = await Promise.race([accepted, expiry.expired]);
+        late = false;
+      }
     } catch (error) {
-      options.signal?.removeEventListener("abort", onCallerAbort);
+      release();
       throw toSluiceError(error);
     }
-    const release = () => options.signal?.removeEventListener("abort", onCallerAbort);
     let watched: ReadableStream<GenerateChunk> | undefined;
     return {
       id,
       // Wrapped only when asked for, so that iteration (the common path) adds no stage.
       get readable() {
-        watched ??= watchEnd(readable, release);
+        watched ??= watchEnd(readable, release, expiry);
         return watched;
       },
       stop: () => cancel("stop"),
       kill: () => cancel("kill"),
-      [Symbol.asyncIterator]: () => iterate(readable, release),
+      [Symbol.asyncIterator]: () => iterate(readable, release, expiry),
     };
   }
 
   async close(): Promise<void> {
+    if (this.#wire) return await this.#wire.close();
     for (const served of [...this.#served]) await served.close();
   }
 }
@@ -138,6 +193,7 @@ export class InProcessRequestPlane implements RequestPlane {
 function iterate(
   readable: ReadableStream<GenerateChunk>,
   done: () => void,
+  expiry?: Expiry,
 ): AsyncIterator<GenerateChunk, undefined> {
   const reader = readable.getReader();
   let finished = false;
@@ -150,7 +206,7 @@ function iterate(
   };
   return {
     next: () =>
-      finished ? Promise.resolve({ done: true, value: undefined }) : reader.read().then(
+      finished ? Promise.resolve({ done: true, value: undefined }) : read(reader, expiry).then(
         (result) => {
           if (result.done) finish();
           return result as IteratorResult<GenerateChunk, undefined>;
@@ -171,12 +227,13 @@ function iterate(
 function watchEnd(
   readable: ReadableStream<GenerateChunk>,
   done: () => void,
+  expiry?: Expiry,
 ): ReadableStream<GenerateChunk> {
   const reader = readable.getReader();
   return new ReadableStream<GenerateChunk>({
     async pull(controller) {
       try {
-        const result = await reader.read();
+        const result = await read(reader, expiry);
         if (result.done) {
           done();
           controller.close();
@@ -193,4 +250,30 @@ function watchEnd(
       reader.cancel(reason).catch(() => {});
     },
   }, { highWaterMark: 0 });
+}
+
+/** A deadline: `expired` rejects with `ResponseTimeout` once it passes. */
+interface Expiry {
+  readonly expired: Promise<never>;
+  clear(): void;
+}
+
+function expireAt(deadline: number, id: string, onExpire: () => void): Expiry {
+  const { promise, reject } = Promise.withResolvers<never>();
+  promise.catch(() => {});
+  const timer = setTimeout(() => {
+    // The timeout wins the caller's race before the worker sees its signal.
+    reject(
+      new SluiceError("ResponseTimeout", `Cannot complete request ${id}: its deadline passed`),
+    );
+    onExpire();
+  }, Math.max(0, deadline - Date.now()));
+  return { expired: promise, clear: () => clearTimeout(timer) };
+}
+
+function read(
+  reader: ReadableStreamDefaultReader<GenerateChunk>,
+  expiry: Expiry | undefined,
+): Promise<ReadableStreamReadResult<GenerateChunk>> {
+  return expiry === undefined ? reader.read() : Promise.race([reader.read(), expiry.expired]);
 }

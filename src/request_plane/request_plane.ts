@@ -10,7 +10,10 @@
  * - `stop()` / `kill()` / the call's `signal` reach the worker's request signal;
  *   cancelling the readable (a silent drop) ends the worker's stream WITHOUT
  *   firing the signal;
- * - queues are bounded: a slow consumer back-pressures the engine.
+ * - queues are bounded: a slow consumer back-pressures the engine;
+ * - a `deadline` that passes fails the call or stream with `ResponseTimeout`.
+ *
+ * What crosses a process is specified in `src/wire/wire_format.md`.
  *
  * @module
  */
@@ -60,6 +63,11 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Aborting it kills the request end to end (as a client disconnect does). */
   signal?: AbortSignal;
+  /**
+   * Absolute deadline, Unix epoch milliseconds. When it passes, a pending `call()` or the
+   * stream MUST fail with `ResponseTimeout` and the worker's request signal MUST fire (`kill`).
+   */
+  deadline?: number;
 }
 
 /** The caller's view of a running request. Iterating it yields chunks; errors are typed. */

@@ -38,7 +38,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function isInstanceRecord(value: unknown): value is InstanceRecord {
   const v = value as Partial<InstanceRecord> | null;
   return typeof v === "object" && v !== null && typeof v.instance_id === "string" &&
-    /^[0-9]+$/.test(v.instance_id) && typeof v.transport === "object" && v.transport !== null;
+    /^[0-9]+$/.test(v.instance_id) && typeof v.transport === "object" && v.transport !== null &&
+    (v.ready === undefined || typeof v.ready === "boolean");
 }
 
 /**

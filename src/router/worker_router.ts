@@ -9,6 +9,8 @@
 import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { RequestPlane, ResponseStream } from "../request_plane/request_plane.ts";
+import type { GenerateRequestInput } from "../engine/generate_request.ts";
+import { canMigrate, MigratingStream } from "./migrating_stream.ts";
 import { DirectPolicy } from "./direct_policy.ts";
 import { LeastLoadedPolicy } from "./least_loaded_policy.ts";
 import { RandomPolicy } from "./random_policy.ts";
@@ -66,6 +68,8 @@ export interface WorkerRouterOptions {
    * worker is ready.
    */
   isReady?: (instanceId: string) => boolean;
+  /** Called once per migrated stream (after the continuation was placed elsewhere). */
+  onMigrate?: (model: string, fromInstanceId: string) => void;
   logger?: Logger;
 }
 
@@ -80,6 +84,8 @@ export interface RouteOptions {
   instanceId?: string;
   /** Prompt token ids, for prompt-aware policies. */
   tokenIds?: readonly number[];
+  /** Instances never to place this request on (e.g. the workers a migration left). */
+  exclude?: ReadonlySet<string>;
 }
 
 /** A request the router placed on a worker. */
@@ -92,6 +98,11 @@ export interface RoutedStream {
    * `Disconnected` or `CannotConnect` one puts the worker in cool-down.
    */
   release(error?: unknown): void;
+}
+
+function isGenerateInput(payload: unknown): payload is GenerateRequestInput {
+  return typeof payload === "object" && payload !== null &&
+    Array.isArray((payload as { token_ids?: unknown }).token_ids);
 }
 
 function isPathFailure(error: SluiceError): boolean {
@@ -141,6 +152,7 @@ export class WorkerRouter {
   #cooldownMs: number;
   #now: () => number;
   #isReady: (instanceId: string) => boolean;
+  #onMigrate: ((model: string, fromInstanceId: string) => void) | undefined;
   #logger: Logger | undefined;
 
   constructor(options: WorkerRouterOptions) {
@@ -153,6 +165,7 @@ export class WorkerRouter {
     this.#cooldownMs = options.cooldownMs ?? DEFAULT_COOLDOWN_MS;
     this.#now = options.now ?? (() => performance.now());
     this.#isReady = options.isReady ?? (() => true);
+    this.#onMigrate = options.onMigrate;
     this.#logger = options.logger;
   }
 
@@ -161,9 +174,13 @@ export class WorkerRouter {
     return slot.record.max_inflight_requests ?? this.#defaultLimit;
   }
 
-  /** Whether `slot`'s worker is ready (the injected predicate; always true by default). */
+  /**
+   * Whether `slot`'s worker is ready: its published instance record does not say
+   * `ready: false` (its health canary failed, as seen from any process) and the injected
+   * predicate agrees (always true by default).
+   */
   isReady(slot: WorkerSlot): boolean {
-    return this.#isReady(slot.instanceId);
+    return slot.record.ready !== false && this.#isReady(slot.instanceId);
   }
 
   /** True while `slot` is in cool-down after a failure. */
@@ -190,8 +207,39 @@ export class WorkerRouter {
    * another frontend); `EngineShutdown` with code `no_ready_workers` when the only workers
    * left are not ready; `CannotConnect` (`no_workers`) when none is available; `InvalidArgument`
    * for a direct request without or with an unknown instance id; the worker's refusal.
+   *
+   * When the model card's `migration_limit` is above 0 (and the request is not guided, has one
+   * choice and is not directly routed), the stream migrates: a `Disconnected` break before the
+   * end is resent to another worker with the tokens so far appended (see `MigratingStream`).
    */
   async route(model: string, payload: unknown, options: RouteOptions = {}): Promise<RoutedStream> {
+    const first = await this.#place(model, payload, options);
+    const limit = this.#table.card(model)?.migration_limit ?? 0;
+    if (limit === 0 || this.policy.targetsInstance || !isGenerateInput(payload)) return first;
+    if (!canMigrate(payload)) return first;
+    const stream = new MigratingStream(first, payload, {
+      limit,
+      place: (next, exclude) =>
+        this.#place(model, next, { ...options, exclude, tokenIds: next.token_ids }),
+      onMigrate: (from) => {
+        this.#logger?.warn("stream broke off; migrated the request to another worker", {
+          request_id: stream.id,
+          from_instance_id: from,
+          to_instance_id: stream.instanceId,
+        });
+        this.#onMigrate?.(model, from);
+      },
+    });
+    return {
+      get instanceId() {
+        return stream.instanceId;
+      },
+      stream,
+      release: (error?: unknown) => stream.release(error),
+    };
+  }
+
+  async #place(model: string, payload: unknown, options: RouteOptions): Promise<RoutedStream> {
     const tried = new Set<WorkerSlot>();
     let lastError: SluiceError | undefined;
     let allOverloaded = true;
@@ -252,7 +300,7 @@ export class WorkerRouter {
     let cooling = 0;
     let notReady = 0;
     for (const slot of workers) {
-      if (tried.has(slot)) continue;
+      if (tried.has(slot) || options.exclude?.has(slot.instanceId)) continue;
       if (direct && slot.instanceId !== options.instanceId) continue;
       if (!this.isReady(slot)) {
         notReady++;

@@ -18,7 +18,12 @@ export interface Runtime {
   readonly version: string;
   /** Reads an environment variable. */
   env(name: string): string | undefined;
-  /** Installs a signal handler; returns a function that removes it. */
+  /**
+   * Installs a signal handler; returns a function that removes it. While any handler is
+   * installed the process MUST stay alive and MUST NOT busy-wait: on Bun and Node a ref'd
+   * long interval keeps the event loop alive (a bare signal listener makes Bun spin a core
+   * at 100%), cleared when the last handler is removed.
+   */
   onSignal(signal: SignalName, handler: () => void): () => void;
   /** Ends the process with `code`. */
   exit(code: number): never;
@@ -43,6 +48,29 @@ function detect(): Runtime["name"] {
   return "node";
 }
 
+/**
+ * Idle waits on Bun and Node: while a signal handler is installed, one ref'd interval keeps
+ * the event loop alive. Bun busy-polls (a core at 100%) when only a signal listener keeps the
+ * loop alive; a pending timer makes it sleep in the poller instead.
+ */
+let keepAliveTimer: ReturnType<typeof setInterval> | undefined;
+let keepAliveHolders = 0;
+/** Longest interval a timer accepts (2^31 - 1 ms, about 24.8 days). */
+const KEEP_ALIVE_INTERVAL_MS = 2 ** 31 - 1;
+
+function holdKeepAlive(): () => void {
+  if (keepAliveHolders++ === 0) keepAliveTimer = setInterval(() => {}, KEEP_ALIVE_INTERVAL_MS);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--keepAliveHolders === 0) {
+      clearInterval(keepAliveTimer);
+      keepAliveTimer = undefined;
+    }
+  };
+}
+
 /** The adapter for the runtime this code is running on. */
 export function currentRuntime(): Runtime {
   const name = detect();
@@ -61,7 +89,14 @@ export function currentRuntime(): Runtime {
         return () => g.Deno.removeSignalListener(signal, handler);
       }
       process.on(signal, handler);
-      return () => process.off(signal, handler);
+      const release = holdKeepAlive();
+      let removed = false;
+      return () => {
+        if (removed) return;
+        removed = true;
+        process.off(signal, handler);
+        release();
+      };
     },
     exit: (code) => (name === "deno" ? g.Deno.exit(code) : process.exit(code)) as never,
     args: () => (name === "deno" ? [...g.Deno.args] : process.argv.slice(2)),

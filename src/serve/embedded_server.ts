@@ -6,8 +6,10 @@
  */
 import { serveHttp } from "../runtime/http_server.ts";
 import type { HttpServer } from "../runtime/http_server.ts";
+import { bounded } from "../worker/worker_timings.ts";
 import {
   createEmbeddedStack,
+  DEADLINE_CLOSE_MS,
   type EmbeddedStack,
   type EmbeddedStackOptions,
 } from "./embedded_stack.ts";
@@ -67,8 +69,12 @@ export async function createEmbeddedServer(
     http,
     url: `http://${host.includes(":") ? `[${host}]` : host}:${http.port}`,
     shutdown: () => (stopping ??= (async () => {
-      // Workers unregister at once (new requests get 404/503); streams in flight finish.
-      const [code] = await Promise.all([stack.shutdown(), http.shutdown()]);
+      // Workers unregister at once (new requests get 404/503); streams in flight finish,
+      // or are cut when the deadline passes (then the listener gets a bounded wait).
+      const listenerDone = http.shutdown();
+      const code = await stack.shutdown();
+      if (code === 0) await listenerDone;
+      else await bounded(listenerDone, DEADLINE_CLOSE_MS);
       return code;
     })()),
   };

@@ -10,12 +10,17 @@
 import type { EngineFactory } from "../engine/engine.ts";
 import { MemoryDiscovery, MemoryDiscoveryStore } from "../discovery/memory_discovery.ts";
 import { createFrontend, type Frontend } from "../frontend/frontend_app.ts";
+import { ModelResourceLoader } from "../frontend/model_resources.ts";
 import type { FrontendOptions } from "../frontend/frontend_app.ts";
 import { SluiceError } from "../errors/sluice_error.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
 import { MetricsRegistry } from "../metrics/metrics_registry.ts";
 import { InProcessRequestPlane } from "../request_plane/in_process_request_plane.ts";
 import { createWorker, type Worker, type WorkerTimings } from "../worker/worker.ts";
+import { bounded } from "../worker/worker_timings.ts";
+
+/** Past the shutdown deadline, the longest wait for closing the frontend and the planes. */
+export const DEADLINE_CLOSE_MS = 1000;
 
 /** Options for {@linkcode createEmbeddedStack}. */
 export interface EmbeddedStackOptions extends
@@ -30,6 +35,10 @@ export interface EmbeddedStackOptions extends
     | "fetch"
     | "fileFetchTimeoutMs"
     | "sseBufferLimit"
+    | "resourceLoader"
+    | "apiKey"
+    | "publicPaths"
+    | "allowedOrigins"
   > {
   /** The engine factory; each worker gets its own engine from `fromArgs(engineArgs)`. */
   engine: EngineFactory;
@@ -60,7 +69,10 @@ export interface EmbeddedStack {
   readonly metrics: MetricsRegistry;
   /**
    * Shuts the workers down gracefully (in-flight requests finish), then closes the frontend
-   * and the planes; resolves with the worst worker exit code (0 or 911). Idempotent.
+   * and the planes; resolves with the worst worker exit code (0 or 911). When a worker
+   * missed its deadline (911), the generations still in flight MUST be cut (clients get an
+   * error frame and `[DONE]`) and closing MUST NOT wait more than {@linkcode DEADLINE_CLOSE_MS}.
+   * Idempotent.
    */
   shutdown(): Promise<number>;
 }
@@ -107,6 +119,13 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
   const workers: Worker[] = [];
   const discoveries: MemoryDiscovery[] = [];
   let frontend: Frontend | undefined;
+  // One loader for the workers' start-time checks and the frontend: each model loads once.
+  const resourceLoader = options.resourceLoader ?? new ModelResourceLoader({
+    readFile: options.readFile,
+    readTextFile: options.readTextFile,
+    fetch: options.fetch,
+    fetchTimeoutMs: options.fileFetchTimeoutMs,
+  });
   // A worker shut down during its start finishes the start, then does not serve.
   const stopStarting = () => workers.forEach((w) => void w.shutdown());
   options.signal?.addEventListener("abort", stopStarting, { once: true });
@@ -131,6 +150,7 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
         timings: { gracePeriodMs: 0, ...options.timings },
         healthCanary: options.healthCanary,
         unrefTimer: options.unrefTimer,
+        resourceLoader,
       }));
     }
     options.signal?.throwIfAborted();
@@ -144,6 +164,7 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
     const byId = new Map(workers.map((w) => [w.instanceId, w]));
     frontend = await createFrontend({
       ...options,
+      resourceLoader,
       // Routing and /health follow each worker's readiness (failed canary, shutdown).
       isReady: (instanceId) => byId.get(instanceId)?.ready ?? true,
       discovery: frontendDiscovery,
@@ -165,8 +186,16 @@ export async function createEmbeddedStack(options: EmbeddedStackOptions): Promis
     metrics,
     shutdown: () => (stopping ??= (async () => {
       const codes = await Promise.all(workers.map((w) => w.shutdown()));
-      await closeAll();
-      return Math.max(0, ...codes);
+      const code = Math.max(0, ...codes);
+      if (code !== 0) {
+        // Past the deadline: cut what is still streaming, and bound the rest of the way out.
+        const cut = frontend!.cutGenerations();
+        logger.error("shutdown deadline passed; cut the generations in flight", { cut });
+        await bounded(closeAll(), DEADLINE_CLOSE_MS);
+      } else {
+        await closeAll();
+      }
+      return code;
     })()),
   };
 }

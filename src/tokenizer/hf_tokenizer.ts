@@ -58,6 +58,8 @@ export class HfTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly eosTokenIds: readonly number[];
   readonly bosTokenId: number | undefined;
+  readonly maxTokenBytes: number;
+  readonly separableAtLineStarts: boolean;
   #core: HfCoreTokenizer;
   #tokenStrings: (string | undefined)[] = [];
 
@@ -75,8 +77,17 @@ export class HfTokenizer implements Tokenizer {
       throw new TypeError(`Cannot load tokenizer.json: ${reason}`, { cause });
     }
     let maxId = -1;
-    for (const id of this.#core.get_vocab(true).values()) maxId = Math.max(maxId, id);
+    let maxBytes = 1;
+    // Byte-level vocabularies spell each byte as one (BMP) character; others are UTF-8 text.
+    const byteLevel = JSON.stringify(json.pre_tokenizer ?? null).includes('"ByteLevel"');
+    for (const [token, id] of this.#core.get_vocab(true)) {
+      maxId = Math.max(maxId, id);
+      const bytes = byteLevel ? token.length : utf8Length(token);
+      if (bytes > maxBytes) maxBytes = bytes;
+    }
     this.vocabSize = maxId + 1;
+    this.maxTokenBytes = maxBytes;
+    this.separableAtLineStarts = isSeparableAtLineStarts(json);
     this.bosTokenId = this.#specialId(config.bos_token, "bos_token");
     const eos = this.#specialId(config.eos_token, "eos_token");
     const eosIds = eos === undefined ? [] : [eos];
@@ -134,4 +145,55 @@ export class HfTokenizer implements Tokenizer {
     }
     return id;
   }
+}
+
+/** UTF-8 length of `text` without allocating. */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** The GPT-4 / Llama 3 / Qwen split rule: a newline run is its own piece (`\s*[\r\n]+`). */
+const LINE_SPLIT = "\\s*[\\r\\n]+";
+
+/**
+ * Whether a tokenizer.json pre-tokenizes so that no piece spans a newline followed by a
+ * letter: a ByteLevel pre-tokenizer (GPT-2 regex), or a Split with the GPT-4-style regex
+ * then ByteLevel without its own regex; normalizer none or NFC (composition never joins
+ * across a base letter); no added token containing a newline.
+ */
+function isSeparableAtLineStarts(json: Record<string, unknown>): boolean {
+  const normalizer = json.normalizer as { type?: string } | null | undefined;
+  if (normalizer != null && normalizer.type !== "NFC") return false;
+  const added = (json.added_tokens ?? []) as { content?: string }[];
+  if (added.some((t) => typeof t.content === "string" && /[\r\n]/.test(t.content))) return false;
+  const pre = json.pre_tokenizer as
+    | { type?: string; use_regex?: boolean; add_prefix_space?: boolean; pretokenizers?: unknown[] }
+    | null
+    | undefined;
+  if (pre == null) return false;
+  if (pre.type === "ByteLevel") return pre.use_regex !== false && pre.add_prefix_space !== true;
+  if (pre.type !== "Sequence" || !Array.isArray(pre.pretokenizers)) return false;
+  const steps = pre.pretokenizers as {
+    type?: string;
+    pattern?: { Regex?: string };
+    behavior?: string;
+    use_regex?: boolean;
+    add_prefix_space?: boolean;
+  }[];
+  if (steps.length !== 2) return false;
+  const [split, byteLevel] = steps;
+  return split.type === "Split" && split.behavior === "Isolated" &&
+    typeof split.pattern?.Regex === "string" && split.pattern.Regex.includes(LINE_SPLIT) &&
+    byteLevel.type === "ByteLevel" && byteLevel.use_regex === false &&
+    byteLevel.add_prefix_space !== true;
 }

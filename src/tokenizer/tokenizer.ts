@@ -46,6 +46,18 @@ export interface Tokenizer {
   readonly eosTokenIds: readonly number[];
   /** The BOS id, or `undefined` when the tokenizer has none (Qwen). */
   readonly bosTokenId: number | undefined;
+  /**
+   * The most UTF-8 bytes of input text one token can stand for (the longest vocabulary
+   * entry), when known: a text of more than `n × maxTokenBytes` bytes MUST encode to more
+   * than `n` tokens, so a prompt that cannot fit a context is refused before encoding.
+   */
+  readonly maxTokenBytes?: number;
+  /**
+   * True when encoding is separable at line starts: for any `a` ending in `"\n"` and `b`
+   * starting with a letter, `encode(a + b)` equals `encode(a)` followed by `encode(b)`
+   * (without special tokens). Long texts are then encoded in chunks, yielding between them.
+   */
+  readonly separableAtLineStarts?: boolean;
   /** Text to token ids. */
   encode(text: string, options?: EncodeOptions): number[];
   /** Token ids to text; an incomplete trailing UTF-8 character decodes to U+FFFD. */

@@ -1,14 +1,14 @@
 /**
  * The three planes a worker needs, and how `run()` connects them from a
- * `WorkerConfig`. Backends are looked up by name in an injected table, so a
- * distributed build adds `etcd` / `nats` without the core importing them.
+ * `WorkerConfig`. Backends are looked up by name in an injected table; the built-in
+ * discovery backends (`memory`, `file`, `etcd`, `nats`) load their clients on first use.
  *
  * @module
  */
 import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import type { WorkerConfig } from "../engine/worker_config.ts";
 import type { Discovery } from "../discovery/discovery.ts";
-import { MemoryDiscovery } from "../discovery/memory_discovery.ts";
+import { discoveryConnectors } from "../discovery/discovery_connectors.ts";
 import type { EventPlane } from "../event_plane/event_plane.ts";
 import { InProcessEventPlane } from "../event_plane/in_process_event_plane.ts";
 import type { RequestPlane } from "../request_plane/request_plane.ts";
@@ -37,12 +37,27 @@ export interface PlaneConnectors {
   eventPlane: Record<string, (env: (name: string) => string | undefined) => Promise<EventPlane>>;
 }
 
-/** The built-in connectors: process-local planes (the embedded default). */
-export function builtinConnectors(): PlaneConnectors {
+/**
+ * The built-in connectors: process-local planes (the embedded default); the discovery
+ * backends `file`, `etcd` and `nats` (see `discovery_connectors.ts`); and `nats` request and
+ * event planes (`NATS_SERVER`, default `nats://127.0.0.1:4222`; `ws://` or `wss://` for
+ * WebSocket). Each backend's client is imported only when it connects.
+ */
+export function builtinConnectors(
+  options: { unrefTimer?(timer: ReturnType<typeof setTimeout>): void } = {},
+): PlaneConnectors {
   return {
-    discovery: { memory: () => Promise.resolve(new MemoryDiscovery()) },
-    requestPlane: { inprocess: () => Promise.resolve(new InProcessRequestPlane()) },
-    eventPlane: { inprocess: () => Promise.resolve(new InProcessEventPlane()) },
+    discovery: discoveryConnectors(options),
+    requestPlane: {
+      inprocess: () => Promise.resolve(new InProcessRequestPlane()),
+      nats: async (env) =>
+        (await import("../request_plane/nats_request_plane.ts")).connectNatsRequestPlane(env),
+    },
+    eventPlane: {
+      inprocess: () => Promise.resolve(new InProcessEventPlane()),
+      nats: async (env) =>
+        (await import("../event_plane/nats_event_plane.ts")).connectNatsEventPlane(env),
+    },
   };
 }
 

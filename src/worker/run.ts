@@ -131,6 +131,7 @@ export async function run(
     timings,
     healthCheckPayloadFromEnv,
     unrefTimer: runtime.unrefTimer,
+    readFile: runtime.readFile,
     ...options.worker,
   });
   const started = worker.start();

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { context as otelContext, propagation, SpanStatusCode, trace } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { SluiceError } from "../errors/sluice_error.ts";
 import type { LLMEngine } from "../engine/engine.ts";
 import type { EngineConfig } from "../engine/engine_config.ts";
@@ -14,10 +14,9 @@ import { createRequestContext } from "../engine/request_context.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { IncomingRequest } from "../request_plane/request_plane.ts";
 import { engineStream } from "../stream/engine_stream.ts";
+import { startSpanFrom } from "../tracing/trace_context.ts";
 import type { InflightTracker } from "./inflight_tracker.ts";
 import type { EndpointLabels, WorkerMetrics } from "./worker_metrics.ts";
-
-const tracer = trace.getTracer("sluice");
 
 /** What a worker hands to {@linkcode serveRequest}. */
 export interface ServeRequestDeps {
@@ -67,12 +66,10 @@ export function serveRequest(
     return Promise.reject(error);
   }
   const traceparent = incoming.headers.traceparent;
-  const parent = traceparent
-    ? propagation.extract(otelContext.active(), { traceparent })
-    : otelContext.active();
-  const span = tracer.startSpan("engine.generate", {
+  const span = startSpanFrom("engine.generate", traceparent, {
+    kind: SpanKind.SERVER,
     attributes: { model: labels.model, input_tokens: request.token_ids.length },
-  }, parent);
+  });
   const { context, cancel } = createRequestContext({
     id: incoming.id,
     metadata: { ...incoming.headers },

@@ -39,6 +39,8 @@ import {
   type WorkerTimings,
 } from "./worker_timings.ts";
 import { buildModelCard } from "./build_model_card.ts";
+import { checkModelResources } from "./check_model_resources.ts";
+import type { ModelResourceLoader } from "../frontend/model_resources.ts";
 import { createWorkerMetrics, type EndpointLabels } from "./worker_metrics.ts";
 
 export { SHUTDOWN_DEADLINE_EXIT, workerTimingsFromEnv } from "./worker_timings.ts";
@@ -76,6 +78,13 @@ export interface WorkerOptions {
   healthCanary?: boolean;
   /** Marks the canary's timer as not keeping the process alive (the runtime's `unrefTimer`). */
   unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
+  /**
+   * Reads model files named in `modelCard.files`, to validate them at start (`run()` passes
+   * the runtime's). Without it and without `resourceLoader`, files are not checked at start.
+   */
+  readFile?: (path: string) => Promise<Uint8Array>;
+  /** A resource loader shared with an in-process frontend (validated at start, then cached). */
+  resourceLoader?: ModelResourceLoader;
 }
 
 /** A running worker. */
@@ -149,6 +158,38 @@ export function createWorker(options: WorkerOptions): Worker {
   let shutdownPromise: Promise<number> | undefined;
   let cleanupPromise: Promise<void> | undefined;
   let stopCanary = () => {};
+  /** The instance record as last published; its `ready` follows the canary. */
+  let record: InstanceRecord | undefined;
+  /** Readiness publications, one at a time and in order. */
+  let publishing: Promise<void> = Promise.resolve();
+  /** Set before unregistering: no publication may re-register the instance after it. */
+  let withdrawn = false;
+
+  /**
+   * Publishes the canary's verdict in the instance record (`ready`), so a frontend in
+   * another process stops routing to this worker while it fails and resumes after.
+   */
+  const publishReadiness = (ready: boolean) => {
+    publishing = publishing.then(async () => {
+      if (withdrawn || record === undefined || record.ready === ready) return;
+      const next: InstanceRecord = { ...record, ready };
+      try {
+        await options.discovery.register(keys.instance, next);
+        record = next;
+        logger.info("readiness published", { ready });
+      } catch (error) {
+        logger.warn("cannot publish readiness; will retry on the next canary", {
+          ready,
+          error: String(error),
+        });
+      }
+    });
+  };
+  /** Stops readiness publication and waits for the one in progress (bounded). */
+  const withdraw = async () => {
+    withdrawn = true;
+    await bounded(publishing, STEP_TIMEOUT_MS);
+  };
 
   const cleanupOnce = () => {
     cleanupPromise ??= (async () => {
@@ -186,9 +227,14 @@ export function createWorker(options: WorkerOptions): Worker {
 
   const serveAndRegister = async (payload: Record<string, unknown>) => {
     served = await options.requestPlane.serve({ ...path, instanceId }, handler);
-    const record: InstanceRecord = { ...path, instance_id: instanceId, transport: served.address };
+    const initial: InstanceRecord = {
+      ...path,
+      instance_id: instanceId,
+      transport: served.address,
+      ready: true,
+    };
     if (config.max_inflight_requests !== undefined) {
-      record.max_inflight_requests = config.max_inflight_requests;
+      initial.max_inflight_requests = config.max_inflight_requests;
     }
     const card = buildModelCard({
       config,
@@ -197,7 +243,8 @@ export function createWorker(options: WorkerOptions): Worker {
       extra: { ...engine.modelCardExtra?.(), ...options.modelCard },
     });
     await options.discovery.register(keys.card, card);
-    await options.discovery.register(keys.instance, record);
+    await options.discovery.register(keys.instance, initial);
+    record = initial;
     logger.info("worker serving", { model: card.served_model_name, endpoint: keys.instance });
     if (options.healthCanary !== false) {
       stopCanary = startHealthCanary({
@@ -215,6 +262,7 @@ export function createWorker(options: WorkerOptions): Worker {
             logger.warn("health canary failed; worker marked not ready", { error: String(error) });
           }
           healthy = ok;
+          publishReadiness(ok);
         },
       });
     }
@@ -224,6 +272,7 @@ export function createWorker(options: WorkerOptions): Worker {
   const abandonStart = async () => {
     stopCanary();
     draining = true;
+    await withdraw();
     await bounded(
       Promise.allSettled([
         options.discovery.unregister(keys.instance),
@@ -242,6 +291,24 @@ export function createWorker(options: WorkerOptions): Worker {
       return Promise.reject(new TypeError("Cannot start worker: start() was already called"));
     }
     startPromise = (async () => {
+      try {
+        // Before the (possibly long) engine start: a broken template or tokenizer file
+        // fails the start instead of a worker that is healthy while every request fails.
+        await checkModelResources({
+          model: config.served_model_name ?? config.model_name,
+          customChatTemplate: config.custom_jinja_template,
+          files: options.modelCard?.files,
+          eosTokenIds: options.modelCard?.eos_token_ids,
+          loader: options.resourceLoader,
+          readFile: options.readFile,
+        });
+      } catch (error) {
+        state = "StartFailed";
+        logger.error("model resources invalid", { error: toSluiceError(error).message });
+        await cleanupOnce();
+        state = "Stopped";
+        throw error;
+      }
       logger.info("engine starting");
       const t0 = performance.now();
       try {
@@ -310,6 +377,7 @@ export function createWorker(options: WorkerOptions): Worker {
 
   const sequence = async () => {
     stopCanary();
+    await withdraw();
     const wasServing = served !== undefined;
     try {
       const unregistered = await bounded(

@@ -10,6 +10,13 @@ import type { Discovery, DiscoveryEvent } from "../../mod.ts";
 export interface DiscoveryHarness {
   connect(): Promise<Discovery>;
   close?(): Promise<void>;
+  /**
+   * Liveness (remote backends): makes `d` stop heart-beating without unregistering, as a
+   * crashed process would. Backends without per-process liveness (memory) leave it out.
+   */
+  crash?(d: Discovery): Promise<void>;
+  /** How long a crashed handle's keys may survive (its TTL plus sweeping slack). */
+  livenessMs?: number;
 }
 
 async function nextEvent<V>(
@@ -158,6 +165,102 @@ export function discoveryConformance(
       }
     });
 
+    it("registering again updates the value: watchers see `added` with the new value", async () => {
+      const h = await makeHarness();
+      const a = await h.connect();
+      const b = await h.connect();
+      try {
+        await a.register("v1/instances/u/1", { ready: true });
+        const watch = b.watch<{ ready: boolean }>("v1/instances/");
+        const it = watch[Symbol.asyncIterator]();
+        const snapshot = await nextEvent(it);
+        assert.deepEqual(snapshot.type === "snapshot" && snapshot.entries, [
+          { key: "v1/instances/u/1", value: { ready: true } },
+        ]);
+        await a.register("v1/instances/u/1", { ready: false });
+        assert.deepEqual(await nextEvent(it), {
+          type: "added",
+          entry: { key: "v1/instances/u/1", value: { ready: false } },
+        });
+        assert.deepEqual(await b.list("v1/instances/"), [
+          { key: "v1/instances/u/1", value: { ready: false } },
+        ]);
+        await watch.close();
+      } finally {
+        await a.close();
+        await b.close();
+        await h.close?.();
+      }
+    });
+
+    it("a key another handle owns cannot be registered (InvalidArgument)", async () => {
+      const h = await makeHarness();
+      const a = await h.connect();
+      const b = await h.connect();
+      try {
+        await a.register("v1/instances/o/1", { who: "a" });
+        await assert.rejects(
+          b.register("v1/instances/o/1", { who: "b" }),
+          (e: unknown) => (e as { kind?: string }).kind === "InvalidArgument",
+        );
+        await b.unregister("v1/instances/o/1");
+        assert.deepEqual(await a.list("v1/instances/"), [
+          { key: "v1/instances/o/1", value: { who: "a" } },
+        ]);
+      } finally {
+        await a.close();
+        await b.close();
+        await h.close?.();
+      }
+    });
+
+    it("a watch closed by its signal before the first event ends cleanly", async () => {
+      const h = await makeHarness();
+      const d = await h.connect();
+      try {
+        const controller = new AbortController();
+        controller.abort();
+        const it = d.watch("v1/instances/", { signal: controller.signal })[Symbol.asyncIterator]();
+        for (let i = 0; i < 2; i++) {
+          const r = await it.next();
+          if (r.done) break;
+          assert.equal(r.value.type, "snapshot");
+        }
+        assert.equal((await it.next()).done, true);
+      } finally {
+        await d.close();
+        await h.close?.();
+      }
+    });
+
+    it("a snapshot holds every key (300), and list agrees", async () => {
+      const h = await makeHarness();
+      const a = await h.connect();
+      const b = await h.connect();
+      try {
+        const keys = Array.from(
+          { length: 300 },
+          (_, i) => `v1/instances/many/${String(i).padStart(3, "0")}`,
+        );
+        for (let i = 0; i < keys.length; i += 50) {
+          await Promise.all(keys.slice(i, i + 50).map((k) => a.register(k, { k })));
+        }
+        const watch = b.watch<{ k: string }>("v1/instances/many/");
+        const snapshot = await nextEvent(watch[Symbol.asyncIterator]());
+        assert.equal(snapshot.type, "snapshot");
+        assert.deepEqual(
+          snapshot.type === "snapshot" && snapshot.entries.map((e) => e.value.k),
+          keys,
+        );
+        assert.deepEqual((await b.list("v1/instances/many/")).map((e) => e.key), keys);
+        await watch.close();
+      } finally {
+        await a.close();
+        await b.close();
+        await h.close?.();
+      }
+    });
+
     it("operations after close fail with CannotConnect", async () => {
       const h = await makeHarness();
       const d = await h.connect();
@@ -168,6 +271,48 @@ export function discoveryConformance(
         (e: unknown) => (e as { kind?: string }).kind === "CannotConnect",
       );
       await h.close?.();
+    });
+  });
+}
+
+/** The liveness part of the suite, for backends with per-process liveness. */
+export function discoveryLivenessConformance(
+  name: string,
+  makeHarness: () => Promise<DiscoveryHarness & Required<Pick<DiscoveryHarness, "crash">>>,
+): void {
+  describe(`${name} discovery liveness (shared suite)`, () => {
+    it("a crashed handle's keys vanish within the TTL; watchers see them removed", async () => {
+      const h = await makeHarness();
+      const a = await h.connect();
+      const b = await h.connect();
+      const live = await h.connect();
+      try {
+        await a.register("v1/instances/c/dead", { id: 1 });
+        await live.register("v1/instances/c/live", { id: 2 });
+        const watch = b.watch("v1/instances/");
+        const it = watch[Symbol.asyncIterator]();
+        const snapshot = await nextEvent(it);
+        assert.equal(snapshot.type === "snapshot" && snapshot.entries.length, 2);
+        const t0 = performance.now();
+        await h.crash(a);
+        const limit = h.livenessMs ?? 10000;
+        assert.deepEqual(await nextEvent(it, limit + 5000), {
+          type: "removed",
+          key: "v1/instances/c/dead",
+        });
+        const took = performance.now() - t0;
+        assert.ok(took <= limit + 1000, `expired after ${took} ms, limit ${limit} ms`);
+        // The live handle keeps its key well past the TTL (its heartbeats work).
+        assert.deepEqual((await b.list("v1/instances/")).map((e) => e.key), [
+          "v1/instances/c/live",
+        ]);
+        await watch.close();
+      } finally {
+        await a.close();
+        await b.close();
+        await live.close();
+        await h.close?.();
+      }
     });
   });
 }

@@ -15,6 +15,8 @@ import { createWorker } from "../../src/worker/worker.ts";
 import { waitUntil } from "../fixtures/embedded_worker.ts";
 import { ObservedEngine } from "./_helpers.ts";
 
+const JSON_HEADERS = { "content-type": "application/json" };
+
 const quiet = createLogger({ level: "error" });
 const BUSY_BODY =
   '{"error":{"message":"Service temporarily unavailable: all workers are busy","type":"service_unavailable","code":503}}';
@@ -50,6 +52,7 @@ describe("admission across frontends", () => {
       Promise.resolve(frontend.fetch(
         new Request("http://local/v1/chat/completions", {
           method: "POST",
+          headers: JSON_HEADERS,
           body: JSON.stringify({
             model: "test-model",
             messages: [{ role: "user", content: "hi" }],

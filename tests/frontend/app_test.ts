@@ -20,6 +20,8 @@ import { createWorker } from "../../src/worker/worker.ts";
 import { waitUntil } from "../fixtures/embedded_worker.ts";
 import { factoryOf, ObservedEngine, readSse, type TestEngineOptions } from "./_helpers.ts";
 
+const JSON_HEADERS = { "content-type": "application/json" };
+
 const quiet = createLogger({ level: "error" });
 
 async function withStack(
@@ -41,7 +43,11 @@ async function withStack(
   });
   const post = (path: string, payload: unknown) =>
     Promise.resolve(stack.frontend.fetch(
-      new Request(`http://local${path}`, { method: "POST", body: JSON.stringify(payload) }),
+      new Request(`http://local${path}`, {
+        method: "POST",
+        headers: JSON_HEADERS,
+        body: JSON.stringify(payload),
+      }),
     ));
   try {
     await body(stack, post);
@@ -293,6 +299,7 @@ describe("health, liveness, metrics, models", () => {
       const res = await frontend.fetch(
         new Request("http://local/v1/completions", {
           method: "POST",
+          headers: JSON_HEADERS,
           body: JSON.stringify({ model: "late-model", prompt: "x", max_tokens: 2 }),
         }),
       );
@@ -318,6 +325,7 @@ describe("health, liveness, metrics, models", () => {
       const gone = await frontend.fetch(
         new Request("http://local/v1/completions", {
           method: "POST",
+          headers: JSON_HEADERS,
           body: JSON.stringify({ model: "late-model", prompt: "x" }),
         }),
       );
@@ -364,6 +372,7 @@ describe("model files from the card", () => {
         await frontend.fetch(
           new Request("http://local/v1/chat/completions", {
             method: "POST",
+            headers: JSON_HEADERS,
             body: JSON.stringify(body),
           }),
         )

@@ -80,7 +80,7 @@ describe("bad input against sluice serve", () => {
       chat({ messages: [{ role: "wizard", content: "x" }] }),
       400,
       (b) => {
-        assert.equal(b.error.param, "messages");
+        assert.equal(b.error.param, "messages.0.role");
       },
     );
     await expectError(
@@ -96,7 +96,7 @@ describe("bad input against sluice serve", () => {
   it("refuses what it cannot honour instead of ignoring it", async () => {
     await expectError(
       "/v1/chat/completions",
-      chat({ n: 2 }),
+      chat({ n: 0 }),
       400,
       (b) => assert.equal(b.error.param, "n"),
     );
@@ -162,7 +162,12 @@ describe("bad input against sluice serve", () => {
     });
     await expectError(
       "/v1/chat/completions",
-      { method: "POST", body: chunked, duplex: "half" } as RequestInit,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: chunked,
+        duplex: "half",
+      } as RequestInit,
       413,
     );
   });

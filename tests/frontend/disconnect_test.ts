@@ -12,6 +12,8 @@ import { createEmbeddedServer, type EmbeddedServer } from "../../src/serve/mod.t
 import { waitUntil } from "../fixtures/embedded_worker.ts";
 import { factoryOf, ObservedEngine } from "./_helpers.ts";
 
+const JSON_HEADERS = { "content-type": "application/json" };
+
 const quiet = createLogger({ level: "error" });
 
 async function withServer(
@@ -91,6 +93,7 @@ for (const adapter of [undefined, "node"] as const) {
         // The server keeps serving.
         const next = await fetch(`${server.url}/v1/completions`, {
           method: "POST",
+          headers: JSON_HEADERS,
           body: JSON.stringify({ model: "test-model", prompt: "x", max_tokens: 2 }),
         });
         assert.equal((await next.json()).choices[0].text, '"#');
@@ -103,6 +106,7 @@ for (const adapter of [undefined, "node"] as const) {
         const client = new AbortController();
         const pending = fetch(`${server.url}/v1/chat/completions`, {
           method: "POST",
+          headers: JSON_HEADERS,
           body: request(false),
           signal: client.signal,
         }).catch((error) => error);

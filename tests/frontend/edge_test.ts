@@ -6,12 +6,15 @@ import { createEdgeHandler } from "../../src/edge/mod.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { readSse } from "./_helpers.ts";
 
+const JSON_HEADERS = { "content-type": "application/json" };
+
 describe("edge handler", () => {
   it("the default export is a { fetch } that serves chat completions", async () => {
     assert.equal(typeof edge.fetch, "function");
     const res = await edge.fetch(
       new Request("http://edge/v1/chat/completions", {
         method: "POST",
+        headers: JSON_HEADERS,
         body: JSON.stringify({
           model: "sample-model",
           messages: [{ role: "user", content: "hi" }],

@@ -13,6 +13,8 @@ import { createLogger } from "../../src/logging/logger.ts";
 import { createEmbeddedStack } from "../../src/serve/mod.ts";
 import { factoryOf, ObservedEngine } from "./_helpers.ts";
 
+const JSON_HEADERS = { "content-type": "application/json" };
+
 const require = createRequire(import.meta.url);
 
 describe("logprob bytes", () => {
@@ -44,6 +46,7 @@ describe("logprob bytes", () => {
       const res = await stack.frontend.fetch(
         new Request("http://local/v1/chat/completions", {
           method: "POST",
+          headers: JSON_HEADERS,
           body: JSON.stringify({
             model: "test-model",
             messages: [{ role: "user", content: "hi" }],

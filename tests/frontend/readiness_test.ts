@@ -10,6 +10,8 @@ import { createEmbeddedStack, type EmbeddedStack } from "../../src/serve/mod.ts"
 import { waitUntil } from "../fixtures/embedded_worker.ts";
 import { factoryOf, ObservedEngine } from "./_helpers.ts";
 
+const JSON_HEADERS = { "content-type": "application/json" };
+
 const quiet = createLogger({ level: "off" });
 
 /** A stack whose workers run `engines` in order, with a fast health canary. */
@@ -32,6 +34,7 @@ async function complete(stack: EmbeddedStack): Promise<Response> {
   return await stack.frontend.fetch(
     new Request("http://local/v1/completions", {
       method: "POST",
+      headers: JSON_HEADERS,
       body: JSON.stringify({ model: "test-model", prompt: "x", max_tokens: 2 }),
     }),
   );

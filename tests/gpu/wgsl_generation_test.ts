@@ -6,7 +6,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { gemvGrid, gemvKernel } from "../../src/gpu/kernels/gemv.ts";
-import { GEMV_CANDIDATES, gemvCandidates, matmulPiece } from "../../src/gpu/kernel_piece.ts";
+import {
+  GEMV_CANDIDATES,
+  GEMV_WIDE_CANDIDATES,
+  gemvCandidates,
+  gemvTuning,
+  matmulPiece,
+} from "../../src/gpu/kernel_piece.ts";
 import { gemmGrid, gemmKernel } from "../../src/gpu/kernels/gemm.ts";
 import { attentionSplitKernel, attentionSplits } from "../../src/gpu/kernels/attention.ts";
 import { kvAppendKernel } from "../../src/gpu/kernels/kv_append.ts";
@@ -73,7 +79,8 @@ describe("WGSL generation (no device)", () => {
   it("refines quantised GEMV winners with blocks per scale load", () => {
     assert.equal(gemvCandidates("f32", 256), GEMV_CANDIDATES);
     const q = gemvCandidates("q4_0", 256);
-    assert.equal(q.length, 2 * GEMV_CANDIDATES.length);
+    const wide = GEMV_WIDE_CANDIDATES.length;
+    assert.equal(q.length, 2 * (GEMV_CANDIDATES.length - wide) + wide, "wide: no refinement");
     assert.deepEqual([...new Set(q.map((t) => t.g ?? 1))], [1, 8]);
     const piece = matmulPiece({ dtype: "q4_0", m: 1, n: 16, k: 256 });
     assert.equal(piece.candidates, GEMV_CANDIDATES, "blocks per scale load is a refinement");
@@ -88,6 +95,40 @@ describe("WGSL generation (no device)", () => {
     );
     assert.equal(matmulPiece({ dtype: "q4_0", m: 4, n: 16, k: 256 }).refine, undefined, "GEMM");
     assert.equal(gemvCandidates("q8_0", 96), GEMV_CANDIDATES, "3 blocks: no group divides");
+    assert.deepEqual(piece.refine!(GEMV_WIDE_CANDIDATES[0]), []);
+  });
+  it("appends the wide candidates after the older ones", () => {
+    assert.deepEqual(GEMV_CANDIDATES.slice(-GEMV_WIDE_CANDIDATES.length), GEMV_WIDE_CANDIDATES);
+    assert.equal(GEMV_CANDIDATES.filter((t) => t.wide).length, GEMV_WIDE_CANDIDATES.length);
+    for (const t of GEMV_WIDE_CANDIDATES) {
+      const o = gemvTuning(t);
+      assert.equal(o.strategy, "wide");
+      // every candidate fits 16 KiB of workgroup memory even for the fused gate+up epilogue
+      const k = gemvKernel({
+        dtype: "q4_0",
+        n: 64,
+        k: 256,
+        epilogue: { kind: "gate_up_silu" },
+        ...o,
+      });
+      assert.match(k.name, /\.wide$/);
+      assert.deepEqual(k.workgroupSize, [t.wg, 1, 1]);
+      assert.equal(k.params.tpr, t.tpr);
+    }
+  });
+  it("wide: quantised weights dequantise without int-to-float conversions", () => {
+    const o = { strategy: "wide" as const, workgroupSize: 64, threadsPerRow: 16, rows: 2 };
+    for (const dtype of ["q8_0", "q4_0"] as const) {
+      const code = gemvKernel({ dtype, n: 8, k: 64, ...o }).code;
+      assert.doesNotMatch(code, /vec4<f32>\(v|vec4<f32>\(\(vec4<i32>/, "no int→f32 conversion");
+      assert.match(code, /bitcast<vec4<f32>>/);
+    }
+    // Unroll 2 × 16 invocations = 32 units per step: K = 160 f32 (40 units) has 1 step + tail.
+    const f32 = gemvKernel({ dtype: "f32", n: 8, k: 160, ...o, unroll: 2 }).code;
+    assert.match(f32, /base < 32u; base \+= 32u/);
+    assert.match(f32, /for \(var u = 32u \+ t; u < CHUNKS; u \+= 16u\)/);
+    assert.match(f32, /let x1 = load_x\(u1, m\);/, "x loaded once per unit for all rows");
+    assert.equal(f32.match(/= load_x\(/g)?.length, 3, "2 unrolled units and the tail");
   });
   it("selects the vectorised or scalar GEMV path by K", () => {
     assert.match(gemvKernel({ dtype: "f32", n: 8, k: 64 }).code, /array<vec4<f32>>/);
@@ -111,6 +152,25 @@ describe("WGSL generation (no device)", () => {
     assert.throws(() => gemvKernel({ dtype: "q4_0", n: 8, k: 512, scaleGroup: 16 }), RangeError);
     assert.throws(() => gemvKernel({ dtype: "f32", n: 8, k: 64, scaleGroup: 2 }), RangeError);
     assert.throws(() => gemvKernel({ dtype: "f32", n: 8, k: 32, workgroupSize: 48 }), RangeError);
+    const wide = { strategy: "wide" as const, workgroupSize: 64, threadsPerRow: 16 };
+    assert.throws(() => gemvKernel({ dtype: "f32", n: 8, k: 32, ...wide, threadsPerRow: 128 }));
+    assert.throws(() => gemvKernel({ dtype: "f32", n: 8, k: 32, ...wide, threadsPerRow: 12 }));
+    assert.throws(() => gemvKernel({ dtype: "q8_0", n: 8, k: 64, ...wide, scaleGroup: 2 }));
+    assert.throws(() => gemvKernel({ dtype: "f32", n: 8, k: 32, ...wide, unroll: 0 }));
+    // 2 × 16 sums × 256 invocations × 4 bytes > 16 KiB of workgroup memory
+    assert.throws(
+      () =>
+        gemvKernel({
+          dtype: "f32",
+          n: 8,
+          k: 32,
+          ...wide,
+          workgroupSize: 256,
+          rows: 16,
+          epilogue: { kind: "gate_up_silu" },
+        }),
+      RangeError,
+    );
     assert.throws(
       () =>
         gemvKernel({ dtype: "f32", n: 8, k: 32, epilogue: { kind: "split3", sizes: [4, 4, 4] } }),
@@ -155,6 +215,11 @@ describe("WGSL generation (no device)", () => {
   });
   it("computes grids", () => {
     assert.deepEqual(gemvGrid({ n: 100, rows: 4, m: 3 }), [25, 1, 3]);
+    // wide: 128 / 32 = 4 row groups × 2 rows = 8 rows per workgroup
+    assert.deepEqual(
+      gemvGrid({ n: 100, rows: 2, m: 3, strategy: "wide", workgroupSize: 128, threadsPerRow: 32 }),
+      [13, 1, 3],
+    );
     assert.deepEqual(gemmGrid({ n: 100, m: 33, tile: { bm: 32, bn: 32, bk: 8, tm: 4, tn: 4 } }), [
       4,
       2,

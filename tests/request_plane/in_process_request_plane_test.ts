@@ -1,11 +1,32 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type GenerateChunk, InProcessRequestPlane } from "../../mod.ts";
+import { MemoryBus } from "../../src/wire/memory_transport.ts";
 import { requestPlaneConformance } from "./request_plane_conformance.ts";
 
 requestPlaneConformance("in-process", () => {
   const plane = new InProcessRequestPlane();
   return Promise.resolve({ server: plane, client: plane, close: () => plane.close() });
+});
+
+requestPlaneConformance("in-process strict", () => {
+  const bus = new MemoryBus({ maxPayload: 64 * 1024 });
+  const serverConnection = bus.connect();
+  const clientConnection = bus.connect();
+  const options = { strict: true, heartbeatMs: 50 };
+  const server = new InProcessRequestPlane({ ...options, connection: serverConnection });
+  const client = new InProcessRequestPlane({ ...options, connection: clientConnection });
+  return Promise.resolve({
+    server,
+    client,
+    maxRequestBytes: bus.maxPayload,
+    crashServer: () => Promise.resolve(serverConnection.sever()),
+    crashClient: () => Promise.resolve(clientConnection.sever()),
+    close: async () => {
+      await client.close();
+      await server.close();
+    },
+  });
 });
 
 describe("in-process request plane", () => {

@@ -12,6 +12,15 @@ export interface RequestPlaneHarness {
   server: RequestPlane;
   client: RequestPlane;
   close(): Promise<void>;
+  /**
+   * Cuts the serving side off as a crashed worker process would: no end marker, no
+   * notice. Absent for planes whose both sides share one process's fate (in-process).
+   */
+  crashServer?(): Promise<void>;
+  /** Cuts the calling side off as a crashed frontend would. Absent as for `crashServer`. */
+  crashClient?(): Promise<void>;
+  /** The largest request the plane carries, where it has a limit. */
+  maxRequestBytes?: number;
 }
 
 const ENDPOINT = {
@@ -200,6 +209,221 @@ export function requestPlaneConformance(
         for await (const _ of await h.client.call(served.address, {})) break;
         await waitUntil(() => ended, 2000);
         assert.equal(signal?.aborted, false);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it("a stream that breaks off without its end marker errors with Disconnected", async (t) => {
+      const h = await makeHarness();
+      try {
+        if (h.crashServer === undefined) {
+          t.skip("both sides share one process: a worker cannot vanish on its own");
+          return;
+        }
+        const served = await h.server.serve(
+          ENDPOINT,
+          (req) => Promise.resolve(chunks(100_000, req.signal)),
+        );
+        const stream = await h.client.call(served.address, {});
+        const it = stream[Symbol.asyncIterator]();
+        assert.deepEqual((await it.next()).value?.token_ids, [1]);
+        await h.crashServer();
+        const started = performance.now();
+        await assert.rejects(async () => {
+          for (let r = await it.next(); !r.done; r = await it.next()) { /* drain */ }
+        }, (e: unknown) => isSluiceError(e, "Disconnected"));
+        assert.ok(performance.now() - started < 5000, "noticed within a few heartbeats");
+      } finally {
+        await h.close();
+      }
+    });
+
+    it("a vanished caller stops the worker's stream (its signal fires as a disconnect)", async (t) => {
+      const h = await makeHarness();
+      try {
+        if (h.crashClient === undefined) {
+          t.skip("both sides share one process: a caller cannot vanish on its own");
+          return;
+        }
+        let signal: AbortSignal | undefined;
+        let ended = false;
+        const served = await h.server.serve(ENDPOINT, (req) => {
+          signal = req.signal;
+          return Promise.resolve(chunks(100_000, req.signal, () => (ended = true)));
+        });
+        const stream = await h.client.call(served.address, {});
+        const it = stream[Symbol.asyncIterator]();
+        await it.next();
+        await h.crashClient();
+        await waitUntil(() => ended && signal?.aborted === true, 5000);
+        assert.equal((signal!.reason as SluiceError).code, "disconnect");
+      } finally {
+        await h.close();
+      }
+    });
+
+    it("closing the serving plane fails its open streams with Disconnected", async (t) => {
+      const h = await makeHarness();
+      try {
+        if (h.server === h.client) {
+          t.skip("one plane serves and calls: closing it closes the caller too");
+          return;
+        }
+        let signal: AbortSignal | undefined;
+        const served = await h.server.serve(ENDPOINT, (req) => {
+          signal = req.signal;
+          return Promise.resolve(chunks(100_000, req.signal));
+        });
+        const stream = await h.client.call(served.address, {});
+        const it = stream[Symbol.asyncIterator]();
+        await it.next();
+        await h.server.close();
+        await assert.rejects(async () => {
+          for (let r = await it.next(); !r.done; r = await it.next()) { /* drain */ }
+        }, (e: unknown) => isSluiceError(e, "Disconnected"));
+        assert.equal(signal?.aborted, true, "the worker stopped generating");
+      } finally {
+        await h.close();
+      }
+    });
+
+    it("a consumer that lags back-pressures the engine instead of buffering without bound", async () => {
+      const h = await makeHarness();
+      try {
+        let pulls = 0;
+        const served = await h.server.serve(ENDPOINT, () =>
+          Promise.resolve(
+            new ReadableStream<GenerateChunk>({
+              pull(controller) {
+                pulls++;
+                controller.enqueue({ token_ids: [pulls], index: 0 });
+              },
+            }, { highWaterMark: 0 }),
+          ));
+        const stream = await h.client.call(served.address, {});
+        const it = stream[Symbol.asyncIterator]();
+        await it.next();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const paused = pulls;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal(pulls, paused, "the engine is not read while the consumer lags");
+        assert.ok(paused < 1000, `at most a bounded window is read ahead (${paused})`);
+        const got: number[] = [1];
+        for (let i = 0; i < 2000; i++) got.push(...(await it.next()).value!.token_ids);
+        assert.deepEqual(got, got.map((_, i) => i + 1), "coalesced chunks stay in order");
+        await it.return?.();
+      } finally {
+        await h.close();
+      }
+    });
+
+    it("error kind, code and param survive, before and during the stream", async () => {
+      const h = await makeHarness();
+      try {
+        const overloaded = await h.server.serve(
+          ENDPOINT,
+          () =>
+            Promise.reject(
+              new SluiceError("EngineShutdown", "Cannot accept request: worker overloaded", {
+                code: "worker_overloaded",
+                param: "queue",
+              }),
+            ),
+        );
+        await assert.rejects(h.client.call(overloaded.address, {}), (e: unknown) => {
+          assert.ok(isSluiceError(e, "EngineShutdown"));
+          assert.equal(e.code, "worker_overloaded");
+          assert.equal(e.param, "queue");
+          assert.equal(e.message, "Cannot accept request: worker overloaded");
+          return true;
+        });
+        await overloaded.close();
+        const failing = await h.server.serve(ENDPOINT, () =>
+          Promise.resolve(
+            new ReadableStream<GenerateChunk>({
+              start(controller) {
+                controller.enqueue({ token_ids: [1], index: 0 });
+                controller.error(
+                  new SluiceError("StreamIncomplete", "Cannot finish: engine lost state", {
+                    code: "engine_state",
+                  }),
+                );
+              },
+            }),
+          ));
+        await assert.rejects(async () => {
+          for await (const _ of await h.client.call(failing.address, {})) { /* drain */ }
+        }, (e: unknown) => {
+          assert.ok(isSluiceError(e, "StreamIncomplete"));
+          assert.equal(e.code, "engine_state");
+          return true;
+        });
+      } finally {
+        await h.close();
+      }
+    });
+
+    it("a deadline that passes mid-stream fails it with ResponseTimeout and kills the request", async () => {
+      const h = await makeHarness();
+      try {
+        let signal: AbortSignal | undefined;
+        const served = await h.server.serve(ENDPOINT, (req) => {
+          signal = req.signal;
+          return Promise.resolve(
+            new ReadableStream<GenerateChunk>({
+              async pull(controller) {
+                await new Promise((resolve) => setTimeout(resolve, 20));
+                controller.enqueue({ token_ids: [1], index: 0 });
+              },
+            }, { highWaterMark: 0 }),
+          );
+        });
+        const stream = await h.client.call(served.address, {}, { deadline: Date.now() + 200 });
+        const started = performance.now();
+        await assert.rejects(async () => {
+          for await (const _ of stream) { /* drain */ }
+        }, (e: unknown) => isSluiceError(e, "ResponseTimeout"));
+        assert.ok(performance.now() - started < 2000);
+        await waitUntil(() => signal?.aborted === true, 2000);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it("a deadline that passes before the worker accepts fails the call with ResponseTimeout", async () => {
+      const h = await makeHarness();
+      try {
+        const served = await h.server.serve(ENDPOINT, (req) =>
+          new Promise((_, reject) => {
+            req.signal.addEventListener("abort", () => reject(req.signal.reason), { once: true });
+          }));
+        await assert.rejects(
+          h.client.call(served.address, {}, { deadline: Date.now() + 100 }),
+          (e: unknown) => isSluiceError(e, "ResponseTimeout"),
+        );
+      } finally {
+        await h.close();
+      }
+    });
+
+    it("a request over the plane's size limit fails with a clear InvalidArgument", async (t) => {
+      const h = await makeHarness();
+      try {
+        if (h.maxRequestBytes === undefined) {
+          t.skip("this plane has no request size limit");
+          return;
+        }
+        const served = await h.server.serve(ENDPOINT, () => Promise.resolve(chunks(1)));
+        await assert.rejects(
+          h.client.call(served.address, { blob: "x".repeat(h.maxRequestBytes + 1) }),
+          (e: unknown) => {
+            assert.ok(isSluiceError(e, "InvalidArgument"));
+            assert.equal(e.code, "request_too_large");
+            assert.match(e.message, /max payload/);
+            return true;
+          },
+        );
       } finally {
         await h.close();
       }

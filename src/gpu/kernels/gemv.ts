@@ -11,6 +11,9 @@
  *   on one core and barriers are coroutine switches): each invocation owns `rows` output rows
  *   and walks all of K with a private accumulator, loading each x chunk once for its rows; no
  *   workgroup memory, no barrier.
+ * - `wide` (discrete GPUs, `gemv_wide.ts`): row groups of `threadsPerRow` invocations, each
+ *   group owning `rows` rows; invocations stride K in 16-byte units, `unroll` units per step,
+ *   loading x once for all rows, with conversion-free dequantisation (`gemv_magic.ts`).
  *
  * Epilogues make the fused variants: `split3` writes rows to three outputs (fused QKV from
  * concatenated weights), `gate_up_silu` reads rows n and N + n of a `[2N, K]` weight and writes
@@ -31,7 +34,9 @@ import {
   powerOfTwo,
   type WeightDType,
 } from "./kernel_source.ts";
-import { gemvChunkCode, gemvScaled, gemvScaleExpr } from "./gemv_chunk.ts";
+import { gemvChunkCode, gemvChunkValues, gemvScaled, gemvScaleExpr } from "./gemv_chunk.ts";
+import { gemvMagicBlockCode, gemvMagicUnitValues } from "./gemv_magic.ts";
+import { gemvWideBody } from "./gemv_wide.ts";
 
 /** How a matmul kernel stores its results. */
 export type MatmulEpilogue =
@@ -40,7 +45,7 @@ export type MatmulEpilogue =
   | { readonly kind: "gate_up_silu" };
 
 /** How a GEMV kernel maps rows and K onto invocations (see {@link gemvKernel}). */
-export type GemvStrategy = "workgroup" | "lane";
+export type GemvStrategy = "workgroup" | "lane" | "wide";
 
 /** The shape, weight format and result store shared by the GEMV and GEMM templates. */
 export interface MatmulKernelOptions {
@@ -62,8 +67,15 @@ export interface GemvOptions extends MatmulKernelOptions {
   readonly strategy?: GemvStrategy;
   /** Invocations per workgroup, a power of two (tunable). Default 64. */
   readonly workgroupSize?: number;
-  /** Output rows per workgroup (`workgroup`) or per invocation (`lane`) (tunable). Default 1. */
+  /**
+   * Output rows per workgroup (`workgroup`), per invocation (`lane`) or per row group (`wide`)
+   * (tunable). Default 1.
+   */
   readonly rows?: number;
+  /** `wide`: invocations per row group, a power of two dividing `workgroupSize`. Default 32. */
+  readonly threadsPerRow?: number;
+  /** `wide`: 16-byte weight units per invocation per loop step (tunable). Default 1. */
+  readonly unroll?: number;
   /**
    * Quantised weights: blocks per chunk, whose scales arrive in one load (1, 2, 4 or 8,
    * dividing K / 32; an autotuner refinement, see `gemvRefinements`). Default 1.
@@ -90,10 +102,18 @@ export function gemvKernel(options: GemvOptions): KernelSource {
   if (epilogue.kind === "split3" && epilogue.sizes.reduce((a, b) => a + b, 0) !== n) {
     throw new RangeError(`Cannot generate gemv: split3 sizes do not sum to n = ${n}`);
   }
-  if (strategy !== "workgroup" && strategy !== "lane") {
+  if (strategy !== "workgroup" && strategy !== "lane" && strategy !== "wide") {
     throw new RangeError(`Cannot generate gemv: unknown strategy "${strategy}"`);
   }
   const g = options.scaleGroup ?? 1;
+  const wide = strategy === "wide";
+  const tpr = powerOfTwo(options.threadsPerRow ?? 32, "threadsPerRow");
+  const unroll = positiveInt(options.unroll ?? 1, "unroll");
+  if (wide && (tpr > wg || g !== 1)) {
+    throw new RangeError(
+      `Cannot generate gemv: wide needs threadsPerRow ≤ workgroupSize and one block per scale load`,
+    );
+  }
   const paired = epilogue.kind === "gate_up_silu";
   const acc = paired ? rows * 2 : rows;
   const header = `
@@ -104,7 +124,15 @@ const ROWS: u32 = ${rows}u;
 const ACC: u32 = ${acc}u;
 struct Params { m: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-${gemvChunkCode(dtype, k, g)}
+${
+    wide && gemvScaled(dtype)
+      ? gemvMagicBlockCode(dtype as "q8_0" | "q4_0", k)
+      : gemvChunkCode(dtype, k, g)
+  }${
+    wide && !gemvScaled(dtype)
+      ? "\nfn dot_unit(row: u32, u: u32, xc: XC) -> f32 { return dot_w(row, u, xc); }"
+      : ""
+  }
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 ${options.bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
 ${
@@ -123,7 +151,17 @@ fn store(m: u32, row: u32, value: f32) {
         let u = ${sum("ROWS + r")};
         store(m, row0 + r, g / (1.0 + exp(-g)) * u);`
       : `store(m, row0 + r, ${sum("r")});`;
-  const body = strategy === "lane"
+  const body = wide
+    ? gemvWideBody({
+      wg,
+      tpr,
+      rows,
+      unroll,
+      chunks: k /
+        (gemvScaled(dtype) ? gemvMagicUnitValues(dtype as "q8_0") : gemvChunkValues(dtype, k)),
+      paired,
+    })
+    : strategy === "lane"
     ? laneBody(wg, rows, paired, finish, { g, scaled: gemvScaled(dtype) })
     : `var<workgroup> red: array<f32, ${wg * acc}>;
 
@@ -158,7 +196,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
 }
 `;
-  const tag = (strategy === "lane" ? ".lane" : "") + (g > 1 ? `.g${g}` : "");
+  const tag = (strategy === "workgroup" ? "" : `.${strategy}`) + (g > 1 ? `.g${g}` : "");
   return defineKernel(`gemv.${dtype}.n${n}.k${k}.${epilogue.kind}${tag}`, {
     dtype,
     n,
@@ -168,6 +206,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     bias: options.bias ?? false,
     epilogue: epilogue.kind,
     g,
+    ...(wide && { tpr, unroll }),
     wg: [wg],
   }, header + body);
 }
@@ -233,7 +272,8 @@ ${stores.join("\n")}
 
 /**
  * Workgroup grid for {@link gemvKernel}: row groups folded over x/y, tokens on z. A workgroup
- * covers `rows` output rows (`workgroup`) or `workgroupSize · rows` (`lane`).
+ * covers `rows` output rows (`workgroup`), `workgroupSize · rows` (`lane`) or
+ * `workgroupSize / threadsPerRow · rows` (`wide`).
  */
 export function gemvGrid(
   options: {
@@ -242,10 +282,16 @@ export function gemvGrid(
     m: number;
     strategy?: GemvStrategy;
     workgroupSize?: number;
+    threadsPerRow?: number;
   },
 ): [number, number, number] {
+  const wg = options.workgroupSize ?? 64;
   const perGroup = (options.rows ?? 1) *
-    (options.strategy === "lane" ? options.workgroupSize ?? 64 : 1);
+    (options.strategy === "lane"
+      ? wg
+      : options.strategy === "wide"
+      ? wg / (options.threadsPerRow ?? 32)
+      : 1);
   const [x, y] = grid2d(Math.ceil(options.n / perGroup));
   return [x, y, options.m];
 }
