@@ -201,7 +201,7 @@ export class ModelResourceLoader {
    * A GGUF model's resources: the `tokenizer.ggml.*` vocabulary (tokenized as llama.cpp does)
    * and the `tokenizer.chat_template` of its metadata, unless the card has a custom template.
    */
-  async #loadGguf(card: ModelCard, file: ModelFile): Promise<ModelResources> {
+  async #loadGguf(card: ModelResourceSource, file: ModelFile): Promise<ModelResources> {
     const metadata = parseGgufHeader(await this.#readBytes(file), { metadataOnly: true }).metadata;
     const tokenizer = createGgufTokenizer(metadata);
     const token = (key: string) => {
