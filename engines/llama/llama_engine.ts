@@ -44,6 +44,9 @@ import { createSampler } from "./token_sampler.ts";
 import { modelCardFiles } from "./model_card_files.ts";
 import type { ModelCardInput } from "../../src/model_card/model_card.ts";
 
+/** The KV cache memory the default block count stays within (f32 K and V of every layer). */
+export const KV_BUDGET_BYTES = 512 * 2 ** 20;
+
 /** The backends the engine runs on. */
 export const LLAMA_BACKENDS = ["cpu", "webgpu-eager", "webgpu"] as const;
 
@@ -55,7 +58,10 @@ export interface LlamaEngineOptions {
   readonly backend?: (typeof LLAMA_BACKENDS)[number];
   /** Tokens per KV block (default 16). */
   readonly blockSize?: number;
-  /** KV blocks (default: enough for `maxNumSeqs` full-length sequences, at most 4096). */
+  /**
+   * KV blocks (default: enough for `maxNumSeqs` full-length sequences within
+   * {@link KV_BUDGET_BYTES}, and at least one full sequence).
+   */
   readonly numBlocks?: number;
   /** Most sequences per step (default 16). */
   readonly maxNumSeqs?: number;
@@ -207,7 +213,11 @@ export class LlamaEngine implements LLMEngine {
     this.#maxLen = Math.min(o.maxModelLen ?? Math.min(c.contextLength, 2048), c.contextLength);
     const maxBlocks = Math.ceil(this.#maxLen / blockSize);
     const maxNumSeqs = o.maxNumSeqs ?? 16;
-    const numBlocks = o.numBlocks ?? Math.min(4096, maxBlocks * maxNumSeqs);
+    // Default: room for max-num-seqs full sequences within a 512 MiB f32 KV budget, but
+    // always at least one full sequence.
+    const blockBytes = c.layers * blockSize * c.kvHeads * c.headDim * 4 * 2;
+    const numBlocks = o.numBlocks ??
+      Math.max(maxBlocks, Math.min(maxBlocks * maxNumSeqs, Math.floor(KV_BUDGET_BYTES / blockBytes)));
     const wanted = o.backend ?? "cpu";
     const runtime = currentRuntime();
     const env = (k: string) => runtime.env(k);

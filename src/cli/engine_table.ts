@@ -43,7 +43,7 @@ export const ENGINES: Record<string, EngineEntry> = {
   --model PATH                  .gguf file (F32/F16/Q8_0/Q4_0) or safetensors directory (required)
   --backend NAME                cpu | webgpu-eager | webgpu (default cpu; no GPU falls back to cpu)
   --block-size N                tokens per KV block (default 16)
-  --num-blocks N                KV blocks (default max-num-seqs full sequences, at most 4096)
+  --num-blocks N                KV blocks (default max-num-seqs full sequences within 512 MiB)
   --max-num-seqs N              sequences per scheduler step (default 16)
   --max-num-batched-tokens N    tokens per step, the prefill chunk budget (default 256)
   --max-model-len N             longest sequence (default the model's, at most 2048)
