@@ -120,22 +120,28 @@ describe("llama engine on WebGPU", { skip }, () => {
         warmBuckets: [1],
         maxModelLen: 64,
         blockSize: 4,
+        maxNumBatchedTokens: 16, // the long prompt prefills in chunks beside decode rows
       });
       await engine.start("1");
       try {
         assert.equal(engine.backendName, backend);
-        const outputs = await Promise.all([[1, 50, 60], [1, 7, 8, 9, 10]].map(async (prompt) => {
-          const { context } = createRequestContext();
-          const ids: number[] = [];
-          const request = parseGenerateRequest({
-            model: "m",
-            token_ids: prompt,
-            stop_conditions: { max_tokens: 8, ignore_eos: true },
-            sampling_options: { temperature: 0 },
-          });
-          for await (const c of engine.generate(request, context)) ids.push(...c.token_ids);
-          return ids;
-        }));
+        // Short prompts and a 37-token one: mixed prefill and decode rows in one step, and
+        // attention over 10 blocks.
+        const long = Array.from({ length: 37 }, (_, i) => 3 + ((i * 41) % 400));
+        const outputs = await Promise.all(
+          [[1, 50, 60], [1, 7, 8, 9, 10], long].map(async (prompt) => {
+            const { context } = createRequestContext();
+            const ids: number[] = [];
+            const request = parseGenerateRequest({
+              model: "m",
+              token_ids: prompt,
+              stop_conditions: { max_tokens: 8, ignore_eos: true },
+              sampling_options: { temperature: 0 },
+            });
+            for await (const c of engine.generate(request, context)) ids.push(...c.token_ids);
+            return ids;
+          }),
+        );
         return { outputs, counters: engine.compileCounters };
       } finally {
         await engine.cleanup();
