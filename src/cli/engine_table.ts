@@ -40,7 +40,7 @@ export const ENGINES: Record<string, EngineEntry> = {
     factory: LlamaEngine,
     summary: "Llama-family models (Llama 2/3, Mistral, Qwen2) from GGUF or safetensors",
     flags: `Llama engine flags:
-  --model PATH                  .gguf file (F32/F16/Q8_0/Q4_0) or safetensors directory (required)
+  --model PATH                  .gguf file or safetensors directory (required)
   --backend NAME                cpu | webgpu-eager | webgpu (default cpu; no GPU falls back to cpu)
   --block-size N                tokens per KV block (default 16)
   --num-blocks N                KV blocks (default max-num-seqs full sequences within 512 MiB)

@@ -96,26 +96,26 @@ describe("GGUF loading", () => {
     const bad = join(root.path, "bad.gguf");
     await writeFile(bad, new TextEncoder().encode("GGML not really"));
     await rejectsWith(loadLlamaModel(bad, files), "corrupt", /GGUF/);
-    // A Q6_K attention matrix, as many downloads use: refused by name.
+    // A Q2_K attention matrix: refused by name.
     const spec = fixtureGgufSpec({});
     const tensors = spec.tensors.map((t) =>
       t.name === "blk.0.attn_q.weight"
-        ? { name: t.name, shape: [256, 256], type: GgmlType.Q6_K, data: new Uint8Array(256 * 210) }
+        ? { name: t.name, shape: [256, 256], type: GgmlType.Q2_K, data: new Uint8Array(256 * 84) }
         : t
     );
-    const q6 = join(root.path, "q6k.gguf");
+    const q6 = join(root.path, "q2k.gguf");
     await writeFile(q6, await encodeGguf({ metadata: spec.metadata, tensors }));
-    await rejectsWith(loadLlamaModel(q6, files), "unsupported_type", /Q6_K/);
+    await rejectsWith(loadLlamaModel(q6, files), "unsupported_type", /Q2_K is not supported/);
     assert.throws(
       () =>
         ggufWeight({
           name: "x",
           dims: [256, 2],
-          type: 12,
-          typeName: "Q4_K",
+          type: 23,
+          typeName: "IQ4_XS",
           bytes: new Uint8Array(0),
         }),
-      /type Q4_K is not supported/,
+      /type IQ4_XS is not supported/,
     );
   });
 

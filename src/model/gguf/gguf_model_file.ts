@@ -6,8 +6,10 @@
  * Dims are GGUF order (innermost first): a 2-D tensor `[ne0, ne1]` is a row-major matrix of
  * `ne1` rows of `ne0` values, which is exactly a {@link HostWeight} `[ne1, ne0]`.
  *
- * Types kept as stored: F32, F16, Q8_0, Q4_0 (BF16 widens to F32). Any other type is refused
- * by name when a weight is read (`Q4_K`, `Q6_K`, ...): the engine MUST NOT guess at a format.
+ * Types kept as stored: F32, F16, Q8_0, Q4_0 (BF16 widens to F32); Q4_1, Q5_0, Q5_1, Q4_K,
+ * Q5_K and Q6_K are decoded and stored as F16 (`gguf_widened_quants.ts`). Any other type
+ * (`Q2_K`, `IQ4_XS`, ...) is refused by name when a weight is read: the engine MUST NOT guess
+ * at a format.
  *
  * @example
  * ```ts ignore
@@ -18,7 +20,8 @@
  */
 import { type GgufHeader, GgufTruncatedError, parseGgufHeader } from "./gguf_reader.ts";
 import type { HostWeight } from "../../gpu/host_weight.ts";
-import { f16BitsToF32, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK } from "../../gpu/quant.ts";
+import { f16BitsToF32, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK, toF16 } from "../../gpu/quant.ts";
+import { decodeWidenedQuant, WIDENED_BLOCKS } from "./gguf_widened_quants.ts";
 import { ModelFileError } from "../model_file_error.ts";
 
 /** GGML type ids this reader knows by name (from ggml.h). */
@@ -67,7 +70,8 @@ function storedBytes(type: number, count: number): number | undefined {
     case 2:
       return (count / QK) * Q4_0_BLOCK_BYTES;
   }
-  return undefined;
+  const widened = WIDENED_BLOCKS[type];
+  return widened ? (count / widened.values) * widened.bytes : undefined;
 }
 
 /** One tensor of a GGUF file. */
@@ -165,6 +169,22 @@ export function ggufWeight(tensor: GgufTensor): HostWeight {
       }
       return { dtype: tensor.type === 8 ? "q8_0" : "q4_0", shape, data: tensor.bytes };
   }
+  const widened = WIDENED_BLOCKS[tensor.type];
+  if (widened) {
+    if (cols % widened.values) {
+      throw new ModelFileError(
+        "bad_shape",
+        `Cannot load GGUF tensor ${tensor.name}: ${cols} columns are not whole ` +
+          `${widened.values}-value ${tensor.typeName} blocks`,
+      );
+    }
+    // Widened once at load: F16 keeps the decoded values to 2⁻¹¹ relative.
+    return {
+      dtype: "f16",
+      shape,
+      data: toF16(decodeWidenedQuant(tensor.type, tensor.bytes, rows * cols)),
+    };
+  }
   throw unsupported(tensor);
 }
 
@@ -194,7 +214,8 @@ function unsupported(tensor: GgufTensor): ModelFileError {
   return new ModelFileError(
     "unsupported_type",
     `Cannot load GGUF tensor ${tensor.name}: type ${tensor.typeName} is not supported ` +
-      `(supported: F32, F16, BF16, Q8_0, Q4_0; re-quantise the model, e.g. to Q8_0)`,
+      `(supported: F32, F16, BF16, Q8_0, Q4_0, and widened to F16 at load: Q4_1, Q5_0, Q5_1, ` +
+      `Q4_K, Q5_K, Q6_K; re-quantise the model, e.g. to Q8_0)`,
   );
 }
 
