@@ -239,6 +239,20 @@ describe("safetensors loading", () => {
       "unsupported_architecture",
       /GPT2LMHeadModel/,
     );
+    const mistral = await loadLlamaModel(
+      await variant("t4b", whole, {
+        ...config,
+        architectures: ["MistralForCausalLM"],
+        sliding_window: 256,
+      }),
+      files,
+    );
+    assert.equal(mistral.checkpoint.config.arch, "mistral");
+    assert.equal(
+      mistral.checkpoint.config.contextLength,
+      256,
+      "served context capped at the window",
+    );
     await rejectsWith(
       loadLlamaModel(await variant("t5", whole, { ...config, hidden_size: "big" }), files),
       "corrupt",

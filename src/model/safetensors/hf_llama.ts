@@ -47,6 +47,8 @@ const configSchema = z.object({
   rope_scaling: z.object({ type: z.string().optional(), rope_type: z.string().optional() })
     .passthrough().nullish(),
   tie_word_embeddings: z.boolean().optional(),
+  sliding_window: positive.nullish(),
+  use_sliding_window: z.boolean().optional(),
   attention_bias: z.boolean().optional(),
   bos_token_id: z.number().int().nonnegative().nullish(),
   eos_token_id: z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())])
@@ -111,7 +113,12 @@ export function llamaCheckpointFromHf(
     kvHeads: c.num_key_value_heads ?? c.num_attention_heads,
     headDim: c.head_dim ?? c.hidden_size / c.num_attention_heads,
     vocab: c.vocab_size,
-    contextLength: c.max_position_embeddings ?? 2048,
+    // Sliding-window attention (Mistral v0.1) equals full attention up to the window, so the
+    // context served is capped there instead of implementing the window.
+    contextLength: Math.min(
+      c.max_position_embeddings ?? 2048,
+      c.sliding_window && c.use_sliding_window !== false ? c.sliding_window : Infinity,
+    ),
     ropeTheta: c.rope_theta ?? 10000,
     ropeMode: ropeModeFor("safetensors", arch),
     eps: c.rms_norm_eps ?? 1e-6,
