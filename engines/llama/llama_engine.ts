@@ -39,8 +39,7 @@ import { currentRuntime } from "../../src/runtime/runtime.ts";
 import { tmpdir } from "node:os";
 import { BlockManager } from "./block_manager.ts";
 import { Scheduler } from "./scheduler.ts";
-import { Sequence } from "./sequence.ts";
-import { createSampler } from "./token_sampler.ts";
+import { sequenceFor } from "./request_sequence.ts";
 import { modelCardFiles } from "./model_card_files.ts";
 import type { ModelCardInput } from "../../src/model_card/model_card.ts";
 
@@ -217,7 +216,10 @@ export class LlamaEngine implements LLMEngine {
     // always at least one full sequence.
     const blockBytes = c.layers * blockSize * c.kvHeads * c.headDim * 4 * 2;
     const numBlocks = o.numBlocks ??
-      Math.max(maxBlocks, Math.min(maxBlocks * maxNumSeqs, Math.floor(KV_BUDGET_BYTES / blockBytes)));
+      Math.max(
+        maxBlocks,
+        Math.min(maxBlocks * maxNumSeqs, Math.floor(KV_BUDGET_BYTES / blockBytes)),
+      );
     const wanted = o.backend ?? "cpu";
     const runtime = currentRuntime();
     const env = (k: string) => runtime.env(k);
@@ -296,7 +298,12 @@ export class LlamaEngine implements LLMEngine {
     if (!scheduler || this.#cleaned) {
       throw new SluiceError("EngineShutdown", "Cannot generate: the llama engine is not running");
     }
-    const seq = this.#sequence(request, context.id);
+    const seq = sequenceFor(request, context.id, {
+      vocab: this.#model!.config.vocab,
+      maxLen: this.#maxLen,
+      defaultMaxTokens: this.options.maxTokens ?? 256,
+      eos: this.#eos,
+    });
     const prompt = request.token_ids.length;
     const usage = (n: number) => ({
       ...makeUsage(prompt, n),
@@ -352,64 +359,6 @@ export class LlamaEngine implements LLMEngine {
       context.signal.removeEventListener("abort", onAbort);
       scheduler.remove(seq);
     }
-  }
-
-  /** Validates `request` against the model and builds its sequence. */
-  #sequence(request: GenerateRequest, id: string): Sequence {
-    const s = request.sampling_options, stop = request.stop_conditions;
-    const bad = (param: string, why: string) =>
-      new SluiceError("InvalidArgument", `Cannot accept request: ${why}`, { param });
-    if ((s.n ?? 1) !== 1) {
-      throw bad("sampling_options.n", "the llama engine generates one choice (n = 1)");
-    }
-    if (s.guided_decoding) {
-      throw bad(
-        "sampling_options.guided_decoding",
-        "guided decoding is not supported by the llama engine",
-      );
-    }
-    if (request.output_options.prompt_logprobs) {
-      throw bad(
-        "output_options.prompt_logprobs",
-        "prompt logprobs are not supported by the llama engine",
-      );
-    }
-    const vocab = this.#model!.config.vocab;
-    if (request.token_ids.some((t) => t >= vocab)) {
-      throw bad("token_ids", `a token id is outside the model's vocabulary of ${vocab}`);
-    }
-    if (request.token_ids.length >= this.#maxLen) {
-      throw bad(
-        "token_ids",
-        `the prompt has ${request.token_ids.length} tokens; the context is ${this.#maxLen}`,
-      );
-    }
-    const room = this.#maxLen - request.token_ids.length;
-    const maxTokens = Math.min(stop.max_tokens || (this.options.maxTokens ?? 256), room);
-    const eos = stop.ignore_eos
-      ? new Set<number>()
-      : new Set(request.eos_token_ids.length ? request.eos_token_ids : this.#eos);
-    return new Sequence(
-      id,
-      request.token_ids,
-      createSampler({
-        temperature: s.temperature,
-        topK: s.top_k,
-        topP: s.top_p,
-        minP: s.min_p,
-        seed: s.seed,
-        repetitionPenalty: s.repetition_penalty,
-        frequencyPenalty: s.frequency_penalty,
-        presencePenalty: s.presence_penalty,
-        logprobs: request.output_options.logprobs,
-      }),
-      {
-        maxTokens,
-        eos,
-        stop: new Set([...(stop.stop_token_ids ?? []), ...(stop.stop_token_ids_hidden ?? [])]),
-        minTokens: stop.min_tokens ?? 0,
-      },
-    );
   }
 
   async cleanup(): Promise<void> {
