@@ -73,11 +73,20 @@ export interface Backend {
   rmsnorm(out: Tensor, x: Tensor, weight: Tensor, eps: number): void;
   /** `residual += x; out = rmsnorm(residual)`. */
   addRmsnorm(out: Tensor, residual: Tensor, x: Tensor, weight: Tensor, eps: number): void;
-  /** In-place RoPE of `x[T, heads·headDim]` at `positions[T]`. */
+  /**
+   * In-place RoPE of `x[T, heads·headDim]` at `positions[T]`; `freqFactors` (Llama 3's
+   * `rope_freqs`, one per rotated pair) divide the pair frequencies.
+   */
   rope(
     x: Tensor,
     positions: Tensor,
-    options: { heads: number; headDim: number; theta: number; mode: RopeMode },
+    options: {
+      heads: number;
+      headDim: number;
+      theta: number;
+      mode: RopeMode;
+      freqFactors?: readonly number[];
+    },
   ): void;
   /** `out = a + b`. */
   add(out: Tensor, a: Tensor, b: Tensor): void;

@@ -171,7 +171,12 @@ export function createLlamaBatchRunner(
     }), releaseAll);
   const blockTable = (seqs: number) =>
     lru(tables, seqs, () => backend.empty([seqs, c.maxBlocks], "u32"), (t) => backend.release(t));
-  const rope = { headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode };
+  const rope = {
+    headDim: c.headDim,
+    theta: c.ropeTheta,
+    mode: c.ropeMode,
+    freqFactors: c.ropeFreqFactors,
+  };
 
   return {
     async run(batch) {

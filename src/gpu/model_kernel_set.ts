@@ -52,6 +52,8 @@ export interface LlamaKernelConfig {
   readonly ropeTheta: number;
   /** RoPE pairing. */
   readonly ropeMode: RopeMode;
+  /** RoPE per-pair frequency divisors (Llama 3 `rope_freqs`); absent: none. */
+  readonly ropeFreqFactors?: readonly number[];
   /** RMSNorm epsilon. */
   readonly eps: number;
   /** QKV projections carry biases (Qwen2). */
@@ -87,10 +89,22 @@ function sharedPieces(c: LlamaKernelConfig, fused: boolean): KernelPiece[] {
   return [
     fixedPiece(embeddingKernel({ dtype: c.dtype, dim: c.hidden })),
     fixedPiece(
-      ropeKernel({ heads: c.heads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode }),
+      ropeKernel({
+        heads: c.heads,
+        headDim: c.headDim,
+        theta: c.ropeTheta,
+        mode: c.ropeMode,
+        freqFactors: c.ropeFreqFactors,
+      }),
     ),
     fixedPiece(
-      ropeKernel({ heads: c.kvHeads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode }),
+      ropeKernel({
+        heads: c.kvHeads,
+        headDim: c.headDim,
+        theta: c.ropeTheta,
+        mode: c.ropeMode,
+        freqFactors: c.ropeFreqFactors,
+      }),
     ),
     fixedPiece(
       kvAppendKernel({

@@ -50,6 +50,11 @@ export interface LlamaModelConfig {
   readonly ropeTheta: number;
   /** RoPE pairing the weights expect (see {@link ropeModeFor}). */
   readonly ropeMode: RopeMode;
+  /**
+   * Llama 3 RoPE scaling as per-pair frequency divisors (`headDim / 2` values; GGUF
+   * `rope_freqs.weight`, or computed from an HF `rope_scaling` of type `llama3`); absent: none.
+   */
+  readonly ropeFreqFactors?: readonly number[];
   /** RMSNorm epsilon. */
   readonly eps: number;
   /** Q, K and V projections carry biases (Qwen2). */
@@ -172,4 +177,34 @@ export function numberField(value: unknown, what: string, fallback: number): num
     );
   }
   return n;
+}
+
+/** HF `rope_scaling` of type `llama3`. */
+export interface Llama3RopeScaling {
+  readonly factor: number;
+  readonly lowFreqFactor: number;
+  readonly highFreqFactor: number;
+  readonly originalMaxPositionEmbeddings: number;
+}
+
+/**
+ * The per-pair frequency divisors of Llama 3 RoPE scaling (transformers'
+ * `_compute_llama3_parameters`, as llama.cpp's converter writes them to `rope_freqs`): long
+ * wavelengths are slowed by `factor`, short ones kept, the band between interpolated.
+ */
+export function llama3FreqFactors(
+  headDim: number,
+  theta: number,
+  s: Llama3RopeScaling,
+): number[] {
+  const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
+  const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+  return Array.from({ length: headDim / 2 }, (_, i) => {
+    const wavelen = 2 * Math.PI * Math.pow(theta, (2 * i) / headDim);
+    if (wavelen < highWavelen) return 1;
+    if (wavelen > lowWavelen) return s.factor;
+    const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) /
+      (s.highFreqFactor - s.lowFreqFactor);
+    return 1 / ((1 - smooth) / s.factor + smooth);
+  });
 }

@@ -45,6 +45,7 @@ export function llamaKernelConfig(
     maxBlocks: options.maxBlocks,
     ropeTheta: c.ropeTheta,
     ropeMode: c.ropeMode,
+    ...(c.ropeFreqFactors ? { ropeFreqFactors: c.ropeFreqFactors } : {}),
     eps: c.eps,
     qkvBias: c.qkvBias,
   };

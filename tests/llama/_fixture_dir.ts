@@ -7,7 +7,14 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type FixtureModelOptions, writeFixtureModel } from "../fixtures/model/fixture_model.ts";
+import { writeFile } from "node:fs/promises";
+import {
+  fixtureGgufSpec,
+  type FixtureModelOptions,
+  writeFixtureModel,
+} from "../fixtures/model/fixture_model.ts";
+import { encodeGguf } from "../../src/model/gguf/gguf_writer.ts";
+import { GgmlType } from "../../src/model/gguf/gguf_format.ts";
 import { writeSafetensorsFixture } from "../fixtures/model/safetensors_fixture.ts";
 
 /** A temp directory for fixture files; `dispose` removes it. */
@@ -36,5 +43,29 @@ export async function ggufModel(
 ): Promise<string> {
   const path = join(root, `${name}.gguf`);
   await writeFixtureModel(path, options);
+  return path;
+}
+
+/** Writes the tiny llama fixture plus a `rope_freqs.weight` of `divisors` (Llama 3 scaling). */
+export async function ggufModelWithRopeFreqs(
+  root: string,
+  name: string,
+  divisors: readonly number[],
+): Promise<string> {
+  const spec = fixtureGgufSpec({});
+  const path = join(root, `${name}.gguf`);
+  const data = new Uint8Array(new Float32Array(divisors).buffer);
+  await writeFile(
+    path,
+    await encodeGguf({
+      metadata: spec.metadata,
+      tensors: [...spec.tensors, {
+        name: "rope_freqs.weight",
+        shape: [divisors.length],
+        type: GgmlType.F32,
+        data,
+      }],
+    }),
+  );
   return path;
 }

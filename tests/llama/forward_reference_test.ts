@@ -7,7 +7,8 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { createCpuBackend } from "../../src/gpu/backends/cpu_backend.ts";
 import { createKvCachePool, createLlamaBatchRunner } from "../../src/gpu/llama_batch_runner.ts";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
@@ -17,7 +18,12 @@ import {
   type FixtureModelOptions,
   fixtureTensors,
 } from "../fixtures/model/fixture_model.ts";
-import { fixtureRoot, ggufModel, safetensorsModel } from "./_fixture_dir.ts";
+import {
+  fixtureRoot,
+  ggufModel,
+  ggufModelWithRopeFreqs,
+  safetensorsModel,
+} from "./_fixture_dir.ts";
 
 let root: Awaited<ReturnType<typeof fixtureRoot>>;
 before(async () => (root = await fixtureRoot()));
@@ -33,6 +39,7 @@ function referenceLogits(
   options: FixtureModelOptions,
   tokens: number[],
   pairing: "adjacent" | "halves",
+  freqDivisors?: number[],
 ): Float64Array[] {
   const c = FIXTURE_SIZES[options.size ?? "tiny"];
   const w = new Map(fixtureTensors(options).map((t) => [t.name, Float64Array.from(t.values())]));
@@ -57,7 +64,7 @@ function referenceLogits(
     for (let h = 0; h < heads; h++) {
       for (let i = 0; i < hd / 2; i++) {
         const [a, b] = pairing === "adjacent" ? [2 * i, 2 * i + 1] : [i, i + hd / 2];
-        const ang = pos * Math.pow(c.ropeBase, (-2 * i) / hd);
+        const ang = pos * Math.pow(c.ropeBase, (-2 * i) / hd) / (freqDivisors?.[i] ?? 1);
         const x0 = x[h * hd + a], x1 = x[h * hd + b];
         x[h * hd + a] = x0 * Math.cos(ang) - x1 * Math.sin(ang);
         x[h * hd + b] = x0 * Math.sin(ang) + x1 * Math.cos(ang);
@@ -181,5 +188,37 @@ describe("cpu forward pass vs a float64 reference", () => {
     const whole = await runnerLogits(path, PROMPT);
     const chunked = await runnerLogits(path, PROMPT, 3);
     assert.ok(maxDiff(whole, chunked) < 1e-4, `max diff ${maxDiff(whole, chunked)}`);
+  });
+
+  it("Llama 3 RoPE scaling: GGUF rope_freqs and an HF rope_scaling of type llama3", async () => {
+    // HF's llama3 rule, written here: wavelengths below 64/4 kept, above 64/1 slowed by 8,
+    // interpolated between (head dim 16, base 1e4: all three bands occur).
+    const divisors = Array.from({ length: 8 }, (_, i) => {
+      const inv = Math.pow(10000, (-2 * i) / 16), wavelen = (2 * Math.PI) / inv;
+      if (wavelen < 16) return 1;
+      if (wavelen > 64) return 8;
+      const smooth = (64 / wavelen - 1) / (4 - 1);
+      return inv / ((1 - smooth) * inv / 8 + smooth * inv);
+    });
+    assert.ok(divisors.some((d) => d === 1) && divisors.some((d) => d === 8));
+    assert.ok(divisors.some((d) => d > 1 && d < 8));
+    const path = await ggufModelWithRopeFreqs(root.path, "llama3", divisors);
+    const ref = referenceLogits({}, PROMPT, "adjacent", divisors);
+    const got = await runnerLogits(path, PROMPT);
+    assert.ok(maxDiff(got, ref) < TOLERANCE, `gguf: max diff ${maxDiff(got, ref)}`);
+    const unscaled = referenceLogits({}, PROMPT, "adjacent");
+    assert.ok(maxDiff(got, unscaled) > 0.05, "the scaling changes the logits");
+    const dir = await safetensorsModel(root.path, "llama3-hf", {});
+    const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8"));
+    config.rope_scaling = {
+      rope_type: "llama3",
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 64,
+    };
+    await writeFile(join(dir, "config.json"), JSON.stringify(config));
+    const hf = await runnerLogits(dir, PROMPT);
+    assert.ok(maxDiff(hf, ref) < TOLERANCE, `safetensors: max diff ${maxDiff(hf, ref)}`);
   });
 });

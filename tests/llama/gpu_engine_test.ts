@@ -18,7 +18,7 @@ import { createRequestContext } from "../../src/engine/request_context.ts";
 import { LlamaEngine } from "../../engines/llama/mod.ts";
 import { createLlamaBackend } from "../../engines/llama/llama_backend.ts";
 import type { FixtureModelOptions } from "../fixtures/model/fixture_model.ts";
-import { fixtureRoot, ggufModel } from "./_fixture_dir.ts";
+import { fixtureRoot, ggufModel, ggufModelWithRopeFreqs } from "./_fixture_dir.ts";
 
 const device = await acquireTestDevice();
 const skip = device.skip;
@@ -106,6 +106,15 @@ describe("llama engine on WebGPU", { skip }, () => {
       }
     });
   }
+
+  it("Llama 3 RoPE scaling (rope_freqs): webgpu and webgpu-eager logits match cpu", async () => {
+    const path = await ggufModelWithRopeFreqs(root.path, "llama3", [1, 1.5, 3, 8, 8, 8, 8, 8]);
+    const want = await logitsOn("cpu", path);
+    for (const name of ["webgpu", "webgpu-eager"] as const) {
+      const diff = maxAbsDiff(await logitsOn(name, path), want);
+      assert.ok(diff < TOLERANCE, `${name}: max |Δ| ${diff}`);
+    }
+  });
 
   it("greedy generations are identical across backends (F32), and a second start reuses the compile cache", async () => {
     const path = await ggufModel(root.path, "greedy", { dtype: "f32" });

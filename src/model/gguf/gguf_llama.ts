@@ -45,14 +45,12 @@ export function llamaCheckpointFromGguf(file: GgufFile): LlamaCheckpoint {
     );
   }
   const key = (k: string) => m[`${archName}.${k}`];
-  if (file.tensors.has("rope_freqs.weight") || key("rope.scaling.type") !== undefined) {
-    const kind = key("rope.scaling.type") ?? "llama3 (rope_freqs)";
-    if (kind !== "none") {
-      throw new ModelFileError(
-        "unsupported_architecture",
-        `Cannot load the GGUF model: RoPE scaling "${kind}" is not supported`,
-      );
-    }
+  const scaling = key("rope.scaling.type");
+  if (scaling !== undefined && scaling !== "none") {
+    throw new ModelFileError(
+      "unsupported_architecture",
+      `Cannot load the GGUF model: RoPE scaling "${scaling}" is not supported`,
+    );
   }
   const tensor = (name: string): GgufTensor => {
     const t = file.tensors.get(name);
@@ -83,6 +81,16 @@ export function llamaCheckpointFromGguf(file: GgufFile): LlamaCheckpoint {
     );
   }
   const qBias = optional("blk.0.attn_q.bias");
+  // Llama 3.1+ RoPE scaling: llama.cpp's converter stores the per-pair divisors.
+  const freqs = optional("rope_freqs.weight");
+  const ropeFreqFactors = freqs ? [...ggufVector(freqs)] : undefined;
+  if (ropeFreqFactors && ropeFreqFactors.length * 2 !== headDim) {
+    throw new ModelFileError(
+      "bad_shape",
+      `Cannot load the GGUF model: rope_freqs.weight has ${ropeFreqFactors.length} values, ` +
+        `expected ${headDim / 2}`,
+    );
+  }
   const lmHead = optional("output.weight");
   const eos = m["tokenizer.ggml.eos_token_id"];
   const bos = m["tokenizer.ggml.bos_token_id"];
@@ -98,6 +106,7 @@ export function llamaCheckpointFromGguf(file: GgufFile): LlamaCheckpoint {
     contextLength: numberField(key("context_length"), `${archName}.context_length`, 2048),
     ropeTheta: numberField(key("rope.freq_base"), `${archName}.rope.freq_base`, 10000),
     ropeMode: ropeModeFor("gguf", arch),
+    ...(ropeFreqFactors ? { ropeFreqFactors } : {}),
     eps: numberField(
       key("attention.layer_norm_rms_epsilon"),
       `${archName}.attention.layer_norm_rms_epsilon`,

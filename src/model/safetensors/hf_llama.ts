@@ -12,6 +12,7 @@
 import { z } from "zod";
 import {
   checkCheckpointShapes,
+  llama3FreqFactors,
   type LlamaArchitecture,
   type LlamaCheckpoint,
   type LlamaLayerHostWeights,
@@ -44,8 +45,14 @@ const configSchema = z.object({
   max_position_embeddings: positive.optional(),
   rms_norm_eps: z.number().positive().optional(),
   rope_theta: z.number().positive().optional(),
-  rope_scaling: z.object({ type: z.string().optional(), rope_type: z.string().optional() })
-    .passthrough().nullish(),
+  rope_scaling: z.object({
+    type: z.string().optional(),
+    rope_type: z.string().optional(),
+    factor: z.number().positive().optional(),
+    low_freq_factor: z.number().positive().optional(),
+    high_freq_factor: z.number().positive().optional(),
+    original_max_position_embeddings: positive.optional(),
+  }).passthrough().nullish(),
   tie_word_embeddings: z.boolean().optional(),
   sliding_window: positive.nullish(),
   use_sliding_window: z.boolean().optional(),
@@ -82,10 +89,23 @@ export function llamaCheckpointFromHf(
     );
   }
   const scaling = c.rope_scaling?.rope_type ?? c.rope_scaling?.type;
-  if (scaling && scaling !== "default") {
+  const rs = c.rope_scaling;
+  const llama3 = scaling === "llama3" && rs?.factor && rs.low_freq_factor &&
+      rs.high_freq_factor && rs.original_max_position_embeddings
+    ? {
+      factor: rs.factor,
+      lowFreqFactor: rs.low_freq_factor,
+      highFreqFactor: rs.high_freq_factor,
+      originalMaxPositionEmbeddings: rs.original_max_position_embeddings,
+    }
+    : undefined;
+  if (scaling && scaling !== "default" && !llama3) {
     throw new ModelFileError(
       "unsupported_architecture",
-      `Cannot load the model: RoPE scaling "${scaling}" is not supported`,
+      `Cannot load the model: RoPE scaling "${scaling}" is not supported` +
+        (scaling === "llama3"
+          ? " without factor, low/high_freq_factor and the original length"
+          : ""),
     );
   }
   const all = new Map<string, SafetensorsTensor>();
@@ -121,6 +141,15 @@ export function llamaCheckpointFromHf(
     ),
     ropeTheta: c.rope_theta ?? 10000,
     ropeMode: ropeModeFor("safetensors", arch),
+    ...(llama3
+      ? {
+        ropeFreqFactors: llama3FreqFactors(
+          c.head_dim ?? c.hidden_size / c.num_attention_heads,
+          c.rope_theta ?? 10000,
+          llama3,
+        ),
+      }
+      : {}),
     eps: c.rms_norm_eps ?? 1e-6,
     qkvBias,
     tiedEmbeddings: tied,
