@@ -21,12 +21,15 @@ import { embeddingKernel } from "./kernels/embedding.ts";
 import { rmsnormKernel } from "./kernels/rmsnorm.ts";
 import { ropeKernel } from "./kernels/rope.ts";
 import { kvAppendKernel } from "./kernels/kv_append.ts";
-import { attentionMergeKernel, attentionSplitKernel } from "./kernels/attention.ts";
+import {
+  attentionMergeKernel,
+  attentionSplitKernel,
+  pagedAttentionOptions,
+} from "./kernels/attention.ts";
 import { elementwiseKernel } from "./kernels/elementwise.ts";
 import { sampleKernel } from "./kernels/sample.ts";
 import { argmaxKernel } from "./kernels/argmax.ts";
 import { decodeAdvanceKernel } from "./kernels/decode_advance.ts";
-import { pagedAttentionOptions } from "./backends/webgpu_decode_ops.ts";
 
 /** The model dimensions a kernel set depends on. */
 export interface LlamaKernelConfig {

@@ -18,11 +18,11 @@
  * ```
  */
 import { advanceGeometry, type Backend, type Tensor } from "../backend.ts";
+import { pagedAttentionOptions } from "../kernels/attention.ts";
 import type { KernelSource } from "../kernels/kernel_source.ts";
 import { kvAppendGrid, kvAppendKernel } from "../kernels/kv_append.ts";
 import {
   attentionMergeKernel,
-  type AttentionOptions,
   attentionSplitKernel,
   attentionSplits,
 } from "../kernels/attention.ts";
@@ -31,12 +31,6 @@ import { decodeAdvanceKernel } from "../kernels/decode_advance.ts";
 import { rowGrid } from "../kernels/rmsnorm.ts";
 import { pagedGeometry } from "../paged_kv_cache.ts";
 import { samplingRows } from "../sampling_inputs.ts";
-
-/** Longest context (block-table row, in tokens) that `webgpu` attends in one fused kernel. */
-export const FUSED_ATTENTION_MAX_CONTEXT = 256;
-
-/** Keys per split of the split-K path. */
-const SPLIT = 64;
 
 /** What the ops need from their backend. */
 export interface OpQueue {
@@ -57,24 +51,9 @@ export interface OpQueue {
   buffer(tensor: Tensor): GPUBuffer;
 }
 
-/**
- * The attention kernel options a WebGPU backend uses for a paged geometry: one fused kernel
- * when `fused` and the block-table row spans at most {@link FUSED_ATTENTION_MAX_CONTEXT}
- * tokens, otherwise split-K (64 keys per split) plus the merge pass. Kernel sets warm up
- * exactly these kernels.
- */
-export function pagedAttentionOptions(
-  geometry: Omit<AttentionOptions, "split" | "fuseMerge">,
-  options: { fused: boolean },
-): AttentionOptions {
-  const context = geometry.maxBlocks * geometry.blockSize;
-  const fuse = options.fused && context <= FUSED_ATTENTION_MAX_CONTEXT;
-  return {
-    ...geometry,
-    split: fuse ? Math.max(16, 2 ** Math.ceil(Math.log2(context))) : SPLIT,
-    fuseMerge: fuse,
-  };
-}
+// Kept importable from here; they live with the attention kernels (kernel sets use them
+// without importing backends).
+export { FUSED_ATTENTION_MAX_CONTEXT, pagedAttentionOptions } from "../kernels/attention.ts";
 
 /** The ops this file adds to a WebGPU backend. */
 export type DecodeOps = Pick<Backend, "kvAppend" | "pagedAttention" | "sample" | "advance">;
