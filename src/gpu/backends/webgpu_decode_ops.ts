@@ -19,7 +19,7 @@
  */
 import { advanceGeometry, type Backend, type Tensor } from "../backend.ts";
 import { pagedAttentionOptions } from "../kernels/attention.ts";
-import type { KernelSource } from "../kernels/kernel_source.ts";
+import { type KernelSource, memoizeKernel } from "../kernels/kernel_source.ts";
 import { kvAppendGrid, kvAppendKernel } from "../kernels/kv_append.ts";
 import {
   attentionMergeKernel,
@@ -31,6 +31,15 @@ import { decodeAdvanceKernel } from "../kernels/decode_advance.ts";
 import { rowGrid } from "../kernels/rmsnorm.ts";
 import { pagedGeometry } from "../paged_kv_cache.ts";
 import { samplingRows } from "../sampling_inputs.ts";
+
+/** The generators the decode ops dispatch, memoised (no WGSL regeneration per op). */
+const kernels = {
+  kvAppend: memoizeKernel(kvAppendKernel),
+  attentionSplit: memoizeKernel(attentionSplitKernel),
+  attentionMerge: memoizeKernel(attentionMergeKernel),
+  sample: memoizeKernel(sampleKernel),
+  advance: memoizeKernel(decodeAdvanceKernel),
+};
 
 /** What the ops need from their backend. */
 export interface OpQueue {
@@ -67,7 +76,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
       pagedGeometry("kvAppend", cache, batch, v, false);
       const { kvHeads, headDim, blockSize } = cache;
       queue.dispatch(
-        kvAppendKernel({ kvHeads, headDim, paged: { blockSize, maxBlocks } }),
+        kernels.kvAppend({ kvHeads, headDim, paged: { blockSize, maxBlocks } }),
         {
           0: queue.uniform([tokens]),
           1: b(k),
@@ -104,7 +113,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
       const splits = attentionSplits(geometry);
       const ml = queue.temp(tokens * heads * splits * 2 * 4);
       if (fuse) {
-        queue.dispatch(attentionSplitKernel(geometry), { ...inputs, 7: b(out), 8: ml }, [
+        queue.dispatch(kernels.attentionSplit(geometry), { ...inputs, 7: b(out), 8: ml }, [
           heads,
           1,
           tokens,
@@ -112,13 +121,13 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
         return;
       }
       const partial = queue.temp(tokens * heads * splits * cache.headDim * 4);
-      queue.dispatch(attentionSplitKernel(geometry), { ...inputs, 7: partial, 8: ml }, [
+      queue.dispatch(kernels.attentionSplit(geometry), { ...inputs, 7: partial, 8: ml }, [
         heads,
         splits,
         tokens,
       ]);
       queue.dispatch(
-        attentionMergeKernel(geometry),
+        kernels.attentionMerge(geometry),
         { 0: uniform, 1: partial, 2: ml, 3: b(out) },
         [heads, tokens, 1],
       );
@@ -126,7 +135,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
     sample(out, logits, sampling) {
       const rows = samplingRows(out, logits, sampling);
       queue.dispatch(
-        sampleKernel({ vocab: logits.shape.at(-1)! }),
+        kernels.sample({ vocab: logits.shape.at(-1)! }),
         {
           0: queue.uniform([rows]),
           1: b(logits),
@@ -140,7 +149,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
     advance(history, inputs) {
       const { tokens } = advanceGeometry(history, inputs);
       queue.dispatch(
-        decodeAdvanceKernel(),
+        kernels.advance(),
         {
           0: queue.uniform([tokens]),
           1: b(inputs.state),
