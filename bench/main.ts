@@ -37,6 +37,10 @@ const BENCHES: Record<string, { args: string[]; what: string }> = {
     args: [DENO, "run", "-A", "bench/gpu_kernels.ts"],
     what: "GEMV/GEMM, kernel cache cold vs warm, decode plan (issue 4)",
   },
+  llamacpp: {
+    args: [DENO, "run", "-A", "bench/llamacpp_bench.ts"],
+    what: "--engine llamacpp: sluice serve vs node-llama-cpp direct, batch 1 and 8 (issue 10)",
+  },
   gpu_decode_step: {
     args: [DENO, "run", "-A", "bench/gpu_decode_step.ts"],
     what: "Llama decode step: captured plan (K = 1/4/16 per submit) vs op at a time",

@@ -18,6 +18,14 @@ if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/bun ] || [ packag
   npm ci --no-audit --no-fund || exit 1
 fi
 
+# 1b. node-llama-cpp for the llamacpp engine tests (tests/llamacpp): not a dependency of Sluice
+#     (~725 MB of prebuilt binaries), installed without touching package.json or the lock, the
+#     same one command the README gives users. `npm ci` above removes it, so check after it.
+if [ ! -f node_modules/node-llama-cpp/package.json ]; then
+  log "installing node-llama-cpp (llamacpp engine tests)"
+  npm install --no-save --no-audit --no-fund node-llama-cpp@3.22.1 || exit 1
+fi
+
 # 2. Debian packages the integration and GPU tests use (real servers: etcd-server and nats-server
 #    for distributed discovery and planes; software Vulkan for Deno's WebGPU, Mesa's EGL and
 #    llvmpipe GL ES for Dawn under Bun).

@@ -41,7 +41,7 @@ import { BlockManager } from "./block_manager.ts";
 import { Scheduler } from "./scheduler.ts";
 import { sequenceFor } from "./request_sequence.ts";
 import { modelCardFiles } from "./model_card_files.ts";
-import type { ModelCardInput } from "../../src/model_card/model_card.ts";
+import { createGgufTokenizer } from "../../src/tokenizer/gguf_tokenizer.ts";
 
 /** The KV cache memory the default block count stays within (f32 K and V of every layer). */
 export const KV_BUDGET_BYTES = 512 * 2 ** 20;
@@ -116,7 +116,6 @@ export class LlamaEngine implements LLMEngine {
   #maxLen = 0;
   #eos: number[] = [];
   #cleaned = false;
-  #card: Partial<ModelCardInput> = {};
 
   constructor(options: LlamaEngineOptions) {
     this.options = options;
@@ -270,8 +269,11 @@ export class LlamaEngine implements LLMEngine {
       maxBatchedTokens: maxBatched,
       maxBlocks,
     });
-    this.#card = await modelCardFiles(loaded, o.files ?? currentRuntime());
-    this.#eos = [...(this.#card.eos_token_ids ?? c.eosTokenIds)];
+    const modelFiles = await modelCardFiles(loaded, o.files ?? currentRuntime());
+    // The GGUF vocabulary's end-of-generation ids (EOS, EOT, ...), as the frontend derives them.
+    this.#eos = loaded.gguf
+      ? [...createGgufTokenizer(loaded.gguf.metadata).eosTokenIds]
+      : [...c.eosTokenIds];
     log(`Model ready in ${((performance.now() - started) / 1000).toFixed(2)} s`);
     const name = o.model.replace(/\/+$/, "").split("/").pop()!.replace(/\.gguf$/i, "");
     return {
@@ -282,12 +284,8 @@ export class LlamaEngine implements LLMEngine {
       total_kv_blocks: numBlocks,
       max_num_seqs: maxNumSeqs,
       max_num_batched_tokens: maxBatched,
+      model_files: modelFiles,
     };
-  }
-
-  /** The tokenizer files and EOS ids of the model (after `start`). */
-  modelCardExtra(): Partial<ModelCardInput> {
-    return this.#card;
   }
 
   async *generate(

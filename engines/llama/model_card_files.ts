@@ -1,38 +1,26 @@
 /**
- * What the llama engine tells the frontend through the model card, from its model files: the
- * tokenizer and chat-template files (`tokenizer.json`, `tokenizer_config.json`,
- * `generation_config.json` next to a safetensors checkpoint; the `.gguf` file itself, whose
- * `tokenizer.ggml.*` metadata and `tokenizer.chat_template` a GGUF-aware frontend reads) with
- * their SHA-256 and size, and the EOS ids the files name.
+ * The model files the llama engine names in its `EngineConfig.model_files`, which the worker
+ * puts in the model card so the frontend tokenizes exactly as the model expects: for a GGUF
+ * model its metadata prefix (role `gguf`: `tokenizer.ggml.*` and `tokenizer.chat_template`),
+ * for a safetensors checkpoint the `tokenizer.json`, `tokenizer_config.json` and
+ * `generation_config.json` beside it (those that exist), each with its SHA-256 and size.
  *
  * @module
  */
-import type { ModelCardInput } from "../../src/model_card/model_card.ts";
+import type { ModelFiles } from "../../src/model_card/model_card.ts";
 import {
   type LoadedLlamaModel,
   type ModelFileAccess,
   sha256Hex,
 } from "../../src/model/model_loader.ts";
-import { createGgufTokenizer } from "../../src/tokenizer/gguf_tokenizer.ts";
 
-type CardFiles = NonNullable<ModelCardInput["files"]>;
-
-/** The card fields of `model`; files that do not exist are left out. */
+/** The card files of `model`; files that do not exist are left out. */
 export async function modelCardFiles(
   model: LoadedLlamaModel,
   files: ModelFileAccess,
-): Promise<Partial<ModelCardInput>> {
-  if (model.gguf && model.ggufDigest) {
-    const tokenizer = createGgufTokenizer(model.gguf.metadata);
-    const eos = tokenizer.eosTokenIds.length
-      ? [...tokenizer.eosTokenIds]
-      : [...model.checkpoint.config.eosTokenIds];
-    return {
-      files: { tokenizer: { path: model.path, ...model.ggufDigest } },
-      ...(eos.length ? { eos_token_ids: eos } : {}),
-    };
-  }
-  const out: CardFiles = {};
+): Promise<ModelFiles> {
+  if (model.ggufCardFile) return { gguf: { ...model.ggufCardFile } };
+  const out: ModelFiles = {};
   const roles = [
     ["tokenizer", "tokenizer.json"],
     ["tokenizer_config", "tokenizer_config.json"],
@@ -48,6 +36,5 @@ export async function modelCardFiles(
     }
     out[role] = { path, sha256: await sha256Hex(bytes), size: bytes.length };
   }
-  const eos = model.checkpoint.config.eosTokenIds;
-  return { files: out, ...(eos.length ? { eos_token_ids: [...eos] } : {}) };
+  return out;
 }

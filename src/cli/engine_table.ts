@@ -6,6 +6,7 @@
 import type { EngineFactory } from "../engine/engine.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { LlamaEngine } from "../../engines/llama/mod.ts";
+import { LLAMACPP_FLAGS_HELP, LlamaCppEngine } from "../../engines/llamacpp/mod.ts";
 
 /** One engine the CLI can run. */
 export interface EngineEntry {
@@ -48,6 +49,11 @@ export const ENGINES: Record<string, EngineEntry> = {
   --max-num-batched-tokens N    tokens per step, the prefill chunk budget (default 256)
   --max-model-len N             longest sequence (default the model's, at most 2048)
   --max-tokens N                tokens per request when it sets none (default 256)`,
+  },
+  llamacpp: {
+    factory: LlamaCppEngine,
+    summary: "GGUF models on llama.cpp (node-llama-cpp, installed on demand)",
+    flags: LLAMACPP_FLAGS_HELP,
   },
 };
 

@@ -209,6 +209,7 @@ export async function serveCommand(
         allowedOrigins,
         readTextFile: runtime.readTextFile,
         readFile: runtime.readFile,
+        readFileRange: runtime.readFileRange,
         unrefTimer: runtime.unrefTimer,
         signal: signals.signal,
       });

@@ -12,7 +12,6 @@ import type { GenerateChunk } from "./generate_chunk.ts";
 import type { GenerateRequest, GenerateRequestInput } from "./generate_request.ts";
 import type { RequestContext } from "./request_context.ts";
 import type { WorkerConfigInput } from "./worker_config.ts";
-import type { ModelCardInput } from "../model_card/model_card.ts";
 
 /**
  * A token-in, token-out inference engine.
@@ -63,13 +62,25 @@ export interface LLMEngine {
    * succeeded or failed, never concurrently with `start` or itself). SHOULD NOT throw.
    */
   cleanup(): Promise<void>;
+  /**
+   * Load figures for metrics, read whenever metrics are scraped: MUST be cheap and MUST NOT
+   * throw. Fields the engine does not know are left out.
+   */
+  stats?(): EngineStats;
   /** The canary request for health checks, if the engine has a better one than the default. */
   healthCheckPayload?(): GenerateRequestInput | undefined;
-  /**
-   * Model-card fields the engine knows from its model files (tokenizer and chat-template files,
-   * EOS ids), read once after `start` resolved; the worker's own card options override them.
-   */
-  modelCardExtra?(): Partial<ModelCardInput>;
+}
+
+/** Load figures an engine reports through {@linkcode LLMEngine.stats}. */
+export interface EngineStats {
+  /** Share of the KV cache in use, 0 to 1. */
+  kv_usage?: number;
+  /** Requests being generated. */
+  running_requests?: number;
+  /** Requests waiting for the engine (queued, not yet scheduled). */
+  waiting_requests?: number;
+  /** Prompt tokens served from the prefix cache over all prompt tokens, 0 to 1. */
+  kv_cache_hit_rate?: number;
 }
 
 /** What `fromArgs` returns: an engine that is built but NOT started, and how to serve it. */

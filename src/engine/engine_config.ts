@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import type { Expect, IsSameType, Schema } from "./schema.ts";
+import { type ModelFiles, ModelFileSchema } from "../model_card/model_card.ts";
 
 /**
  * What a started engine reports. Optional fields that the engine does not know MUST be
@@ -41,6 +42,16 @@ export interface EngineConfig {
   data_parallel_start_rank?: number;
   /** Engine-specific data. Accepted for Dynamo parity; not read by the runtime. */
   runtime_data?: Record<string, unknown>;
+  /**
+   * Tokenizer and chat-template files the engine found with its weights (for example the GGUF
+   * file it loaded, role `gguf`), published in the model card so the frontend tokenizes as the
+   * model expects. Files given to the worker directly take precedence, role by role.
+   */
+  model_files?: ModelFiles;
+}
+
+function isModelFile(value: unknown): boolean {
+  return ModelFileSchema.safeParse(value).success;
 }
 
 const schema = z.object({
@@ -54,6 +65,13 @@ const schema = z.object({
   data_parallel_size: z.number().int().positive().optional(),
   data_parallel_start_rank: z.number().int().nonnegative().optional(),
   runtime_data: z.record(z.string(), z.unknown()).optional(),
+  model_files: z.object({
+    tokenizer: z.custom<ModelFiles["tokenizer"]>(isModelFile).optional(),
+    tokenizer_config: z.custom<ModelFiles["tokenizer"]>(isModelFile).optional(),
+    chat_template: z.custom<ModelFiles["tokenizer"]>(isModelFile).optional(),
+    generation_config: z.custom<ModelFiles["tokenizer"]>(isModelFile).optional(),
+    gguf: z.custom<ModelFiles["tokenizer"]>(isModelFile).optional(),
+  }).optional(),
 });
 
 /** The schema of {@linkcode EngineConfig}; `model` is required and non-empty. */

@@ -3,7 +3,7 @@
  *
  * @module
  */
-export type { EngineFactory, EngineSetup, LLMEngine } from "./engine.ts";
+export type { EngineFactory, EngineSetup, EngineStats, LLMEngine } from "./engine.ts";
 export { EngineConfigSchema } from "./engine_config.ts";
 export type { EngineConfig } from "./engine_config.ts";
 export {

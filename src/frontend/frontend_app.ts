@@ -71,6 +71,8 @@ export interface FrontendOptions {
   readTextFile?: (path: string) => Promise<string>;
   /** Reads tokenizer files named by path as raw bytes (preferred over `readTextFile`). */
   readFile?: (path: string) => Promise<Uint8Array>;
+  /** Reads a byte range of a file (a GGUF file's metadata prefix without its weights). */
+  readFileRange?: (path: string, start: number, end: number) => Promise<Uint8Array>;
   /** Fetches tokenizer files named by URL. */
   fetch?: typeof fetch;
   /** Bound on fetching one tokenizer file by URL (default 30 s). */
@@ -143,6 +145,7 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
   });
   const loader = options.resourceLoader ?? new ModelResourceLoader({
     readFile: options.readFile,
+    readFileRange: options.readFileRange,
     readTextFile: options.readTextFile,
     fetch: options.fetch,
     fetchTimeoutMs: options.fileFetchTimeoutMs,

@@ -1,11 +1,11 @@
 /**
  * Model resources: the tokenizer, chat template and EOS ids a frontend needs to
- * serve a model, built from its model card (a `tokenizer.json`, or a `.gguf` file whose
- * `tokenizer.ggml.*` metadata and chat template are read). Files named in the card are read
+ * serve a model, built from its model card. Files named in the card are read
  * (local path through an injected reader, or URL through `fetch`) and verified
  * against their SHA-256 and size; a card without a tokenizer file gets the bundled
  * default (Qwen3) tokenizer and chat template, which is what the embedded default
- * and the sample engine use. Resources are cached by the files they come from, so
+ * and the sample engine use. A card that names a GGUF file (role `gguf`) instead gets the
+ * tokenizer and chat template of its metadata, read from the verified metadata prefix only. Resources are cached by the files they come from, so
  * every worker of a model shares one tokenizer; the cache key is computed once per
  * model card object. Files are verified on their raw bytes (a BOM counts), then
  * decoded; a URL fetch is bounded by a timeout, and a failed load is forgotten so the
@@ -24,9 +24,9 @@ import type { IncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { TokenizerConfig } from "../tokenizer/tokenizer_config.ts";
 import { ByteLevelVocabulary, decoderFactory } from "../tokenizer/byte_level_decoder.ts";
-import { createIncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
-import { createGgufTokenizer } from "../tokenizer/gguf_tokenizer.ts";
 import { parseGgufHeader } from "../model/gguf/gguf_reader.ts";
+import { createGgufTokenizer } from "../tokenizer/gguf_tokenizer.ts";
+import { createIncrementalDecoder } from "../tokenizer/incremental_decoder.ts";
 
 /** What the frontend uses to pre- and post-process one model's requests. */
 export interface ModelResources {
@@ -73,6 +73,11 @@ export interface ModelResourceLoaderOptions {
    * re-encoded for verification, which matches the file for any valid UTF-8 file.
    */
   readTextFile?: (path: string) => Promise<string>;
+  /**
+   * Reads bytes `[start, end)` of a local file; used for the metadata prefix of a GGUF file
+   * (role `gguf`) so the weights are never read. Without it, `readFile` reads the whole file.
+   */
+  readFileRange?: (path: string, start: number, end: number) => Promise<Uint8Array>;
   /** Fetches files named by URL (default the global `fetch`). */
   fetch?: typeof fetch;
   /** Bound on each URL fetch, body included (default {@linkcode DEFAULT_FILE_FETCH_TIMEOUT_MS}). */
@@ -102,12 +107,14 @@ export class ModelResourceLoader {
   #keys = new WeakMap<ModelResourceSource, string>();
   #readFile: ((path: string) => Promise<Uint8Array>) | undefined;
   #readTextFile: ((path: string) => Promise<string>) | undefined;
+  #readFileRange: ((path: string, start: number, end: number) => Promise<Uint8Array>) | undefined;
   #fetch: typeof fetch;
   #fetchTimeoutMs: number;
 
   constructor(options: ModelResourceLoaderOptions = {}) {
     this.#readFile = options.readFile;
     this.#readTextFile = options.readTextFile;
+    this.#readFileRange = options.readFileRange;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#fetchTimeoutMs = options.fetchTimeoutMs ?? DEFAULT_FILE_FETCH_TIMEOUT_MS;
   }
@@ -143,8 +150,7 @@ export class ModelResourceLoader {
 
   async #load(card: ModelResourceSource): Promise<ModelResources> {
     const files = card.files;
-    const where = files.tokenizer?.path ?? files.tokenizer?.url ?? "";
-    if (/\.gguf$/i.test(where)) return this.#loadGguf(card, files.tokenizer!);
+    if (files.tokenizer === undefined && files.gguf !== undefined) return this.#loadGguf(card);
     let tokenizerJson: Record<string, unknown>;
     let config: TokenizerConfig | undefined;
     let defaultEos: readonly number[] = [];
@@ -198,43 +204,54 @@ export class ModelResourceLoader {
   }
 
   /**
-   * A GGUF model's resources: the `tokenizer.ggml.*` vocabulary (tokenized as llama.cpp does)
-   * and the `tokenizer.chat_template` of its metadata, unless the card has a custom template.
+   * Resources from a GGUF file's metadata: the tokenizer llama.cpp would build, its chat
+   * template (unless the card overrides it) and its end-of-generation ids.
    */
-  async #loadGguf(card: ModelResourceSource, file: ModelFile): Promise<ModelResources> {
-    const metadata = parseGgufHeader(await this.#readBytes(file), { metadataOnly: true }).metadata;
-    const tokenizer = createGgufTokenizer(metadata);
-    const token = (key: string) => {
-      const id = metadata.get(key);
-      return typeof id === "number" ? tokenizer.decode([id]) : "";
-    };
+  async #loadGguf(card: ModelResourceSource): Promise<ModelResources> {
+    const files = card.files;
+    const bytes = await this.#readBytes(files.gguf!, true);
+    const header = parseGgufHeader(bytes, { metadataOnly: true });
+    const tokenizer = createGgufTokenizer(header.metadata);
+    const text = (id: number | undefined) => id === undefined ? "" : tokenizer.vocab.tokens[id];
     const templateOptions = {
-      bosToken: token("tokenizer.ggml.bos_token_id"),
-      eosToken: token("tokenizer.ggml.eos_token_id"),
+      bosToken: text(tokenizer.vocab.bosId),
+      eosToken: text(tokenizer.vocab.eosId),
     };
-    const source = card.custom_chat_template ?? metadata.get("tokenizer.chat_template");
+    const template = card.custom_chat_template ??
+      (files.chat_template !== undefined
+        ? await this.#read(files.chat_template)
+        : tokenizer.chatTemplate);
     return {
       tokenizer,
-      chatTemplate: typeof source === "string"
-        ? createChatTemplate(source, templateOptions)
-        : undefined,
+      chatTemplate: template === undefined
+        ? undefined
+        : createChatTemplate(template, templateOptions),
       eosTokenIds: card.eos_token_ids ?? tokenizer.eosTokenIds,
       createDecoder: (options) =>
         createIncrementalDecoder(tokenizer, {
           skipSpecialTokens: options.skipSpecialTokens,
           context: options.promptTokenIds,
         }),
+      tokenBytes: (id) => tokenizer.tokenBytes(id),
     };
   }
 
   async #read(file: ModelFile): Promise<string> {
-    return decoder.decode(await this.#readBytes(file));
+    return decoder.decode(await this.#readBytes(file, false));
   }
 
-  async #readBytes(file: ModelFile): Promise<Uint8Array> {
+  /**
+   * A file's bytes, verified against the card; with `prefix`, only its first `file.size`
+   * bytes (a ranged read or request where possible).
+   */
+  async #readBytes(file: ModelFile, prefix: boolean): Promise<Uint8Array> {
     const where = file.path ?? file.url;
     let bytes: Uint8Array;
-    if (file.path !== undefined) {
+    if (prefix && file.path !== undefined && this.#readFileRange !== undefined) {
+      bytes = await this.#readFileRange(file.path, 0, file.size);
+    } else if (prefix && file.path === undefined) {
+      bytes = await this.#download(file.url!, file.size);
+    } else if (file.path !== undefined) {
       if (this.#readFile !== undefined) bytes = await this.#readFile(file.path);
       else if (this.#readTextFile !== undefined) {
         bytes = encoder.encode(await this.#readTextFile(file.path));
@@ -242,6 +259,7 @@ export class ModelResourceLoader {
     } else {
       bytes = await this.#download(file.url!);
     }
+    if (prefix && bytes.byteLength > file.size) bytes = bytes.subarray(0, file.size);
     if (bytes.byteLength !== file.size) {
       throw new TypeError(`${where} has ${bytes.byteLength} bytes, the card says ${file.size}`);
     }
@@ -252,11 +270,15 @@ export class ModelResourceLoader {
     return bytes;
   }
 
-  /** GETs `url`'s raw bytes within the fetch timeout (headers and body). */
-  async #download(url: string): Promise<Uint8Array> {
+  /**
+   * GETs `url`'s raw bytes within the fetch timeout (headers and body); with `length`, asks
+   * for the first `length` bytes only (a server that ignores `Range` sends them all).
+   */
+  async #download(url: string, length?: number): Promise<Uint8Array> {
     const signal = AbortSignal.timeout(this.#fetchTimeoutMs);
     try {
-      const response = await this.#fetch(url, { signal });
+      const headers = length === undefined ? undefined : { range: `bytes=0-${length - 1}` };
+      const response = await this.#fetch(url, { signal, headers });
       if (!response.ok) {
         await response.body?.cancel();
         throw new TypeError(`GET ${url} answered ${response.status}`);

@@ -96,6 +96,7 @@ function renderLabels(labels: Labels, extra?: [string, string]): string {
  */
 export class MetricsRegistry {
   #families = new Map<string, Family>();
+  #collectors = new Set<() => void>();
 
   /** A monotonically increasing counter. */
   counter(
@@ -152,8 +153,25 @@ export class MetricsRegistry {
     };
   }
 
+  /**
+   * Registers `collect`, called at the start of every {@linkcode MetricsRegistry.render} to
+   * refresh gauges read from elsewhere (an engine's KV usage). Returns its remover. A collector
+   * that throws is skipped for that render.
+   */
+  addCollector(collect: () => void): () => void {
+    this.#collectors.add(collect);
+    return () => void this.#collectors.delete(collect);
+  }
+
   /** The Prometheus text exposition of every family. */
   render(): string {
+    for (const collect of this.#collectors) {
+      try {
+        collect();
+      } catch {
+        // A failing source leaves its gauges as they were.
+      }
+    }
     const lines: string[] = [];
     for (const f of this.#families.values()) {
       lines.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.kind}`);

@@ -36,8 +36,11 @@ export interface LoadedLlamaModel {
   readonly checkpoint: LlamaCheckpoint;
   /** The parsed GGUF file (its `tokenizer.ggml.*` metadata), for GGUF models. */
   readonly gguf?: GgufFile;
-  /** Hex SHA-256 and size of the GGUF file (what a model card names it by), for GGUF models. */
-  readonly ggufDigest?: { readonly sha256: string; readonly size: number };
+  /**
+   * The model-card entry (role `gguf`) of a GGUF model: its path and the SHA-256 and size of
+   * its metadata prefix, which is all a frontend reads to build the tokenizer.
+   */
+  readonly ggufCardFile?: { readonly path: string; readonly sha256: string; readonly size: number };
   /** The directory of `config.json` (and `tokenizer.json`), for safetensors models. */
   readonly directory?: string;
 }
@@ -57,11 +60,12 @@ export async function loadLlamaModel(
     const gguf = readGguf(bytes);
     progress(`Parsed GGUF v${gguf.version}: ${gguf.tensors.size} tensors`);
     const checkpoint = llamaCheckpointFromGguf(gguf);
+    const prefix = bytes.subarray(0, gguf.metadataEnd);
     return {
       path,
       checkpoint,
       gguf,
-      ggufDigest: { sha256: await sha256Hex(bytes), size: bytes.length },
+      ggufCardFile: { path, sha256: await sha256Hex(prefix), size: prefix.length },
     };
   }
   const dir = path.replace(/\/+$/, "");

@@ -43,9 +43,14 @@ export interface ModelCard {
    * `chat_template` and `generation_config`. Each has a `path` or a `url` (at least one)
    * and the `sha256` the frontend MUST verify before use, so that a card cannot make a
    * frontend load files other than the worker's. Default `{}`.
+   *
+   * `gguf` names a GGUF model file whose `tokenizer.ggml.*` metadata and
+   * `tokenizer.chat_template` serve as tokenizer and chat template (used when `tokenizer` is
+   * absent). Its `size` and `sha256` cover only the file's first `size` bytes (header and
+   * metadata, up to the tensor infos): the frontend reads that prefix and never the weights.
    */
   files: {
-    [K in "tokenizer" | "tokenizer_config" | "chat_template" | "generation_config"]?: {
+    [K in "tokenizer" | "tokenizer_config" | "chat_template" | "generation_config" | "gguf"]?: {
       /** Local path (shared filesystem or same host). */
       path?: string;
       /** URL to fetch the file from. */
@@ -103,6 +108,14 @@ const modelFile = z.object({
   message: "a model file needs a path or a url",
 });
 
+const modelFiles = z.object({
+  tokenizer: modelFile.optional(),
+  tokenizer_config: modelFile.optional(),
+  chat_template: modelFile.optional(),
+  generation_config: modelFile.optional(),
+  gguf: modelFile.optional(),
+});
+
 const modelCard = z.object({
   served_model_name: z.string().min(1),
   model_name: z.string().min(1),
@@ -117,12 +130,7 @@ const modelCard = z.object({
     data_parallel_size: z.number().int().positive().optional(),
   }).default({}),
   migration_limit: z.number().int().min(0).default(0),
-  files: z.object({
-    tokenizer: modelFile.optional(),
-    tokenizer_config: modelFile.optional(),
-    chat_template: modelFile.optional(),
-    generation_config: modelFile.optional(),
-  }).default({}),
+  files: modelFiles.default({}),
   custom_chat_template: z.string().optional(),
   eos_token_ids: z.array(z.number().int().nonnegative()).optional(),
   instance_id: z.string().regex(/^[0-9]+$/),
@@ -130,6 +138,12 @@ const modelCard = z.object({
 
 /** A file the frontend needs (tokenizer, chat template, generation config). */
 export const ModelFileSchema: Schema<NonNullable<ModelCard["files"]["tokenizer"]>> = modelFile;
+
+/** The files of a model card by role (see {@linkcode ModelCard.files}). */
+export type ModelFiles = ModelCard["files"];
+
+/** The schema of {@linkcode ModelFiles}. */
+export const ModelFilesSchema: Schema<ModelFiles> = modelFiles;
 
 /** The schema of {@linkcode ModelCard}. */
 export const ModelCardSchema: Schema<ModelCard> = modelCard;

@@ -33,6 +33,13 @@ export interface Runtime {
   readTextFile(path: string): Promise<string>;
   /** Reads a file's raw bytes. */
   readFile(path: string): Promise<Uint8Array>;
+  /**
+   * Reads bytes `[start, end)` of a file (fewer when the file ends first), without reading the
+   * rest: the frontend reads only a GGUF file's metadata this way.
+   */
+  readFileRange(path: string, start: number, end: number): Promise<Uint8Array>;
+  /** A file's size in bytes. */
+  fileSize(path: string): Promise<number>;
   /** Writes a UTF-8 text file (created or replaced). */
   writeTextFile(path: string, text: string): Promise<void>;
   /** Lets the process exit even while `timer` is pending (no-op where unsupported). */
@@ -86,7 +93,15 @@ export function currentRuntime(): Runtime {
     onSignal(signal, handler) {
       if (name === "deno") {
         g.Deno.addSignalListener(signal, handler);
-        return () => g.Deno.removeSignalListener(signal, handler);
+        // Libraries built on `signal-exit` (node-llama-cpp loads one) re-raise a signal when
+        // they see no other `process` listener, and Deno's own listeners are invisible to
+        // them: without a visible one, one SIGTERM arrives twice (a "second signal").
+        const visible = () => {};
+        process.on(signal, visible);
+        return () => {
+          g.Deno.removeSignalListener(signal, handler);
+          process.off(signal, visible);
+        };
       }
       process.on(signal, handler);
       const release = holdKeepAlive();
@@ -109,6 +124,11 @@ export function currentRuntime(): Runtime {
       const buffer = await readFile(path);
       return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     },
+    readFileRange: readFileRange,
+    async fileSize(path) {
+      const { stat } = await import("node:fs/promises");
+      return (await stat(path)).size;
+    },
     async writeTextFile(path, text) {
       const { writeFile } = await import("node:fs/promises");
       await writeFile(path, text);
@@ -118,4 +138,22 @@ export function currentRuntime(): Runtime {
       else (timer as unknown as { unref?: () => void }).unref?.();
     },
   };
+}
+
+/** Reads bytes `[start, end)` of `path` (fewer at the end of the file). */
+async function readFileRange(path: string, start: number, end: number): Promise<Uint8Array> {
+  const { open } = await import("node:fs/promises");
+  const file = await open(path, "r");
+  try {
+    const out = new Uint8Array(Math.max(0, end - start));
+    let filled = 0;
+    while (filled < out.length) {
+      const { bytesRead } = await file.read(out, filled, out.length - filled, start + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return out.subarray(0, filled);
+  } finally {
+    await file.close();
+  }
 }

@@ -32,6 +32,7 @@ export interface EmbeddedStackOptions extends
     | "maxBodyBytes"
     | "readTextFile"
     | "readFile"
+    | "readFileRange"
     | "fetch"
     | "fileFetchTimeoutMs"
     | "sseBufferLimit"

@@ -198,10 +198,14 @@ export class GgufTokenizer implements Tokenizer {
     return lenient.decode(all);
   }
 
-  /** The text of one token for display: U+FFFD when it holds part of a character. */
+  /**
+   * The text of one token on its own, as `decode([id])` gives it (U+FFFD for part of a
+   * character; a SentencePiece token loses its leading space like a decoded text does; use
+   * {@linkcode GgufTokenizer.tokenBytes} for the exact bytes).
+   */
   tokenString(id: number): string {
     this.#check(id, "show");
-    return lenient.decode(this.tokenBytes(id));
+    return this.decode([id]);
   }
 
   /** The raw bytes of one token (special tokens: their UTF-8 text). */

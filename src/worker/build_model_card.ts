@@ -21,7 +21,8 @@ export interface ModelCardSources {
 /**
  * Builds the card: served name from the config, else the engine's served name, else its
  * model; KV and runtime limits from the engine; migration limit and custom template from
- * the config; then `extra`; the instance id always last.
+ * the config; then `extra`; files from the engine (`model_files`) and `extra`, role by role;
+ * the instance id always last.
  */
 export function buildModelCard(sources: ModelCardSources): ModelCardInput {
   const { config, engineConfig: ec } = sources;
@@ -41,6 +42,9 @@ export function buildModelCard(sources: ModelCardSources): ModelCardInput {
     migration_limit: config.migration_limit,
     custom_chat_template: config.custom_jinja_template,
     ...sources.extra,
+    files: ec.model_files === undefined && sources.extra?.files === undefined
+      ? undefined
+      : { ...ec.model_files, ...sources.extra?.files },
     instance_id: sources.instanceId,
   };
 }

@@ -190,9 +190,11 @@ export function createWorker(options: WorkerOptions): Worker {
     withdrawn = true;
     await bounded(publishing, STEP_TIMEOUT_MS);
   };
+  let removeStatsCollector = () => {};
 
   const cleanupOnce = () => {
     cleanupPromise ??= (async () => {
+      removeStatsCollector();
       const t0 = performance.now();
       try {
         await engine.cleanup();
@@ -240,7 +242,7 @@ export function createWorker(options: WorkerOptions): Worker {
       config,
       engineConfig: engineConfig!,
       instanceId,
-      extra: { ...engine.modelCardExtra?.(), ...options.modelCard },
+      extra: options.modelCard,
     });
     await options.discovery.register(keys.card, card);
     await options.discovery.register(keys.instance, initial);
@@ -332,6 +334,22 @@ export function createWorker(options: WorkerOptions): Worker {
       metrics.healthy.set(labels, 1);
       if (engineConfig.total_kv_blocks !== undefined) {
         metrics.kvTotalBlocks.set(labels, engineConfig.total_kv_blocks);
+      }
+      if (engine.stats !== undefined) {
+        const statsLabels = labels;
+        removeStatsCollector = registry.addCollector(() => {
+          const s = engine.stats!();
+          if (s.kv_usage !== undefined) metrics.kvUsage.set(statsLabels, s.kv_usage * 100);
+          if (s.waiting_requests !== undefined) {
+            metrics.waiting.set(statsLabels, s.waiting_requests);
+          }
+          if (s.running_requests !== undefined) {
+            metrics.running.set(statsLabels, s.running_requests);
+          }
+          if (s.kv_cache_hit_rate !== undefined) {
+            metrics.kvHitRate.set(statsLabels, s.kv_cache_hit_rate);
+          }
+        });
       }
       logger.info("engine started", { seconds: ((performance.now() - t0) / 1000).toFixed(3) });
       if (shutdownPromise) {

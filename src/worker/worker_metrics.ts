@@ -49,6 +49,14 @@ export interface WorkerMetrics {
   kvTotalBlocks: Gauge;
   /** `health_checks_total`: health canaries sent, by result. */
   canaries: Counter;
+  /** `gpu_cache_usage_percent`: KV cache in use (engine `stats()`), 0 to 100. */
+  kvUsage: Gauge;
+  /** `num_requests_waiting`: requests queued inside the engine. */
+  waiting: Gauge;
+  /** `num_requests_running`: requests the engine is generating. */
+  running: Gauge;
+  /** `kv_cache_hit_rate`: prompt tokens served from the prefix cache, 0 to 1. */
+  kvHitRate: Gauge;
 }
 
 /** Creates (or reuses) the worker metric families in `registry`. */
@@ -90,6 +98,13 @@ export function createWorkerMetrics(registry: MetricsRegistry): WorkerMetrics {
       "KV cache blocks the engine advertised at start (total_kv_blocks).",
     ),
     canaries: registry.counter(`${p}health_checks_total`, "Health canaries sent, by result."),
+    kvUsage: registry.gauge(`${p}gpu_cache_usage_percent`, "KV cache in use, percent."),
+    waiting: registry.gauge(`${p}num_requests_waiting`, "Requests queued inside the engine."),
+    running: registry.gauge(`${p}num_requests_running`, "Requests the engine is generating."),
+    kvHitRate: registry.gauge(
+      `${p}kv_cache_hit_rate`,
+      "Prompt tokens served from the prefix cache over all prompt tokens.",
+    ),
   };
 }
 

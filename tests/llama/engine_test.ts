@@ -8,6 +8,7 @@ import type { GenerateChunk } from "../../src/engine/generate_chunk.ts";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { sha256Hex } from "../../src/model/model_loader.ts";
+import { parseGgufHeader } from "../../src/model/gguf/gguf_reader.ts";
 import { tinySentencePieceJson } from "../tokenizer/tiny_sentencepiece.ts";
 import { fixtureRoot, ggufModel, safetensorsModel } from "./_fixture_dir.ts";
 
@@ -208,28 +209,30 @@ describe("llama engine (cpu)", () => {
         assert.ok(Math.abs(top[0].logprob - lps[i]) < 1e-9 && lps[i] < 0);
         assert.ok(top[0].logprob >= top[1].logprob && top[1].logprob >= top[2].logprob);
       });
-      // Penalties change the greedy continuation of a repetitive prompt.
+      // Frequency and presence penalties change a greedy continuation long enough to repeat.
       const rep = [1, 50, 50, 50, 50, 50, 50];
       const plain = tokensOf(
         await collect(engine, {
           token_ids: rep,
-          stop_conditions: { max_tokens: 8, ignore_eos: true },
+          stop_conditions: { max_tokens: 48, ignore_eos: true },
           sampling_options: { temperature: 0 },
         }),
       );
       const penalised = tokensOf(
         await collect(engine, {
           token_ids: rep,
-          stop_conditions: { max_tokens: 8, ignore_eos: true },
+          stop_conditions: { max_tokens: 48, ignore_eos: true },
           sampling_options: {
             temperature: 0,
             frequency_penalty: 2,
             presence_penalty: 2,
-            repetition_penalty: 3,
           },
         }),
       );
+      assert.ok(new Set(plain).size < plain.length, "the unpenalised output repeats a token");
       assert.notDeepEqual(penalised, plain);
+      const repeats = (t: number[]) => t.length - new Set(t).size;
+      assert.ok(repeats(penalised) < repeats(plain), "penalties reduce repetition");
     } finally {
       await engine.cleanup();
     }
@@ -256,23 +259,27 @@ describe("llama engine (cpu)", () => {
     }
   });
 
-  it("publishes the tokenizer files and EOS ids of its model in the card", async () => {
+  it("names the model's tokenizer files in its EngineConfig (the worker's model card)", async () => {
     const engine = new LlamaEngine({ model: gguf, log: quiet });
-    await engine.start("1");
-    const card = engine.modelCardExtra();
+    const config = await engine.start("1");
     await engine.cleanup();
-    const bytes = await readFile(gguf);
-    assert.equal(card.files?.tokenizer?.path, gguf);
-    assert.equal(card.files?.tokenizer?.size, bytes.length);
-    assert.equal(card.files?.tokenizer?.sha256, await sha256Hex(new Uint8Array(bytes)));
-    assert.ok(card.eos_token_ids?.length);
+    const bytes = new Uint8Array(await readFile(gguf));
+    const { metadataEnd } = parseGgufHeader(bytes);
+    // The GGUF metadata prefix only: a frontend never reads the weights.
+    assert.deepEqual(config.model_files, {
+      gguf: {
+        path: gguf,
+        size: metadataEnd,
+        sha256: await sha256Hex(bytes.subarray(0, metadataEnd)),
+      },
+    });
     await writeFile(join(model, "tokenizer.json"), JSON.stringify(tinySentencePieceJson()));
     const st = new LlamaEngine({ model, log: quiet });
-    await st.start("1");
-    const stCard = st.modelCardExtra();
+    const stConfig = await st.start("1");
     await st.cleanup();
-    assert.equal(stCard.files?.tokenizer?.path, `${model}/tokenizer.json`);
-    assert.equal(stCard.files?.tokenizer_config, undefined);
+    assert.equal(stConfig.model_files?.tokenizer?.path, `${model}/tokenizer.json`);
+    assert.equal(stConfig.model_files?.tokenizer_config, undefined);
+    assert.equal(stConfig.model_files?.gguf, undefined);
   });
 
   it("preempts and recomputes when KV blocks run out, with the same greedy tokens", async () => {

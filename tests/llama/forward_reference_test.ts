@@ -192,9 +192,10 @@ describe("cpu forward pass vs a float64 reference", () => {
 
   it("Llama 3 RoPE scaling: GGUF rope_freqs and an HF rope_scaling of type llama3", async () => {
     // HF's llama3 rule, written here: wavelengths below 64/4 kept, above 64/1 slowed by 8,
-    // interpolated between (head dim 16, base 1e4: all three bands occur).
-    const divisors = Array.from({ length: 8 }, (_, i) => {
-      const inv = Math.pow(10000, (-2 * i) / 16), wavelen = (2 * Math.PI) / inv;
+    // interpolated between (base 1e4: all three bands occur at the fixture's head size).
+    const hd = FIXTURE_SIZES.tiny.nEmbd / FIXTURE_SIZES.tiny.nHead;
+    const divisors = Array.from({ length: hd / 2 }, (_, i) => {
+      const inv = Math.pow(10000, (-2 * i) / hd), wavelen = (2 * Math.PI) / inv;
       if (wavelen < 16) return 1;
       if (wavelen > 64) return 8;
       const smooth = (64 / wavelen - 1) / (4 - 1);

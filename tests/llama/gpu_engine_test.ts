@@ -17,7 +17,7 @@ import { parseGenerateRequest } from "../../src/engine/generate_request.ts";
 import { createRequestContext } from "../../src/engine/request_context.ts";
 import { LlamaEngine } from "../../engines/llama/mod.ts";
 import { createLlamaBackend } from "../../engines/llama/llama_backend.ts";
-import type { FixtureModelOptions } from "../fixtures/model/fixture_model.ts";
+import { FIXTURE_SIZES, type FixtureModelOptions } from "../fixtures/model/fixture_model.ts";
 import { fixtureRoot, ggufModel, ggufModelWithRopeFreqs } from "./_fixture_dir.ts";
 
 const device = await acquireTestDevice();
@@ -108,7 +108,9 @@ describe("llama engine on WebGPU", { skip }, () => {
   }
 
   it("Llama 3 RoPE scaling (rope_freqs): webgpu and webgpu-eager logits match cpu", async () => {
-    const path = await ggufModelWithRopeFreqs(root.path, "llama3", [1, 1.5, 3, 8, 8, 8, 8, 8]);
+    const pairs = FIXTURE_SIZES.tiny.nEmbd / FIXTURE_SIZES.tiny.nHead / 2;
+    const divisors = Array.from({ length: pairs }, (_, i) => (i < 2 ? 1 : i < 4 ? 1 + i : 8));
+    const path = await ggufModelWithRopeFreqs(root.path, "llama3", divisors);
     const want = await logitsOn("cpu", path);
     for (const name of ["webgpu", "webgpu-eager"] as const) {
       const diff = maxAbsDiff(await logitsOn(name, path), want);

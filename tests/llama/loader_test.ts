@@ -15,7 +15,7 @@ import { GgmlType } from "../../src/model/gguf/gguf_format.ts";
 import { encodeTensor } from "../../src/model/gguf/gguf_quant.ts";
 import { dequantizeWeight } from "../../src/gpu/host_weight.ts";
 import { toF16 } from "../../src/gpu/quant.ts";
-import { fixtureGgufSpec, fixtureTensors } from "../fixtures/model/fixture_model.ts";
+import { FIXTURE_SIZES, fixtureGgufSpec, fixtureTensors } from "../fixtures/model/fixture_model.ts";
 import { hfFixtureTensors, toBf16 } from "../fixtures/model/safetensors_fixture.ts";
 import { fixtureRoot, ggufModel, safetensorsModel } from "./_fixture_dir.ts";
 import { SluiceError } from "../../src/errors/sluice_error.ts";
@@ -47,13 +47,21 @@ describe("GGUF loading", () => {
       const c = checkpoint.config;
       assert.equal(c.arch, "llama");
       assert.equal(c.ropeMode, "interleaved");
-      assert.deepEqual([c.hidden, c.layers, c.heads, c.kvHeads, c.headDim], [64, 2, 4, 2, 16]);
+      const t = FIXTURE_SIZES.tiny;
+      assert.deepEqual([c.hidden, c.layers, c.heads, c.kvHeads, c.headDim], [
+        t.nEmbd,
+        t.nLayer,
+        t.nHead,
+        t.nHeadKv,
+        t.nEmbd / t.nHead,
+      ]);
+      assert.ok(c.kvHeads < c.heads, "the fixture is GQA");
       assert.equal(c.tiedEmbeddings, false);
       const byName = new Map(fixtureTensors({ dtype }).map((t) => [t.name, t]));
       const q = checkpoint.layers[1].q;
       const want = byName.get("blk.1.attn_q.weight")!.values();
       assert.equal(q.dtype, dtype);
-      assert.deepEqual(q.shape, [64, 64]);
+      assert.deepEqual(q.shape, [t.nEmbd, t.nEmbd]);
       const type =
         { f32: GgmlType.F32, f16: GgmlType.F16, q8_0: GgmlType.Q8_0, q4_0: GgmlType.Q4_0 }[dtype];
       const bytes = encodeTensor(type, want);
@@ -74,7 +82,8 @@ describe("GGUF loading", () => {
     const qwen = await loadLlamaModel(await ggufModel(root.path, "qwen", { arch: "qwen2" }), files);
     assert.equal(qwen.checkpoint.config.ropeMode, "neox");
     assert.equal(qwen.checkpoint.config.qkvBias, true);
-    assert.equal(qwen.checkpoint.layers[0].kBias!.length, 32);
+    const t = FIXTURE_SIZES.tiny;
+    assert.equal(qwen.checkpoint.layers[0].kBias!.length, (t.nEmbd / t.nHead) * t.nHeadKv);
     const tied = await loadLlamaModel(await ggufModel(root.path, "tied", { tied: true }), files);
     assert.equal(tied.checkpoint.config.tiedEmbeddings, true);
     assert.equal(tied.checkpoint.lmHead, undefined);

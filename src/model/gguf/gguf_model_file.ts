@@ -96,6 +96,8 @@ export interface GgufFile {
   readonly metadata: Readonly<Record<string, unknown>>;
   /** Tensors by name, in file order. */
   readonly tensors: ReadonlyMap<string, GgufTensor>;
+  /** Bytes of the header up to the end of the metadata (what a tokenizer needs). */
+  readonly metadataEnd: number;
 }
 
 /**
@@ -136,7 +138,12 @@ export function readGguf(bytes: Uint8Array): GgufFile {
         : bytes.subarray(info.offset, info.offset + size),
     });
   }
-  return { version: header.version, metadata: Object.fromEntries(header.metadata), tensors };
+  return {
+    version: header.version,
+    metadata: Object.fromEntries(header.metadata),
+    tensors,
+    metadataEnd: header.metadataEnd,
+  };
 }
 
 /**
