@@ -8,7 +8,12 @@
  *
  * @module
  */
-import type { EngineFactory, EngineSetup, LLMEngine } from "../../src/engine/engine.ts";
+import type {
+  EngineFactory,
+  EngineSetup,
+  EngineStats,
+  LLMEngine,
+} from "../../src/engine/engine.ts";
 import type { EngineConfig } from "../../src/engine/engine_config.ts";
 import { type GenerateChunk, makeUsage } from "../../src/engine/generate_chunk.ts";
 import type { GenerateRequest } from "../../src/engine/generate_request.ts";
@@ -178,6 +183,18 @@ export class LlamaEngine implements LLMEngine {
   /** KV blocks a new allocation can take (free plus cached-but-unreferenced); 0 before start. */
   freeBlocks(): number {
     return this.#blocks?.freeCount() ?? 0;
+  }
+
+  /** KV usage, running and waiting requests, prefix-cache hit rate (empty before start). */
+  stats(): EngineStats {
+    const blocks = this.#blocks, scheduler = this.#scheduler;
+    if (!blocks || !scheduler) return {};
+    return {
+      kv_usage: 1 - blocks.freeCount() / blocks.numBlocks,
+      running_requests: scheduler.running,
+      waiting_requests: scheduler.waiting,
+      kv_cache_hit_rate: scheduler.prefixHitRate,
+    };
   }
 
   /** Scheduler steps run so far (for tests and benchmarks). */

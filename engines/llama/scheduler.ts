@@ -37,6 +37,8 @@ export class Scheduler {
   #loop?: Promise<void>;
   #steps = 0;
   #closed = false;
+  #promptTokens = 0;
+  #cachedTokens = 0;
 
   constructor(runner: LlamaBatchRunner, blocks: BlockManager, limits: SchedulerLimits) {
     this.#runner = runner;
@@ -52,6 +54,21 @@ export class Scheduler {
   /** Sequences admitted or waiting. */
   get active(): number {
     return this.#running.length + this.#waiting.length;
+  }
+
+  /** Sequences admitted (being computed). */
+  get running(): number {
+    return this.#running.length;
+  }
+
+  /** Sequences waiting for admission. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Prompt tokens served from the prefix cache over all prompt tokens admitted (0 to 1). */
+  get prefixHitRate(): number {
+    return this.#promptTokens ? this.#cachedTokens / this.#promptTokens : 0;
   }
 
   /** Queues `seq`; it joins the batch at the next step. */
@@ -152,7 +169,12 @@ export class Scheduler {
         seq.blocks = this.#blocks.match(seq.tokens);
         seq.computed = seq.blocks.length * this.#blocks.blockSize;
         // Only a first admission's hit is the prompt's cached tokens (not a recompute).
-        if (seq.generated === 0) seq.cachedTokens = seq.computed;
+        if (seq.generated === 0 && !seq.counted) {
+          seq.counted = true;
+          seq.cachedTokens = seq.computed;
+          this.#promptTokens += seq.promptLength;
+          this.#cachedTokens += seq.computed;
+        }
       }
       const count = Math.min(seq.pending(), budget);
       if (!this.#grow(seq, seq.computed + count)) {

@@ -39,8 +39,10 @@ export class Sequence {
   computed = 0;
   /** Prompt tokens served from the prefix cache. */
   cachedTokens = 0;
-  /** Prefix-cache lookup done (on first admission). */
+  /** Prefix-cache lookup done (on the current admission). */
   matched = false;
+  /** Its prompt was counted in the prefix-cache hit rate (first admission only). */
+  counted = false;
   /** Generated tokens (excluding a final stop/EOS token). */
   generated = 0;
   /** No longer scheduled (finished, cancelled or failed). */

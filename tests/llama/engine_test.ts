@@ -90,6 +90,9 @@ describe("llama engine (cpu)", () => {
       assert.equal(first.at(-1)!.completion_usage!.prompt_tokens_details, undefined);
       assert.equal(second.at(-1)!.completion_usage!.prompt_tokens_details?.cached_tokens, 16);
       assert.deepEqual(tokensOf(second), tokensOf(first));
+      const stats = engine.stats();
+      assert.equal(stats.kv_cache_hit_rate, 16 / 38, "16 of 2 × 19 prompt tokens were cached");
+      assert.deepEqual([stats.running_requests, stats.waiting_requests, stats.kv_usage], [0, 0, 0]);
     } finally {
       await engine.cleanup();
     }
