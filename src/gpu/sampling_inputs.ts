@@ -11,7 +11,7 @@
  * console.assert(unpackSamplingParams(words, 0).topK === 40);
  * ```
  */
-import type { Tensor } from "./backend.ts";
+import type { Tensor } from "./tensor.ts";
 import type { SamplingParams } from "./reference/sampling.ts";
 import { SAMPLE_PARAM_WORDS } from "./kernels/sample.ts";
 
