@@ -14,3 +14,4 @@
  * @module
  */
 export * from "./src/gpu/mod.ts";
+export type { TensorAllocator } from "./src/gpu/tensor.ts";

@@ -8,6 +8,7 @@
 import type { EngineFactory } from "../../src/engine/engine.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { MockerEngine } from "../../engines/mocker/mod.ts";
+import { LlamaEngine } from "../../engines/llama/mod.ts";
 import { LLAMACPP_FLAGS_HELP, LlamaCppEngine } from "../../engines/llamacpp/mod.ts";
 
 /** One engine the CLI can run. */
@@ -56,6 +57,19 @@ export const ENGINES: Record<string, EngineEntry> = {
   --startup-time S                    simulated start-up seconds (default 0)
   --seed N                            seed of the generated token ids (default 0)
   --max-tokens N                      tokens per request when the request sets none (default 16)`,
+  },
+  llama: {
+    factory: LlamaEngine,
+    summary: "Llama-family models (Llama 2/3, Mistral, Qwen2) from GGUF or safetensors",
+    flags: `Llama engine flags:
+  --model PATH                  .gguf file or safetensors directory (required)
+  --backend NAME                cpu | webgpu-eager | webgpu (default cpu; no GPU falls back to cpu)
+  --block-size N                tokens per KV block (default 16)
+  --num-blocks N                KV blocks (default max-num-seqs full sequences within 512 MiB)
+  --max-num-seqs N              sequences per scheduler step (default 16)
+  --max-num-batched-tokens N    tokens per step, the prefill chunk budget (default 256)
+  --max-model-len N             longest sequence (default the model's, at most 2048)
+  --max-tokens N                tokens per request when it sets none (default 256)`,
   },
   llamacpp: {
     factory: LlamaCppEngine,

@@ -37,6 +37,18 @@ export const ErrorCode = {
   ContextCreationFailed: "context_creation_failed",
   /** The `llamacpp` engine's optional dependency `node-llama-cpp` is not installed. */
   NodeLlamaCppMissing: "node_llama_cpp_missing",
+  /** A model file ends before the data its header describes (e.g. an interrupted download). */
+  ModelTruncated: "model_truncated",
+  /** A model file's contents contradict themselves. */
+  ModelCorrupt: "model_corrupt",
+  /** A tensor type the engine does not load. */
+  ModelUnsupportedType: "model_unsupported_type",
+  /** A model architecture the engine does not run. */
+  ModelUnsupportedArchitecture: "model_unsupported_architecture",
+  /** A tensor the architecture needs is missing. */
+  ModelMissingTensor: "model_missing_tensor",
+  /** A tensor has the wrong shape. */
+  ModelBadShape: "model_bad_shape",
   /** The HTTP method is not served on this path (405). */
   MethodNotAllowed: "method_not_allowed",
   /** No route for this path (404). */

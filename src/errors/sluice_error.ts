@@ -76,8 +76,12 @@ export class SluiceError extends Error {
     Object.defineProperty(this, BRAND, { value: true });
   }
 
-  /** `instanceof SluiceError` holds for a SluiceError built by any copy of this module. */
+  /**
+   * `instanceof SluiceError` holds for a SluiceError built by any copy of this module; a
+   * subclass (`instanceof ModelFileError`) keeps the ordinary prototype check.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== SluiceError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === "object" && value !== null &&
       (value as Record<symbol, unknown>)[BRAND] === true;
   }

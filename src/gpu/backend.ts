@@ -24,16 +24,9 @@ import type { HostWeight } from "./host_weight.ts";
 import type { RopeMode } from "./kernels/rope.ts";
 import type { PagedBatch, PagedKvCache } from "./paged_kv_cache.ts";
 import type { SamplingInputs } from "./sampling_inputs.ts";
+import type { Tensor } from "./tensor.ts";
 
-/** An f32 or u32 activation tensor, or a weight. MUST only be passed to its own backend. */
-export interface Tensor {
-  /** Logical shape. */
-  readonly shape: readonly number[];
-  /** Element type (`weight` for uploaded weights of any storage format). */
-  readonly kind: "f32" | "u32" | "weight";
-  /** Name of the backend that created it. */
-  readonly backend: string;
-}
+export type { Tensor } from "./tensor.ts";
 
 /** The ops. Shapes: activations are row-major `[tokens, features]`. */
 export interface Backend {
@@ -75,11 +68,20 @@ export interface Backend {
   rmsnorm(out: Tensor, x: Tensor, weight: Tensor, eps: number): void;
   /** `residual += x; out = rmsnorm(residual)`. */
   addRmsnorm(out: Tensor, residual: Tensor, x: Tensor, weight: Tensor, eps: number): void;
-  /** In-place RoPE of `x[T, heads·headDim]` at `positions[T]`. */
+  /**
+   * In-place RoPE of `x[T, heads·headDim]` at `positions[T]`; `freqFactors` (Llama 3's
+   * `rope_freqs`, one per rotated pair) divide the pair frequencies.
+   */
   rope(
     x: Tensor,
     positions: Tensor,
-    options: { heads: number; headDim: number; theta: number; mode: RopeMode },
+    options: {
+      heads: number;
+      headDim: number;
+      theta: number;
+      mode: RopeMode;
+      freqFactors?: readonly number[];
+    },
   ): void;
   /** `out = a + b`. */
   add(out: Tensor, a: Tensor, b: Tensor): void;

@@ -165,7 +165,12 @@ export function createLlamaDecodeStep(
     tensors.push(cache.k, cache.v);
     return cache;
   });
-  const rope = { headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode };
+  const rope = {
+    headDim: c.headDim,
+    theta: c.ropeTheta,
+    mode: c.ropeMode,
+    freqFactors: c.ropeFreqFactors,
+  };
   return {
     tokens,
     ids,

@@ -23,12 +23,15 @@ import { embeddingKernel } from "./kernels/embedding.ts";
 import { rmsnormKernel } from "./kernels/rmsnorm.ts";
 import { ropeKernel } from "./kernels/rope.ts";
 import { kvAppendKernel } from "./kernels/kv_append.ts";
-import { attentionMergeKernel, attentionSplitKernel } from "./kernels/attention.ts";
+import {
+  attentionMergeKernel,
+  attentionSplitKernel,
+  pagedAttentionOptions,
+} from "./kernels/attention.ts";
 import { elementwiseKernel } from "./kernels/elementwise.ts";
 import { sampleKernel } from "./kernels/sample.ts";
 import { argmaxKernel } from "./kernels/argmax.ts";
 import { decodeAdvanceKernel } from "./kernels/decode_advance.ts";
-import { pagedAttentionOptions } from "./backends/webgpu_decode_ops.ts";
 
 /** The model dimensions a kernel set depends on. */
 export interface LlamaKernelConfig {
@@ -54,6 +57,8 @@ export interface LlamaKernelConfig {
   readonly ropeTheta: number;
   /** RoPE pairing. */
   readonly ropeMode: RopeMode;
+  /** RoPE per-pair frequency divisors (Llama 3 `rope_freqs`); absent: none. */
+  readonly ropeFreqFactors?: readonly number[];
   /** RMSNorm epsilon. */
   readonly eps: number;
   /** QKV projections carry biases (Qwen2). */
@@ -89,10 +94,22 @@ function sharedPieces(c: LlamaKernelConfig, fused: boolean): KernelPiece[] {
   return [
     fixedPiece(embeddingKernel({ dtype: c.dtype, dim: c.hidden })),
     fixedPiece(
-      ropeKernel({ heads: c.heads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode }),
+      ropeKernel({
+        heads: c.heads,
+        headDim: c.headDim,
+        theta: c.ropeTheta,
+        mode: c.ropeMode,
+        freqFactors: c.ropeFreqFactors,
+      }),
     ),
     fixedPiece(
-      ropeKernel({ heads: c.kvHeads, headDim: c.headDim, theta: c.ropeTheta, mode: c.ropeMode }),
+      ropeKernel({
+        heads: c.kvHeads,
+        headDim: c.headDim,
+        theta: c.ropeTheta,
+        mode: c.ropeMode,
+        freqFactors: c.ropeFreqFactors,
+      }),
     ),
     fixedPiece(
       kvAppendKernel({

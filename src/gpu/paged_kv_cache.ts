@@ -1,5 +1,5 @@
 /**
- * The paged KV cache shared by every {@link Backend}: one layer's K and V, each a tensor of
+ * The paged KV cache shared by every `Backend`: one layer's K and V, each a tensor of
  * `numBlocks · blockSize` slots of `[kvHeads, headDim]` f32 (vLLM's "NHD" layout, slot-major),
  * and the {@link PagedBatch} that addresses it (block table per sequence, sequence and
  * position per token). A token at position `p` of sequence `s` lives in slot
@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { Backend, Tensor } from "./backend.ts";
+import type { Tensor, TensorAllocator } from "./tensor.ts";
 
 /** Geometry of a paged KV cache (one layer). */
 export interface PagedKvCacheLayout {
@@ -56,7 +56,10 @@ export interface PagedBatch {
 }
 
 /** Allocates a zeroed cache on `backend`; free it with `backend.release` or `destroy`. */
-export function createPagedKvCache(backend: Backend, layout: PagedKvCacheLayout): PagedKvCache {
+export function createPagedKvCache(
+  backend: TensorAllocator,
+  layout: PagedKvCacheLayout,
+): PagedKvCache {
   for (const key of ["numBlocks", "blockSize", "kvHeads", "headDim"] as const) {
     if (!Number.isInteger(layout[key]) || layout[key] <= 0) {
       throw new RangeError(

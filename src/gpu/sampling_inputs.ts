@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { Tensor } from "./backend.ts";
+import type { Tensor } from "./tensor.ts";
 import type { SamplingParams } from "./reference/sampling.ts";
 import { SAMPLE_PARAM_WORDS } from "./kernels/sample.ts";
 

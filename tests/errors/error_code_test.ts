@@ -54,4 +54,12 @@ describe("SluiceError across library copies", () => {
     assert.equal(toSluiceError(new Error("plain")).kind, "Unknown");
     assert.ok(!(new Error("plain") instanceof SluiceError));
   });
+
+  it("keeps the ordinary instanceof for subclasses", () => {
+    class ModelError extends SluiceError {}
+    const sub = new ModelError("InvalidArgument", "Cannot load: bad file");
+    assert.ok(sub instanceof ModelError);
+    assert.ok(sub instanceof SluiceError);
+    assert.ok(!(new SluiceError("InvalidArgument", "other") instanceof ModelError));
+  });
 });

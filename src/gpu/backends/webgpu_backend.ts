@@ -23,7 +23,7 @@
 import { assertOwned, type CapturingBackend, type Tensor, writeBytes } from "../backend.ts";
 import { type HostWeight, packWeight } from "../host_weight.ts";
 import type { KernelRuntime } from "../kernel_runtime.ts";
-import type { KernelSource, WeightDType } from "../kernels/kernel_source.ts";
+import { type KernelSource, memoizeKernel, type WeightDType } from "../kernels/kernel_source.ts";
 import type { MatmulEpilogue } from "../kernels/gemv.ts";
 import { rmsnormKernel, rowGrid } from "../kernels/rmsnorm.ts";
 import { ropeGrid, ropeKernel } from "../kernels/rope.ts";
@@ -35,6 +35,16 @@ import type { BufferPool } from "../buffer_pool.ts";
 import { createWebGpuDecodeOps } from "./webgpu_decode_ops.ts";
 import { type MatmulChoice, type MatmulTuning, selectMatmul } from "./matmul_tuning.ts";
 import { WebGpuOpQueue } from "./webgpu_op_queue.ts";
+
+/** The generators this backend dispatches, memoised: an op call does not regenerate WGSL. */
+const kernels = {
+  elementwise: memoizeKernel(elementwiseKernel),
+  embedding: memoizeKernel(embeddingKernel),
+  softmax: memoizeKernel(softmaxKernel),
+  rmsnorm: memoizeKernel(rmsnormKernel),
+  rope: memoizeKernel(ropeKernel),
+  argmax: memoizeKernel(argmaxKernel),
+};
 
 interface GpuTensor extends Tensor {
   buffer: GPUBuffer;
@@ -113,7 +123,11 @@ export function createWebGpuBackend(
     n: number,
     half = 0,
   ) =>
-    dispatch(elementwiseKernel(op), { 0: uni([n, half]), 1: a, 2: b, 3: out }, elementwiseGrid(n));
+    dispatch(
+      kernels.elementwise(op),
+      { 0: uni([n, half]), 1: a, 2: b, 3: out },
+      elementwiseGrid(n),
+    );
 
   const decodeOps = createWebGpuDecodeOps({
     dispatch,
@@ -186,11 +200,11 @@ export function createWebGpuBackend(
         4: g(out).buffer,
       };
       if (t.scales) bindings[3] = t.scales;
-      dispatch(embeddingKernel({ dtype: t.dtype!, dim }), bindings, embeddingGrid(dim, tokens));
+      dispatch(kernels.embedding({ dtype: t.dtype!, dim }), bindings, embeddingGrid(dim, tokens));
     },
     softmax(out, x) {
       dispatch(
-        softmaxKernel({ cols: x.shape.at(-1)! }),
+        kernels.softmax({ cols: x.shape.at(-1)! }),
         { 0: uni([rows(x)]), 1: g(x).buffer, 2: g(out).buffer },
         rowGrid(rows(x)),
       );
@@ -207,7 +221,7 @@ export function createWebGpuBackend(
     rmsnorm(out, x, weight, eps) {
       const dim = weight.shape.at(-1)!;
       dispatch(
-        rmsnormKernel({ dim, eps }),
+        kernels.rmsnorm({ dim, eps }),
         { 0: uni([rows(x)]), 1: g(x).buffer, 2: g(weight).buffer, 3: g(out).buffer },
         rowGrid(rows(x)),
       );
@@ -216,7 +230,7 @@ export function createWebGpuBackend(
       const dim = weight.shape.at(-1)!, r = rows(x);
       if (options.fused) {
         dispatch(
-          rmsnormKernel({ dim, eps, fusedResidual: true }),
+          kernels.rmsnorm({ dim, eps, fusedResidual: true }),
           {
             0: uni([r]),
             1: g(x).buffer,
@@ -239,7 +253,7 @@ export function createWebGpuBackend(
     rope(x, positions, o) {
       const tokens = positions.shape[0];
       dispatch(
-        ropeKernel(o),
+        kernels.rope(o),
         { 0: uni([tokens]), 1: g(x).buffer, 2: g(positions).buffer },
         ropeGrid(tokens, o.heads, o.headDim),
       );
@@ -255,7 +269,7 @@ export function createWebGpuBackend(
     },
     argmax(out, logits) {
       dispatch(
-        argmaxKernel({ vocab: logits.shape.at(-1)! }),
+        kernels.argmax({ vocab: logits.shape.at(-1)! }),
         { 0: uni([rows(logits)]), 1: g(logits).buffer, 2: g(out).buffer },
         rowGrid(rows(logits)),
       );

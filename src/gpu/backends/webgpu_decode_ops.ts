@@ -20,11 +20,11 @@
  * @module
  */
 import { advanceGeometry, type Backend, type Tensor } from "../backend.ts";
-import type { KernelSource } from "../kernels/kernel_source.ts";
+import { pagedAttentionOptions } from "../kernels/attention.ts";
+import { type KernelSource, memoizeKernel } from "../kernels/kernel_source.ts";
 import { kvAppendGrid, kvAppendKernel } from "../kernels/kv_append.ts";
 import {
   attentionMergeKernel,
-  type AttentionOptions,
   attentionSplitKernel,
   attentionSplits,
 } from "../kernels/attention.ts";
@@ -34,11 +34,14 @@ import { rowGrid } from "../kernels/rmsnorm.ts";
 import { pagedGeometry } from "../paged_kv_cache.ts";
 import { samplingRows } from "../sampling_inputs.ts";
 
-/** Longest context (block-table row, in tokens) that `webgpu` attends in one fused kernel. */
-export const FUSED_ATTENTION_MAX_CONTEXT = 256;
-
-/** Keys per split of the split-K path. */
-const SPLIT = 64;
+/** The generators the decode ops dispatch, memoised (no WGSL regeneration per op). */
+const kernels = {
+  kvAppend: memoizeKernel(kvAppendKernel),
+  attentionSplit: memoizeKernel(attentionSplitKernel),
+  attentionMerge: memoizeKernel(attentionMergeKernel),
+  sample: memoizeKernel(sampleKernel),
+  advance: memoizeKernel(decodeAdvanceKernel),
+};
 
 /** What the ops need from their backend. */
 export interface OpQueue {
@@ -59,24 +62,9 @@ export interface OpQueue {
   buffer(tensor: Tensor): GPUBuffer;
 }
 
-/**
- * The attention kernel options a WebGPU backend uses for a paged geometry: one fused kernel
- * when `fused` and the block-table row spans at most {@link FUSED_ATTENTION_MAX_CONTEXT}
- * tokens, otherwise split-K (64 keys per split) plus the merge pass. Kernel sets warm up
- * exactly these kernels.
- */
-export function pagedAttentionOptions(
-  geometry: Omit<AttentionOptions, "split" | "fuseMerge">,
-  options: { fused: boolean },
-): AttentionOptions {
-  const context = geometry.maxBlocks * geometry.blockSize;
-  const fuse = options.fused && context <= FUSED_ATTENTION_MAX_CONTEXT;
-  return {
-    ...geometry,
-    split: fuse ? Math.max(16, 2 ** Math.ceil(Math.log2(context))) : SPLIT,
-    fuseMerge: fuse,
-  };
-}
+// Kept importable from here; they live with the attention kernels (kernel sets use them
+// without importing backends).
+export { FUSED_ATTENTION_MAX_CONTEXT, pagedAttentionOptions } from "../kernels/attention.ts";
 
 /** The ops this file adds to a WebGPU backend. */
 export type DecodeOps = Pick<Backend, "kvAppend" | "pagedAttention" | "sample" | "advance">;
@@ -90,7 +78,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
       pagedGeometry("kvAppend", cache, batch, v, false);
       const { kvHeads, headDim, blockSize } = cache;
       queue.dispatch(
-        kvAppendKernel({ kvHeads, headDim, paged: { blockSize, maxBlocks } }),
+        kernels.kvAppend({ kvHeads, headDim, paged: { blockSize, maxBlocks } }),
         {
           0: queue.uniform([tokens]),
           1: b(k),
@@ -127,7 +115,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
       const splits = attentionSplits(geometry);
       const ml = queue.temp(tokens * heads * splits * 2 * 4);
       if (fuse) {
-        queue.dispatch(attentionSplitKernel(geometry), { ...inputs, 7: b(out), 8: ml }, [
+        queue.dispatch(kernels.attentionSplit(geometry), { ...inputs, 7: b(out), 8: ml }, [
           heads,
           1,
           tokens,
@@ -135,13 +123,13 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
         return;
       }
       const partial = queue.temp(tokens * heads * splits * cache.headDim * 4);
-      queue.dispatch(attentionSplitKernel(geometry), { ...inputs, 7: partial, 8: ml }, [
+      queue.dispatch(kernels.attentionSplit(geometry), { ...inputs, 7: partial, 8: ml }, [
         heads,
         splits,
         tokens,
       ]);
       queue.dispatch(
-        attentionMergeKernel(geometry),
+        kernels.attentionMerge(geometry),
         { 0: uniform, 1: partial, 2: ml, 3: b(out) },
         [heads, tokens, 1],
       );
@@ -149,7 +137,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
     sample(out, logits, sampling) {
       const rows = samplingRows(out, logits, sampling);
       queue.dispatch(
-        sampleKernel({ vocab: logits.shape.at(-1)! }),
+        kernels.sample({ vocab: logits.shape.at(-1)! }),
         {
           0: queue.uniform([rows]),
           1: b(logits),
@@ -163,7 +151,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
     advance(history, inputs) {
       const { tokens } = advanceGeometry(history, inputs);
       queue.dispatch(
-        decodeAdvanceKernel(),
+        kernels.advance(),
         {
           0: queue.uniform([tokens]),
           1: b(inputs.state),

@@ -225,3 +225,28 @@ function geometry(options: AttentionOptions) {
     splits: attentionSplits(options),
   };
 }
+
+/** Longest context (block-table row, in tokens) that `webgpu` attends in one fused kernel. */
+export const FUSED_ATTENTION_MAX_CONTEXT = 256;
+
+/** Keys per split of the split-K path. */
+const SPLIT_KEYS = 64;
+
+/**
+ * The attention kernel options a WebGPU backend uses for a paged geometry: one fused kernel
+ * when `fused` and the block-table row spans at most {@link FUSED_ATTENTION_MAX_CONTEXT}
+ * tokens, otherwise split-K (64 keys per split) plus the merge pass. Kernel sets warm up
+ * exactly these kernels.
+ */
+export function pagedAttentionOptions(
+  geometry: Omit<AttentionOptions, "split" | "fuseMerge">,
+  options: { fused: boolean },
+): AttentionOptions {
+  const context = geometry.maxBlocks * geometry.blockSize;
+  const fuse = options.fused && context <= FUSED_ATTENTION_MAX_CONTEXT;
+  return {
+    ...geometry,
+    split: fuse ? Math.max(16, 2 ** Math.ceil(Math.log2(context))) : SPLIT_KEYS,
+    fuseMerge: fuse,
+  };
+}

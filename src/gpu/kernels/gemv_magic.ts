@@ -31,6 +31,8 @@
  * import { gemvMagicBlockCode } from "./gemv_magic.ts";
  * console.assert(gemvMagicBlockCode("q4_0", 64).includes("0x4b000000u"));
  * ```
+ *
+ * @module
  */
 
 /** 2^23: the f32 whose mantissa holds an integer OR-ed into it. */

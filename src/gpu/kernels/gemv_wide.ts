@@ -21,6 +21,8 @@
  * const body = gemvWideBody({ wg: 128, tpr: 32, rows: 2, unroll: 2, chunks: 256, paired: false });
  * console.assert(body.includes("workgroupBarrier"));
  * ```
+ *
+ * @module
  */
 
 /** Shape of a `wide` kernel body. */

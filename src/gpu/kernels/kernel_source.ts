@@ -50,6 +50,27 @@ export function defineKernel(
   };
 }
 
+/**
+ * Wraps a kernel generator so that equal options give the same {@link KernelSource} object,
+ * generated (and hashed) once: dispatch paths call it per op without regenerating WGSL.
+ * Options MUST be JSON-serialisable (they are the cache key). Distinct options are kept for
+ * the process's life; generators take model dimensions, not per-step values, so they are few.
+ */
+export function memoizeKernel<A extends unknown[]>(
+  generate: (...args: A) => KernelSource,
+): (...args: A) => KernelSource {
+  const cache = new Map<string, KernelSource>();
+  return (...args) => {
+    const key = JSON.stringify(args);
+    let kernel = cache.get(key);
+    if (!kernel) {
+      kernel = generate(...args);
+      cache.set(key, kernel);
+    }
+    return kernel;
+  };
+}
+
 /** Asserts that `n` is a positive integer, naming `what` in the error. */
 export function positiveInt(n: number, what: string): number {
   if (!Number.isInteger(n) || n <= 0) {

@@ -31,6 +31,11 @@ export interface RopeOptions {
   readonly theta: number;
   /** Pairing style. */
   readonly mode: RopeMode;
+  /**
+   * Per-pair frequency divisors (`rotaryDim / 2` of them; Llama 3's `rope_freqs`): pair `i`
+   * rotates by `position · theta^(-2i/R) / freqFactors[i]`. Absent: all 1.
+   */
+  readonly freqFactors?: readonly number[];
 }
 
 /** Invocations per RoPE workgroup. */
@@ -45,6 +50,10 @@ export function ropeKernel(options: RopeOptions): KernelSource {
     throw new RangeError(`Cannot generate rope: rotaryDim ${rot} must be even and ≤ ${headDim}`);
   }
   const half = rot / 2;
+  const ff = options.freqFactors;
+  if (ff && (ff.length !== half || ff.some((f) => !(f > 0)))) {
+    throw new RangeError(`Cannot generate rope: freqFactors needs ${half} positive values`);
+  }
   const pair = options.mode === "neox"
     ? `let i0 = i; let i1 = i + ${half}u;`
     : "let i0 = 2u * i; let i1 = 2u * i + 1u;";
@@ -53,7 +62,11 @@ const H: u32 = ${heads}u;
 const D: u32 = ${headDim}u;
 const HALF: u32 = ${half}u;
 const LOG2_THETA: f32 = ${f32Literal(Math.log2(options.theta))};
-struct Params { tokens: u32, pad0: u32, pad1: u32, pad2: u32 }
+${
+    ff
+      ? `const FF = array<f32, ${half}>(${ff.map((f) => f32Literal(f)).join(", ")});\n`
+      : ""
+  }struct Params { tokens: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> positions: array<u32>;
@@ -67,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let t = th / H;
   if (t >= params.tokens) { return; }
   ${pair}
-  let freq = exp2(-f32(2u * i) / f32(2u * HALF) * LOG2_THETA);
+  let freq = exp2(-f32(2u * i) / f32(2u * HALF) * LOG2_THETA)${ff ? " / FF[i]" : ""};
   let angle = f32(positions[t]) * freq;
   let c = cos(angle);
   let s = sin(angle);
@@ -78,14 +91,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   x[base + i1] = a * s + b * c;
 }
 `;
-  return defineKernel(`rope.${options.mode}.h${heads}.d${headDim}.r${rot}`, {
+  const ffTag = ff ? `.ff${fnv1a(ff.join(","))}` : "";
+  return defineKernel(`rope.${options.mode}.h${heads}.d${headDim}.r${rot}${ffTag}`, {
     heads,
     headDim,
     rot,
     theta: options.theta,
     mode: options.mode,
+    ...(ff ? { freqFactors: ff.join(",") } : {}),
     wg: [ROPE_WORKGROUP],
   }, code);
+}
+
+/** 32-bit FNV-1a of `text` in hex (a short tag for kernel names). */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16);
 }
 
 /** Grid covering `tokens × heads × rotaryDim/2` invocations. */

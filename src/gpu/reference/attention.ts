@@ -25,6 +25,8 @@ export interface RopeGeometry {
   readonly theta: number;
   /** Pairing. */
   readonly mode: "interleaved" | "neox";
+  /** Per-pair frequency divisors (Llama 3 `rope_freqs`); absent: all 1. */
+  readonly freqFactors?: readonly number[];
 }
 
 /** Applies RoPE in place to `x[T, H, D]` with one position per token. */
@@ -36,7 +38,8 @@ export function ropeRef(x: Float32Array, positions: Uint32Array, g: RopeGeometry
       const base = (t * g.heads + h) * g.headDim;
       for (let i = 0; i < half; i++) {
         const [i0, i1] = g.mode === "neox" ? [i, i + half] : [2 * i, 2 * i + 1];
-        const angle = positions[t] * Math.pow(g.theta, -(2 * i) / rot);
+        const angle = positions[t] * Math.pow(g.theta, -(2 * i) / rot) /
+          (g.freqFactors?.[i] ?? 1);
         const c = Math.cos(angle), s = Math.sin(angle);
         const a = x[base + i0], b = x[base + i1];
         x[base + i0] = a * c - b * s;

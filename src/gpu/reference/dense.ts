@@ -22,11 +22,15 @@ export function matmulRef(
 ): Float32Array {
   const { m, n, k } = shape;
   const y = new Float32Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
+  // Weight row outermost: each row of `w` is read once from memory for all m rows of `x`
+  // (batched decode and prefill reuse it from cache). Every output keeps its summation order.
+  for (let j = 0; j < n; j++) {
+    const b = bias ? bias[j] : 0, wj = j * k;
+    for (let i = 0; i < m; i++) {
       let s = 0;
-      for (let p = 0; p < k; p++) s += x[i * k + p] * w[j * k + p];
-      y[i * n + j] = s + (bias ? bias[j] : 0);
+      const xi = i * k;
+      for (let p = 0; p < k; p++) s += x[xi + p] * w[wj + p];
+      y[i * n + j] = s + b;
     }
   }
   return y;

@@ -1,0 +1,108 @@
+/**
+ * Creates the backend the llama engine runs on. `cpu` needs nothing; `webgpu-eager` and
+ * `webgpu` acquire a device, warm the model's kernel set through the persistent compile cache
+ * (vLLM's compile step: generated and tuned on a miss, read back on a later start, with a
+ * progress line per tenth), and build the backend on the warmed runtime, the fused one with
+ * the tuned matmul of each warmed bucket. Without a device the engine falls back to `cpu` and
+ * says so.
+ *
+ * @module
+ */
+import type { Backend } from "../../src/gpu/backend.ts";
+import { createBackendRegistry } from "../../src/gpu/backend_registry.ts";
+import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
+import { matmulTuningOf } from "../../src/gpu/backends/matmul_tuning.ts";
+import { cacheKeyFactors } from "../../src/gpu/cache_key_factors.ts";
+import { type CompileCounters, KernelCompileCache } from "../../src/gpu/compile_cache.ts";
+import type { GpuContext } from "../../src/gpu/gpu_context.ts";
+import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
+import type { KernelCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/model_kernel_set.ts";
+
+/** How to get a device and where its compiled kernels live. */
+export interface LlamaGpuOptions {
+  /** Acquires a device (`undefined`: none); called only for the WebGPU backends. */
+  readonly acquire: () => Promise<GpuContext | undefined>;
+  /** Destroy the device on release (true when `acquire` made it for this engine). */
+  readonly ownsDevice: boolean;
+  /**
+   * Compile-cache storage and root; `disabled` skips the persistent cache; `tune: false` takes
+   * each piece's first candidate instead of timing them (default true).
+   */
+  readonly cache: { storage: KernelCacheStorage; root: string; disabled: boolean; tune?: boolean };
+  /** Token-count buckets to warm (matmuls of other sizes use default kernels). */
+  readonly buckets: readonly number[];
+}
+
+/** A created backend and what its start did. */
+export interface LlamaBackendHandle {
+  readonly backend: Backend;
+  /** Compile counters of the warm-up (WebGPU backends only). */
+  readonly counters?: CompileCounters;
+  /** Destroys the backend (and the device when owned). */
+  release(): void;
+}
+
+/** Creates `name` for `config`; falls back to `cpu` (logged) when no device exists. */
+export async function createLlamaBackend(
+  name: "cpu" | "webgpu-eager" | "webgpu",
+  config: LlamaKernelConfig,
+  gpu: LlamaGpuOptions,
+  log: (line: string) => void,
+): Promise<LlamaBackendHandle> {
+  const context = name === "cpu" ? undefined : await gpu.acquire();
+  if (name === "cpu" || !context) {
+    // Without a runtime the registry falls back to `cpu` and logs why.
+    const backend = await createBackendRegistry().create(name, { log });
+    return { backend, release: () => backend.destroy() };
+  }
+  try {
+    const runtime = new KernelRuntime(context);
+    const cache = await KernelCompileCache.open(runtime, {
+      storage: gpu.cache.storage,
+      root: gpu.cache.root,
+      factors: cacheKeyFactors(context, config, config.dtype),
+      disabled: gpu.cache.disabled,
+      tune: gpu.cache.tune ?? true,
+    });
+    const items = llamaKernelSet(config, { buckets: gpu.buckets, backend: name });
+    log(
+      `Warming ${items.length} ${name} kernels on ${
+        context.adapter.description || context.providerName
+      }` +
+        (cache.directory ? ` (compile cache ${cache.directory})` : " (compile cache disabled)"),
+    );
+    let lastTenth = -1;
+    const compiled = await cache.warmUp(items, {
+      onProgress({ done, total }) {
+        const tenth = Math.floor((done / total) * 10);
+        if (tenth !== lastTenth) {
+          lastTenth = tenth;
+          log(`Kernels: ${done}/${total}`);
+        }
+      },
+    });
+    await cache.save();
+    const c = cache.counters;
+    log(
+      `Kernels ready: ${c.cacheHits} from the compile cache, ${c.compiles} compiled, ` +
+        `${c.tunings} tuned, ${c.compileSeconds.toFixed(2)} s`,
+    );
+    const fused = name === "webgpu";
+    const backend = createWebGpuBackend(runtime, {
+      fused,
+      tuning: fused ? matmulTuningOf(items, compiled) : undefined,
+    });
+    return {
+      backend,
+      counters: { ...c },
+      release() {
+        backend.destroy();
+        if (gpu.ownsDevice) context.destroy();
+      },
+    };
+  } catch (error) {
+    if (gpu.ownsDevice) context.destroy();
+    throw error;
+  }
+}

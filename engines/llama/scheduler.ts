@@ -1,0 +1,293 @@
+/**
+ * Continuous batching with chunked prefill (vLLM's scheduler in small). Each step takes one
+ * token from every decoding sequence, then fills the rest of the token budget with prefill
+ * chunks of waiting and prefilling sequences (oldest first), allocates the KV blocks those
+ * tokens reach, runs one forward pass over the mixed batch, samples the sequences whose last
+ * token was computed, and hands each its token. Sequences join between any two steps and
+ * leave the moment they finish or are cancelled: `remove` frees their blocks at once. When
+ * blocks run out, the most recently admitted sequence is preempted (its blocks freed, its
+ * tokens recomputed later), as vLLM's recompute preemption does.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import type { LlamaBatchRunner } from "../../src/gpu/llama_batch_runner.ts";
+import type { BlockManager } from "./block_manager.ts";
+import type { Sequence } from "./sequence.ts";
+
+/** Scheduler limits. */
+export interface SchedulerLimits {
+  /** Most sequences in one step. */
+  readonly maxSeqs: number;
+  /** Most tokens in one step. */
+  readonly maxBatchedTokens: number;
+  /** Block-table row length (blocks per sequence at most). */
+  readonly maxBlocks: number;
+}
+
+/** Drives a {@link LlamaBatchRunner} over the sequences it is given. */
+export class Scheduler {
+  readonly #runner: LlamaBatchRunner;
+  readonly #blocks: BlockManager;
+  readonly #limits: SchedulerLimits;
+  /** Admitted (running) sequences, in admission order. */
+  #running: Sequence[] = [];
+  /** Waiting sequences, in arrival order. */
+  #waiting: Sequence[] = [];
+  #loop?: Promise<void>;
+  #steps = 0;
+  #closed = false;
+  #promptTokens = 0;
+  #cachedTokens = 0;
+
+  constructor(runner: LlamaBatchRunner, blocks: BlockManager, limits: SchedulerLimits) {
+    this.#runner = runner;
+    this.#blocks = blocks;
+    this.#limits = limits;
+  }
+
+  /** Steps run so far. */
+  get steps(): number {
+    return this.#steps;
+  }
+
+  /** Sequences admitted or waiting. */
+  get active(): number {
+    return this.#running.length + this.#waiting.length;
+  }
+
+  /** Sequences admitted (being computed). */
+  get running(): number {
+    return this.#running.length;
+  }
+
+  /** Sequences waiting for admission. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Prompt tokens served from the prefix cache over all prompt tokens admitted (0 to 1). */
+  get prefixHitRate(): number {
+    return this.#promptTokens ? this.#cachedTokens / this.#promptTokens : 0;
+  }
+
+  /** Queues `seq`; it joins the batch at the next step. */
+  add(seq: Sequence): void {
+    if (this.#closed) throw new Error("Cannot schedule a sequence: the scheduler is closed");
+    this.#waiting.push(seq);
+    this.#kick();
+  }
+
+  /** Takes `seq` out and frees its blocks now (idempotent). */
+  remove(seq: Sequence): void {
+    seq.done = true;
+    this.#running = this.#running.filter((s) => s !== seq);
+    this.#waiting = this.#waiting.filter((s) => s !== seq);
+    this.#free(seq);
+  }
+
+  /** Stops scheduling; resolves once the current step (if any) ended. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const s of [...this.#running, ...this.#waiting]) {
+      s.push({ kind: "error", error: new Error("Cannot continue: the engine is shutting down") });
+      this.remove(s);
+    }
+    await this.#loop;
+  }
+
+  #free(seq: Sequence): void {
+    if (seq.blocks.length) this.#blocks.release(seq.blocks);
+    seq.blocks = [];
+    seq.computed = 0;
+  }
+
+  #kick(): void {
+    if (this.#loop) return;
+    this.#loop = (async () => {
+      try {
+        // Bounded by the work: each step computes ≥ 1 token of some sequence or fails them.
+        while (!this.#closed && this.active) {
+          // Yield to timers and I/O so arrivals, cancellations and readers run between steps
+          // (`setImmediate`: a chained `setTimeout(0)` is clamped to 4 ms per step).
+          await new Promise((resolve) => setImmediate(resolve));
+          try {
+            await this.#step();
+          } catch (error) {
+            // A broken invariant: fail every sequence rather than leave streams hanging.
+            for (const s of [...this.#running, ...this.#waiting]) {
+              s.push({ kind: "error", error: error as Error });
+              this.remove(s);
+            }
+          }
+        }
+      } finally {
+        this.#loop = undefined;
+      }
+    })();
+  }
+
+  /** Blocks needed to hold `tokens` tokens. */
+  #blocksFor(tokens: number): number {
+    return Math.ceil(tokens / this.#blocks.blockSize);
+  }
+
+  /** Grows `seq`'s block list to cover `upTo` tokens; false when blocks ran out. */
+  #grow(seq: Sequence, upTo: number): boolean {
+    while (seq.blocks.length < this.#blocksFor(upTo)) {
+      const id = this.#blocks.allocate();
+      if (id === undefined) return false;
+      seq.blocks.push(id);
+    }
+    return true;
+  }
+
+  async #step(): Promise<void> {
+    const { maxSeqs, maxBatchedTokens, maxBlocks } = this.#limits;
+    let budget = maxBatchedTokens;
+    const plan: { seq: Sequence; count: number }[] = [];
+    // Decoding sequences first (one token each), then prefill chunks, oldest first.
+    const order = [...this.#running].sort((a, b) =>
+      Number(a.pending() > 1) - Number(b.pending() > 1)
+    );
+    for (const seq of order) {
+      // A sequence preempted earlier in this loop is back in the waiting queue.
+      if (seq.done || budget <= 0 || !this.#running.includes(seq)) continue;
+      const count = Math.min(seq.pending(), budget);
+      if (!this.#grow(seq, seq.computed + count)) {
+        if (!this.#preemptFor(seq, plan)) continue;
+        if (!this.#grow(seq, seq.computed + count)) continue;
+      }
+      plan.push({ seq, count });
+      budget -= count;
+    }
+    while (this.#waiting.length && this.#running.length < maxSeqs && budget > 0) {
+      const seq = this.#waiting[0];
+      if (!seq.matched) {
+        seq.matched = true;
+        if (seq.blocks.length) throw new Error("Cannot admit a sequence that still holds blocks");
+        seq.blocks = this.#blocks.match(seq.tokens);
+        seq.computed = seq.blocks.length * this.#blocks.blockSize;
+        // Only a first admission's hit is the prompt's cached tokens (not a recompute).
+        if (seq.generated === 0 && !seq.counted) {
+          seq.counted = true;
+          seq.cachedTokens = seq.computed;
+          this.#promptTokens += seq.promptLength;
+          this.#cachedTokens += seq.computed;
+        }
+      }
+      const count = Math.min(seq.pending(), budget);
+      if (!this.#grow(seq, seq.computed + count)) {
+        this.#free(seq);
+        seq.matched = false;
+        seq.cachedTokens = 0;
+        if (!this.#running.length) {
+          this.#waiting.shift();
+          seq.done = true;
+          seq.push({
+            kind: "error",
+            error: new RangeError(
+              "Cannot schedule the request: it needs more KV blocks than exist",
+            ),
+          });
+        }
+        break;
+      }
+      this.#waiting.shift();
+      this.#running.push(seq);
+      plan.push({ seq, count });
+      budget -= count;
+    }
+    if (!plan.length) return;
+    const tokens = plan.reduce((a, p) => a + p.count, 0);
+    const ids = new Uint32Array(tokens), positions = new Uint32Array(tokens);
+    const tokenSeq = new Uint32Array(tokens);
+    const blockTable = new Uint32Array(plan.length * maxBlocks);
+    const logitRows: number[] = [], sampled: Sequence[] = [];
+    let t = 0;
+    plan.forEach(({ seq, count }, row) => {
+      blockTable.set(seq.blocks, row * maxBlocks);
+      for (let i = 0; i < count; i++, t++) {
+        const pos = seq.computed + i;
+        ids[t] = seq.tokens[pos];
+        positions[t] = pos;
+        tokenSeq[t] = row;
+      }
+      if (seq.computed + count === seq.tokens.length) {
+        logitRows.push(t - 1);
+        sampled.push(seq);
+      }
+    });
+    this.#steps++;
+    let logits: Float32Array | undefined;
+    try {
+      if (logitRows.length) {
+        logits = await this.#runner.run({ ids, positions, tokenSeq, blockTable, logitRows });
+      } else {
+        // A step of prefill chunks only: the runner still needs one row; its logits are unused.
+        await this.#runner.run({ ids, positions, tokenSeq, blockTable, logitRows: [tokens - 1] });
+      }
+    } catch (error) {
+      for (const { seq } of plan) {
+        seq.push({ kind: "error", error: error as Error });
+        this.remove(seq);
+      }
+      return;
+    }
+    for (const { seq, count } of plan) {
+      if (seq.done) continue;
+      const bs = this.#blocks.blockSize, before = Math.floor(seq.computed / bs);
+      seq.computed += count;
+      if (Math.floor(seq.computed / bs) > before) {
+        this.#blocks.commit(seq.blocks, seq.tokens.slice(0, seq.computed), before);
+      }
+    }
+    if (!logits) return;
+    const vocab = logits.length / logitRows.length;
+    sampled.forEach((seq, i) => {
+      if (seq.done) return;
+      const row = logits!.subarray(i * vocab, (i + 1) * vocab);
+      this.#emit(seq, row);
+    });
+  }
+
+  /** Samples `seq`'s next token from `row` and applies its stop rules. */
+  #emit(seq: Sequence, row: Float32Array): void {
+    const output = seq.tokens.slice(seq.promptLength);
+    const s = seq.sampler.sample(row, seq.tokens.slice(0, seq.promptLength), output);
+    const rules = seq.stop;
+    const canStop = seq.generated >= rules.minTokens;
+    if (canStop && rules.eos.has(s.token)) {
+      seq.push({ kind: "finish", reason: "eos", stopToken: s.token });
+      this.remove(seq);
+      return;
+    }
+    if (canStop && rules.stop.has(s.token)) {
+      seq.push({ kind: "finish", reason: "stop", stopToken: s.token });
+      this.remove(seq);
+      return;
+    }
+    seq.tokens.push(s.token);
+    seq.generated++;
+    seq.push({ kind: "token", token: s.token, logprob: s.logprob, top: s.top });
+    const full = seq.tokens.length >= this.#limits.maxBlocks * this.#blocks.blockSize;
+    if (seq.generated >= rules.maxTokens || full) {
+      seq.push({ kind: "finish", reason: "length" });
+      this.remove(seq);
+    }
+  }
+
+  /** Frees the latest-admitted other sequence's blocks (recomputed later); false if none. */
+  #preemptFor(seq: Sequence, plan: readonly { seq: Sequence }[]): boolean {
+    for (let i = this.#running.length - 1; i >= 0; i--) {
+      const victim = this.#running[i];
+      if (victim === seq || plan.some((p) => p.seq === victim)) continue;
+      this.#running.splice(i, 1);
+      this.#free(victim);
+      victim.matched = false;
+      this.#waiting.unshift(victim);
+      return true;
+    }
+    return false;
+  }
+}
