@@ -3,8 +3,12 @@
  */
 import { writeFile } from "node:fs/promises";
 import process from "node:process";
-import { createLogger, createWorker, type Worker } from "../serve.ts";
-import { InProcessRequestPlane, MemoryDiscovery, type TransportAddress } from "../planes.ts";
+import { createLogger, createWorker, type Worker } from "../src/entries/serve.ts";
+import {
+  InProcessRequestPlane,
+  MemoryDiscovery,
+  type TransportAddress,
+} from "../src/entries/planes.ts";
 import type { LLMEngine } from "../mod.ts";
 
 /** "Deno 2.9.6" / "Bun 1.4.5" / "Node v20...". */

@@ -3,8 +3,8 @@
  * a worker with the sample engine (zero delay) serving on a NATS request plane
  * over its own connection, and a caller plane on a second connection.
  */
-import { createLogger, createWorker, type Worker } from "../serve.ts";
-import { MemoryDiscovery, type TransportAddress } from "../planes.ts";
+import { createLogger, createWorker, type Worker } from "../src/entries/serve.ts";
+import { MemoryDiscovery, type TransportAddress } from "../src/entries/planes.ts";
 import { SampleEngine } from "../engines/sample/mod.ts";
 import { type NatsServer, startNatsServer } from "../tests/support/nats_server.ts";
 import { connectNats } from "../src/wire/nats_connection.ts";

@@ -9,7 +9,7 @@
  */
 import { measure } from "mitata";
 import { parseArgs } from "node:util";
-import { createRequestContext, parseGenerateRequest } from "../testing.ts";
+import { createRequestContext, parseGenerateRequest } from "../src/entries/testing.ts";
 import { SampleEngine } from "../engines/sample/mod.ts";
 import { runtimeLabel, startBenchWorker, writeJson } from "./bench_util.ts";
 

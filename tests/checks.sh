@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 deno=node_modules/.bin/deno
 # The public entries (deno.json "exports"), and everything with code in it.
-entries=(mod.ts planes.ts frontend.ts serve.ts gpu.ts testing.ts)
+entries=(mod.ts src/entries/planes.ts src/entries/frontend.ts src/entries/serve.ts src/entries/gpu.ts src/entries/testing.ts)
 code=("${entries[@]}" src/ engines/ apps/ bench/ tests/)
 doc_code=("${entries[@]}" src/ engines/ apps/)
 

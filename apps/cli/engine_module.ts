@@ -18,11 +18,11 @@ import { provideModules } from "../../src/runtime/module_provider.ts";
  */
 const SLUICE_ENTRIES = {
   "sluice": () => import("../../mod.ts"),
-  "sluice/planes": () => import("../../planes.ts"),
-  "sluice/frontend": () => import("../../frontend.ts"),
-  "sluice/serve": () => import("../../serve.ts"),
-  "sluice/gpu": () => import("../../gpu.ts"),
-  "sluice/testing": () => import("../../testing.ts"),
+  "sluice/planes": () => import("../../src/entries/planes.ts"),
+  "sluice/frontend": () => import("../../src/entries/frontend.ts"),
+  "sluice/serve": () => import("../../src/entries/serve.ts"),
+  "sluice/gpu": () => import("../../src/entries/gpu.ts"),
+  "sluice/testing": () => import("../../src/entries/testing.ts"),
   "sluice/engines/sample": () => import("../../engines/sample/mod.ts"),
 };
 

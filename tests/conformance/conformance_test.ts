@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ConformanceError, runConformance } from "../../testing.ts";
+import { ConformanceError, runConformance } from "../../src/entries/testing.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { BROKEN } from "../fixtures/broken_engines.ts";
 

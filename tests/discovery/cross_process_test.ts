@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { InProcessRequestPlane } from "../../planes.ts";
+import { InProcessRequestPlane } from "../../src/entries/planes.ts";
 import type { Discovery } from "../../src/discovery/discovery.ts";
 import { discoveryConnectors } from "../../src/discovery/discovery_connectors.ts";
 import { RoutingTable } from "../../src/router/routing_table.ts";

@@ -4,7 +4,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Discovery, DiscoveryEvent } from "../../planes.ts";
+import type { Discovery, DiscoveryEvent } from "../../src/entries/planes.ts";
 
 /** Makes a new handle onto the same backing store; `close` tears the store down. */
 export interface DiscoveryHarness {

@@ -1,4 +1,4 @@
-import { MemoryDiscovery, MemoryDiscoveryStore } from "../../planes.ts";
+import { MemoryDiscovery, MemoryDiscoveryStore } from "../../src/entries/planes.ts";
 import { discoveryConformance } from "./discovery_conformance.ts";
 
 discoveryConformance("memory", () => {

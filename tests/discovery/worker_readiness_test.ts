@@ -5,13 +5,13 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createLogger, createWorker } from "../../serve.ts";
+import { createLogger, createWorker } from "../../src/entries/serve.ts";
 import {
   type Discovery,
   InProcessRequestPlane,
   MemoryDiscovery,
   MemoryDiscoveryStore,
-} from "../../planes.ts";
+} from "../../src/entries/planes.ts";
 import type { GenerateChunk, GenerateRequest, RequestContext } from "../../mod.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { RoutingTable } from "../../src/router/routing_table.ts";

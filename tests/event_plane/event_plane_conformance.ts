@@ -3,7 +3,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { EventPlane } from "../../planes.ts";
+import type { EventPlane } from "../../src/entries/planes.ts";
 import { isSluiceError } from "../../mod.ts";
 
 /** Two handles onto one bus (two "processes"); `close` tears it down. */

@@ -1,6 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { InProcessEventBus, InProcessEventPlane, subjectMatches } from "../../planes.ts";
+import {
+  InProcessEventBus,
+  InProcessEventPlane,
+  subjectMatches,
+} from "../../src/entries/planes.ts";
 import { eventPlaneConformance } from "./event_plane_conformance.ts";
 
 eventPlaneConformance("in-process", () => {

@@ -2,7 +2,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { isSluiceError } from "../../mod.ts";
-import { kvEventsSubject, loadMetricsSubject } from "../../planes.ts";
+import { kvEventsSubject, loadMetricsSubject } from "../../src/entries/planes.ts";
 import { connectNatsEventPlane, NatsEventPlane } from "../../src/event_plane/nats_event_plane.ts";
 import { connectNats } from "../../src/wire/nats_connection.ts";
 import { type NatsServer, startNatsServer } from "../support/nats_server.ts";

@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";
 
-const ENTRIES = ["mod.ts", "planes.ts", "frontend.ts", "serve.ts", "gpu.ts", "testing.ts"];
+const ENTRIES = [
+  "mod.ts",
+  "src/entries/planes.ts",
+  "src/entries/frontend.ts",
+  "src/entries/serve.ts",
+  "src/entries/gpu.ts",
+  "src/entries/testing.ts",
+];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

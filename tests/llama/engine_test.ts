@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { runConformance } from "../../testing.ts";
+import { runConformance } from "../../src/entries/testing.ts";
 import { LlamaEngine } from "../../engines/llama/mod.ts";
 import { parseGenerateRequest } from "../../src/engine/generate_request.ts";
 import { createRequestContext } from "../../src/engine/request_context.ts";

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { MetricsRegistry } from "../../serve.ts";
+import { MetricsRegistry } from "../../src/entries/serve.ts";
 
 describe("MetricsRegistry", () => {
   it("renders counters, gauges and histograms in Prometheus text format", () => {

@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import OpenAI from "openai";
-import { runConformance } from "../../testing.ts";
+import { runConformance } from "../../src/entries/testing.ts";
 import {
   type Fixture,
   runtimeCommand,

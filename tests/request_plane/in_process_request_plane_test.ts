@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { GenerateChunk } from "../../mod.ts";
-import { InProcessRequestPlane } from "../../planes.ts";
+import { InProcessRequestPlane } from "../../src/entries/planes.ts";
 import { MemoryBus } from "../../src/wire/memory_transport.ts";
 import { requestPlaneConformance } from "./request_plane_conformance.ts";
 

@@ -5,8 +5,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { GenerateChunk } from "../../mod.ts";
-import type { RequestPlane } from "../../planes.ts";
-import { connectPlanes } from "../../planes.ts";
+import type { RequestPlane } from "../../src/entries/planes.ts";
+import { connectPlanes } from "../../src/entries/planes.ts";
 import { isSluiceError } from "../../mod.ts";
 import { connectNats } from "../../src/wire/nats_connection.ts";
 import { NatsTransport } from "../../src/wire/nats_transport.ts";

@@ -5,9 +5,9 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createLogger, createWorker } from "../../serve.ts";
+import { createLogger, createWorker } from "../../src/entries/serve.ts";
 import { type GenerateChunk, isSluiceError } from "../../mod.ts";
-import { MemoryDiscovery, type TransportAddress } from "../../planes.ts";
+import { MemoryDiscovery, type TransportAddress } from "../../src/entries/planes.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { connectNatsRequestPlane } from "../../src/request_plane/nats_request_plane.ts";
 import { type NatsServer, startNatsServer } from "../support/nats_server.ts";

@@ -5,7 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { GenerateChunk } from "../../mod.ts";
-import type { IncomingRequest, RequestPlane } from "../../planes.ts";
+import type { IncomingRequest, RequestPlane } from "../../src/entries/planes.ts";
 import { ErrorCode, isSluiceError, SluiceError } from "../../mod.ts";
 
 /** Planes for one test; `close` tears everything down. */

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createStreamGuard, engineStream } from "../../testing.ts";
+import { createStreamGuard, engineStream } from "../../src/entries/testing.ts";
 import { type GenerateChunk, isSluiceError } from "../../mod.ts";
 
 async function collect(stream: ReadableStream<GenerateChunk>): Promise<GenerateChunk[]> {

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import process from "node:process";
 import type { GenerateRequest, RequestContext } from "../../mod.ts";
-import { runWorker } from "../../serve.ts";
+import { runWorker } from "../../src/entries/serve.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 
 const sickFile = process.env.SICK_FILE;

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { isSluiceError } from "../../mod.ts";
-import { MAX_PROMPT_TOKENS, parseGenerateRequest } from "../../testing.ts";
+import { MAX_PROMPT_TOKENS, parseGenerateRequest } from "../../src/entries/testing.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { startEmbeddedWorker, waitUntil } from "../fixtures/embedded_worker.ts";
 

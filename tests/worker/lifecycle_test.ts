@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createLogger, createWorker } from "../../serve.ts";
+import { createLogger, createWorker } from "../../src/entries/serve.ts";
 import {
   type GenerateChunk,
   type GenerateRequest,
@@ -8,7 +8,7 @@ import {
   isSluiceError,
   type RequestContext,
 } from "../../mod.ts";
-import { InProcessRequestPlane, MemoryDiscovery } from "../../planes.ts";
+import { InProcessRequestPlane, MemoryDiscovery } from "../../src/entries/planes.ts";
 import { SampleEngine } from "../../engines/sample/mod.ts";
 import { startEmbeddedWorker, waitUntil } from "../fixtures/embedded_worker.ts";
 

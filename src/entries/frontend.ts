@@ -18,25 +18,25 @@
  *
  * @module
  */
-export { createFrontend, DEFAULT_MAX_BODY_BYTES } from "./src/frontend/frontend_app.ts";
-export type { Frontend, FrontendOptions } from "./src/frontend/frontend_app.ts";
-export { ModelResourceLoader } from "./src/frontend/model_resources.ts";
+export { createFrontend, DEFAULT_MAX_BODY_BYTES } from "../frontend/frontend_app.ts";
+export type { Frontend, FrontendOptions } from "../frontend/frontend_app.ts";
+export { ModelResourceLoader } from "../frontend/model_resources.ts";
 export type {
   ModelResourceLoaderOptions,
   ModelResources,
   ModelResourceSource,
-} from "./src/frontend/model_resources.ts";
+} from "../frontend/model_resources.ts";
 export {
   ALL_WORKERS_BUSY_BODY,
   errorResponse,
   errorTypeFor,
   httpErrorFrom,
   openAIError,
-} from "./src/frontend/openai_error.ts";
-export type { HttpError, OpenAIErrorBody } from "./src/frontend/openai_error.ts";
-export * from "./src/router/mod.ts";
-export * from "./src/tokenizer/mod.ts";
-export * from "./src/chat_template/mod.ts";
+} from "../frontend/openai_error.ts";
+export type { HttpError, OpenAIErrorBody } from "../frontend/openai_error.ts";
+export * from "../router/mod.ts";
+export * from "../tokenizer/mod.ts";
+export * from "../chat_template/mod.ts";
 // The types these APIs take (also exported by `sluice`, `sluice/planes`, `sluice/serve`).
 export type {
   CompletionUsage,
@@ -53,7 +53,7 @@ export type {
   SluiceError,
   StopConditions,
   TopLogprob,
-} from "./mod.ts";
+} from "../../mod.ts";
 export type {
   CallOptions,
   Discovery,
@@ -72,14 +72,14 @@ export type {
   WatchOptions,
 } from "./planes.ts";
 export type { Labels, Logger, LogLevelName, MetricsRegistry } from "./serve.ts";
-export { KvIndexer } from "./src/kv/kv_indexer.ts";
-export type { ApplyResult, KvIndexerOptions } from "./src/kv/kv_indexer.ts";
-export { KvIndexFeed } from "./src/kv/kv_index_feed.ts";
-export type { KvIndexFeedOptions } from "./src/kv/kv_index_feed.ts";
-export { KvRoutingPolicy } from "./src/router/kv_policy.ts";
-export type { KvDecision, KvRoutingPolicyOptions } from "./src/router/kv_policy.ts";
-export { createKvRouting } from "./src/router/kv_routing.ts";
-export type { KvRouting, KvRoutingOptions } from "./src/router/kv_routing.ts";
+export { KvIndexer } from "../kv/kv_indexer.ts";
+export type { ApplyResult, KvIndexerOptions } from "../kv/kv_indexer.ts";
+export { KvIndexFeed } from "../kv/kv_index_feed.ts";
+export type { KvIndexFeedOptions } from "../kv/kv_index_feed.ts";
+export { KvRoutingPolicy } from "../router/kv_policy.ts";
+export type { KvDecision, KvRoutingPolicyOptions } from "../router/kv_policy.ts";
+export { createKvRouting } from "../router/kv_routing.ts";
+export type { KvRouting, KvRoutingOptions } from "../router/kv_routing.ts";
 export type {
   BlockHasher,
   BlockHashes,
@@ -88,5 +88,5 @@ export type {
   KvRemoved,
   KvStored,
   LoadMetrics,
-} from "./mod.ts";
+} from "../../mod.ts";
 export type { EventPlane, KvEvent, KvSnapshot, SubscribeOptions, Subscription } from "./planes.ts";

@@ -13,5 +13,5 @@
  *
  * @module
  */
-export * from "./src/gpu/mod.ts";
-export type { TensorAllocator } from "./src/gpu/tensor.ts";
+export * from "../gpu/mod.ts";
+export type { TensorAllocator } from "../gpu/tensor.ts";

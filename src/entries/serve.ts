@@ -14,31 +14,31 @@
  *
  * @module
  */
-export { serveEngine } from "./src/serve/serve_engine.ts";
-export type { ServeEngineOptions } from "./src/serve/serve_engine.ts";
-export * from "./src/serve/mod.ts";
-export * from "./src/edge/mod.ts";
-export { createWorker, SHUTDOWN_DEADLINE_EXIT, workerTimingsFromEnv } from "./src/worker/worker.ts";
-export type { Worker, WorkerOptions, WorkerState, WorkerTimings } from "./src/worker/worker.ts";
+export { serveEngine } from "../serve/serve_engine.ts";
+export type { ServeEngineOptions } from "../serve/serve_engine.ts";
+export * from "../serve/mod.ts";
+export * from "../edge/mod.ts";
+export { createWorker, SHUTDOWN_DEADLINE_EXIT, workerTimingsFromEnv } from "../worker/worker.ts";
+export type { Worker, WorkerOptions, WorkerState, WorkerTimings } from "../worker/worker.ts";
 export {
   DEFAULT_BUCKETS,
   MetricsRegistry,
   TOKEN_LATENCY_BUCKETS,
-} from "./src/metrics/metrics_registry.ts";
-export type { Labels } from "./src/metrics/metrics_registry.ts";
-export { createLogger, parseLogLevel } from "./src/logging/logger.ts";
-export type { Logger, LogLevelName } from "./src/logging/logger.ts";
-export { currentRuntime } from "./src/runtime/runtime.ts";
-export type { Runtime, SignalName } from "./src/runtime/runtime.ts";
-export { run as runWorker } from "./src/worker/run.ts";
-export type { RunOptions } from "./src/worker/run.ts";
-export type { HttpServer } from "./src/runtime/http_server.ts";
-export type { Frontend, FrontendOptions } from "./src/frontend/frontend_app.ts";
+} from "../metrics/metrics_registry.ts";
+export type { Labels } from "../metrics/metrics_registry.ts";
+export { createLogger, parseLogLevel } from "../logging/logger.ts";
+export type { Logger, LogLevelName } from "../logging/logger.ts";
+export { currentRuntime } from "../runtime/runtime.ts";
+export type { Runtime, SignalName } from "../runtime/runtime.ts";
+export { run as runWorker } from "../worker/run.ts";
+export type { RunOptions } from "../worker/run.ts";
+export type { HttpServer } from "../runtime/http_server.ts";
+export type { Frontend, FrontendOptions } from "../frontend/frontend_app.ts";
 export type { ModelResourceLoader, ModelResources, ModelResourceSource } from "./frontend.ts";
 // The contract and plane types these APIs take (also exported by `sluice` and `sluice/planes`).
-export type { EngineFactory, EngineSetup, LLMEngine } from "./src/engine/engine.ts";
-export type { EngineConfig } from "./src/engine/engine_config.ts";
-export type { WorkerConfig, WorkerConfigInput } from "./src/engine/worker_config.ts";
+export type { EngineFactory, EngineSetup, LLMEngine } from "../engine/engine.ts";
+export type { EngineConfig } from "../engine/engine_config.ts";
+export type { WorkerConfig, WorkerConfigInput } from "../engine/worker_config.ts";
 export type {
   CallOptions,
   Discovery,
@@ -89,7 +89,7 @@ export type {
   SluiceError,
   StopConditions,
   TopLogprob,
-} from "./mod.ts";
+} from "../../mod.ts";
 export type {
   ChatContentPart,
   ChatMessage,
@@ -102,9 +102,15 @@ export type {
   IncrementalDecoder,
   Tokenizer,
 } from "./frontend.ts";
-export { createEngineServices } from "./src/kv/kv_publisher.ts";
-export type { EngineServicesHandle, EngineServicesOptions } from "./src/kv/kv_publisher.ts";
-export type { BlockHashes, EngineServices, KvEventData, KvEventSink, LoadMetrics } from "./mod.ts";
+export { createEngineServices } from "../kv/kv_publisher.ts";
+export type { EngineServicesHandle, EngineServicesOptions } from "../kv/kv_publisher.ts";
+export type {
+  BlockHashes,
+  EngineServices,
+  KvEventData,
+  KvEventSink,
+  LoadMetrics,
+} from "../../mod.ts";
 export type { KvEvent } from "./planes.ts";
-export type { KvCleared, KvRemoved, KvStored } from "./mod.ts";
-export type { EngineStats, ModelFiles } from "./mod.ts";
+export type { KvCleared, KvRemoved, KvStored } from "../../mod.ts";
+export type { EngineStats, ModelFiles } from "../../mod.ts";
