@@ -24,92 +24,20 @@ export const Q8_0_BLOCK_BYTES = 34;
 /** Bytes per GGML Q4_0 block. */
 export const Q4_0_BLOCK_BYTES = 18;
 
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** Rounds an f32 to the nearest IEEE half (ties to even) and returns its 16 bits. */
-export function f32ToF16Bits(value: number): number {
-  f32Scratch[0] = value;
-  const x = u32Scratch[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
-  return sign | half;
-}
-
-/** Decodes 16 half-precision bits to a number. */
-export function f16BitsToF32(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exp = (bits >>> 10) & 0x1f;
-  const mant = bits & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
+// The encodings are ggml's, bit for bit (f16 ties to even, Q8_0 `roundf`, Q4_0 `trunc(x/d + 8.5)`,
+// f32 arithmetic): one implementation, shared with the GGUF writer.
+export {
+  f16BitsToF32,
+  f32ToF16Bits,
+  quantizeQ4_0,
+  quantizeQ8_0,
+} from "../model/gguf/gguf_quant.ts";
+import { f16BitsToF32, f32ToF16Bits } from "../model/gguf/gguf_quant.ts";
 
 /** Converts a Float32Array to f16 bits. */
 export function toF16(values: Float32Array): Uint16Array {
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = f32ToF16Bits(values[i]);
-  return out;
-}
-
-/** Quantises `values` (length a multiple of 32) to GGML Q8_0 blocks. */
-export function quantizeQ8_0(values: Float32Array): Uint8Array {
-  assertBlocks(values.length);
-  const blocks = values.length / QK;
-  const out = new Uint8Array(blocks * Q8_0_BLOCK_BYTES);
-  const view = new DataView(out.buffer);
-  for (let b = 0; b < blocks; b++) {
-    let amax = 0;
-    for (let i = 0; i < QK; i++) amax = Math.max(amax, Math.abs(values[b * QK + i]));
-    const d = amax / 127;
-    const inv = d ? 1 / d : 0;
-    view.setUint16(b * Q8_0_BLOCK_BYTES, f32ToF16Bits(d), true);
-    for (let i = 0; i < QK; i++) {
-      view.setInt8(b * Q8_0_BLOCK_BYTES + 2 + i, Math.round(values[b * QK + i] * inv));
-    }
-  }
-  return out;
-}
-
-/** Quantises `values` (length a multiple of 32) to GGML Q4_0 blocks. */
-export function quantizeQ4_0(values: Float32Array): Uint8Array {
-  assertBlocks(values.length);
-  const blocks = values.length / QK;
-  const out = new Uint8Array(blocks * Q4_0_BLOCK_BYTES);
-  const view = new DataView(out.buffer);
-  for (let b = 0; b < blocks; b++) {
-    let max = 0, amax = 0;
-    for (let i = 0; i < QK; i++) {
-      const v = values[b * QK + i];
-      if (Math.abs(v) > amax) [amax, max] = [Math.abs(v), v];
-    }
-    const d = max / -8;
-    const inv = d ? 1 / d : 0;
-    view.setUint16(b * Q4_0_BLOCK_BYTES, f32ToF16Bits(d), true);
-    for (let i = 0; i < QK / 2; i++) {
-      const lo = Math.min(15, Math.trunc(values[b * QK + i] * inv + 8.5));
-      const hi = Math.min(15, Math.trunc(values[b * QK + i + 16] * inv + 8.5));
-      out[b * Q4_0_BLOCK_BYTES + 2 + i] = lo | (hi << 4);
-    }
-  }
   return out;
 }
 
