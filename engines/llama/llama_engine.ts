@@ -28,6 +28,12 @@ import {
   type LlamaBatchRunner,
 } from "../../src/gpu/llama_batch_runner.ts";
 import { type LlamaModel, releaseLlamaWeights } from "../../src/gpu/llama_decode_step.ts";
+import {
+  createLlamaMultiStepDecoder,
+  DEFAULT_MULTI_STEPS,
+  type LlamaMultiStepDecoder,
+} from "../../src/gpu/llama_multi_step.ts";
+import { canCapture } from "../../src/gpu/backend.ts";
 import type { GpuContext } from "../../src/gpu/gpu_context.ts";
 import type { KernelCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
 import { kernelCacheEnv } from "../../src/gpu/cache_key_factors.ts";
@@ -97,6 +103,11 @@ export interface LlamaEngineOptions {
   };
   /** Token-count buckets whose kernels are warmed at start (default 1 and 8). */
   readonly warmBuckets?: readonly number[];
+  /**
+   * Most greedy decode steps per submit on the WebGPU backends (default
+   * {@link DEFAULT_MULTI_STEPS}; 1 = one step and one readback per token). Ignored on `cpu`.
+   */
+  readonly multiStep?: number;
 }
 
 /**
@@ -115,6 +126,7 @@ export class LlamaEngine implements LLMEngine {
   #model?: LlamaModel;
   #pool?: KvCachePool;
   #runner?: LlamaBatchRunner;
+  #multi?: LlamaMultiStepDecoder;
   #blocks?: BlockManager;
   #scheduler?: Scheduler;
   #loaded?: LoadedLlamaModel;
@@ -129,7 +141,8 @@ export class LlamaEngine implements LLMEngine {
   /**
    * Flags: `--model PATH` (required), `--backend cpu|webgpu-eager|webgpu`, `--block-size`,
    * `--num-blocks`, `--max-num-seqs`, `--max-num-batched-tokens`, `--max-model-len`,
-   * `--max-tokens`, plus the worker flags.
+   * `--max-tokens`, `--multi-step K` (greedy decode steps per submit on WebGPU), plus the
+   * worker flags.
    */
   static fromArgs(argv: string[]): Promise<EngineSetup<LlamaEngine>> {
     try {
@@ -142,6 +155,7 @@ export class LlamaEngine implements LLMEngine {
         "max-num-batched-tokens": { type: "string" },
         "max-model-len": { type: "string" },
         "max-tokens": { type: "string" },
+        "multi-step": { type: "string" },
       });
       const model = values.model;
       if (!model) {
@@ -172,6 +186,7 @@ export class LlamaEngine implements LLMEngine {
         maxNumBatchedTokens: optional("max-num-batched-tokens"),
         maxModelLen: optional("max-model-len"),
         maxTokens: optional("max-tokens"),
+        multiStep: optional("multi-step"),
       });
       const name = model.replace(/\/+$/, "").split("/").pop()!.replace(/\.gguf$/i, "");
       return Promise.resolve({ engine, worker: workerConfigFromFlags(values, name) });
@@ -197,9 +212,14 @@ export class LlamaEngine implements LLMEngine {
     };
   }
 
-  /** Scheduler steps run so far (for tests and benchmarks). */
+  /** Scheduler steps run so far (for tests and benchmarks; a K-step window counts K). */
   steps(): number {
     return this.#scheduler?.steps ?? 0;
+  }
+
+  /** Multi-step decode windows run so far (for tests and benchmarks). */
+  multiStepWindows(): number {
+    return this.#scheduler?.windows ?? 0;
   }
 
   /** The loaded model (after `start`). */
@@ -281,11 +301,21 @@ export class LlamaEngine implements LLMEngine {
     this.#runner = createLlamaBatchRunner(this.#backend, this.#model, this.#pool);
     this.#blocks = new BlockManager(numBlocks, blockSize);
     const maxBatched = o.maxNumBatchedTokens ?? 256;
-    this.#scheduler = new Scheduler(this.#runner, this.#blocks, {
-      maxSeqs: maxNumSeqs,
-      maxBatchedTokens: maxBatched,
-      maxBlocks,
-    });
+    const multiStep = o.multiStep ?? DEFAULT_MULTI_STEPS;
+    if (multiStep > 1 && canCapture(this.#backend)) {
+      this.#multi = createLlamaMultiStepDecoder(this.#backend, this.#model, this.#pool, {
+        maxSteps: multiStep,
+      });
+    }
+    this.#scheduler = new Scheduler(
+      { runner: this.#runner, multiStep: this.#multi },
+      this.#blocks,
+      {
+        maxSeqs: maxNumSeqs,
+        maxBatchedTokens: maxBatched,
+        maxBlocks,
+      },
+    );
     const modelFiles = await modelCardFiles(loaded, o.files ?? currentRuntime());
     // The GGUF vocabulary's end-of-generation ids (EOS, EOT, ...), as the frontend derives them.
     this.#eos = loaded.gguf
@@ -381,6 +411,7 @@ export class LlamaEngine implements LLMEngine {
     this.#cleaned = true;
     try {
       await this.#scheduler?.close();
+      this.#multi?.release();
       this.#runner?.release();
       this.#pool?.release();
       if (this.#model && this.#backend) releaseLlamaWeights(this.#backend, this.#model.weights);
