@@ -49,6 +49,8 @@ import { llamaKernelConfig, uploadLlamaCheckpoint } from "../../src/model/llama_
 import { currentRuntime } from "../../src/runtime/runtime.ts";
 import { tmpdir } from "node:os";
 import { BlockManager } from "./block_manager.ts";
+import type { EngineServices } from "../../src/engine/engine_services.ts";
+import { BlockHasher } from "../../src/kv/block_hash.ts";
 import { Scheduler } from "./scheduler.ts";
 import { sequenceFor } from "./request_sequence.ts";
 import { modelCardFiles } from "./model_card_files.ts";
@@ -195,6 +197,11 @@ export class LlamaEngine implements LLMEngine {
     }
   }
 
+  /** Shared hashes of the prefix cache's blocks (those KV events describe); empty before start. */
+  cachedHashes(): string[] {
+    return this.#blocks?.cachedHashes() ?? [];
+  }
+
   /** KV blocks a new allocation can take (free plus cached-but-unreferenced); 0 before start. */
   freeBlocks(): number {
     return this.#blocks?.freeCount() ?? 0;
@@ -237,7 +244,12 @@ export class LlamaEngine implements LLMEngine {
     return this.#backend?.name;
   }
 
-  async start(_workerId: string): Promise<EngineConfig> {
+  /**
+   * Loads and uploads the model. With `services`, the prefix cache's blocks are published as
+   * KV events (stored / removed under the shared block hash) and a resync snapshot provider is
+   * registered.
+   */
+  async start(_workerId: string, services?: EngineServices): Promise<EngineConfig> {
     const log = this.options.log ?? ((line: string) => console.error(line));
     const o = this.options;
     const started = performance.now();
@@ -299,7 +311,11 @@ export class LlamaEngine implements LLMEngine {
       numBlocks,
     });
     this.#runner = createLlamaBatchRunner(this.#backend, this.#model, this.#pool);
-    this.#blocks = new BlockManager(numBlocks, blockSize);
+    this.#blocks = new BlockManager(
+      numBlocks,
+      blockSize,
+      services && { sink: services.kv, hasher: await BlockHasher.create() },
+    );
     const maxBatched = o.maxNumBatchedTokens ?? 256;
     const multiStep = o.multiStep ?? DEFAULT_MULTI_STEPS;
     if (multiStep > 1 && canCapture(this.#backend)) {
