@@ -224,6 +224,14 @@ export class LlamaEngine implements LLMEngine {
     return this.#scheduler?.steps ?? 0;
   }
 
+  /**
+   * Limits greedy decode steps per submit to `steps` from the next scheduler step on (at most
+   * the start's `multiStep`; 1 = one step and one readback per token). For benchmarks.
+   */
+  setMultiStep(steps: number): void {
+    if (this.#scheduler) this.#scheduler.maxWindow = steps;
+  }
+
   /** Multi-step decode windows run so far (for tests and benchmarks). */
   multiStepWindows(): number {
     return this.#scheduler?.windows ?? 0;

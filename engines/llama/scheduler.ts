@@ -57,6 +57,7 @@ export class Scheduler {
   #loop?: Promise<void>;
   #steps = 0;
   #windows = 0;
+  #maxWindow = Infinity;
   #closed = false;
   #promptTokens = 0;
   #cachedTokens = 0;
@@ -71,6 +72,14 @@ export class Scheduler {
   /** Forward steps run so far (a multi-step window of K counts K). */
   get steps(): number {
     return this.#steps;
+  }
+
+  /**
+   * Most decode steps per multi-step window from the next step on (at most the decoder's
+   * `maxSteps`; below 2 disables windows). For benchmarks comparing both paths in one run.
+   */
+  set maxWindow(steps: number) {
+    this.#maxWindow = steps;
   }
 
   /** Multi-step windows run so far. */
@@ -321,7 +330,7 @@ export class Scheduler {
     if (!multi || !seqs.length) return undefined;
     if (this.#waiting.length && seqs.length < this.#limits.maxSeqs) return undefined;
     const cap = this.#limits.maxBlocks * this.#blocks.blockSize;
-    let steps = multi.maxSteps;
+    let steps = Math.min(multi.maxSteps, this.#maxWindow);
     for (const seq of seqs) {
       if (seq.done || seq.pending() !== 1 || !seq.sampler.greedy) return undefined;
       steps = Math.min(steps, seq.stop.maxTokens - seq.generated, cap - seq.tokens.length);
