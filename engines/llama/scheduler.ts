@@ -336,9 +336,14 @@ export class Scheduler {
       steps = Math.min(steps, seq.stop.maxTokens - seq.generated, cap - seq.tokens.length);
     }
     if (steps < 2) return undefined;
-    // Blocks for every position the window writes; a shortfall falls back to single steps
-    // (which preempt); blocks grown here are used by those steps anyway.
-    for (const seq of seqs) if (!this.#grow(seq, seq.computed + steps)) return undefined;
+    // Blocks for every position the window writes; on a shortfall the blocks taken here go
+    // back and single steps run (they preempt as needed).
+    const had = seqs.map((seq) => seq.blocks.length);
+    for (const seq of seqs) {
+      if (this.#grow(seq, seq.computed + steps)) continue;
+      seqs.forEach((s, i) => this.#blocks.release(s.blocks.splice(had[i])));
+      return undefined;
+    }
     return { seqs: [...seqs], steps };
   }
 

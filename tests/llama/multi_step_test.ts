@@ -32,6 +32,7 @@ async function withEngine<T>(
   backend: "webgpu" | "webgpu-eager",
   multiStep: number,
   body: (engine: LlamaEngine) => Promise<T>,
+  numBlocks = NUM_BLOCKS,
 ): Promise<T> {
   const engine = new LlamaEngine({
     model: path,
@@ -42,7 +43,7 @@ async function withEngine<T>(
     warmBuckets: [1],
     maxModelLen: 64,
     blockSize: 4,
-    numBlocks: NUM_BLOCKS,
+    numBlocks,
     multiStep,
   });
   await engine.start("1");
@@ -143,6 +144,21 @@ describe("llama engine multi-step decode", { skip }, () => {
       assert.ok(engine.multiStepWindows() > 0);
       assert.deepEqual(plain.tokens, withLogprobs.tokens);
     });
+  });
+
+  it("when a window's blocks run short, single steps run (and preempt) with the same tokens", async () => {
+    // 9 blocks of 4; two requests that end at 21 tokens need 5 each (the KV of 20).
+    const prompts = [[1, 20, 30, 40, 50, 60, 70, 80, 90], [3, 21, 31, 41, 51, 61, 71, 81, 91]];
+    const run = (multiStep: number) =>
+      withEngine("webgpu", multiStep, async (engine) => {
+        const out = await Promise.all(prompts.map((p) => collect(engine, greedy(p, 12))));
+        assert.equal(engine.freeBlocks(), 9);
+        return { out, windows: engine.multiStepWindows() };
+      }, 9);
+    const single = await run(1), multi = await run(16);
+    assert.ok(multi.windows > 0);
+    assert.deepEqual(multi.out, single.out);
+    for (const r of multi.out) assert.equal(r.tokens.length, 12);
   });
 
   it("cancellation inside a window frees every block", async () => {
