@@ -59,6 +59,9 @@ import { createGgufTokenizer } from "../../src/tokenizer/gguf_tokenizer.ts";
 /** The KV cache memory the default block count stays within (f32 K and V of every layer). */
 export const KV_BUDGET_BYTES = 512 * 2 ** 20;
 
+/** Least time between two load-metrics publications while requests run (ms). */
+export const LOAD_METRICS_INTERVAL_MS = 100;
+
 /** The backends the engine runs on. */
 export const LLAMA_BACKENDS = ["cpu", "webgpu-eager", "webgpu"] as const;
 
@@ -129,6 +132,8 @@ export class LlamaEngine implements LLMEngine {
   #pool?: KvCachePool;
   #runner?: LlamaBatchRunner;
   #multi?: LlamaMultiStepDecoder;
+  #services?: EngineServices;
+  #lastLoad = -Infinity;
   #blocks?: BlockManager;
   #scheduler?: Scheduler;
   #loaded?: LoadedLlamaModel;
@@ -254,8 +259,8 @@ export class LlamaEngine implements LLMEngine {
 
   /**
    * Loads and uploads the model. With `services`, the prefix cache's blocks are published as
-   * KV events (stored / removed under the shared block hash) and a resync snapshot provider is
-   * registered.
+   * KV events (stored / removed under the shared block hash), a resync snapshot provider is
+   * registered, and load metrics go out while requests run and when the engine goes idle.
    */
   async start(_workerId: string, services?: EngineServices): Promise<EngineConfig> {
     const log = this.options.log ?? ((line: string) => console.error(line));
@@ -331,8 +336,13 @@ export class LlamaEngine implements LLMEngine {
         maxSteps: multiStep,
       });
     }
+    this.#services = services;
     this.#scheduler = new Scheduler(
-      { runner: this.#runner, multiStep: this.#multi },
+      {
+        runner: this.#runner,
+        multiStep: this.#multi,
+        afterStep: (idle) => this.#publishLoad(idle),
+      },
       this.#blocks,
       {
         maxSeqs: maxNumSeqs,
@@ -428,6 +438,21 @@ export class LlamaEngine implements LLMEngine {
       context.signal.removeEventListener("abort", onAbort);
       scheduler.remove(seq);
     }
+  }
+
+  /** Publishes the load metrics (at most every {@link LOAD_METRICS_INTERVAL_MS} unless `force`). */
+  #publishLoad(force: boolean): void {
+    const services = this.#services, blocks = this.#blocks, scheduler = this.#scheduler;
+    if (!services || !blocks || !scheduler) return;
+    const now = performance.now();
+    if (!force && now - this.#lastLoad < LOAD_METRICS_INTERVAL_MS) return;
+    this.#lastLoad = now;
+    services.publishLoadMetrics({
+      kv_used_blocks: blocks.numBlocks - blocks.freeCount(),
+      kv_total_blocks: blocks.numBlocks,
+      inflight_requests: scheduler.active,
+      waiting_requests: scheduler.waiting,
+    });
   }
 
   async cleanup(): Promise<void> {

@@ -42,12 +42,15 @@ export interface SchedulerModel {
   readonly runner: LlamaBatchRunner;
   /** Runs K greedy decode steps per submit (absent: one step per submit always). */
   readonly multiStep?: LlamaMultiStepDecoder;
+  /** Called after every step, and with `idle` true when the loop runs out of work. */
+  readonly afterStep?: (idle: boolean) => void;
 }
 
 /** Drives a {@link LlamaBatchRunner} over the sequences it is given. */
 export class Scheduler {
   readonly #runner: LlamaBatchRunner;
   readonly #multi?: LlamaMultiStepDecoder;
+  readonly #afterStep?: (idle: boolean) => void;
   readonly #blocks: BlockManager;
   readonly #limits: SchedulerLimits;
   /** Admitted (running) sequences, in admission order. */
@@ -65,6 +68,7 @@ export class Scheduler {
   constructor(model: SchedulerModel, blocks: BlockManager, limits: SchedulerLimits) {
     this.#runner = model.runner;
     this.#multi = model.multiStep;
+    this.#afterStep = model.afterStep;
     this.#blocks = blocks;
     this.#limits = limits;
   }
@@ -156,9 +160,11 @@ export class Scheduler {
               this.remove(s);
             }
           }
+          this.#afterStep?.(false);
         }
       } finally {
         this.#loop = undefined;
+        this.#afterStep?.(true);
       }
     })();
   }

@@ -2,7 +2,7 @@
  * The llama engine's KV events (cpu backend): stored events carry Dynamo's shared chained
  * block hash of exactly the blocks the prefix cache registers, removed events follow
  * evictions, event ids are sequential, and the snapshot provider lists what the events
- * describe — as tests/mocker checks the mocker's.
+ * describe — as tests/mocker checks the mocker's; load metrics go out while running and idle.
  */
 import { after, before, it } from "node:test";
 import assert from "node:assert/strict";
@@ -62,8 +62,10 @@ it("publishes stored and removed KV events with the shared block hash, and a sna
   const events: KvEvent[] = [];
   const handle = createEngineServices({ workerId: "5", onEvent: (e) => events.push(e) });
   let snapshot: (() => readonly string[]) | undefined;
+  const loads: Parameters<EngineServices["publishLoadMetrics"]>[0][] = [];
   const services: EngineServices = {
     ...handle.services,
+    publishLoadMetrics: (m) => loads.push(m),
     kv: {
       ...handle.services.kv,
       setSnapshotProvider(fn) {
@@ -107,6 +109,15 @@ it("publishes stored and removed KV events with the shared block hash, and a sna
     const otherHashes = hasher.sequenceHashes(other, 4);
     assert.ok(otherHashes.every((h) => now.has(h)), "the new prompt's full blocks are cached");
     assert.deepEqual(events.map((e) => e.event_id), events.map((_, i) => i + 1));
+    // Load metrics: published while running, and once idle with nothing in flight.
+    assert.ok(loads.length >= 3, `${loads.length} load publications`);
+    assert.ok(loads.some((m) => m.inflight_requests > 0 && m.kv_used_blocks > 0));
+    assert.deepEqual(loads.at(-1), {
+      kv_used_blocks: 0,
+      kv_total_blocks: 12,
+      inflight_requests: 0,
+      waiting_requests: 0,
+    });
   } finally {
     await engine.cleanup();
     await handle.close();
