@@ -7,6 +7,11 @@
  * holds its own tokens verbatim plus a 53-bit hash of its parent's key, so serving the wrong KV
  * needs two different prefixes whose chained hashes collide (about 2⁻⁵³ per pair).
  *
+ * KV events: given a {@link KvEventSink} and a {@link BlockHasher}, a block is reported
+ * stored (under Dynamo's shared chained block hash, `src/kv/block_hash.ts`) when it is
+ * registered, and removed when the allocator evicts it, exactly as `engines/mocker` reports
+ * its cache; the sink's snapshot provider lists the hashes of every registered block.
+ *
  * @example
  * ```ts
  * import { BlockManager } from "./block_manager.ts";
@@ -19,10 +24,21 @@
  * ```
  */
 
+import type { BlockHasher, BlockHashes } from "../../src/kv/block_hash.ts";
+import type { KvEventSink } from "../../src/engine/engine_services.ts";
+
 interface BlockInfo {
   refs: number;
   /** Content key (parent key + tokens), set once the block is full and registered. */
   key?: string;
+  /** Shared chained block hash, set with `key` when KV events are published. */
+  hash?: string;
+}
+
+/** Where a block manager reports its cache (both or neither). */
+export interface BlockEventOptions {
+  readonly sink: KvEventSink;
+  readonly hasher: BlockHasher;
 }
 
 /** Allocates KV blocks and shares full blocks by content. */
@@ -36,13 +52,26 @@ export class BlockManager {
   #byKey = new Map<string, number>();
   #hits = 0;
   #queries = 0;
+  #events?: BlockEventOptions;
 
-  /** `numBlocks` blocks of `blockSize` tokens. */
-  constructor(numBlocks: number, blockSize: number) {
+  /** `numBlocks` blocks of `blockSize` tokens; `events` publishes the cache's changes. */
+  constructor(numBlocks: number, blockSize: number, events?: BlockEventOptions) {
     this.numBlocks = numBlocks;
     this.blockSize = blockSize;
     this.#blocks = Array.from({ length: numBlocks }, () => ({ refs: 0 }));
     this.#free = Array.from({ length: numBlocks }, (_, i) => numBlocks - 1 - i);
+    this.#events = events;
+    events?.sink.setSnapshotProvider(() => this.cachedHashes());
+  }
+
+  /** Shared block hashes of every registered block (empty without KV events). */
+  cachedHashes(): string[] {
+    const out: string[] = [];
+    for (const id of this.#byKey.values()) {
+      const hash = this.#blocks[id].hash;
+      if (hash !== undefined) out.push(hash);
+    }
+    return out;
   }
 
   /** Blocks a new allocation can take (free plus cached-but-unreferenced). */
@@ -64,8 +93,12 @@ export class BlockManager {
       id = oldest.value;
       this.#evictable.delete(id);
       const info = this.#blocks[id];
-      if (info.key !== undefined && this.#byKey.get(info.key) === id) this.#byKey.delete(info.key);
+      if (info.key !== undefined && this.#byKey.get(info.key) === id) {
+        this.#byKey.delete(info.key);
+        if (info.hash !== undefined) this.#events?.sink.removed([info.hash]);
+      }
       info.key = undefined;
+      info.hash = undefined;
     }
     this.#blocks[id].refs = 1;
     return id;
@@ -101,19 +134,30 @@ export class BlockManager {
    * content another block already holds stays unregistered (it is freed plainly later).
    */
   commit(blocks: readonly number[], tokens: readonly number[], from: number): void {
-    const full = Math.min(blocks.length, Math.floor(tokens.length / this.blockSize));
+    const bs = this.blockSize;
+    const full = Math.min(blocks.length, Math.floor(tokens.length / bs));
+    const shared = this.#events && full > from
+      ? this.#events.hasher.blockHashes(tokens.slice(0, full * bs), bs)
+      : undefined;
     let parent = "";
     for (let b = 0; b < full; b++) {
-      const key = blockKey(parent, tokens, b * this.blockSize, this.blockSize);
+      const key = blockKey(parent, tokens, b * bs, bs);
       if (b >= from) {
         const info = this.#blocks[blocks[b]];
         if (info.key === undefined && !this.#byKey.has(key)) {
           info.key = key;
           this.#byKey.set(key, blocks[b]);
+          if (shared) this.#stored(info, shared, b);
         }
       }
       parent = key;
     }
+  }
+
+  /** Reports block `b` of a sequence whose block hashes are `shared` stored. */
+  #stored(info: BlockInfo, shared: readonly BlockHashes[], b: number): void {
+    info.hash = shared[b].block_hash;
+    this.#events!.sink.stored(b ? shared[b - 1].block_hash : null, [shared[b]]);
   }
 
   /** Drops one reference from each block; unreferenced blocks become free or evictable. */

@@ -28,6 +28,12 @@ import {
   type LlamaBatchRunner,
 } from "../../src/gpu/llama_batch_runner.ts";
 import { type LlamaModel, releaseLlamaWeights } from "../../src/gpu/llama_decode_step.ts";
+import {
+  createLlamaMultiStepDecoder,
+  DEFAULT_MULTI_STEPS,
+  type LlamaMultiStepDecoder,
+} from "../../src/gpu/llama_multi_step.ts";
+import { canCapture } from "../../src/gpu/backend.ts";
 import type { GpuContext } from "../../src/gpu/gpu_context.ts";
 import type { KernelCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
 import { kernelCacheEnv } from "../../src/gpu/cache_key_factors.ts";
@@ -43,6 +49,8 @@ import { llamaKernelConfig, uploadLlamaCheckpoint } from "../../src/model/llama_
 import { currentRuntime } from "../../src/runtime/runtime.ts";
 import { tmpdir } from "node:os";
 import { BlockManager } from "./block_manager.ts";
+import type { EngineServices } from "../../src/engine/engine_services.ts";
+import { BlockHasher } from "../../src/kv/block_hash.ts";
 import { Scheduler } from "./scheduler.ts";
 import { sequenceFor } from "./request_sequence.ts";
 import { modelCardFiles } from "./model_card_files.ts";
@@ -50,6 +58,9 @@ import { createGgufTokenizer } from "../../src/tokenizer/gguf_tokenizer.ts";
 
 /** The KV cache memory the default block count stays within (f32 K and V of every layer). */
 export const KV_BUDGET_BYTES = 512 * 2 ** 20;
+
+/** Least time between two load-metrics publications while requests run (ms). */
+export const LOAD_METRICS_INTERVAL_MS = 100;
 
 /** The backends the engine runs on. */
 export const LLAMA_BACKENDS = ["cpu", "webgpu-eager", "webgpu"] as const;
@@ -97,6 +108,11 @@ export interface LlamaEngineOptions {
   };
   /** Token-count buckets whose kernels are warmed at start (default 1 and 8). */
   readonly warmBuckets?: readonly number[];
+  /**
+   * Most greedy decode steps per submit on the WebGPU backends (default
+   * {@link DEFAULT_MULTI_STEPS}; 1 = one step and one readback per token). Ignored on `cpu`.
+   */
+  readonly multiStep?: number;
 }
 
 /**
@@ -115,6 +131,9 @@ export class LlamaEngine implements LLMEngine {
   #model?: LlamaModel;
   #pool?: KvCachePool;
   #runner?: LlamaBatchRunner;
+  #multi?: LlamaMultiStepDecoder;
+  #services?: EngineServices;
+  #lastLoad = -Infinity;
   #blocks?: BlockManager;
   #scheduler?: Scheduler;
   #loaded?: LoadedLlamaModel;
@@ -129,7 +148,8 @@ export class LlamaEngine implements LLMEngine {
   /**
    * Flags: `--model PATH` (required), `--backend cpu|webgpu-eager|webgpu`, `--block-size`,
    * `--num-blocks`, `--max-num-seqs`, `--max-num-batched-tokens`, `--max-model-len`,
-   * `--max-tokens`, plus the worker flags.
+   * `--max-tokens`, `--multi-step K` (greedy decode steps per submit on WebGPU), plus the
+   * worker flags.
    */
   static fromArgs(argv: string[]): Promise<EngineSetup<LlamaEngine>> {
     try {
@@ -142,6 +162,7 @@ export class LlamaEngine implements LLMEngine {
         "max-num-batched-tokens": { type: "string" },
         "max-model-len": { type: "string" },
         "max-tokens": { type: "string" },
+        "multi-step": { type: "string" },
       });
       const model = values.model;
       if (!model) {
@@ -172,12 +193,18 @@ export class LlamaEngine implements LLMEngine {
         maxNumBatchedTokens: optional("max-num-batched-tokens"),
         maxModelLen: optional("max-model-len"),
         maxTokens: optional("max-tokens"),
+        multiStep: optional("multi-step"),
       });
       const name = model.replace(/\/+$/, "").split("/").pop()!.replace(/\.gguf$/i, "");
       return Promise.resolve({ engine, worker: workerConfigFromFlags(values, name) });
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** Shared hashes of the prefix cache's blocks (those KV events describe); empty before start. */
+  cachedHashes(): string[] {
+    return this.#blocks?.cachedHashes() ?? [];
   }
 
   /** KV blocks a new allocation can take (free plus cached-but-unreferenced); 0 before start. */
@@ -197,9 +224,22 @@ export class LlamaEngine implements LLMEngine {
     };
   }
 
-  /** Scheduler steps run so far (for tests and benchmarks). */
+  /** Scheduler steps run so far (for tests and benchmarks; a K-step window counts K). */
   steps(): number {
     return this.#scheduler?.steps ?? 0;
+  }
+
+  /**
+   * Limits greedy decode steps per submit to `steps` from the next scheduler step on (at most
+   * the start's `multiStep`; 1 = one step and one readback per token). For benchmarks.
+   */
+  setMultiStep(steps: number): void {
+    if (this.#scheduler) this.#scheduler.maxWindow = steps;
+  }
+
+  /** Multi-step decode windows run so far (for tests and benchmarks). */
+  multiStepWindows(): number {
+    return this.#scheduler?.windows ?? 0;
   }
 
   /** The loaded model (after `start`). */
@@ -217,7 +257,12 @@ export class LlamaEngine implements LLMEngine {
     return this.#backend?.name;
   }
 
-  async start(_workerId: string): Promise<EngineConfig> {
+  /**
+   * Loads and uploads the model. With `services`, the prefix cache's blocks are published as
+   * KV events (stored / removed under the shared block hash), a resync snapshot provider is
+   * registered, and load metrics go out while requests run and when the engine goes idle.
+   */
+  async start(_workerId: string, services?: EngineServices): Promise<EngineConfig> {
     const log = this.options.log ?? ((line: string) => console.error(line));
     const o = this.options;
     const started = performance.now();
@@ -279,13 +324,32 @@ export class LlamaEngine implements LLMEngine {
       numBlocks,
     });
     this.#runner = createLlamaBatchRunner(this.#backend, this.#model, this.#pool);
-    this.#blocks = new BlockManager(numBlocks, blockSize);
+    this.#blocks = new BlockManager(
+      numBlocks,
+      blockSize,
+      services && { sink: services.kv, hasher: await BlockHasher.create() },
+    );
     const maxBatched = o.maxNumBatchedTokens ?? 256;
-    this.#scheduler = new Scheduler(this.#runner, this.#blocks, {
-      maxSeqs: maxNumSeqs,
-      maxBatchedTokens: maxBatched,
-      maxBlocks,
-    });
+    const multiStep = o.multiStep ?? DEFAULT_MULTI_STEPS;
+    if (multiStep > 1 && canCapture(this.#backend)) {
+      this.#multi = createLlamaMultiStepDecoder(this.#backend, this.#model, this.#pool, {
+        maxSteps: multiStep,
+      });
+    }
+    this.#services = services;
+    this.#scheduler = new Scheduler(
+      {
+        runner: this.#runner,
+        multiStep: this.#multi,
+        afterStep: (idle) => this.#publishLoad(idle),
+      },
+      this.#blocks,
+      {
+        maxSeqs: maxNumSeqs,
+        maxBatchedTokens: maxBatched,
+        maxBlocks,
+      },
+    );
     const modelFiles = await modelCardFiles(loaded, o.files ?? currentRuntime());
     // The GGUF vocabulary's end-of-generation ids (EOS, EOT, ...), as the frontend derives them.
     this.#eos = loaded.gguf
@@ -376,11 +440,27 @@ export class LlamaEngine implements LLMEngine {
     }
   }
 
+  /** Publishes the load metrics (at most every {@link LOAD_METRICS_INTERVAL_MS} unless `force`). */
+  #publishLoad(force: boolean): void {
+    const services = this.#services, blocks = this.#blocks, scheduler = this.#scheduler;
+    if (!services || !blocks || !scheduler) return;
+    const now = performance.now();
+    if (!force && now - this.#lastLoad < LOAD_METRICS_INTERVAL_MS) return;
+    this.#lastLoad = now;
+    services.publishLoadMetrics({
+      kv_used_blocks: blocks.numBlocks - blocks.freeCount(),
+      kv_total_blocks: blocks.numBlocks,
+      inflight_requests: scheduler.active,
+      waiting_requests: scheduler.waiting,
+    });
+  }
+
   async cleanup(): Promise<void> {
     if (this.#cleaned) return;
     this.#cleaned = true;
     try {
       await this.#scheduler?.close();
+      this.#multi?.release();
       this.#runner?.release();
       this.#pool?.release();
       if (this.#model && this.#backend) releaseLlamaWeights(this.#backend, this.#model.weights);

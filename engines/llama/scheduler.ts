@@ -8,12 +8,23 @@
  * blocks run out, the most recently admitted sequence is preempted (its blocks freed, its
  * tokens recomputed later), as vLLM's recompute preemption does.
  *
+ * Multi-step decode: when a {@link LlamaMultiStepDecoder} is given, no request is waiting for
+ * admission (or the batch is full), and every running sequence is decoding greedily, a step
+ * runs K decode steps in one submit with the ids fed back on the GPU and one readback. K is at
+ * most the decoder's `maxSteps` and each sequence's remaining `max_tokens` and context room,
+ * so no sequence overruns its limits; a sequence that stops (EOS or a stop id) inside the
+ * window keeps only its tokens up to the stop, and its KV blocks are committed only up to its
+ * computed tokens (the surplus KV lies in blocks its removal frees). Arrivals, cancellations
+ * and non-greedy requests take effect at the next window boundary.
+ *
  * @module
  */
 import { setImmediate } from "node:timers";
 import type { LlamaBatchRunner } from "../../src/gpu/llama_batch_runner.ts";
+import type { LlamaMultiStepDecoder } from "../../src/gpu/llama_multi_step.ts";
 import type { BlockManager } from "./block_manager.ts";
 import type { Sequence } from "./sequence.ts";
+import type { TopLogprob } from "../../src/engine/generate_chunk.ts";
 
 /** Scheduler limits. */
 export interface SchedulerLimits {
@@ -25,9 +36,21 @@ export interface SchedulerLimits {
   readonly maxBlocks: number;
 }
 
+/** What a scheduler drives. */
+export interface SchedulerModel {
+  /** Runs mixed prefill/decode steps (and every non-greedy sample). */
+  readonly runner: LlamaBatchRunner;
+  /** Runs K greedy decode steps per submit (absent: one step per submit always). */
+  readonly multiStep?: LlamaMultiStepDecoder;
+  /** Called after every step, and with `idle` true when the loop runs out of work. */
+  readonly afterStep?: (idle: boolean) => void;
+}
+
 /** Drives a {@link LlamaBatchRunner} over the sequences it is given. */
 export class Scheduler {
   readonly #runner: LlamaBatchRunner;
+  readonly #multi?: LlamaMultiStepDecoder;
+  readonly #afterStep?: (idle: boolean) => void;
   readonly #blocks: BlockManager;
   readonly #limits: SchedulerLimits;
   /** Admitted (running) sequences, in admission order. */
@@ -36,19 +59,36 @@ export class Scheduler {
   #waiting: Sequence[] = [];
   #loop?: Promise<void>;
   #steps = 0;
+  #windows = 0;
+  #maxWindow = Infinity;
   #closed = false;
   #promptTokens = 0;
   #cachedTokens = 0;
 
-  constructor(runner: LlamaBatchRunner, blocks: BlockManager, limits: SchedulerLimits) {
-    this.#runner = runner;
+  constructor(model: SchedulerModel, blocks: BlockManager, limits: SchedulerLimits) {
+    this.#runner = model.runner;
+    this.#multi = model.multiStep;
+    this.#afterStep = model.afterStep;
     this.#blocks = blocks;
     this.#limits = limits;
   }
 
-  /** Steps run so far. */
+  /** Forward steps run so far (a multi-step window of K counts K). */
   get steps(): number {
     return this.#steps;
+  }
+
+  /**
+   * Most decode steps per multi-step window from the next step on (at most the decoder's
+   * `maxSteps`; below 2 disables windows). For benchmarks comparing both paths in one run.
+   */
+  set maxWindow(steps: number) {
+    this.#maxWindow = steps;
+  }
+
+  /** Multi-step windows run so far. */
+  get windows(): number {
+    return this.#windows;
   }
 
   /** Sequences admitted or waiting. */
@@ -120,9 +160,11 @@ export class Scheduler {
               this.remove(s);
             }
           }
+          this.#afterStep?.(false);
         }
       } finally {
         this.#loop = undefined;
+        this.#afterStep?.(true);
       }
     })();
   }
@@ -143,6 +185,8 @@ export class Scheduler {
   }
 
   async #step(): Promise<void> {
+    const window = this.#window();
+    if (window) return await this.#multiStep(window);
     const { maxSeqs, maxBatchedTokens, maxBlocks } = this.#limits;
     let budget = maxBatchedTokens;
     const plan: { seq: Sequence; count: number }[] = [];
@@ -255,25 +299,97 @@ export class Scheduler {
   #emit(seq: Sequence, row: Float32Array): void {
     const output = seq.tokens.slice(seq.promptLength);
     const s = seq.sampler.sample(row, seq.tokens.slice(0, seq.promptLength), output);
+    this.#accept(seq, s.token, s.logprob, s.top);
+  }
+
+  /** Applies `seq`'s stop rules to its next token `token` and hands it over. */
+  #accept(seq: Sequence, token: number, logprob?: number, top?: TopLogprob[]): void {
     const rules = seq.stop;
     const canStop = seq.generated >= rules.minTokens;
-    if (canStop && rules.eos.has(s.token)) {
-      seq.push({ kind: "finish", reason: "eos", stopToken: s.token });
+    if (canStop && rules.eos.has(token)) {
+      seq.push({ kind: "finish", reason: "eos", stopToken: token });
       this.remove(seq);
       return;
     }
-    if (canStop && rules.stop.has(s.token)) {
-      seq.push({ kind: "finish", reason: "stop", stopToken: s.token });
+    if (canStop && rules.stop.has(token)) {
+      seq.push({ kind: "finish", reason: "stop", stopToken: token });
       this.remove(seq);
       return;
     }
-    seq.tokens.push(s.token);
+    seq.tokens.push(token);
     seq.generated++;
-    seq.push({ kind: "token", token: s.token, logprob: s.logprob, top: s.top });
+    seq.push({ kind: "token", token, logprob, top });
     const full = seq.tokens.length >= this.#limits.maxBlocks * this.#blocks.blockSize;
     if (seq.generated >= rules.maxTokens || full) {
       seq.push({ kind: "finish", reason: "length" });
       this.remove(seq);
+    }
+  }
+
+  /**
+   * The multi-step window to run now, its KV blocks grown: every running sequence decoding
+   * greedily, nobody admissible waiting, K ≥ 2. `undefined`: run a single step.
+   */
+  #window(): { seqs: Sequence[]; steps: number } | undefined {
+    const multi = this.#multi;
+    const seqs = this.#running;
+    if (!multi || !seqs.length) return undefined;
+    if (this.#waiting.length && seqs.length < this.#limits.maxSeqs) return undefined;
+    const cap = this.#limits.maxBlocks * this.#blocks.blockSize;
+    let steps = Math.min(multi.maxSteps, this.#maxWindow);
+    for (const seq of seqs) {
+      if (seq.done || seq.pending() !== 1 || !seq.sampler.greedy) return undefined;
+      steps = Math.min(steps, seq.stop.maxTokens - seq.generated, cap - seq.tokens.length);
+    }
+    if (steps < 2) return undefined;
+    // Blocks for every position the window writes; on a shortfall the blocks taken here go
+    // back and single steps run (they preempt as needed).
+    const had = seqs.map((seq) => seq.blocks.length);
+    for (const seq of seqs) {
+      if (this.#grow(seq, seq.computed + steps)) continue;
+      seqs.forEach((s, i) => this.#blocks.release(s.blocks.splice(had[i])));
+      return undefined;
+    }
+    return { seqs: [...seqs], steps };
+  }
+
+  /** Runs K greedy decode steps of `seqs` in one submit and hands out their tokens. */
+  async #multiStep({ seqs, steps }: { seqs: Sequence[]; steps: number }): Promise<void> {
+    const { maxBlocks } = this.#limits;
+    const t = seqs.length;
+    const ids = new Uint32Array(t), positions = new Uint32Array(t);
+    const blockTable = new Uint32Array(t * maxBlocks);
+    seqs.forEach((seq, row) => {
+      ids[row] = seq.tokens[seq.computed];
+      positions[row] = seq.computed;
+      blockTable.set(seq.blocks, row * maxBlocks);
+    });
+    this.#steps += steps;
+    this.#windows++;
+    let sampled: Uint32Array;
+    try {
+      sampled = await this.#multi!.run({ ids, positions, blockTable }, steps);
+    } catch (error) {
+      for (const seq of seqs) {
+        seq.push({ kind: "error", error: error as Error });
+        this.remove(seq);
+      }
+      return;
+    }
+    const bs = this.#blocks.blockSize;
+    for (let k = 0; k < steps; k++) {
+      // Step k as a single step would do it: KV of every sequence's input, then the samples.
+      for (const seq of seqs) {
+        if (seq.done) continue;
+        const before = Math.floor(seq.computed / bs);
+        seq.computed++;
+        if (Math.floor(seq.computed / bs) > before) {
+          this.#blocks.commit(seq.blocks, seq.tokens.slice(0, seq.computed), before);
+        }
+      }
+      seqs.forEach((seq, row) => {
+        if (!seq.done) this.#accept(seq, sampled[k * t + row]);
+      });
     }
   }
 

@@ -44,6 +44,12 @@ export interface TokenSampler {
    * tokens so far (for the penalties). Does not modify `logits`.
    */
   sample(logits: Float32Array, prompt: readonly number[], output: readonly number[]): SampledToken;
+  /**
+   * `true` when `sample` is exactly the argmax of the raw logits (lowest index on a tie) and
+   * reports nothing else: temperature 0, no penalties, no logprobs. Only then MAY the engine
+   * sample on the device instead (multi-step decode).
+   */
+  readonly greedy: boolean;
 }
 
 /** Creates a sampler; an absent seed draws one at random. */
@@ -53,6 +59,8 @@ export function createSampler(settings: SamplerSettings): TokenSampler {
   const rep = settings.repetitionPenalty ?? 1;
   const freq = settings.frequencyPenalty ?? 0, pres = settings.presencePenalty ?? 0;
   return {
+    greedy: temperature <= 0 && rep === 1 && freq === 0 && pres === 0 &&
+      settings.logprobs === undefined,
     sample(logits, prompt, output) {
       const x = logits.slice();
       if (rep !== 1) {

@@ -153,9 +153,17 @@ export const GEMM_CANDIDATES: readonly TuningConfig[] = [
   { bm: 16, bn: 64, bk: 16, tm: 2, tn: 8 },
 ];
 
-/** A tunable matmul piece (GEMV for m = 1, GEMM otherwise). */
+/**
+ * Most rows of x a matmul runs as a GEMV (one pass over the weights per row, grid z = m);
+ * more rows run the tiled GEMM. Decode batches stay on the GEMV, which is near the memory
+ * bound on a discrete GPU while the GEMM's tiles measured 5–8 ms per 64×512×512 on an H200
+ * (bench/RESULTS.md); a row's result is then the same at any batch size up to this.
+ */
+export const GEMV_MAX_ROWS = 16;
+
+/** A tunable matmul piece (GEMV for m ≤ {@link GEMV_MAX_ROWS}, GEMM otherwise). */
 export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
-  const gemv = options.m === 1;
+  const gemv = options.m <= GEMV_MAX_ROWS;
   const candidates = gemv ? GEMV_CANDIDATES : GEMM_CANDIDATES;
   const generate = (t: TuningConfig) =>
     gemv

@@ -88,6 +88,11 @@ export interface LlamaDecodeBatch {
   readonly sampling: readonly SamplingParams[];
   /** Steps the history holds between resets. */
   readonly maxSteps: number;
+  /**
+   * Per-layer KV caches owned outside the step (an engine's pool, with `numBlocks` blocks
+   * each). Default: the step allocates its own and frees them on `release`.
+   */
+  readonly caches?: readonly PagedKvCache[];
 }
 
 /** A preallocated decode step. */
@@ -98,6 +103,8 @@ export interface LlamaDecodeStep {
   readonly ids: Tensor;
   /** u32 `[T]`: the position of those tokens; `advance` increments it. */
   readonly positions: Tensor;
+  /** u32 `[T, config.maxBlocks]`: the block table (write it between runs as blocks grow). */
+  readonly blockTable: Tensor;
   /** u32 `[1]`: the step (history row and sampler draw); `advance` increments it. */
   readonly state: Tensor;
   /** u32 `[maxSteps, T]`: the ids sampled at each step since the last reset. */
@@ -117,7 +124,7 @@ export interface LlamaDecodeStep {
    * plan then needs its own `resetHistory()`.
    */
   reset(ids: Uint32Array, positions: Uint32Array): void;
-  /** Frees the step's tensors (activations, caches, inputs; not the weights). */
+  /** Frees the step's tensors (activations, inputs, its own caches; not the weights). */
   release(): void;
 }
 
@@ -160,7 +167,12 @@ export function createLlamaDecodeStep(
     state: u32(new Uint32Array(1), [1]),
   };
   const history = u32(new Uint32Array(batch.maxSteps * tokens), [batch.maxSteps, tokens]);
-  const caches = w.layers.map(() => {
+  if (batch.caches && batch.caches.length !== w.layers.length) {
+    throw new RangeError(
+      `Cannot create a Llama decode step: ${batch.caches.length} caches for ${w.layers.length} layers`,
+    );
+  }
+  const caches = batch.caches ?? w.layers.map(() => {
     const cache = createPagedKvCache(backend, { ...c, numBlocks: batch.numBlocks });
     tensors.push(cache.k, cache.v);
     return cache;
@@ -175,6 +187,7 @@ export function createLlamaDecodeStep(
     tokens,
     ids,
     positions: paged.positions,
+    blockTable: paged.blockTable,
     state: sampling.state,
     history,
     logits,

@@ -197,7 +197,7 @@ describe("llama decode step: cpu and kernel selection (no device)", () => {
   });
   it("selectMatmul runs a tuned piece's kernel and grid, and the default otherwise", () => {
     const gemv: MatmulPieceOptions = { dtype: "q8_0", m: 1, n: 96, k: 64 };
-    const gemm: MatmulPieceOptions = { ...gemv, m: 8, epilogue: { kind: "gate_up_silu" } };
+    const gemm: MatmulPieceOptions = { ...gemv, m: 32, epilogue: { kind: "gate_up_silu" } };
     const lane = { wg: 16, rows: 2, lane: 1 }, tile = { bm: 16, bn: 16, bk: 16, tm: 2, tn: 2 };
     const tuning = new Map<string, TuningConfig>([
       [matmulPiece(gemv).name, lane],
@@ -211,7 +211,11 @@ describe("llama decode step: cpu and kernel selection (no device)", () => {
     assert.deepEqual(plainGemv.grid, [96, 1, 1], "one workgroup per row");
     const tunedGemm = selectMatmul(gemm, tuning);
     assert.match(tunedGemm.source.name, /\.16x16x16\.2x2$/);
-    assert.deepEqual(tunedGemm.grid, [6, 1, 1], "96 columns / bn 16, 8 rows / bm 16");
+    assert.deepEqual(tunedGemm.grid, [6, 2, 1], "96 columns / bn 16, 32 rows / bm 16");
+    // A decode batch of 8 rows runs the GEMV, one grid layer per row.
+    const eight = selectMatmul({ ...gemv, m: 8 });
+    assert.match(eight.source.name, /^gemv/);
+    assert.deepEqual(eight.grid, [96, 1, 8]);
     // Another bucket, shape or epilogue has no tuned piece.
     for (const other of [{ ...gemv, m: 2 }, { ...gemv, n: 64 }, { ...gemm, epilogue: undefined }]) {
       assert.equal(selectMatmul(other, tuning).tuning, undefined);

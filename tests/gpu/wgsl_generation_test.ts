@@ -93,7 +93,7 @@ describe("WGSL generation (no device)", () => {
       matmulPiece({ dtype: "f16", m: 1, n: 16, k: 256 }).refine!(GEMV_CANDIDATES[0]).length,
       0,
     );
-    assert.equal(matmulPiece({ dtype: "q4_0", m: 4, n: 16, k: 256 }).refine, undefined, "GEMM");
+    assert.equal(matmulPiece({ dtype: "q4_0", m: 32, n: 16, k: 256 }).refine, undefined, "GEMM");
     assert.equal(gemvCandidates("q8_0", 96), GEMV_CANDIDATES, "3 blocks: no group divides");
     assert.deepEqual(piece.refine!(GEMV_WIDE_CANDIDATES[0]), []);
   });

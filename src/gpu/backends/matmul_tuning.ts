@@ -26,6 +26,7 @@ import type {
 } from "../compile_cache.ts";
 import { stableStringify } from "../content_hash.ts";
 import {
+  GEMV_MAX_ROWS,
   gemvTuning,
   type KernelPiece,
   matmulPiece,
@@ -52,7 +53,7 @@ export interface MatmulChoice {
 
 /**
  * The kernel for a matmul of `options` (`m` = rows of x): the tuned piece when `tuning` holds
- * its name, else the default GEMV (m = 1) or GEMM.
+ * its name, else the default GEMV (m ≤ {@link GEMV_MAX_ROWS}) or GEMM.
  */
 export function selectMatmul(options: MatmulPieceOptions, tuning?: MatmulTuning): MatmulChoice {
   const { dtype, m, n, k, bias } = options;
@@ -60,7 +61,7 @@ export function selectMatmul(options: MatmulPieceOptions, tuning?: MatmulTuning)
   const piece = tuning?.size ? matmulPiece(options) : undefined;
   const chosen = piece && tuning!.get(piece.name);
   if (!piece || !chosen) {
-    return m === 1
+    return m <= GEMV_MAX_ROWS
       ? {
         source: gemvKernel({ dtype, n, k, epilogue, bias }),
         grid: gemvGrid({ n, m }),
@@ -74,7 +75,7 @@ export function selectMatmul(options: MatmulPieceOptions, tuning?: MatmulTuning)
   }
   return {
     source: piece.generate(chosen),
-    grid: m === 1
+    grid: m <= GEMV_MAX_ROWS
       ? gemvGrid({ n, m, ...gemvTuning(chosen) })
       : gemmGrid({ n, m, tile: chosen as unknown as GemmTile }),
     tuning: chosen,
