@@ -114,9 +114,24 @@ describe("README engine example", () => {
   });
 
   it("runs as a worker (`sluice worker --engine`), says which planes it uses, exits 0 on SIGTERM", async () => {
-    await using child = spawnFixture(CLI, ["worker", "--engine", "./my_engine.ts"], QUIET, {
-      cwd: DIR,
-    });
+    await using child = spawnFixture(
+      CLI,
+      [
+        "worker",
+        "--engine",
+        "./my_engine.ts",
+        "--discovery-backend",
+        "memory",
+        "--request-plane",
+        "inprocess",
+        "--event-plane",
+        "inprocess",
+      ],
+      QUIET,
+      {
+        cwd: DIR,
+      },
+    );
     await child.waitForStderr(/worker serving/);
     assert.match(
       child.stderr(),
