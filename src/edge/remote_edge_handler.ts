@@ -6,7 +6,6 @@
  *
  * @module
  */
-import type { EnvReader } from "../discovery/discovery_connectors.ts";
 import { createFrontend, type Frontend, type FrontendOptions } from "../frontend/frontend_app.ts";
 import { errorResponse, httpErrorFrom } from "../frontend/openai_error.ts";
 import { createLogger, type Logger } from "../logging/logger.ts";
@@ -17,11 +16,13 @@ import {
   type PlaneConnectors,
   type Planes,
 } from "../worker/planes.ts";
-import { type PlaneNames, resolvePlaneNames } from "../worker/plane_flags.ts";
+import { resolvePlaneNames } from "../worker/plane_flags.ts";
 import type { EdgeHandler } from "./edge_handler.ts";
 
 /** The planes an edge frontend uses unless the environment names others: all on NATS. */
-export const EDGE_PLANES: Readonly<PlaneNames> = Object.freeze({
+export const EDGE_PLANES: Readonly<
+  { discovery_backend: string; request_plane: string; event_plane: string }
+> = Object.freeze({
   discovery_backend: "nats",
   request_plane: "nats",
   event_plane: "nats",
@@ -34,7 +35,7 @@ export interface RemoteEdgeHandlerOptions
    * Settings: `NATS_SERVER` (the address), and optionally `DYN_DISCOVERY_BACKEND`,
    * `DYN_REQUEST_PLANE`, `DYN_EVENT_PLANE` over {@linkcode EDGE_PLANES}.
    */
-  env: EnvReader;
+  env: (name: string) => string | undefined;
   /** Plane backends by name (default `builtinConnectors()`). */
   connectors?: PlaneConnectors;
   /** Logger; warnings only by default. */
@@ -105,6 +106,6 @@ export function createRemoteEdgeHandler(options: RemoteEdgeHandlerOptions): Edge
 }
 
 /** Whether `NATS_SERVER` names a WebSocket server (`ws://` or `wss://`): the remote edge mode. */
-export function isWebSocketNatsServer(env: EnvReader): boolean {
+export function isWebSocketNatsServer(env: (name: string) => string | undefined): boolean {
   return /^wss?:\/\//i.test(env("NATS_SERVER")?.trim() ?? "");
 }
