@@ -7,6 +7,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import OpenAI from "openai";
 import { type Fixture, spawnFixture } from "../fixtures/spawn_fixture.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd_server.ts";
@@ -305,6 +306,35 @@ describe("unreachable planes", () => {
     assert.equal(await worker.exited, 1, worker.stderr());
     assert.ok(performance.now() - t0 < 15_000, "took too long");
     assert.match(worker.stderr(), new RegExp(`Cannot connect to NATS at ${server}`));
+  });
+
+  it("a worker whose etcd or NATS accepts connections but never answers exits 1 within seconds", async () => {
+    // A listener that accepts and stays silent: a hung server, or a firewall that drops.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const address = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      for (
+        const [extra, pattern] of [
+          [{ ETCD_ENDPOINTS: `http://${address}` }, `Cannot reach etcd at http://${address}`],
+          [{ NATS_SERVER: `nats://${address}` }, `Cannot connect to NATS at nats://${address}`],
+        ] as const
+      ) {
+        const t0 = performance.now();
+        await using worker = spawnFixture(CLI, ["worker", "--engine", "sample"], {
+          ...env,
+          ...extra,
+        });
+        assert.equal(await worker.exited, 1, worker.stderr());
+        const seconds = (performance.now() - t0) / 1000;
+        assert.ok(seconds < 12, `took ${seconds.toFixed(1)} s`);
+        assert.match(worker.stderr(), new RegExp(pattern));
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it("a frontend with no NATS or no etcd exits 1 naming the address, and never listens", async () => {
