@@ -183,6 +183,23 @@ describe("sluice frontend + sluice worker over NATS and etcd", () => {
     assert.equal(await stop(frontend), 0, frontend.stderr());
   });
 
+  it("--namespace routes only to that namespace's workers", async () => {
+    const { child: frontend, url } = await startFrontend(["--namespace", "prod"]);
+    await using _f = frontend;
+    await using other = await startWorker(["--model-name", "other-model"]);
+    await using prod = await startWorker(["--namespace", "prod", "--model-name", "prod-model"]);
+    await eventually(
+      "the prod model",
+      async () => (await models(url)).includes("prod-model") || undefined,
+    );
+    // Both registered in the same etcd; the other namespace's model never shows.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(await models(url), ["prod-model"]);
+    assert.equal(await stop(other), 0, other.stderr());
+    assert.equal(await stop(prod), 0, prod.stderr());
+    assert.equal(await stop(frontend), 0, frontend.stderr());
+  });
+
   it("SIGTERM to the frontend lets a stream in flight finish, then exits 0", async () => {
     const { child: frontend, url } = await startFrontend();
     await using _f = frontend;
