@@ -39,6 +39,8 @@ export interface WorkerSpec {
   delayMs?: number;
   /** `bun` runs the worker under Bun whatever runtime runs the tests. */
   runtime?: "current" | "bun";
+  /** Runs it through tests/fixtures/traced_cli.ts (spans to the file `SLUICE_TEST_SPANS`). */
+  traced?: boolean;
   /** Extra environment. */
   env?: Record<string, string>;
 }
@@ -99,6 +101,8 @@ export interface HealthInstance {
 const ROOT = resolve(import.meta.dirname ?? ".", "../..");
 const ENGINE = "./tests/fixtures/counting_engine.ts";
 const BUN = join(ROOT, "node_modules/.bin/bun");
+const CLI = "apps/cli/main.ts";
+const TRACED_CLI = "tests/fixtures/traced_cli.ts";
 
 /** Polls `check` every 50 ms until true; fails naming `what` after `ms`. */
 export async function eventually(
@@ -166,9 +170,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         "--delay-ms",
         String(spec.delayMs ?? 10),
       ];
+      const entry = spec.traced ? TRACED_CLI : CLI;
       const [command, argv] = spec.runtime === "bun"
-        ? [BUN, ["apps/cli/main.ts", ...args]]
-        : runtimeCommand("apps/cli/main.ts", args);
+        ? [BUN, [entry, ...args]]
+        : runtimeCommand(entry, args);
       const child = spawnCommand(command, argv, { ...env, ...spec.env }, { cwd: ROOT });
       owned.push(child);
       const worker: ClusterWorker = {
@@ -193,7 +198,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       "--router-mode",
       options.routerMode ?? "round-robin",
     ];
-    const entry = options.traced ? "tests/fixtures/traced_cli.ts" : "apps/cli/main.ts";
+    const entry = options.traced ? TRACED_CLI : CLI;
     const frontend = spawnCommand(
       ...runtimeCommand(entry, frontendArgs),
       { ...env, ...options.frontendEnv },
