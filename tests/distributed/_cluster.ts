@@ -19,7 +19,7 @@
  */
 import { join, resolve } from "node:path";
 import { type Fixture, runtimeCommand, spawnCommand } from "../fixtures/spawn_fixture.ts";
-import { startEtcd, type EtcdServer } from "../support/etcd_server.ts";
+import { type EtcdServer, startEtcd } from "../support/etcd_server.ts";
 import { removeDir, tempDir } from "../support/loopback_process.ts";
 import { type NatsServer, startNatsServer } from "../support/nats_server.ts";
 
@@ -31,6 +31,10 @@ export const TTL_SECS = 3;
 
 /** How one worker process is started. */
 export interface WorkerSpec {
+  /** `--engine` (default the counting engine module). */
+  engine?: string;
+  /** Extra engine flags. */
+  args?: string[];
   /** Served model name (default `counting`). */
   model?: string;
   /** `--migration-limit` (default 0). */
@@ -161,7 +165,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       const args = [
         "worker",
         "--engine",
-        ENGINE,
+        spec.engine ?? ENGINE,
         ...planeFlags(nats!.url),
         "--model-name",
         spec.model ?? "counting",
@@ -169,6 +173,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         String(spec.migrationLimit ?? 0),
         "--delay-ms",
         String(spec.delayMs ?? 10),
+        ...(spec.args ?? []),
       ];
       const entry = spec.traced ? TRACED_CLI : CLI;
       const [command, argv] = spec.runtime === "bun"

@@ -71,7 +71,9 @@ describe("worker and server lifecycle under load", () => {
       e.event === "generate" && !e.canary && Number(e.at) > goneAt
     );
     assert.deepEqual(late, [], "nothing new after it left routing");
-    const finished = victim.process.events().filter((e) => e.event === "done" && e.finish === "length");
+    const finished = victim.process.events().filter((e) =>
+      e.event === "done" && e.finish === "length"
+    );
     assert.ok(finished.length >= inflight, `its ${inflight} streams finished: ${finished.length}`);
     // Back to three workers for the next tests.
     c.addWorker({ delayMs: DELAY_MS });
@@ -81,10 +83,13 @@ describe("worker and server lifecycle under load", () => {
   it("nats-server restart under load: no stream hangs, later requests succeed", async () => {
     const c = cluster!;
     const progress = new Array<number>(6).fill(0);
-    const streams = Array.from({ length: 6 }, (_, i) =>
-      streamCompletion(c.url, FIRST_TOKEN + 40 + i, MAX_TOKENS, {
-        onChunk: (_t, n) => (progress[i] = n),
-      }));
+    const streams = Array.from(
+      { length: 6 },
+      (_, i) =>
+        streamCompletion(c.url, FIRST_TOKEN + 40 + i, MAX_TOKENS, {
+          onChunk: (_t, n) => (progress[i] = n),
+        }),
+    );
     await eventually("every stream under way", () => progress.every((n) => n >= 3), 20_000);
     const t0 = performance.now();
     await c.nats.restart();
@@ -96,7 +101,11 @@ describe("worker and server lifecycle under load", () => {
       if (r.error) {
         assert.ok(r.error.message && r.error.type && r.done, `stream ${i}: ${JSON.stringify(r)}`);
       } else {
-        assert.deepEqual(await streamProblems(r, FIRST_TOKEN + 40 + i, MAX_TOKENS), [], `stream ${i}`);
+        assert.deepEqual(
+          await streamProblems(r, FIRST_TOKEN + 40 + i, MAX_TOKENS),
+          [],
+          `stream ${i}`,
+        );
       }
     }
     // The system recovers by itself: requests succeed again, then all three workers serve.

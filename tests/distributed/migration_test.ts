@@ -7,7 +7,13 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Cluster, type ClusterWorker, eventually, startCluster, TTL_SECS } from "./_cluster.ts";
+import {
+  type Cluster,
+  type ClusterWorker,
+  eventually,
+  startCluster,
+  TTL_SECS,
+} from "./_cluster.ts";
 import { FIRST_TOKEN, streamCompletion, streamProblems, type StreamResult } from "./_client.ts";
 
 const MAX_TOKENS = 30;
@@ -16,11 +22,14 @@ const DELAY_MS = 20;
 /** Starts `count` streams of `model`, prompts FIRST_TOKEN + offset + i. */
 function startStreams(cluster: Cluster, count: number, offset: number, model = "counting") {
   const progress = new Array<number>(count).fill(0);
-  const results = Array.from({ length: count }, (_, i) =>
-    streamCompletion(cluster.url, FIRST_TOKEN + offset + i, MAX_TOKENS, {
-      model,
-      onChunk: (_text, chunks) => (progress[i] = chunks),
-    }));
+  const results = Array.from(
+    { length: count },
+    (_, i) =>
+      streamCompletion(cluster.url, FIRST_TOKEN + offset + i, MAX_TOKENS, {
+        model,
+        onChunk: (_text, chunks) => (progress[i] = chunks),
+      }),
+  );
   return { progress, results: Promise.all(results) };
 }
 
@@ -73,7 +82,11 @@ for (const backend of ["etcd", "nats", "file"] as const) {
       const killedAt = performance.now();
       const all = await results;
       for (const [i, r] of all.entries()) {
-        assert.deepEqual(await streamProblems(r, FIRST_TOKEN + 10 + i, MAX_TOKENS), [], `stream ${i}`);
+        assert.deepEqual(
+          await streamProblems(r, FIRST_TOKEN + 10 + i, MAX_TOKENS),
+          [],
+          `stream ${i}`,
+        );
       }
       // The dead worker leaves the frontend's routing set within its liveness TTL.
       await eventually(
@@ -86,7 +99,11 @@ for (const backend of ["etcd", "nats", "file"] as const) {
       // Later requests go to the two live workers and succeed.
       const { results: later } = startStreams(c, 4, 20);
       for (const [i, r] of (await later).entries()) {
-        assert.deepEqual(await streamProblems(r, FIRST_TOKEN + 20 + i, MAX_TOKENS), [], `later ${i}`);
+        assert.deepEqual(
+          await streamProblems(r, FIRST_TOKEN + 20 + i, MAX_TOKENS),
+          [],
+          `later ${i}`,
+        );
       }
     });
 

@@ -76,10 +76,13 @@ describe("WebSocket frontend, workers on two runtimes, tracing across processes"
     const c = cluster!;
     const bun = c.workers.find((w) => w.spec.runtime === "bun")!;
     const progress = new Array<number>(4).fill(0);
-    const streams = Array.from({ length: 4 }, (_, i) =>
-      streamCompletion(c.url, FIRST_TOKEN + 40 + i, 30, {
-        onChunk: (_t, n) => (progress[i] = n),
-      }));
+    const streams = Array.from(
+      { length: 4 },
+      (_, i) =>
+        streamCompletion(c.url, FIRST_TOKEN + 40 + i, 30, {
+          onChunk: (_t, n) => (progress[i] = n),
+        }),
+    );
     await eventually("every stream under way", () => progress.every((n) => n >= 5), 20_000);
     assert.ok(bun.generated().length > 0);
     bun.process.kill("SIGKILL");
