@@ -4,7 +4,11 @@
  * and the frontend's and workers' memory (RSS from /proc) back within 10% of the start after
  * the load. "Start" is measured after one warm-up round of the same load (code compiled,
  * pools and buffers at their working size), so the comparison shows what the load leaves
- * behind, not first-use growth; the RSS before the warm-up is reported too.
+ * behind, not first-use growth; the RSS before the warm-up is reported too. Every process runs
+ * through bench/gc_cli.ts, and both measurements follow a full GC in it (SIGUSR2), so garbage
+ * not yet collected does not count as memory kept; the process then reports its JS heap in use
+ * (`process.memoryUsage().heapUsed`), which separates a leak (heap grows) from an allocator
+ * that keeps freed pages (RSS stays up, heap back).
  *
  *     deno run -A bench/distributed_bench.ts [--streams 1000] [--rounds 3] [--tokens 8]
  *     bun bench/distributed_bench.ts
@@ -15,6 +19,7 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { startCluster } from "../tests/distributed/_cluster.ts";
+import type { Fixture } from "../tests/fixtures/spawn_fixture.ts";
 import { runtimeLabel, writeJson } from "./bench_util.ts";
 
 const { values } = parseArgs({
@@ -31,6 +36,7 @@ const ROUNDS = Number(values.rounds ?? 3);
 const TOKENS = Number(values.tokens ?? 8);
 const DELAY_MS = Number(values["delay-ms"] ?? 5);
 const MODEL = "sample-model";
+const GC_CLI = "bench/gc_cli.ts";
 
 /** Resident set size of `pid` in MiB. */
 async function rssMiB(pid: number): Promise<number> {
@@ -84,24 +90,46 @@ async function round(url: string): Promise<Round> {
 
 const cluster = await startCluster({
   discovery: "nats",
+  cli: GC_CLI,
+  env: { DENO_V8_FLAGS: "--expose-gc" },
   workers: [0, 1].map(() => ({ engine: "sample", model: MODEL, delayMs: DELAY_MS })),
 });
 try {
-  const pids = {
-    frontend: cluster.frontend.pid,
-    worker0: cluster.workers[0].process.pid,
-    worker1: cluster.workers[1].process.pid,
+  const procs: Record<string, Fixture> = {
+    frontend: cluster.frontend,
+    worker0: cluster.workers[0].process,
+    worker1: cluster.workers[1].process,
   };
-  const sample = async () =>
-    Object.fromEntries(
-      await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await rssMiB(pid)])),
-    ) as Record<keyof typeof pids, number>;
+  const names = Object.keys(procs);
+  interface Memory {
+    /** RSS before the GC (MiB). */
+    rssBeforeGc: number;
+    /** RSS after it (MiB). */
+    rss: number;
+    /** JS heap in use after it (MiB). */
+    heap: number;
+  }
+  let seq = 0;
+  const measure = async (): Promise<Record<string, Memory>> => {
+    const before = await Promise.all(names.map((n) => rssMiB(procs[n].pid)));
+    seq++;
+    for (const n of names) procs[n].kill("SIGUSR2");
+    const heaps = await Promise.all(
+      names.map((n) => procs[n].waitFor((e) => e.event === "memory" && e.seq === seq, 10_000)),
+    );
+    const after = await Promise.all(names.map((n) => rssMiB(procs[n].pid)));
+    return Object.fromEntries(names.map((n, i) => [n, {
+      rssBeforeGc: before[i],
+      rss: after[i],
+      heap: Number(heaps[i].heapUsed) / 2 ** 20,
+    }]));
+  };
   const settle = () => new Promise((r) => setTimeout(r, 3000));
 
-  const cold = await sample();
+  const cold = await measure();
   const warmup = await round(cluster.url);
   await settle();
-  const start = await sample();
+  const start = await measure();
   const rounds: Round[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     rounds.push(await round(cluster.url));
@@ -110,12 +138,14 @@ try {
     );
   }
   await settle();
-  const end = await sample();
+  const end = await measure();
   const errors = rounds.reduce((a, r) => a + r.errors, 0) + warmup.errors;
-  const ratio = Object.fromEntries(
-    Object.keys(pids).map((k) => [k, end[k as keyof typeof pids] / start[k as keyof typeof pids]]),
-  );
-  const within = Object.values(ratio).every((r) => r <= 1.1);
+  const ratio = (key: keyof Memory) =>
+    Object.fromEntries(names.map((n) => [n, end[n][key] / start[n][key]]));
+  const rssRatio = ratio("rss");
+  const heapRatio = ratio("heap");
+  const rssWithin = Object.values(rssRatio).every((r) => r <= 1.1);
+  const heapWithin = Object.values(heapRatio).every((r) => r <= 1.1);
   const report = {
     runtime: runtimeLabel(),
     streams: STREAMS,
@@ -123,11 +153,12 @@ try {
     tokens: TOKENS,
     delayMs: DELAY_MS,
     warmup,
-    rounds_: rounds,
+    measuredRounds: rounds,
     errors,
-    rssMiB: { cold, start, end },
-    ratio,
-    goals: { zeroErrors: errors === 0, memoryWithin10pct: within },
+    memoryMiB: { cold, start, end },
+    rssRatio,
+    heapRatio,
+    goals: { zeroErrors: errors === 0, rssWithin10pct: rssWithin, heapWithin10pct: heapWithin },
   };
   console.log(
     `distributed bench (${report.runtime}): ${STREAMS} concurrent streams × ${ROUNDS} rounds ` +
@@ -141,16 +172,19 @@ try {
         }`,
     );
   }
-  for (const k of Object.keys(pids) as (keyof typeof pids)[]) {
+  const f = (v: number) => v.toFixed(1);
+  for (const n of names) {
     console.log(
-      `  ${k} RSS MiB: cold ${cold[k].toFixed(1)}, start ${start[k].toFixed(1)}, ` +
-        `end ${end[k].toFixed(1)} (end/start ${ratio[k].toFixed(3)})`,
+      `  ${n} MiB: RSS cold ${f(cold[n].rss)}, start ${f(start[n].rss)}, end ${f(end[n].rss)} ` +
+        `(end/start ${rssRatio[n].toFixed(3)}; before GC ${f(start[n].rssBeforeGc)} → ` +
+        `${f(end[n].rssBeforeGc)}); JS heap after GC start ${f(start[n].heap)}, end ` +
+        `${f(end[n].heap)} (end/start ${heapRatio[n].toFixed(3)})`,
     );
   }
   console.log(
-    `  goals: zero errors ${errors === 0 ? "MET" : "NOT MET"}, memory within 10% ${
-      within ? "MET" : "NOT MET"
-    }`,
+    `  goals: zero errors ${errors === 0 ? "MET" : "NOT MET"}; RSS within 10% ${
+      rssWithin ? "MET" : "NOT MET"
+    }; JS heap within 10% ${heapWithin ? "MET" : "NOT MET"}`,
   );
   if (values.json) await writeJson(values.json, report);
 } finally {

@@ -62,6 +62,13 @@ export interface ClusterOptions {
   frontendEnv?: Record<string, string>;
   /** Runs the frontend through tests/fixtures/traced_cli.ts (spans to `SLUICE_TEST_SPANS`). */
   traced?: boolean;
+  /**
+   * The command-line entry untraced processes run instead of apps/cli/main.ts (a wrapper
+   * that takes the same arguments, e.g. bench/gc_cli.ts).
+   */
+  cli?: string;
+  /** Extra environment for every process. */
+  env?: Record<string, string>;
 }
 
 /** One worker process of a cluster. */
@@ -150,6 +157,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       DYN_LOG: "warn",
       DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS: "0",
       ...(etcd ? { ETCD_ENDPOINTS: etcd.endpoint } : {}),
+      ...options.env,
     };
     const planeFlags = (natsUrl: string) => [
       "--discovery-backend",
@@ -175,7 +183,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         String(spec.delayMs ?? 10),
         ...(spec.args ?? []),
       ];
-      const entry = spec.traced ? TRACED_CLI : CLI;
+      const entry = spec.traced ? TRACED_CLI : options.cli ?? CLI;
       const [command, argv] = spec.runtime === "bun"
         ? [BUN, [entry, ...args]]
         : runtimeCommand(entry, args);
@@ -203,7 +211,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       "--router-mode",
       options.routerMode ?? "round-robin",
     ];
-    const entry = options.traced ? TRACED_CLI : CLI;
+    const entry = options.traced ? TRACED_CLI : options.cli ?? CLI;
     const frontend = spawnCommand(
       ...runtimeCommand(entry, frontendArgs),
       { ...env, ...options.frontendEnv },
