@@ -8,6 +8,7 @@
 import { toSluiceError } from "../../src/errors/sluice_error.ts";
 import { currentRuntime, type Runtime } from "../../src/runtime/runtime.ts";
 import { benchCommand, benchHelp } from "./bench_command.ts";
+import { frontendCommand, frontendHelp } from "./frontend_command.ts";
 import { resolveEngine } from "./resolve_engine.ts";
 import { serveCommand, serveHelp } from "./serve_command.ts";
 import { takeEngineFlag, workerCommand, workerHelp } from "./worker_command.ts";
@@ -33,8 +34,13 @@ export const COMMANDS: Record<string, Command> = {
     help: async (argv) => serveHelp(await engineForHelp(argv)),
     main: serveCommand,
   },
+  frontend: {
+    summary: "serve the OpenAI HTTP API and route to workers found in discovery (distributed)",
+    help: frontendHelp,
+    main: frontendCommand,
+  },
   worker: {
-    summary: "run an engine as a worker process",
+    summary: "run an engine as a worker process (distributed: etcd + NATS by default)",
     help: async (argv) => workerHelp(await engineForHelp(argv)),
     main: workerCommand,
   },

@@ -6,6 +6,7 @@
 import { SluiceError } from "../../src/errors/sluice_error.ts";
 import type { Runtime } from "../../src/runtime/runtime.ts";
 import { run } from "../../src/worker/run.ts";
+import { PLANE_FLAGS_HELP } from "../../src/worker/plane_flags.ts";
 import {
   DEFAULT_ENGINE,
   engineHelp,
@@ -19,10 +20,16 @@ export function workerHelp(engine?: ResolvedEngine): string {
 
 Runs an engine as a worker: starts it, registers it in discovery, serves it on the
 request plane, and shuts down gracefully on SIGTERM/SIGINT (a second signal exits at once).
+By default it joins a distributed deployment (etcd discovery, NATS request and event planes,
+as Dynamo) behind \`sluice frontend\`; it exits 1 with CannotConnect naming the address when
+they are unreachable. For one process with no servers, use \`sluice serve\`.
+
+${PLANE_FLAGS_HELP}
 
 ${engineHelp(engine)}
 
-Environment: DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (5),
+Environment: DYN_DISCOVERY_BACKEND, DYN_REQUEST_PLANE, DYN_EVENT_PLANE, NATS_SERVER,
+ETCD_ENDPOINTS, DYN_DISCOVERY_TTL_SECS, DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (5),
 DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30), DYN_CANARY_WAIT_TIME (10), DYN_HEALTH_CHECK_PAYLOAD.`;
 }
 

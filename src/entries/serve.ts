@@ -3,7 +3,8 @@
  * HTTP in one call (the embedded default: OpenAI frontend, workers and engine in this
  * process); `createEmbeddedServer` / `createEmbeddedStack` are the same with every option;
  * `createEdgeHandler` is the `{ fetch }` form for serverless hosts; `createWorker` embeds a
- * single worker on planes you bring.
+ * single worker on planes you bring; `serveFrontend` is `sluice frontend` (the HTTP frontend
+ * alone, routing to workers over the distributed planes).
  *
  * @example
  * ```ts ignore
@@ -16,6 +17,8 @@
  */
 export { serveEngine } from "../serve/serve_engine.ts";
 export type { ServeEngineOptions } from "../serve/serve_engine.ts";
+export { serveFrontend } from "../serve/serve_frontend.ts";
+export type { ServeFrontendOptions } from "../serve/serve_frontend.ts";
 export * from "../serve/mod.ts";
 export * from "../edge/mod.ts";
 export { createWorker, SHUTDOWN_DEADLINE_EXIT, workerTimingsFromEnv } from "../worker/worker.ts";

@@ -106,6 +106,8 @@ export interface FrontendOptions {
    * workers get no requests and show `"ready": false` in `/health`; default: all ready.
    */
   isReady?: (instanceId: string) => boolean;
+  /** Only workers of this namespace serve requests (default: every namespace). */
+  namespace?: string;
 }
 
 /** A running frontend. */
@@ -144,7 +146,10 @@ export async function createFrontend(options: FrontendOptions): Promise<Frontend
   const logger = options.logger;
   const registry = options.metrics ?? new MetricsRegistry();
   const metrics = createFrontendMetrics(registry);
-  const table = await RoutingTable.open(options.discovery, { logger });
+  const table = await RoutingTable.open(options.discovery, {
+    logger,
+    namespace: options.namespace,
+  });
   let kv: KvRouting | undefined;
   if (options.routerMode === "kv") {
     if (options.eventPlane === undefined) {

@@ -34,6 +34,8 @@ export interface RoutingTableOptions {
   logger?: Logger;
   /** Ends the watches (as `close()` does). */
   signal?: AbortSignal;
+  /** Only workers of this namespace are routed to (default: every namespace). */
+  namespace?: string;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -66,9 +68,11 @@ export class RoutingTable {
   #watches: DiscoveryWatch[] = [];
   #loops: Promise<void>[] = [];
   #logger: Logger | undefined;
+  #namespace: string | undefined;
 
-  private constructor(logger: Logger | undefined) {
+  private constructor(logger: Logger | undefined, namespace: string | undefined) {
     this.#logger = logger;
+    this.#namespace = namespace;
   }
 
   /**
@@ -79,7 +83,7 @@ export class RoutingTable {
     discovery: Discovery,
     options: RoutingTableOptions = {},
   ): Promise<RoutingTable> {
-    const table = new RoutingTable(options.logger);
+    const table = new RoutingTable(options.logger, options.namespace);
     const ready: Promise<void>[] = [];
     for (const prefix of [DiscoveryPrefix.instances, DiscoveryPrefix.modelCards]) {
       const watch = discovery.watch(prefix, { signal: options.signal });
@@ -146,6 +150,10 @@ export class RoutingTable {
     const isCards = prefix === DiscoveryPrefix.modelCards;
     const target: Map<string, unknown> = isCards ? this.#cards : this.#instances;
     const put = (key: string, value: unknown) => {
+      // Keys are `{ns}/{component}/{endpoint}/{instance}` below the prefix.
+      if (this.#namespace !== undefined && !key.slice(cut).startsWith(`${this.#namespace}/`)) {
+        return;
+      }
       if (isCards) {
         const card = ModelCardSchema.safeParse(value);
         if (!card.success) {

@@ -14,25 +14,16 @@ import { intFlag } from "../engine/engine_args.ts";
 import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import { createLogger, type Logger, parseLogLevel } from "../logging/logger.ts";
 import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
-import { RouterMode } from "../router/routing_policy.ts";
-import { createEmbeddedServer, DEFAULT_PORT } from "./embedded_server.ts";
+import { createEmbeddedServer } from "./embedded_server.ts";
+import { FRONTEND_FLAGS_HELP, FRONTEND_OPTIONS, frontendSettings } from "./frontend_flags.ts";
 import type { EmbeddedServer } from "./embedded_server.ts";
 import { installShutdownSignals } from "../runtime/shutdown_signals.ts";
 import { type WorkerTimings, workerTimingsFromEnv } from "../worker/worker_timings.ts";
 
 /** The flags serving takes; every other flag goes to the engine. */
 const SERVE_OPTIONS = {
-  port: { type: "string" },
-  host: { type: "string" },
+  ...FRONTEND_OPTIONS,
   workers: { type: "string" },
-  "router-mode": { type: "string" },
-  "kv-overlap-score-weight": { type: "string" },
-  "router-temperature": { type: "string" },
-  "max-inflight-per-worker": { type: "string" },
-  "max-body-bytes": { type: "string" },
-  "api-key": { type: "string" },
-  "public-paths": { type: "string" },
-  "allowed-origins": { type: "string" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
 /** The name of a serve flag (without `--`). */
@@ -40,19 +31,8 @@ export type ServeFlag = keyof typeof SERVE_OPTIONS;
 
 /** The serve flags and their meaning, then the environment, as `--help` prints them. */
 export const SERVE_FLAGS_HELP: string = `Serve flags:
-  --port N                         HTTP port (default ${DEFAULT_PORT}; 0 picks a free one)
-  --host ADDR                      interface to bind (default 0.0.0.0)
+${FRONTEND_FLAGS_HELP}
   --workers N                      workers, each with its own engine (default 1)
-  --router-mode MODE               ${Object.values(RouterMode).join(" | ")} (default round-robin)
-  --kv-overlap-score-weight X      kv mode: weight of new prefill blocks vs decode blocks (default 1.0)
-  --router-temperature X           kv mode: softmax sampling temperature (default 0 = lowest cost)
-  --max-inflight-per-worker N      admission limit per worker (default unlimited); 503 when all are busy
-  --max-body-bytes N               largest request body (default 8388608)
-  --api-key KEY                    require "Authorization: Bearer KEY" (default: $SLUICE_API_KEY;
-                                   unset = no key); 401 with an OpenAI error body otherwise
-  --public-paths LIST              comma-separated paths open without the key
-                                   (default /health,/live,/metrics; "" = none)
-  --allowed-origins LIST           CORS: comma-separated origins, or * (default: no CORS)
 
 Request bodies are accepted only as JSON (content-type: application/json); others get 415.
 
@@ -94,24 +74,6 @@ export function parseServeArgs(
     if (!token.inlineValue) taken.add(token.index + 1);
   }
   return { serve, engineArgs: argv.filter((_, i) => !taken.has(i)) };
-}
-
-/** A non-negative number flag, or undefined when absent. @throws {SluiceError} naming the flag. */
-function nonNegativeNumber(
-  serve: Partial<Record<ServeFlag, string>>,
-  flag: ServeFlag,
-): number | undefined {
-  const raw = serve[flag];
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(value) || value < 0) {
-    throw new SluiceError(
-      "InvalidArgument",
-      `Cannot parse --${flag}: expected a number >= 0, got "${raw}"`,
-      { param: `--${flag}` },
-    );
-  }
-  return value;
 }
 
 /** Options for {@linkcode serveEngine}. */
@@ -167,42 +129,8 @@ async function serveUntilSignal(
 ): Promise<never> {
   const { serve, engineArgs } = parseServeArgs(argv);
   const engineName = options.engineName ?? ((factory as { name?: string }).name || "engine");
-  const routerMode = serve["router-mode"] ?? RouterMode.roundRobin;
-  if (!(Object.values(RouterMode) as string[]).includes(routerMode)) {
-    throw new SluiceError(
-      "InvalidArgument",
-      `Cannot parse --router-mode: unknown mode "${routerMode}" (known: ${
-        Object.values(RouterMode).join(", ")
-      })`,
-      { param: "--router-mode" },
-    );
-  }
-  const port = intFlag(serve, "port", DEFAULT_PORT, 0);
+  const settings = frontendSettings(serve, runtime.env);
   const workers = intFlag(serve, "workers", 1, 1);
-  const optionalInt = (flag: ServeFlag) =>
-    serve[flag] === undefined ? undefined : intFlag(serve, flag, 0, 1);
-  const maxInflightPerWorker = optionalInt("max-inflight-per-worker");
-  const maxBodyBytes = optionalInt("max-body-bytes");
-  const apiKey = serve["api-key"] ?? runtime.env("SLUICE_API_KEY");
-  if (apiKey !== undefined && apiKey !== "" && apiKey.trim() !== apiKey) {
-    throw new SluiceError("InvalidArgument", "Cannot parse --api-key: leading or trailing spaces", {
-      param: "--api-key",
-    });
-  }
-  const list = (flag: ServeFlag) =>
-    serve[flag]?.split(",").map((v) => v.trim()).filter((v) => v !== "");
-  const publicPaths = list("public-paths");
-  const badPath = publicPaths?.find((p) => !p.startsWith("/"));
-  if (badPath !== undefined) {
-    throw new SluiceError(
-      "InvalidArgument",
-      `Cannot parse --public-paths: "${badPath}" is not a path (it must start with /)`,
-      { param: "--public-paths" },
-    );
-  }
-  const allowedOrigins = list("allowed-origins");
-  const kvOverlapScoreWeight = nonNegativeNumber(serve, "kv-overlap-score-weight");
-  const routerTemperature = nonNegativeNumber(serve, "router-temperature");
   const logger = options.logger ??
     createLogger({ level: parseLogLevel(runtime.env("DYN_LOG")) });
   // Shutdown timings as `sluice worker` reads them; the grace period stays 0 unless set
@@ -223,19 +151,10 @@ async function serveUntilSignal(
       server = await createEmbeddedServer({
         engine: factory,
         engineArgs,
-        port,
-        hostname: serve.host,
+        ...settings,
         workers,
-        routerMode,
-        kvOverlapScoreWeight,
-        routerTemperature,
-        maxInflightPerWorker,
-        maxBodyBytes,
         logger,
         timings,
-        apiKey: apiKey === "" ? undefined : apiKey,
-        publicPaths,
-        allowedOrigins,
         readTextFile: runtime.readTextFile,
         readFile: runtime.readFile,
         readFileRange: runtime.readFileRange,
@@ -251,7 +170,7 @@ async function serveUntilSignal(
     console.log(
       `${label}: listening on http://${server.http.hostname}:${server.http.port} ` +
         `(${server.url}; engine ${engineName}, ${server.workers.length} worker(s), model ${models}` +
-        `${apiKey ? "; API key required" : ""})`,
+        `${settings.apiKey ? "; API key required" : ""})`,
     );
     await signals.requested;
     code = await server.shutdown();

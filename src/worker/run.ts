@@ -16,6 +16,13 @@ import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
 import { installShutdownSignals } from "../runtime/shutdown_signals.ts";
 import { closePlanes, connectPlanes, type PlaneConnectors, type Planes } from "./planes.ts";
 import {
+  planeAddresses,
+  planeEnv,
+  type PlaneNames,
+  resolvePlaneNames,
+  takePlaneFlags,
+} from "./plane_flags.ts";
+import {
   createWorker,
   SHUTDOWN_DEADLINE_EXIT,
   type Worker,
@@ -32,7 +39,12 @@ export interface RunOptions {
   runtime?: Runtime;
   /** Logger; default: level from `DYN_LOG`, to stderr. */
   logger?: Logger;
-  /** Plane backends by name (defaults: memory discovery, in-process planes). */
+  /**
+   * Plane backends by name (default `builtinConnectors()`). Which ones connect: the flags
+   * `--discovery-backend`, `--request-plane`, `--event-plane` (and `--nats-server`), else
+   * `DYN_DISCOVERY_BACKEND`, `DYN_REQUEST_PLANE`, `DYN_EVENT_PLANE`, else what the engine's
+   * `WorkerConfig` names, else Dynamo's defaults: etcd discovery, NATS request and event planes.
+   */
   connectors?: PlaneConnectors;
   /** Called once the worker serves (e.g. to print its address or start an HTTP frontend). */
   onServing?(worker: Worker, planes: Planes): void | Promise<void>;
@@ -120,17 +132,29 @@ export async function run(
   let timings;
   let healthCheckPayloadFromEnv;
   let config;
+  let env = runtime.env;
   try {
-    setup = await factory.fromArgs(argv);
-    config = parseWorkerConfig(setup.worker);
+    const { planes: planeFlags, rest } = takePlaneFlags(argv);
+    env = planeEnv(planeFlags, runtime.env);
+    setup = await factory.fromArgs(rest);
+    const explicit: Partial<PlaneNames> = {};
+    const engineConfig = setup.worker as Partial<PlaneNames>;
+    for (const key of ["discovery_backend", "request_plane", "event_plane"] as const) {
+      if (engineConfig[key] !== undefined) explicit[key] = engineConfig[key];
+    }
+    config = parseWorkerConfig({
+      ...setup.worker,
+      ...resolvePlaneNames(planeFlags, runtime.env, explicit),
+    });
     timings = workerTimingsFromEnv(runtime.env);
     healthCheckPayloadFromEnv = await healthPayloadFromEnv(runtime);
   } catch (error) {
     logger.error(toSluiceError(error).message);
     return exit(exitCodeFor(error));
   }
+  logger.info(`worker connecting: ${planeAddresses(config, env)}`);
   try {
-    planes = await connectPlanes(config, runtime.env, options.connectors);
+    planes = await connectPlanes(config, env, options.connectors);
   } catch (error) {
     logger.error(toSluiceError(error).message);
     return exit(1);

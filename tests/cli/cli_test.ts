@@ -7,6 +7,15 @@ import process from "node:process";
 import { spawnCommand, spawnFixture } from "../fixtures/spawn_fixture.ts";
 
 const QUIET = { DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS: "0" };
+/** A standalone worker defaults to etcd + NATS; these tests name the process-local planes. */
+const LOCAL_PLANES = [
+  "--discovery-backend",
+  "memory",
+  "--request-plane",
+  "inprocess",
+  "--event-plane",
+  "inprocess",
+];
 
 describe("sluice CLI", () => {
   it("prints help for the worker command", async () => {
@@ -14,6 +23,45 @@ describe("sluice CLI", () => {
     assert.equal(await child.exited, 0);
     assert.match(child.stdout(), /Usage: sluice worker --engine NAME\|MODULE/);
     assert.match(child.stdout(), /--delay-ms N/);
+  });
+
+  it("prints help for the frontend command, with the plane and access-control flags", async () => {
+    await using child = spawnFixture("apps/cli/main.ts", ["frontend", "--help"], QUIET);
+    assert.equal(await child.exited, 0);
+    assert.match(child.stdout(), /Usage: sluice frontend \[flags\]/);
+    for (
+      const flag of [
+        "--port",
+        "--router-mode",
+        "--api-key",
+        "--allowed-origins",
+        "--discovery-backend",
+        "--request-plane",
+        "--event-plane",
+        "--nats-server",
+        "--namespace",
+      ]
+    ) {
+      assert.match(child.stdout(), new RegExp(`  ${flag} `), flag);
+    }
+  });
+
+  it("names a bad frontend or plane flag and exits 2 before connecting", async () => {
+    for (
+      const [args, pattern] of [
+        [["frontend", "--bogus"], /Unknown option '--bogus'/],
+        [["frontend", "--router-mode", "nope"], /unknown mode "nope"/],
+        [["frontend", "--public-paths", "health"], /--public-paths: "health" is not a path/],
+        [["frontend", "--namespace", "Bad!"], /--namespace/],
+        [["frontend", "--request-plane", "Bad!"], /request-plane "Bad!"/],
+        [["worker", "--engine", "sample", "--discovery-backend"], /--discovery-backend: a value/],
+        [["worker", "--engine", "sample", "--event-plane=Bad!"], /event-plane "Bad!"/],
+      ] as const
+    ) {
+      await using child = spawnFixture("apps/cli/main.ts", [...args], QUIET);
+      assert.equal(await child.exited, 2, `${args.join(" ")}: ${child.stderr()}`);
+      assert.match(child.stderr(), pattern);
+    }
   });
 
   it("runs as the package.json bin (an executable with a deno shebang)", async () => {
@@ -53,7 +101,12 @@ describe("sluice CLI", () => {
   });
 
   it("runs the sample worker and exits 0 on SIGTERM", async () => {
-    await using child = spawnFixture("apps/cli/main.ts", ["worker", "--engine", "sample"], QUIET);
+    await using child = spawnFixture("apps/cli/main.ts", [
+      "worker",
+      "--engine",
+      "sample",
+      ...LOCAL_PLANES,
+    ], QUIET);
     await child.waitForStderr(/worker serving/);
     child.kill("SIGTERM");
     assert.equal(await child.exited, 0, child.stderr());
@@ -72,7 +125,12 @@ describe("bun build --compile", () => {
         stdio: "pipe",
       },
     );
-    await using child = spawnCommand("tests/.tmp/sluice", ["worker", "--engine", "sample"], QUIET);
+    await using child = spawnCommand("tests/.tmp/sluice", [
+      "worker",
+      "--engine",
+      "sample",
+      ...LOCAL_PLANES,
+    ], QUIET);
     await child.waitForStderr(/worker serving/);
     child.kill("SIGTERM");
     assert.equal(await child.exited, 0, child.stderr());

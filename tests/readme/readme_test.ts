@@ -3,7 +3,7 @@
  * it, serve it with `sluice serve --engine ./my_engine.ts` in a real child process (on the
  * runtime running the tests, and as the `bun build --compile` binary) and stream a chat
  * completion from it with the official `openai` client; run the file itself (it serves
- * itself over HTTP), and run it as a worker.
+ * itself over HTTP), and run it as a worker, alone and behind `sluice frontend`.
  */
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +12,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import OpenAI from "openai";
 import { runConformance } from "../../src/entries/testing.ts";
+import { startEtcd } from "../support/etcd_server.ts";
+import { startNatsServer } from "../support/nats_server.ts";
 import {
   type Fixture,
   runtimeCommand,
@@ -114,9 +116,24 @@ describe("README engine example", () => {
   });
 
   it("runs as a worker (`sluice worker --engine`), says which planes it uses, exits 0 on SIGTERM", async () => {
-    await using child = spawnFixture(CLI, ["worker", "--engine", "./my_engine.ts"], QUIET, {
-      cwd: DIR,
-    });
+    await using child = spawnFixture(
+      CLI,
+      [
+        "worker",
+        "--engine",
+        "./my_engine.ts",
+        "--discovery-backend",
+        "memory",
+        "--request-plane",
+        "inprocess",
+        "--event-plane",
+        "inprocess",
+      ],
+      QUIET,
+      {
+        cwd: DIR,
+      },
+    );
     await child.waitForStderr(/worker serving/);
     assert.match(
       child.stderr(),
@@ -124,6 +141,45 @@ describe("README engine example", () => {
     );
     child.kill("SIGTERM");
     assert.equal(await child.exited, 0, child.stderr());
+  });
+
+  it("runs as a worker behind `sluice frontend` over real etcd and nats-server, as the README shows", async () => {
+    const readme = readFileSync("README.md", "utf8");
+    assert.match(readme, /sluice frontend --port 8000 &/);
+    assert.match(readme, /sluice worker --engine \.\/my_engine\.ts &/);
+    await using nats = await startNatsServer();
+    const etcd = await startEtcd();
+    try {
+      const env = { ...QUIET, NATS_SERVER: nats.url, ETCD_ENDPOINTS: etcd.endpoint };
+      await using frontend = spawnFixture(CLI, ["frontend", "--port", "0"], env, { cwd: DIR });
+      const [, url] = await frontend.waitForStdout(
+        /sluice frontend: listening on http:\/\/\S+:(\d+) /,
+        60_000,
+      );
+      const base = `http://127.0.0.1:${url}`;
+      await using worker = spawnFixture(CLI, ["worker", "--engine", "./my_engine.ts"], env, {
+        cwd: DIR,
+      });
+      await worker.waitForStderr(/worker serving/, 60_000);
+      assert.match(worker.stderr(), /worker planes: discovery etcd, request plane nats/);
+      const deadline = performance.now() + 15_000;
+      for (;;) {
+        const models = await (await fetch(`${base}/v1/models`)).json();
+        if (models.data.some((m: { id: string }) => m.id === "echo")) break;
+        assert.ok(performance.now() < deadline, "the echo model never appeared");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const { text, finish, completionTokens } = await streamChat(base);
+      assert.ok(text.length > 0, "streamed text");
+      assert.equal(finish, "length");
+      assert.equal(completionTokens, 6);
+      worker.kill("SIGTERM");
+      assert.equal(await worker.exited, 0, worker.stderr());
+      frontend.kill("SIGTERM");
+      assert.equal(await frontend.exited, 0, frontend.stderr());
+    } finally {
+      await etcd.close();
+    }
   });
 
   it("names only npm scripts that exist", () => {

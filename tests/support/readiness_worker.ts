@@ -16,7 +16,13 @@ class CanaryEngine extends SampleEngine {
   static override fromArgs(argv: string[]) {
     return SampleEngine.fromArgs(argv).then(({ worker }) => ({
       engine: new CanaryEngine(),
-      worker: { ...worker, discovery_backend: process.env.DYN_DISCOVERY_BACKEND ?? "memory" },
+      worker: {
+        ...worker,
+        discovery_backend: process.env.DYN_DISCOVERY_BACKEND ?? "memory",
+        // The test watches discovery only; requests never cross the process.
+        request_plane: "inprocess",
+        event_plane: "inprocess",
+      },
     }));
   }
   constructor() {

@@ -33,7 +33,17 @@ async function idleShare(pid: number): Promise<number> {
 
 describe("idle processes sleep", () => {
   it("an idle `sluice worker` uses almost no CPU, then exits 0 on SIGTERM", async () => {
-    await using child = spawnFixture("apps/cli/main.ts", ["worker", "--engine", "sample"], {
+    await using child = spawnFixture("apps/cli/main.ts", [
+      "worker",
+      "--engine",
+      "sample",
+      "--discovery-backend",
+      "memory",
+      "--request-plane",
+      "inprocess",
+      "--event-plane",
+      "inprocess",
+    ], {
       DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS: "0",
       DYN_CANARY_WAIT_TIME: "600",
     });

@@ -125,6 +125,12 @@ describe("model resources are checked at start", () => {
     it(`sluice ${command} --custom-jinja-template '{%' exits 1 naming the flag`, async () => {
       const args = command === "serve" ? ["serve", "--port", "0", "--host", "127.0.0.1"] : [
         "worker",
+        "--discovery-backend",
+        "memory",
+        "--request-plane",
+        "inprocess",
+        "--event-plane",
+        "inprocess",
       ];
       await using child = spawnFixture(
         "apps/cli/main.ts",
