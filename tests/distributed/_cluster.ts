@@ -207,6 +207,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       "frontend",
       "--port",
       "0",
+      "--host",
+      "127.0.0.1",
       ...planeFlags(frontendNats),
       "--router-mode",
       options.routerMode ?? "round-robin",
