@@ -129,6 +129,17 @@ export async function eventually(
   }
 }
 
+/** Runs `start` up to three times, returning its first success. */
+async function withRetries<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
 /** Starts a cluster and waits until the frontend routes to every worker. */
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const owned: Fixture[] = [];
@@ -146,10 +157,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
   try {
     dir = await tempDir("sluice-cluster-");
-    [nats, etcd] = await Promise.all([
-      startNatsServer(),
-      options.discovery === "etcd" ? startEtcd() : Promise.resolve(undefined),
-    ]);
+    // One after the other, and retried: ports are picked free then released, so another
+    // process on a busy CI machine can take one before the server binds it.
+    nats = await withRetries(startNatsServer);
+    if (options.discovery === "etcd") etcd = await withRetries(startEtcd);
     const env: Record<string, string> = {
       DYN_DISCOVERY_TTL_SECS: String(TTL_SECS),
       DYN_FILE_KV: join(dir, "kv"),
