@@ -10,6 +10,9 @@
  * (`process.memoryUsage().heapUsed`), which separates a leak (heap grows) from an allocator
  * that keeps freed pages (RSS stays up, heap back).
  *
+ * Baseline, same run and load: `sluice serve` (the embedded stack: frontend and engine in one
+ * process, no NATS), to tell the distributed path's memory from the HTTP server's.
+ *
  *     deno run -A bench/distributed_bench.ts [--streams 1000] [--rounds 3] [--tokens 8]
  *     bun bench/distributed_bench.ts
  *
@@ -18,8 +21,8 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import process from "node:process";
-import { startCluster } from "../tests/distributed/_cluster.ts";
-import type { Fixture } from "../tests/fixtures/spawn_fixture.ts";
+import { eventually, startCluster } from "../tests/distributed/_cluster.ts";
+import { type Fixture, runtimeCommand, spawnCommand } from "../tests/fixtures/spawn_fixture.ts";
 import { runtimeLabel, writeJson } from "./bench_util.ts";
 
 const { values } = parseArgs({
@@ -88,27 +91,66 @@ async function round(url: string): Promise<Round> {
   };
 }
 
-const cluster = await startCluster({
-  discovery: "nats",
-  cli: GC_CLI,
-  env: { DENO_V8_FLAGS: "--expose-gc" },
-  workers: [0, 1].map(() => ({ engine: "sample", model: MODEL, delayMs: DELAY_MS })),
-});
-try {
-  const procs: Record<string, Fixture> = {
-    frontend: cluster.frontend,
-    worker0: cluster.workers[0].process,
-    worker1: cluster.workers[1].process,
+interface Memory {
+  /** RSS before the GC (MiB). */
+  rssBeforeGc: number;
+  /** RSS after it (MiB). */
+  rss: number;
+  /** JS heap in use after it (MiB). */
+  heap: number;
+}
+
+/** A system under load: its URL and its processes by name. */
+interface Target {
+  url: string;
+  procs: Record<string, Fixture>;
+  close(): Promise<void>;
+}
+
+const GC_ENV = { DENO_V8_FLAGS: "--expose-gc" };
+
+async function startDistributed(): Promise<Target> {
+  const cluster = await startCluster({
+    discovery: "nats",
+    cli: GC_CLI,
+    env: GC_ENV,
+    workers: [0, 1].map(() => ({ engine: "sample", model: MODEL, delayMs: DELAY_MS })),
+  });
+  return {
+    url: cluster.url,
+    procs: {
+      frontend: cluster.frontend,
+      worker0: cluster.workers[0].process,
+      worker1: cluster.workers[1].process,
+    },
+    close: () => cluster.close(),
   };
-  const names = Object.keys(procs);
-  interface Memory {
-    /** RSS before the GC (MiB). */
-    rssBeforeGc: number;
-    /** RSS after it (MiB). */
-    rss: number;
-    /** JS heap in use after it (MiB). */
-    heap: number;
+}
+
+async function startEmbedded(): Promise<Target> {
+  const args = ["serve", "--engine", "sample", "--port", "0", "--host", "127.0.0.1"];
+  const child = spawnCommand(
+    ...runtimeCommand(GC_CLI, [...args, "--delay-ms", String(DELAY_MS)]),
+    { ...GC_ENV, DYN_LOG: "warn" },
+  );
+  let url = "";
+  try {
+    await eventually("sluice serve listening", () => {
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(child.stdout());
+      url = match?.[1] ?? "";
+      return match !== null;
+    }, 30_000);
+  } catch (error) {
+    await child[Symbol.asyncDispose]();
+    throw error;
   }
+  return { url, procs: { serve: child }, close: async () => await child[Symbol.asyncDispose]() };
+}
+
+/** Warm-up, memory, `ROUNDS` rounds, memory: what one system keeps after the load. */
+async function measureTarget(label: string, target: Target) {
+  const { procs } = target;
+  const names = Object.keys(procs);
   let seq = 0;
   const measure = async (): Promise<Record<string, Memory>> => {
     const before = await Promise.all(names.map((n) => rssMiB(procs[n].pid)));
@@ -127,14 +169,16 @@ try {
   const settle = () => new Promise((r) => setTimeout(r, 3000));
 
   const cold = await measure();
-  const warmup = await round(cluster.url);
+  const warmup = await round(target.url);
   await settle();
   const start = await measure();
   const rounds: Round[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    rounds.push(await round(cluster.url));
+    rounds.push(await round(target.url));
     process.stderr.write(
-      `round ${i + 1}/${ROUNDS}: ${rounds[i].errors} errors, ${rounds[i].seconds.toFixed(2)} s\n`,
+      `${label} round ${i + 1}/${ROUNDS}: ${rounds[i].errors} errors, ${
+        rounds[i].seconds.toFixed(2)
+      } s\n`,
     );
   }
   await settle();
@@ -146,24 +190,7 @@ try {
   const heapRatio = ratio("heap");
   const rssWithin = Object.values(rssRatio).every((r) => r <= 1.1);
   const heapWithin = Object.values(heapRatio).every((r) => r <= 1.1);
-  const report = {
-    runtime: runtimeLabel(),
-    streams: STREAMS,
-    rounds: ROUNDS,
-    tokens: TOKENS,
-    delayMs: DELAY_MS,
-    warmup,
-    measuredRounds: rounds,
-    errors,
-    memoryMiB: { cold, start, end },
-    rssRatio,
-    heapRatio,
-    goals: { zeroErrors: errors === 0, rssWithin10pct: rssWithin, heapWithin10pct: heapWithin },
-  };
-  console.log(
-    `distributed bench (${report.runtime}): ${STREAMS} concurrent streams × ${ROUNDS} rounds ` +
-      `(+1 warm-up), ${TOKENS} tokens, ${DELAY_MS} ms/token, 1 frontend + 2 workers over NATS`,
-  );
+  console.log(`${label}:`);
   for (const [i, r] of [warmup, ...rounds].entries()) {
     console.log(
       `  ${i === 0 ? "warm-up" : `round ${i}`}: ${r.errors} errors, ${r.seconds.toFixed(2)} s, ` +
@@ -186,7 +213,42 @@ try {
       rssWithin ? "MET" : "NOT MET"
     }; JS heap within 10% ${heapWithin ? "MET" : "NOT MET"}`,
   );
-  if (values.json) await writeJson(values.json, report);
-} finally {
-  await cluster.close();
+  return {
+    warmup,
+    rounds,
+    errors,
+    memoryMiB: { cold, start, end },
+    rssRatio,
+    heapRatio,
+    goals: { zeroErrors: errors === 0, rssWithin10pct: rssWithin, heapWithin10pct: heapWithin },
+  };
+}
+
+console.log(
+  `distributed bench (${runtimeLabel()}): ${STREAMS} concurrent streams × ${ROUNDS} rounds ` +
+    `(+1 warm-up), ${TOKENS} tokens, ${DELAY_MS} ms/token, sample engine`,
+);
+const results: Record<string, unknown> = {};
+for (
+  const [label, start] of [
+    ["1 frontend + 2 workers over NATS", startDistributed],
+    ["baseline: sluice serve (embedded, one process)", startEmbedded],
+  ] as const
+) {
+  const target = await start();
+  try {
+    results[label] = await measureTarget(label, target);
+  } finally {
+    await target.close();
+  }
+}
+if (values.json) {
+  await writeJson(values.json, {
+    runtime: runtimeLabel(),
+    streams: STREAMS,
+    rounds: ROUNDS,
+    tokens: TOKENS,
+    delayMs: DELAY_MS,
+    results,
+  });
 }
