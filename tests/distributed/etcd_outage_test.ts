@@ -4,12 +4,15 @@
  * knows), and afterwards routing recovers: the workers' registrations are there (etcd
  * extends leases on start; a lost lease is granted anew and the keys registered again, as
  * src/discovery/etcd_discovery.ts documents), a new worker joins routing and a killed one
- * leaves it.
+ * leaves it. And a worker cut off from etcd (a TCP proxy between them) for longer than the TTL,
+ * while etcd stays up, loses its lease, leaves routing, and registers again once it reaches
+ * etcd: routing to it recovers by itself.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Cluster, eventually, startCluster, TTL_SECS } from "./_cluster.ts";
 import { FIRST_TOKEN, streamCompletion, streamProblems } from "./_client.ts";
+import { startTcpProxy } from "../support/tcp_proxy.ts";
 
 let cluster: Cluster | undefined;
 before(async () => {
@@ -57,5 +60,34 @@ describe("etcd outage longer than the lease TTL", () => {
     );
     assert.ok(ms < TTL_SECS * 1000 + 5000);
     await assertServes(c, 40, 4);
+  });
+
+  it("a worker cut off from etcd past its TTL leaves routing, then registers again", async () => {
+    const c = cluster!;
+    const port = Number(new URL(c.etcd!.endpoint).port);
+    const proxy = await startTcpProxy(port);
+    try {
+      c.addWorker({
+        model: "counting-cut",
+        delayMs: 5,
+        env: { ETCD_ENDPOINTS: `http://127.0.0.1:${proxy.port}` },
+      });
+      await c.waitReady(1, "counting-cut", 30_000);
+      proxy.cut();
+      // etcd expires the lease (the worker's keep-alives cannot reach it): the frontend sees
+      // the worker leave.
+      await eventually(
+        "the cut-off worker gone from routing",
+        async () => (await c.instances("counting-cut")).length === 0,
+        TTL_SECS * 1000 + 5000,
+      );
+      proxy.restore();
+      // Its next keep-alive finds the lease gone: a new lease, every key registered again.
+      await c.waitReady(1, "counting-cut", 20_000);
+      const r = await streamCompletion(c.url, FIRST_TOKEN + 60, 8, { model: "counting-cut" });
+      assert.deepEqual(await streamProblems(r, FIRST_TOKEN + 60, 8), []);
+    } finally {
+      await proxy.close();
+    }
   });
 });
