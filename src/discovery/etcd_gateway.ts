@@ -169,9 +169,13 @@ export class EtcdGateway {
       signal ? AbortSignal.any([signal, timeout]) : timeout,
     ).catch((error) => {
       if (timeout.aborted && !signal?.aborted) {
-        throw new SluiceError("CannotConnect", `Cannot call etcd ${path}: timed out`, {
-          cause: error,
-        });
+        throw new SluiceError(
+          "CannotConnect",
+          `Cannot reach etcd at ${this.endpoints.join(",")}: ${path} timed out after ${
+            CALL_TIMEOUT_MS / 1000
+          } s`,
+          { cause: error },
+        );
       }
       throw error;
     });

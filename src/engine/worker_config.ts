@@ -30,11 +30,21 @@ export interface WorkerConfig {
   served_model_name?: string;
   /** Comma-separated subset of `chat,completions`: the APIs the model card offers (default both). */
   endpoint_types: string;
-  /** Discovery backend (default `memory`); the distributed ones plug in through `run()`'s `connectors`. */
+  /**
+   * Discovery backend (default `memory`, as the embedded stack uses it). A worker process
+   * (`run()`, `sluice worker`) fills it from `--discovery-backend`, then `DYN_DISCOVERY_BACKEND`,
+   * then the engine's own value, then `etcd`.
+   */
   discovery_backend: string;
-  /** Request plane (default `inprocess`, built in); others plug in through `run()`'s `connectors`. */
+  /**
+   * Request plane (default `inprocess`). A worker process fills it from `--request-plane`,
+   * then `DYN_REQUEST_PLANE`, then the engine's own value, then `nats`.
+   */
   request_plane: string;
-  /** Event plane (default `inprocess`, built in); others plug in through `run()`'s `connectors`. */
+  /**
+   * Event plane (default `inprocess`). A worker process fills it from `--event-plane`, then
+   * `DYN_EVENT_PLANE`, then the engine's own value, then `nats`.
+   */
   event_plane: string;
   /**
    * The health canary request (`--health-check-payload`); takes precedence over

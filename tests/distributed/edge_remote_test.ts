@@ -9,6 +9,7 @@ import { spawnFixture } from "../fixtures/spawn_fixture.ts";
 import { type NatsServer, startNatsServer } from "../support/nats_server.ts";
 import { freePort } from "../support/loopback_process.ts";
 import { createRemoteEdgeHandler, isWebSocketNatsServer } from "../../src/edge/mod.ts";
+import { createLogger } from "../../src/logging/logger.ts";
 
 let nats: NatsServer | undefined;
 before(async () => {
@@ -87,7 +88,9 @@ describe("edge entry over NATS WebSocket", () => {
     const wsUrl = `ws://127.0.0.1:${await freePort()}`;
     const env = (name: string) => (name === "NATS_SERVER" ? wsUrl : undefined);
     assert.ok(isWebSocketNatsServer(env));
-    const handler = createRemoteEdgeHandler({ env });
+    const logged: string[] = [];
+    const logger = createLogger({ level: "error", sink: (line) => logged.push(line) });
+    const handler = createRemoteEdgeHandler({ env, logger });
     try {
       for (let i = 0; i < 2; i++) {
         const res = await handler.fetch(new Request("http://edge/v1/models"));
@@ -95,6 +98,8 @@ describe("edge entry over NATS WebSocket", () => {
         const body = await res.json() as { error: { message: string } };
         assert.match(body.error.message, new RegExp(`Cannot connect to NATS at ${wsUrl}`));
       }
+      assert.equal(logged.length, 2);
+      assert.match(logged[0], /cannot connect the edge frontend/);
     } finally {
       await handler.shutdown();
     }

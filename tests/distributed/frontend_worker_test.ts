@@ -7,6 +7,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import OpenAI from "openai";
 import { type Fixture, spawnFixture } from "../fixtures/spawn_fixture.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd_server.ts";
@@ -46,6 +47,11 @@ async function startWorker(args: string[] = [], extra: Record<string, string> = 
   const child = spawnFixture(CLI, ["worker", "--engine", "sample", ...args], { ...env, ...extra });
   await child.waitForStderr(/worker serving/, 30_000);
   return child;
+}
+
+function startMocker(args: string[]) {
+  const child = spawnFixture(CLI, ["worker", ...args], env);
+  return child.waitForStderr(/worker serving/, 30_000).then(() => child);
 }
 
 async function models(url: string): Promise<string[]> {
@@ -137,26 +143,60 @@ describe("sluice frontend + sluice worker over NATS and etcd", () => {
     assert.equal(frontend.stdout().match(/listening on/g)?.length, 1);
   });
 
-  it("routes by KV overlap over the NATS event plane (--router-mode kv)", async () => {
+  it("routes by KV overlap over the NATS event plane (--router-mode kv, mocker workers)", async () => {
     const { child: frontend, url } = await startFrontend(["--router-mode", "kv"]);
     await using _f = frontend;
-    await using w1 = await startWorker(["--delay-ms", "0"]);
-    await using w2 = await startWorker(["--delay-ms", "0"]);
-    await eventually("both workers", async () => {
-      const health = await (await fetch(`${url}/health`)).json() as { instances: unknown[] };
-      return health.instances.length === 2 || undefined;
-    });
-    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused" });
-    for (let i = 0; i < 4; i++) {
-      const res = await client.completions.create({
-        model: "sample-model",
-        prompt: "a shared prefix that spans several KV blocks ".repeat(8) + i,
-        max_tokens: 3,
+    const mocker = ["--engine", "mocker", "--speedup-ratio", "0", "--block-size", "16"];
+    const workers = await Promise.all([0, 1, 2].map(() => startMocker(mocker)));
+    try {
+      await eventually("three workers", async () => {
+        const health = await (await fetch(`${url}/health`)).json() as { instances: unknown[] };
+        return health.instances.length === 3 || undefined;
       });
-      assert.equal(res.usage?.completion_tokens, 3);
+      const complete = async (prompt: number[]) => {
+        const res = await fetch(`${url}/v1/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "mocker-model", prompt, max_tokens: 3 }),
+        });
+        const body = await res.json();
+        assert.equal(res.status, 200, JSON.stringify(body));
+        return (body.usage.prompt_tokens_details?.cached_tokens ?? 0) as number;
+      };
+      // Each repeat of a prefix must land on the worker that cached it; ties are broken at
+      // random, so without the KV events crossing NATS most repeats would miss.
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 150));
+      let cachedRepeats = 0;
+      for (let p = 0; p < 4; p++) {
+        const prefix = Array.from({ length: 64 }, (_, i) => 1000 * (p + 1) + i);
+        await complete([...prefix, 1]);
+        await settle();
+        for (let r = 0; r < 3; r++) {
+          if (await complete([...prefix, 2 + r]) >= 64) cachedRepeats++;
+          await settle();
+        }
+      }
+      assert.equal(cachedRepeats, 12, "every repeat went to the worker holding its prefix");
+    } finally {
+      for (const w of workers) assert.equal(await stop(w), 0, w.stderr());
     }
-    assert.equal(await stop(w1), 0, w1.stderr());
-    assert.equal(await stop(w2), 0, w2.stderr());
+    assert.equal(await stop(frontend), 0, frontend.stderr());
+  });
+
+  it("--namespace routes only to that namespace's workers", async () => {
+    const { child: frontend, url } = await startFrontend(["--namespace", "prod"]);
+    await using _f = frontend;
+    await using other = await startWorker(["--model-name", "other-model"]);
+    await using prod = await startWorker(["--namespace", "prod", "--model-name", "prod-model"]);
+    await eventually(
+      "the prod model",
+      async () => (await models(url)).includes("prod-model") || undefined,
+    );
+    // Both registered in the same etcd; the other namespace's model never shows.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(await models(url), ["prod-model"]);
+    assert.equal(await stop(other), 0, other.stderr());
+    assert.equal(await stop(prod), 0, prod.stderr());
     assert.equal(await stop(frontend), 0, frontend.stderr());
   });
 
@@ -193,6 +233,69 @@ describe("sluice frontend + sluice worker over NATS and etcd", () => {
   });
 });
 
+describe("sluice frontend shutdown bounds", () => {
+  async function streamingRequest(url: string) {
+    const res = await fetch(`${url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "sample-model", prompt: "x", max_tokens: 200, stream: true }),
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const first = (await reader.read()).value ?? "";
+    const rest = (async () => {
+      let body = first;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return body;
+        body += value;
+      }
+    })();
+    return rest;
+  }
+
+  it("past DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT the stream is cut (error frame, [DONE]) and it exits 911", async () => {
+    const { child: frontend, url } = await startFrontend([], {
+      DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT: "0.5",
+    });
+    await using _f = frontend;
+    await using worker = await startWorker(["--delay-ms", "50"]);
+    await eventually(
+      "the model",
+      async () => (await models(url)).includes("sample-model") || undefined,
+    );
+    const body = streamingRequest(url);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const t0 = performance.now();
+    frontend.kill("SIGTERM");
+    const text = await body;
+    assert.match(text, /"error"/);
+    assert.ok(text.trimEnd().endsWith("data: [DONE]"), text.slice(-200));
+    assert.equal(await frontend.exited, 911 & 0xff, frontend.stderr());
+    assert.match(frontend.stdout(), /sluice frontend: stopped \(exit code 911\)/);
+    assert.ok(performance.now() - t0 < 5000, "the deadline bounded the shutdown");
+    assert.equal(await stop(worker), 0, worker.stderr());
+  });
+
+  it("a second signal exits 130 at once", async () => {
+    const { child: frontend, url } = await startFrontend();
+    await using _f = frontend;
+    await using worker = await startWorker(["--delay-ms", "50"]);
+    await eventually(
+      "the model",
+      async () => (await models(url)).includes("sample-model") || undefined,
+    );
+    const body = streamingRequest(url).catch(() => "");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    frontend.kill("SIGTERM");
+    await frontend.waitForStderr(/SIGTERM received/);
+    frontend.kill("SIGINT");
+    assert.equal(await frontend.exited, 130, frontend.stderr());
+    await body;
+    assert.equal(await stop(worker), 0, worker.stderr());
+  });
+});
+
 describe("unreachable planes", () => {
   it("a worker with no etcd exits 1 promptly with CannotConnect naming the address", async () => {
     const endpoint = `http://127.0.0.1:${await freePort()}`;
@@ -220,6 +323,35 @@ describe("unreachable planes", () => {
     assert.equal(await worker.exited, 1, worker.stderr());
     assert.ok(performance.now() - t0 < 15_000, "took too long");
     assert.match(worker.stderr(), new RegExp(`Cannot connect to NATS at ${server}`));
+  });
+
+  it("a worker whose etcd or NATS accepts connections but never answers exits 1 within seconds", async () => {
+    // A listener that accepts and stays silent: a hung server, or a firewall that drops.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const address = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      for (
+        const [extra, pattern] of [
+          [{ ETCD_ENDPOINTS: `http://${address}` }, `Cannot reach etcd at http://${address}`],
+          [{ NATS_SERVER: `nats://${address}` }, `Cannot connect to NATS at nats://${address}`],
+        ] as const
+      ) {
+        const t0 = performance.now();
+        await using worker = spawnFixture(CLI, ["worker", "--engine", "sample"], {
+          ...env,
+          ...extra,
+        });
+        assert.equal(await worker.exited, 1, worker.stderr());
+        const seconds = (performance.now() - t0) / 1000;
+        assert.ok(seconds < 12, `took ${seconds.toFixed(1)} s`);
+        assert.match(worker.stderr(), new RegExp(pattern));
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it("a frontend with no NATS or no etcd exits 1 naming the address, and never listens", async () => {
