@@ -17,7 +17,9 @@
  *
  * Every wait is bounded; `close()` SIGKILLs whatever still runs and removes temp dirs.
  */
+import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
+import process from "node:process";
 import { type Fixture, runtimeCommand, spawnCommand } from "../fixtures/spawn_fixture.ts";
 import { type EtcdServer, startEtcd } from "../support/etcd_server.ts";
 import { removeDir, tempDir } from "../support/loopback_process.ts";
@@ -148,9 +150,25 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   let etcd: EtcdServer | undefined;
   let dir: string | undefined;
   let closed = false;
+  // Last resort when the test process exits without `close()` (an interrupted run): SIGKILL
+  // the children synchronously so none outlives it.
+  const killAll = () => {
+    for (const p of owned) {
+      try {
+        p.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    void nats?.kill();
+    void etcd?.stop({ kill: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("exit", killAll);
   const close = async () => {
     if (closed) return;
     closed = true;
+    process.off("exit", killAll);
     await Promise.allSettled(owned.map((p) => p[Symbol.asyncDispose]()));
     await Promise.allSettled([nats?.stop(), etcd?.close()]);
     if (dir) await removeDir(dir);
