@@ -91,7 +91,14 @@ for (const backend of ["etcd", "nats", "file"] as const) {
       const victim = busyWorker(workers);
       assert.ok(victim, "a worker with streams in flight");
       victim.process.kill("SIGKILL");
-      const killedAt = performance.now();
+      // The dead worker must leave the frontend's routing set within its liveness TTL
+      // (plus slack for polling and a loaded machine): watched while the streams migrate.
+      const gone = eventually(
+        "the killed worker gone from /health",
+        async () => (await c.instances()).length === 2,
+        TTL_SECS * 1000 + 3000,
+      );
+      gone.catch(() => {}); // awaited below
       const all = await results;
       for (const [i, r] of all.entries()) {
         assert.deepEqual(
@@ -100,14 +107,7 @@ for (const backend of ["etcd", "nats", "file"] as const) {
           `stream ${i}`,
         );
       }
-      // The dead worker leaves the frontend's routing set within its liveness TTL.
-      await eventually(
-        "the killed worker gone from /health",
-        async () => (await c.instances()).length === 2,
-        TTL_SECS * 1000 + 4000,
-      );
-      const gone = performance.now() - killedAt;
-      assert.ok(gone < TTL_SECS * 1000 + 4000, `left routing after ${gone} ms`);
+      await gone;
       // Later requests go to the two live workers and succeed.
       const { results: later } = startStreams(c, 4, 20);
       for (const [i, r] of (await later).entries()) {
