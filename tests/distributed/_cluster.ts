@@ -43,6 +43,8 @@ export interface WorkerSpec {
   migrationLimit?: number;
   /** Delay per token in ms (default 10). */
   delayMs?: number;
+  /** How the worker reaches NATS (default `tcp`). */
+  transport?: "tcp" | "ws";
   /** `bun` runs the worker under Bun whatever runtime runs the tests. */
   runtime?: "current" | "bun";
   /** Runs it through tests/fixtures/traced_cli.ts (spans to the file `SLUICE_TEST_SPANS`). */
@@ -56,7 +58,7 @@ export interface ClusterOptions {
   discovery: DiscoveryBackend;
   /** Workers started with the cluster. */
   workers: WorkerSpec[];
-  /** How the frontend reaches NATS (default `tcp`; workers always use TCP). */
+  /** How the frontend reaches NATS (default `tcp`). */
   frontendTransport?: "tcp" | "ws";
   /** `--router-mode` of the frontend (default round-robin). */
   routerMode?: string;
@@ -203,7 +205,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         "worker",
         "--engine",
         spec.engine ?? ENGINE,
-        ...planeFlags(nats!.url),
+        ...planeFlags(spec.transport === "ws" ? nats!.wsUrl : nats!.url),
         "--model-name",
         spec.model ?? "counting",
         "--migration-limit",

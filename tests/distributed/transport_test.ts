@@ -1,7 +1,7 @@
 /**
- * A frontend on NATS over WebSocket (`ws://`) with one worker under the test's runtime and one
- * under Bun (both on NATS over TCP, NATS-KV discovery), every process tracing through
- * tests/fixtures/traced_cli.ts: requests cross WebSocket and TCP and both runtimes exactly;
+ * A frontend on NATS over WebSocket (`ws://`) with one worker under the test's runtime on NATS
+ * over TCP and one under Bun on NATS over WebSocket (NATS-KV discovery), every process tracing
+ * through tests/fixtures/traced_cli.ts: requests cross WebSocket and TCP and both runtimes exactly;
  * the worker's `engine.generate` span is a child of the frontend's request span in another
  * process, in the client's trace; a Bun worker killed mid-stream migrates its streams.
  */
@@ -28,7 +28,7 @@ before(async () => {
     frontendEnv: env,
     workers: [
       { migrationLimit: 3, delayMs: 20, traced: true, env },
-      { migrationLimit: 3, delayMs: 20, traced: true, env, runtime: "bun" },
+      { migrationLimit: 3, delayMs: 20, traced: true, env, runtime: "bun", transport: "ws" },
     ],
   });
 });
