@@ -20,7 +20,9 @@ let etcd: EtcdServer | undefined;
 let env: Record<string, string> = {};
 
 before(async () => {
-  [nats, etcd] = await Promise.all([startNatsServer(), startEtcd()]);
+  // One after the other: if the second fails to start, `after` still stops the first.
+  nats = await startNatsServer();
+  etcd = await startEtcd();
   env = {
     NATS_SERVER: nats.url,
     ETCD_ENDPOINTS: etcd.endpoint,
