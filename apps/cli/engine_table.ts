@@ -69,7 +69,8 @@ export const ENGINES: Record<string, EngineEntry> = {
   --max-num-seqs N              sequences per scheduler step (default 16)
   --max-num-batched-tokens N    tokens per step, the prefill chunk budget (default 256)
   --max-model-len N             longest sequence (default the model's, at most 2048)
-  --max-tokens N                tokens per request when it sets none (default 256)`,
+  --max-tokens N                tokens per request when it sets none (default 256)
+  --multi-step K                greedy decode steps per submit on WebGPU (default 16; 1 = off)`,
   },
   llamacpp: {
     factory: LlamaCppEngine,
