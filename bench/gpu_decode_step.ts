@@ -15,18 +15,18 @@
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { acquireGpuContext } from "../src/gpu/gpu_context.ts";
-import { navigatorGpuProvider } from "../src/gpu/gpu_provider.ts";
-import { KernelRuntime } from "../src/gpu/kernel_runtime.ts";
-import type { CapturingBackend } from "../src/gpu/backend.ts";
+import { acquireGpuContext } from "../src/gpu/device/gpu_context.ts";
+import { navigatorGpuProvider } from "../src/gpu/device/gpu_provider.ts";
+import { KernelRuntime } from "../src/gpu/compile/kernel_runtime.ts";
+import type { CapturingBackend } from "../src/gpu/ops/backend.ts";
 import { createWebGpuBackend } from "../src/gpu/backends/webgpu_backend.ts";
 import { type MatmulTuning, warmUpMatmulTuning } from "../src/gpu/backends/matmul_tuning.ts";
-import { KernelCompileCache } from "../src/gpu/compile_cache.ts";
-import { cacheKeyFactors, kernelCacheEnv } from "../src/gpu/cache_key_factors.ts";
+import { KernelCompileCache } from "../src/gpu/compile/compile_cache.ts";
+import { cacheKeyFactors, kernelCacheEnv } from "../src/gpu/compile/cache_key_factors.ts";
 import { fsKernelCacheStorage } from "../src/runtime/gpu_cache_storage.ts";
-import type { LlamaKernelConfig } from "../src/gpu/model_kernel_set.ts";
-import { createLlamaDecodeStep, releaseLlamaWeights } from "../src/gpu/llama_decode_step.ts";
-import { randomLlamaWeights } from "../src/gpu/llama_random_weights.ts";
+import type { LlamaKernelConfig } from "../src/gpu/compile/model_kernel_set.ts";
+import { createLlamaDecodeStep, releaseLlamaWeights } from "../src/gpu/llama/llama_decode_step.ts";
+import { randomLlamaWeights } from "../src/gpu/llama/llama_random_weights.ts";
 
 const quick = Deno.args.includes("--quick");
 const untuned = Deno.args.includes("--untuned");

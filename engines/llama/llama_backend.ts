@@ -8,16 +8,16 @@
  *
  * @module
  */
-import type { Backend } from "../../src/gpu/backend.ts";
-import { createBackendRegistry } from "../../src/gpu/backend_registry.ts";
+import type { Backend } from "../../src/gpu/ops/backend.ts";
+import { createBackendRegistry } from "../../src/gpu/backends/backend_registry.ts";
 import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
 import { matmulTuningOf } from "../../src/gpu/backends/matmul_tuning.ts";
-import { cacheKeyFactors } from "../../src/gpu/cache_key_factors.ts";
-import { type CompileCounters, KernelCompileCache } from "../../src/gpu/compile_cache.ts";
-import type { GpuContext } from "../../src/gpu/gpu_context.ts";
-import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
-import type { KernelCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
-import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/model_kernel_set.ts";
+import { cacheKeyFactors } from "../../src/gpu/compile/cache_key_factors.ts";
+import { type CompileCounters, KernelCompileCache } from "../../src/gpu/compile/compile_cache.ts";
+import type { GpuContext } from "../../src/gpu/device/gpu_context.ts";
+import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
+import type { KernelCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
 
 /** How to get a device and where its compiled kernels live. */
 export interface LlamaGpuOptions {

@@ -9,18 +9,22 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { acquireTestDevice } from "./_device.ts";
-import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
-import { CACHE_FILE, FACTORS_FILE, KernelCompileCache } from "../../src/gpu/compile_cache.ts";
+import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
+import {
+  CACHE_FILE,
+  FACTORS_FILE,
+  KernelCompileCache,
+} from "../../src/gpu/compile/compile_cache.ts";
 import {
   type CacheKeyFactors,
   cacheKeyFactors,
   hashCacheKeyFactors,
   kernelCacheEnv,
-} from "../../src/gpu/cache_key_factors.ts";
-import { memoryCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
-import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/model_kernel_set.ts";
+} from "../../src/gpu/compile/cache_key_factors.ts";
+import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
 import { fsKernelCacheStorage } from "../../src/runtime/gpu_cache_storage.ts";
-import { sha256Hex, stableStringify } from "../../src/gpu/content_hash.ts";
+import { sha256Hex, stableStringify } from "../../src/gpu/device/content_hash.ts";
 
 const device = await acquireTestDevice();
 const skip = device.skip;
@@ -153,7 +157,7 @@ describe("kernel compile cache", { skip }, () => {
     broken.entries[firstKey] = {
       ...broken.entries[firstKey],
       code,
-      codeHash: (await import("../../src/gpu/content_hash.ts")).fnv1aHex(code),
+      codeHash: (await import("../../src/gpu/device/content_hash.ts")).fnv1aHex(code),
     };
     scenarios.push(["entry that no longer compiles", await resign(broken), /failed to compile/, 1]);
 

@@ -13,7 +13,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice } from "./_device.ts";
-import { type Backend, canCapture } from "../../src/gpu/backend.ts";
+import { type Backend, canCapture } from "../../src/gpu/ops/backend.ts";
 import { createCpuBackend } from "../../src/gpu/backends/cpu_backend.ts";
 import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
 import {
@@ -21,18 +21,21 @@ import {
   selectMatmul,
   warmUpMatmulTuning,
 } from "../../src/gpu/backends/matmul_tuning.ts";
-import { BufferPool } from "../../src/gpu/buffer_pool.ts";
-import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
-import { KernelCompileCache } from "../../src/gpu/compile_cache.ts";
-import { cacheKeyFactors } from "../../src/gpu/cache_key_factors.ts";
-import { memoryCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
-import { matmulPiece, type MatmulPieceOptions } from "../../src/gpu/kernel_piece.ts";
-import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/model_kernel_set.ts";
-import { createLlamaDecodeStep, releaseLlamaWeights } from "../../src/gpu/llama_decode_step.ts";
-import { randomLlamaWeights } from "../../src/gpu/llama_random_weights.ts";
+import { BufferPool } from "../../src/gpu/device/buffer_pool.ts";
+import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
+import { KernelCompileCache } from "../../src/gpu/compile/compile_cache.ts";
+import { cacheKeyFactors } from "../../src/gpu/compile/cache_key_factors.ts";
+import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
+import { matmulPiece, type MatmulPieceOptions } from "../../src/gpu/compile/kernel_piece.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
+import {
+  createLlamaDecodeStep,
+  releaseLlamaWeights,
+} from "../../src/gpu/llama/llama_decode_step.ts";
+import { randomLlamaWeights } from "../../src/gpu/llama/llama_random_weights.ts";
 import type { SamplingParams } from "../../src/gpu/reference/sampling.ts";
-import type { TuningConfig } from "../../src/gpu/kernel_piece.ts";
-import type { CompiledPiece } from "../../src/gpu/compile_cache.ts";
+import type { TuningConfig } from "../../src/gpu/compile/kernel_piece.ts";
+import type { CompiledPiece } from "../../src/gpu/compile/compile_cache.ts";
 
 const device = await acquireTestDevice();
 

@@ -23,8 +23,8 @@ import type {
   CompiledPiece,
   KernelCompileCache,
   WarmUpProgress,
-} from "../compile_cache.ts";
-import { stableStringify } from "../content_hash.ts";
+} from "../compile/compile_cache.ts";
+import { stableStringify } from "../device/content_hash.ts";
 import {
   GEMV_MAX_ROWS,
   gemvTuning,
@@ -32,11 +32,11 @@ import {
   matmulPiece,
   type MatmulPieceOptions,
   type TuningConfig,
-} from "../kernel_piece.ts";
+} from "../compile/kernel_piece.ts";
 import type { KernelSource } from "../kernels/kernel_source.ts";
 import { gemvGrid, gemvKernel } from "../kernels/gemv.ts";
 import { gemmGrid, gemmKernel, type GemmTile } from "../kernels/gemm.ts";
-import { type LlamaKernelConfig, llamaKernelSet } from "../model_kernel_set.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../compile/model_kernel_set.ts";
 
 /** Tuned matmul configurations by piece name (e.g. `gemv.q8_0.n64.k64.store.m1`). */
 export type MatmulTuning = ReadonlyMap<string, TuningConfig>;

@@ -20,9 +20,9 @@
  *
  * @module
  */
-import { assertOwned, type CapturingBackend, type Tensor, writeBytes } from "../backend.ts";
-import { type HostWeight, packWeight } from "../host_weight.ts";
-import type { KernelRuntime } from "../kernel_runtime.ts";
+import { assertOwned, type CapturingBackend, type Tensor, writeBytes } from "../ops/backend.ts";
+import { type HostWeight, packWeight } from "../kernels/host_weight.ts";
+import type { KernelRuntime } from "../compile/kernel_runtime.ts";
 import { type KernelSource, memoizeKernel, type WeightDType } from "../kernels/kernel_source.ts";
 import type { MatmulEpilogue } from "../kernels/gemv.ts";
 import { rmsnormKernel, rowGrid } from "../kernels/rmsnorm.ts";
@@ -31,7 +31,7 @@ import { elementwiseGrid, elementwiseKernel } from "../kernels/elementwise.ts";
 import { argmaxKernel } from "../kernels/argmax.ts";
 import { embeddingGrid, embeddingKernel } from "../kernels/embedding.ts";
 import { softmaxKernel } from "../kernels/softmax.ts";
-import type { BufferPool } from "../buffer_pool.ts";
+import type { BufferPool } from "../device/buffer_pool.ts";
 import { createWebGpuDecodeOps } from "./webgpu_decode_ops.ts";
 import { type MatmulChoice, type MatmulTuning, selectMatmul } from "./matmul_tuning.ts";
 import { WebGpuOpQueue } from "./webgpu_op_queue.ts";

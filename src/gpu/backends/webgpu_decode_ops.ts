@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { advanceGeometry, type Backend, type Tensor } from "../backend.ts";
+import { advanceGeometry, type Backend, type Tensor } from "../ops/backend.ts";
 import { pagedAttentionOptions } from "../kernels/attention.ts";
 import { type KernelSource, memoizeKernel } from "../kernels/kernel_source.ts";
 import { kvAppendGrid, kvAppendKernel } from "../kernels/kv_append.ts";
@@ -31,8 +31,8 @@ import {
 import { sampleKernel } from "../kernels/sample.ts";
 import { decodeAdvanceKernel } from "../kernels/decode_advance.ts";
 import { rowGrid } from "../kernels/rmsnorm.ts";
-import { pagedGeometry } from "../paged_kv_cache.ts";
-import { samplingRows } from "../sampling_inputs.ts";
+import { pagedGeometry } from "../ops/paged_kv_cache.ts";
+import { samplingRows } from "../ops/sampling_inputs.ts";
 
 /** The generators the decode ops dispatch, memoised (no WGSL regeneration per op). */
 const kernels = {

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { fnv1aHex } from "../content_hash.ts";
+import { fnv1aHex } from "../device/content_hash.ts";
 
 /** Storage dtypes a weight or table binding can have. */
 export type WeightDType = "f32" | "f16" | "q8_0" | "q4_0";

@@ -17,21 +17,21 @@
  */
 import type { CompileCacheKey } from "./compile_cache.ts";
 import { fixedPiece, type KernelPiece, matmulPiece } from "./kernel_piece.ts";
-import type { WeightDType } from "./kernels/kernel_source.ts";
-import type { RopeMode } from "./kernels/rope.ts";
-import { embeddingKernel } from "./kernels/embedding.ts";
-import { rmsnormKernel } from "./kernels/rmsnorm.ts";
-import { ropeKernel } from "./kernels/rope.ts";
-import { kvAppendKernel } from "./kernels/kv_append.ts";
+import type { WeightDType } from "../kernels/kernel_source.ts";
+import type { RopeMode } from "../kernels/rope.ts";
+import { embeddingKernel } from "../kernels/embedding.ts";
+import { rmsnormKernel } from "../kernels/rmsnorm.ts";
+import { ropeKernel } from "../kernels/rope.ts";
+import { kvAppendKernel } from "../kernels/kv_append.ts";
 import {
   attentionMergeKernel,
   attentionSplitKernel,
   pagedAttentionOptions,
-} from "./kernels/attention.ts";
-import { elementwiseKernel } from "./kernels/elementwise.ts";
-import { sampleKernel } from "./kernels/sample.ts";
-import { argmaxKernel } from "./kernels/argmax.ts";
-import { decodeAdvanceKernel } from "./kernels/decode_advance.ts";
+} from "../kernels/attention.ts";
+import { elementwiseKernel } from "../kernels/elementwise.ts";
+import { sampleKernel } from "../kernels/sample.ts";
+import { argmaxKernel } from "../kernels/argmax.ts";
+import { decodeAdvanceKernel } from "../kernels/decode_advance.ts";
 
 /** The model dimensions a kernel set depends on. */
 export interface LlamaKernelConfig {

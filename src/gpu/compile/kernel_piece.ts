@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { fixedPiece } from "./kernel_piece.ts";
- * import { elementwiseKernel } from "./kernels/elementwise.ts";
+ * import { elementwiseKernel } from "../kernels/elementwise.ts";
  * const p = fixedPiece(elementwiseKernel("add"));
  * console.assert(p.candidates.length === 1);
  * ```
@@ -14,11 +14,11 @@
  * @module
  */
 import type { Dispatch, KernelRuntime } from "./kernel_runtime.ts";
-import type { KernelSource, WeightDType } from "./kernels/kernel_source.ts";
-import { gemvGrid, gemvKernel, type GemvStrategy, type MatmulEpilogue } from "./kernels/gemv.ts";
-import { DEFAULT_GEMM_TILE, gemmGrid, gemmKernel, type GemmTile } from "./kernels/gemm.ts";
-import { gemvScaleGroup } from "./kernels/gemv_chunk.ts";
-import { hostWeightFromF32, packWeight } from "./host_weight.ts";
+import type { KernelSource, WeightDType } from "../kernels/kernel_source.ts";
+import { gemvGrid, gemvKernel, type GemvStrategy, type MatmulEpilogue } from "../kernels/gemv.ts";
+import { DEFAULT_GEMM_TILE, gemmGrid, gemmKernel, type GemmTile } from "../kernels/gemm.ts";
+import { gemvScaleGroup } from "../kernels/gemv_chunk.ts";
+import { hostWeightFromF32, packWeight } from "../kernels/host_weight.ts";
 
 /** Tuning parameters of one candidate (JSON-serialisable). */
 export type TuningConfig = Readonly<Record<string, number>>;

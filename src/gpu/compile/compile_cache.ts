@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { fnv1aHex, sha256Hex, stableStringify } from "./content_hash.ts";
+import { fnv1aHex, sha256Hex, stableStringify } from "../device/content_hash.ts";
 import {
   type CacheKeyFactors,
   hashCacheKeyFactors,
@@ -28,9 +28,9 @@ import {
 import { joinPath, type KernelCacheStorage } from "./kernel_cache_storage.ts";
 import type { KernelRuntime } from "./kernel_runtime.ts";
 import type { KernelPiece, TuningConfig } from "./kernel_piece.ts";
-import type { KernelSource } from "./kernels/kernel_source.ts";
+import type { KernelSource } from "../kernels/kernel_source.ts";
 import { autotune, type AutotuneOptions } from "./autotuner.ts";
-import { GpuError } from "./gpu_error.ts";
+import { GpuError } from "../device/gpu_error.ts";
 
 /** The cache key of vLLM's CompilerManager: (shape bucket, graph piece, backend). */
 export interface CompileCacheKey {
