@@ -29,8 +29,12 @@ import { argmaxKernel } from "../kernels/argmax.ts";
 import { sampleKernel } from "../kernels/sample.ts";
 import { decodeAdvanceKernel } from "../kernels/decode_advance.ts";
 
-/** Version of the persisted cache format; bump on any layout change. */
-export const KERNEL_CACHE_FORMAT = 1;
+/**
+ * Version of the persisted cache format; bump on any layout change. 2: entries are keyed by
+ * (bucket, operation name, backend) instead of the piece's index, and matmul operation names
+ * carry `.bias` and no `.m<bucket>` (a format-1 cache is stale: rebuilt, never misread).
+ */
+export const KERNEL_CACHE_FORMAT = 2;
 
 /** The inputs of the cache directory hash. */
 export interface CacheKeyFactors {
