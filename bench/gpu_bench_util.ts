@@ -3,9 +3,9 @@
  * median over trials, synchronised by a readback) and the copy-kernel bandwidth baseline that
  * GEMV bandwidth is compared with.
  */
-import type { KernelRuntime } from "../src/gpu/kernel_runtime.ts";
+import type { KernelRuntime } from "../src/gpu/compile/kernel_runtime.ts";
 import { defineKernel, type KernelSource } from "../src/gpu/kernels/kernel_source.ts";
-import { DispatchTimer } from "../src/gpu/dispatch_timer.ts";
+import { DispatchTimer } from "../src/gpu/compile/dispatch_timer.ts";
 
 /** Median of `xs`. */
 export function median(xs: number[]): number {
@@ -14,7 +14,7 @@ export function median(xs: number[]): number {
 
 const timers = new WeakMap<KernelRuntime, DispatchTimer>();
 
-/** The device timer shared by the benchmarks of one runtime (see `src/gpu/dispatch_timer.ts`). */
+/** The device timer shared by the benchmarks of one runtime (see `src/gpu/compile/dispatch_timer.ts`). */
 export function benchTimer(rt: KernelRuntime): DispatchTimer {
   let timer = timers.get(rt);
   if (!timer) timers.set(rt, timer = new DispatchTimer(rt));

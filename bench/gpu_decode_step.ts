@@ -6,7 +6,7 @@
  * per trial; the greedy ids of every mode are checked to be identical.
  *
  * The backend runs what an engine would: the step's matmuls tuned per bucket through the
- * kernel compile cache (warm up → create the backend with the tuning). The cache persists in
+ * kernel compile cache (warm up → create the backend with the warmed kernel set). The cache persists in
  * `$TMPDIR/sluice-kernel-cache` (or the kernel-cache env vars), so only the first run pays for
  * autotuning; `--untuned` runs the default kernels instead.
  *
@@ -15,18 +15,19 @@
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { acquireGpuContext } from "../src/gpu/gpu_context.ts";
-import { navigatorGpuProvider } from "../src/gpu/gpu_provider.ts";
-import { KernelRuntime } from "../src/gpu/kernel_runtime.ts";
-import type { CapturingBackend } from "../src/gpu/backend.ts";
+import { acquireGpuContext } from "../src/gpu/device/gpu_context.ts";
+import { navigatorGpuProvider } from "../src/gpu/device/gpu_provider.ts";
+import { KernelRuntime } from "../src/gpu/compile/kernel_runtime.ts";
+import type { CapturingBackend } from "../src/gpu/ops/backend.ts";
 import { createWebGpuBackend } from "../src/gpu/backends/webgpu_backend.ts";
-import { type MatmulTuning, warmUpMatmulTuning } from "../src/gpu/backends/matmul_tuning.ts";
-import { KernelCompileCache } from "../src/gpu/compile_cache.ts";
-import { cacheKeyFactors, kernelCacheEnv } from "../src/gpu/cache_key_factors.ts";
+import { warmUpKernelSet } from "../src/gpu/backends/matmul_tuning.ts";
+import type { CompiledKernelSet } from "../src/gpu/compile/kernel_set.ts";
+import { KernelCompileCache } from "../src/gpu/compile/compile_cache.ts";
+import { cacheKeyFactors, kernelCacheEnv } from "../src/gpu/compile/cache_key_factors.ts";
 import { fsKernelCacheStorage } from "../src/runtime/gpu_cache_storage.ts";
-import type { LlamaKernelConfig } from "../src/gpu/model_kernel_set.ts";
-import { createLlamaDecodeStep, releaseLlamaWeights } from "../src/gpu/llama_decode_step.ts";
-import { randomLlamaWeights } from "../src/gpu/llama_random_weights.ts";
+import type { LlamaKernelConfig } from "../src/gpu/compile/model_kernel_set.ts";
+import { createLlamaDecodeStep, releaseLlamaWeights } from "../src/gpu/llama/llama_decode_step.ts";
+import { randomLlamaWeights } from "../src/gpu/llama/llama_random_weights.ts";
 
 const quick = Deno.args.includes("--quick");
 const untuned = Deno.args.includes("--untuned");
@@ -55,7 +56,7 @@ const ctx = await acquireGpuContext(navigatorGpuProvider(), {
   runtime: `Deno/${Deno.version.deno}`,
 });
 const rt = new KernelRuntime(ctx);
-let tuning: MatmulTuning | undefined, tuned = "default kernels (--untuned)";
+let kernels: CompiledKernelSet | undefined, tuned = "default kernels (--untuned)";
 if (!untuned) {
   const cache = await KernelCompileCache.open(rt, {
     storage: fsKernelCacheStorage(),
@@ -64,7 +65,7 @@ if (!untuned) {
     autotune: { repeats: 2, trials: 2 },
   });
   log(`warming up the kernel set, bucket 1 (cache: ${cache.directory ?? "disabled"})`);
-  tuning = await warmUpMatmulTuning(cache, config, {
+  kernels = await warmUpKernelSet(cache, config, {
     buckets: [1],
     onProgress: (p) => log(`warm-up ${p.done}/${p.total} ${p.name}`),
   });
@@ -73,7 +74,7 @@ if (!untuned) {
   tuned = `autotuned per bucket (compile cache: ${c.cacheHits} hits, ${c.tunings} pieces tuned ` +
     `in this run)`;
 }
-const backend: CapturingBackend = createWebGpuBackend(rt, { fused: true, tuning });
+const backend: CapturingBackend = createWebGpuBackend(rt, { fused: true, kernels });
 const weights = randomLlamaWeights(backend, config, { layers: LAYERS, seed: 1 });
 const step = createLlamaDecodeStep(backend, { config, weights }, {
   blockTable: Uint32Array.from({ length: config.maxBlocks }, (_, i) => i),

@@ -14,13 +14,13 @@
  * untimed after that many seconds (the wide candidates always run). Markdown on stdout;
  * progress on stderr.
  */
-import { acquireGpuContext } from "../src/gpu/gpu_context.ts";
-import { navigatorGpuProvider } from "../src/gpu/gpu_provider.ts";
-import { KernelRuntime } from "../src/gpu/kernel_runtime.ts";
+import { acquireGpuContext } from "../src/gpu/device/gpu_context.ts";
+import { navigatorGpuProvider } from "../src/gpu/device/gpu_provider.ts";
+import { KernelRuntime } from "../src/gpu/compile/kernel_runtime.ts";
 import type { WeightDType } from "../src/gpu/kernels/kernel_source.ts";
 import { gemvGrid, gemvKernel } from "../src/gpu/kernels/gemv.ts";
-import { gemvCandidates, gemvTuning, type TuningConfig } from "../src/gpu/kernel_piece.ts";
-import { f16BitsToF32 } from "../src/gpu/quant.ts";
+import { gemvCandidates, gemvTuning, type TuningConfig } from "../src/gpu/compile/kernel_piece.ts";
+import { f16BitsToF32 } from "../src/gpu/kernels/quant.ts";
 import { benchTimer, copyBandwidth, timeDispatch } from "./gpu_bench_util.ts";
 
 const t0 = performance.now();

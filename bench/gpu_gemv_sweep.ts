@@ -4,13 +4,13 @@
  * candidate the autotuner would pick. A diagnostic companion of `bench/gpu_kernels.ts`.
  * Run: node_modules/.bin/deno run -A bench/gpu_gemv_sweep.ts [n] [k] [workgroup|lane]
  */
-import { acquireGpuContext } from "../src/gpu/gpu_context.ts";
-import { navigatorGpuProvider } from "../src/gpu/gpu_provider.ts";
-import { KernelRuntime } from "../src/gpu/kernel_runtime.ts";
+import { acquireGpuContext } from "../src/gpu/device/gpu_context.ts";
+import { navigatorGpuProvider } from "../src/gpu/device/gpu_provider.ts";
+import { KernelRuntime } from "../src/gpu/compile/kernel_runtime.ts";
 import type { WeightDType } from "../src/gpu/kernels/kernel_source.ts";
 import { gemvGrid, gemvKernel } from "../src/gpu/kernels/gemv.ts";
-import { hostWeightFromF32, packWeight } from "../src/gpu/host_weight.ts";
-import { gemvCandidates, gemvTuning } from "../src/gpu/kernel_piece.ts";
+import { hostWeightFromF32, packWeight } from "../src/gpu/kernels/host_weight.ts";
+import { gemvCandidates, gemvTuning } from "../src/gpu/compile/kernel_piece.ts";
 import { copyBandwidth, timeDispatch } from "./gpu_bench_util.ts";
 
 const n = Number(Deno.args[0] ?? 2048), k = Number(Deno.args[1] ?? 2048);

@@ -12,11 +12,11 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { acquireGpuContext } from "../src/gpu/gpu_context.ts";
-import { navigatorGpuProvider } from "../src/gpu/gpu_provider.ts";
-import { KernelRuntime } from "../src/gpu/kernel_runtime.ts";
+import { acquireGpuContext } from "../src/gpu/device/gpu_context.ts";
+import { navigatorGpuProvider } from "../src/gpu/device/gpu_provider.ts";
+import { KernelRuntime } from "../src/gpu/compile/kernel_runtime.ts";
 import type { KernelSource, WeightDType } from "../src/gpu/kernels/kernel_source.ts";
-import { gemvCandidates, gemvTuning } from "../src/gpu/kernel_piece.ts";
+import { gemvCandidates, gemvTuning } from "../src/gpu/compile/kernel_piece.ts";
 import {
   benchTimer,
   copyBandwidth,
@@ -25,13 +25,13 @@ import {
 } from "./gpu_bench_util.ts";
 import { gemvGrid, gemvKernel } from "../src/gpu/kernels/gemv.ts";
 import { gemmGrid, gemmKernel } from "../src/gpu/kernels/gemm.ts";
-import { hostWeightFromF32, packWeight } from "../src/gpu/host_weight.ts";
+import { hostWeightFromF32, packWeight } from "../src/gpu/kernels/host_weight.ts";
 import { matmulRef } from "../src/gpu/reference/dense.ts";
-import { KernelCompileCache } from "../src/gpu/compile_cache.ts";
-import { cacheKeyFactors } from "../src/gpu/cache_key_factors.ts";
-import { type LlamaKernelConfig, llamaKernelSet } from "../src/gpu/model_kernel_set.ts";
+import { KernelCompileCache } from "../src/gpu/compile/compile_cache.ts";
+import { cacheKeyFactors } from "../src/gpu/compile/cache_key_factors.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../src/gpu/compile/model_kernel_set.ts";
 import { fsKernelCacheStorage } from "../src/runtime/gpu_cache_storage.ts";
-import { buildToyDecoder } from "../src/gpu/toy_decoder.ts";
+import { buildToyDecoder } from "../src/gpu/llama/toy_decoder.ts";
 
 const quick = Deno.args.includes("--quick");
 const large = Deno.args.includes("--large");
@@ -53,7 +53,7 @@ const timeDispatch = (
 
 // 1. Bandwidth: copy kernel vs GEMV. The baseline is the best copy bandwidth over several sizes,
 // measured before and after the GEMV sweep (the machine is shared; this keeps ratios
-// conservative). All kernel times are device times (see src/gpu/dispatch_timer.ts).
+// conservative). All kernel times are device times (see src/gpu/compile/dispatch_timer.ts).
 const copySizes = quick
   ? [8 << 20, 32 << 20]
   : [8 << 20, 32 << 20, 96 << 20, ...(large ? [512 << 20] : [])];

@@ -8,16 +8,15 @@
  *
  * @module
  */
-import type { Backend } from "../../src/gpu/backend.ts";
-import { createBackendRegistry } from "../../src/gpu/backend_registry.ts";
+import type { Backend } from "../../src/gpu/ops/backend.ts";
+import { createBackendRegistry } from "../../src/gpu/backends/backend_registry.ts";
 import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
-import { matmulTuningOf } from "../../src/gpu/backends/matmul_tuning.ts";
-import { cacheKeyFactors } from "../../src/gpu/cache_key_factors.ts";
-import { type CompileCounters, KernelCompileCache } from "../../src/gpu/compile_cache.ts";
-import type { GpuContext } from "../../src/gpu/gpu_context.ts";
-import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
-import type { KernelCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
-import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/model_kernel_set.ts";
+import { cacheKeyFactors } from "../../src/gpu/compile/cache_key_factors.ts";
+import { type CompileCounters, KernelCompileCache } from "../../src/gpu/compile/compile_cache.ts";
+import type { GpuContext } from "../../src/gpu/device/gpu_context.ts";
+import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
+import type { KernelCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
 
 /** How to get a device and where its compiled kernels live. */
 export interface LlamaGpuOptions {
@@ -73,7 +72,7 @@ export async function createLlamaBackend(
         (cache.directory ? ` (compile cache ${cache.directory})` : " (compile cache disabled)"),
     );
     let lastTenth = -1;
-    const compiled = await cache.warmUp(items, {
+    const kernels = await cache.warmUp(items, {
       onProgress({ done, total }) {
         const tenth = Math.floor((done / total) * 10);
         if (tenth !== lastTenth) {
@@ -88,11 +87,8 @@ export async function createLlamaBackend(
       `Kernels ready: ${c.cacheHits} from the compile cache, ${c.compiles} compiled, ` +
         `${c.tunings} tuned, ${c.compileSeconds.toFixed(2)} s`,
     );
-    const fused = name === "webgpu";
-    const backend = createWebGpuBackend(runtime, {
-      fused,
-      tuning: fused ? matmulTuningOf(items, compiled) : undefined,
-    });
+    // Dispatch looks the warmed kernels up by (operation, bucket); no WGSL is regenerated.
+    const backend = createWebGpuBackend(runtime, { fused: name === "webgpu", kernels });
     return {
       backend,
       counters: { ...c },

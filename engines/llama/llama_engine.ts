@@ -20,23 +20,23 @@ import type { GenerateRequest } from "../../src/engine/generate_request.ts";
 import type { RequestContext } from "../../src/engine/request_context.ts";
 import { intFlag, parseEngineArgs, workerConfigFromFlags } from "../../src/engine/engine_args.ts";
 import { SluiceError } from "../../src/errors/sluice_error.ts";
-import type { Backend } from "../../src/gpu/backend.ts";
+import type { Backend } from "../../src/gpu/ops/backend.ts";
 import {
   createKvCachePool,
   createLlamaBatchRunner,
   type KvCachePool,
   type LlamaBatchRunner,
-} from "../../src/gpu/llama_batch_runner.ts";
-import { type LlamaModel, releaseLlamaWeights } from "../../src/gpu/llama_decode_step.ts";
+} from "../../src/gpu/llama/llama_batch_runner.ts";
+import { type LlamaModel, releaseLlamaWeights } from "../../src/gpu/llama/llama_decode_step.ts";
 import {
   createLlamaMultiStepDecoder,
   DEFAULT_MULTI_STEPS,
   type LlamaMultiStepDecoder,
-} from "../../src/gpu/llama_multi_step.ts";
-import { canCapture } from "../../src/gpu/backend.ts";
-import type { GpuContext } from "../../src/gpu/gpu_context.ts";
-import type { KernelCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
-import { kernelCacheEnv } from "../../src/gpu/cache_key_factors.ts";
+} from "../../src/gpu/llama/llama_multi_step.ts";
+import { canCapture } from "../../src/gpu/ops/backend.ts";
+import type { GpuContext } from "../../src/gpu/device/gpu_context.ts";
+import type { KernelCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
+import { kernelCacheEnv } from "../../src/gpu/compile/cache_key_factors.ts";
 import { fsKernelCacheStorage } from "../../src/runtime/gpu_cache_storage.ts";
 import { acquireRuntimeGpu } from "../../src/runtime/gpu_device.ts";
 import { createLlamaBackend, type LlamaBackendHandle } from "./llama_backend.ts";

@@ -20,8 +20,8 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import type { LlamaBatchRunner } from "../../src/gpu/llama_batch_runner.ts";
-import type { LlamaMultiStepDecoder } from "../../src/gpu/llama_multi_step.ts";
+import type { LlamaBatchRunner } from "../../src/gpu/llama/llama_batch_runner.ts";
+import type { LlamaMultiStepDecoder } from "../../src/gpu/llama/llama_multi_step.ts";
 import type { BlockManager } from "./block_manager.ts";
 import type { Sequence } from "./sequence.ts";
 import type { TopLogprob } from "../../src/engine/generate_chunk.ts";

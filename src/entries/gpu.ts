@@ -14,4 +14,4 @@
  * @module
  */
 export * from "../gpu/mod.ts";
-export type { TensorAllocator } from "../gpu/tensor.ts";
+export type { TensorAllocator } from "../gpu/ops/tensor.ts";

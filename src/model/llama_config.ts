@@ -16,7 +16,7 @@
  * console.assert(ropeModeFor("safetensors", "llama") === "neox");
  * ```
  */
-import type { HostWeight } from "../gpu/host_weight.ts";
+import type { HostWeight } from "../gpu/kernels/host_weight.ts";
 import type { RopeMode } from "../gpu/kernels/rope.ts";
 import { ModelFileError } from "./model_file_error.ts";
 

@@ -10,10 +10,10 @@
  * const model = uploadLlamaCheckpoint(backend, checkpoint, { blockSize: 16, maxBlocks: 64 });
  * ```
  */
-import type { Backend, Tensor } from "../gpu/backend.ts";
-import { concatWeightRows, dequantizeWeight, type HostWeight } from "../gpu/host_weight.ts";
-import type { LlamaLayerWeights, LlamaModel } from "../gpu/llama_decode_step.ts";
-import type { LlamaKernelConfig } from "../gpu/model_kernel_set.ts";
+import type { Backend, Tensor } from "../gpu/ops/backend.ts";
+import { concatWeightRows, dequantizeWeight, type HostWeight } from "../gpu/kernels/host_weight.ts";
+import type { LlamaLayerWeights, LlamaModel } from "../gpu/llama/llama_decode_step.ts";
+import type { LlamaKernelConfig } from "../gpu/compile/model_kernel_set.ts";
 import type { WeightDType } from "../gpu/kernels/kernel_source.ts";
 import type { LlamaCheckpoint } from "./llama_config.ts";
 

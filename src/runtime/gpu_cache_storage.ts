@@ -1,5 +1,5 @@
 /**
- * File-system storage for the GPU kernel compile cache (`src/gpu/compile_cache.ts`), built on
+ * File-system storage for the GPU kernel compile cache (`src/gpu/compile/compile_cache.ts`), built on
  * `node:fs/promises`, which Deno, Bun and Node all provide. Writes go to a temporary file that
  * is renamed into place, so a crash never leaves a half-written cache file.
  *
@@ -12,7 +12,7 @@
  */
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { KernelCacheStorage } from "../gpu/kernel_cache_storage.ts";
+import type { KernelCacheStorage } from "../gpu/compile/kernel_cache_storage.ts";
 
 /** A {@link KernelCacheStorage} over the local file system. */
 export function fsKernelCacheStorage(): KernelCacheStorage {

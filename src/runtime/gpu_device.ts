@@ -13,8 +13,12 @@
  * ```
  */
 import process from "node:process";
-import { acquireGpuContext, type GpuContext } from "../gpu/gpu_context.ts";
-import { dawnGpuProvider, type DawnModule, navigatorGpuProvider } from "../gpu/gpu_provider.ts";
+import { acquireGpuContext, type GpuContext } from "../gpu/device/gpu_context.ts";
+import {
+  dawnGpuProvider,
+  type DawnModule,
+  navigatorGpuProvider,
+} from "../gpu/device/gpu_provider.ts";
 
 async function ensureSurfacelessEgl(): Promise<void> {
   process.env.EGL_PLATFORM ??= "surfaceless";

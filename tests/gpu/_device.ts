@@ -3,14 +3,14 @@
  * `navigator.gpu`; under Bun/Node the `webgpu` package on Mesa GL ES) and states why device
  * tests skip when none exists.
  */
-import { acquireGpuContext, type GpuContext } from "../../src/gpu/gpu_context.ts";
+import { acquireGpuContext, type GpuContext } from "../../src/gpu/device/gpu_context.ts";
 import {
   dawnGpuProvider,
   type DawnModule,
   type GpuProvider,
   navigatorGpuProvider,
-} from "../../src/gpu/gpu_provider.ts";
-import { GpuError } from "../../src/gpu/gpu_error.ts";
+} from "../../src/gpu/device/gpu_provider.ts";
+import { GpuError } from "../../src/gpu/device/gpu_error.ts";
 
 /** A device, or the reason there is none. */
 export type TestDevice = { context: GpuContext; skip: false } | {

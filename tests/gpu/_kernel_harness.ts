@@ -1,8 +1,8 @@
 /** Test helper: uploads host arrays, runs one or more kernels, reads results, frees buffers. */
-import { type Dispatch, KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
-import type { GpuContext } from "../../src/gpu/gpu_context.ts";
+import { type Dispatch, KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
+import type { GpuContext } from "../../src/gpu/device/gpu_context.ts";
 import type { KernelSource } from "../../src/gpu/kernels/kernel_source.ts";
-import { type HostWeight, packWeight } from "../../src/gpu/host_weight.ts";
+import { type HostWeight, packWeight } from "../../src/gpu/kernels/host_weight.ts";
 
 /** Buffers created through a harness are destroyed by {@link KernelHarness.dispose}. */
 export class KernelHarness {

@@ -7,8 +7,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice } from "./_device.ts";
 import { KernelHarness } from "./_kernel_harness.ts";
-import { autotune } from "../../src/gpu/autotuner.ts";
-import type { KernelPiece, TuningConfig } from "../../src/gpu/kernel_piece.ts";
+import { autotune } from "../../src/gpu/compile/autotuner.ts";
+import type { KernelPiece, TuningConfig } from "../../src/gpu/compile/kernel_piece.ts";
 import { elementwiseGrid, elementwiseKernel } from "../../src/gpu/kernels/elementwise.ts";
 import { defineKernel } from "../../src/gpu/kernels/kernel_source.ts";
 

@@ -21,12 +21,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice, assertClose, randomFloats } from "./_device.ts";
-import type { Backend } from "../../src/gpu/backend.ts";
-import { createBackendRegistry } from "../../src/gpu/backend_registry.ts";
+import type { Backend } from "../../src/gpu/ops/backend.ts";
+import { createBackendRegistry } from "../../src/gpu/backends/backend_registry.ts";
 import { createCpuBackend } from "../../src/gpu/backends/cpu_backend.ts";
-import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
-import { createPagedKvCache, type PagedBatch } from "../../src/gpu/paged_kv_cache.ts";
-import { packSamplingParams } from "../../src/gpu/sampling_inputs.ts";
+import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
+import { createPagedKvCache, type PagedBatch } from "../../src/gpu/ops/paged_kv_cache.ts";
+import { packSamplingParams } from "../../src/gpu/ops/sampling_inputs.ts";
 import { argmaxRef, type SamplingParams } from "../../src/gpu/reference/sampling.ts";
 import { type AttentionCase, buildAttentionCase, denseAttention } from "./_paged_case.ts";
 

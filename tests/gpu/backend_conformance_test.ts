@@ -7,14 +7,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice, assertClose, randomFloats } from "./_device.ts";
-import type { Backend, Tensor } from "../../src/gpu/backend.ts";
-import { createBackendRegistry } from "../../src/gpu/backend_registry.ts";
-import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
+import type { Backend, Tensor } from "../../src/gpu/ops/backend.ts";
+import { createBackendRegistry } from "../../src/gpu/backends/backend_registry.ts";
+import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
 import {
   concatWeightRows,
   dequantizeWeight,
   hostWeightFromF32,
-} from "../../src/gpu/host_weight.ts";
+} from "../../src/gpu/kernels/host_weight.ts";
 import {
   embeddingRef,
   matmulRef,

@@ -6,12 +6,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice, randomFloats } from "./_device.ts";
-import { BufferPool } from "../../src/gpu/buffer_pool.ts";
-import { KernelRuntime, STORAGE_USAGE } from "../../src/gpu/kernel_runtime.ts";
+import { BufferPool } from "../../src/gpu/device/buffer_pool.ts";
+import { KernelRuntime, STORAGE_USAGE } from "../../src/gpu/compile/kernel_runtime.ts";
 import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
-import { hostWeightFromF32 } from "../../src/gpu/host_weight.ts";
-import { createPagedKvCache } from "../../src/gpu/paged_kv_cache.ts";
-import { packSamplingParams } from "../../src/gpu/sampling_inputs.ts";
+import { hostWeightFromF32 } from "../../src/gpu/kernels/host_weight.ts";
+import { createPagedKvCache } from "../../src/gpu/ops/paged_kv_cache.ts";
+import { packSamplingParams } from "../../src/gpu/ops/sampling_inputs.ts";
 
 const device = await acquireTestDevice();
 const UNIFORM = 0x40 | 0x8;

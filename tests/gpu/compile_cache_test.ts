@@ -9,18 +9,22 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { acquireTestDevice } from "./_device.ts";
-import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
-import { CACHE_FILE, FACTORS_FILE, KernelCompileCache } from "../../src/gpu/compile_cache.ts";
+import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
+import {
+  CACHE_FILE,
+  FACTORS_FILE,
+  KernelCompileCache,
+} from "../../src/gpu/compile/compile_cache.ts";
 import {
   type CacheKeyFactors,
   cacheKeyFactors,
   hashCacheKeyFactors,
   kernelCacheEnv,
-} from "../../src/gpu/cache_key_factors.ts";
-import { memoryCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
-import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/model_kernel_set.ts";
+} from "../../src/gpu/compile/cache_key_factors.ts";
+import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
 import { fsKernelCacheStorage } from "../../src/runtime/gpu_cache_storage.ts";
-import { sha256Hex, stableStringify } from "../../src/gpu/content_hash.ts";
+import { sha256Hex, stableStringify } from "../../src/gpu/device/content_hash.ts";
 
 const device = await acquireTestDevice();
 const skip = device.skip;
@@ -86,7 +90,7 @@ describe("kernel compile cache", { skip }, () => {
       cold.onWarmUpComplete((c) => (hooked = c.piecesSeen));
       const compiled = await cold.warmUp(items, { onProgress: (p) => progress.push(p.done) });
       await cold.save();
-      assert.equal(compiled.length, items.length);
+      assert.equal(compiled.size, items.length);
       assert.equal(cold.counters.compiles, items.length);
       assert.equal(cold.counters.cacheHits, 0);
       assert.equal(cold.counters.tunings, 10, "5 tunable matmuls × 2 buckets");
@@ -108,11 +112,11 @@ describe("kernel compile cache", { skip }, () => {
       assert.equal(warm.counters.tunings, 0);
       assert.deepEqual(warm.invalidations, []);
       assert.deepEqual(
-        again.map((c) => c.tuning),
-        compiled.map((c) => c.tuning),
+        again.pieces.map((c) => c.tuning),
+        compiled.pieces.map((c) => c.tuning),
         "tuned winners persisted",
       );
-      assert.ok(again.every((c) => c.fromCache));
+      assert.ok(again.pieces.every((c) => c.fromCache));
     } finally {
       await rm(root, { recursive: true, force: true });
     }
@@ -132,6 +136,22 @@ describe("kernel compile cache", { skip }, () => {
         items.length,
       ],
       ["old format", JSON.stringify({ ...JSON.parse(good), format: 0 }), /format 0/, items.length],
+      [
+        // Format 1 keyed entries by piece index: a validly signed one is rebuilt, never misread.
+        "format 1 (piece-index keys)",
+        await resign({
+          ...JSON.parse(good),
+          format: 1,
+          entries: Object.fromEntries(
+            Object.entries(JSON.parse(good).entries).map(([k, v], i) => [
+              k.replace(/:.*:/, `:${i}:`),
+              v,
+            ]),
+          ),
+        }),
+        /format 1 != 2/,
+        items.length,
+      ],
     ];
     const file = JSON.parse(good);
     const firstKey = Object.keys(file.entries)[0];
@@ -153,7 +173,7 @@ describe("kernel compile cache", { skip }, () => {
     broken.entries[firstKey] = {
       ...broken.entries[firstKey],
       code,
-      codeHash: (await import("../../src/gpu/content_hash.ts")).fnv1aHex(code),
+      codeHash: (await import("../../src/gpu/device/content_hash.ts")).fnv1aHex(code),
     };
     scenarios.push(["entry that no longer compiles", await resign(broken), /failed to compile/, 1]);
 
@@ -174,7 +194,7 @@ describe("kernel compile cache", { skip }, () => {
       storage.files.set(path, text);
       const cache = await KernelCompileCache.open(new KernelRuntime(device.context!), opts);
       const compiled = await cache.warmUp(items);
-      assert.equal(compiled.length, items.length, what);
+      assert.equal(compiled.size, items.length, what);
       assert.match(
         cache.invalidations.join("\n"),
         reason,
@@ -201,7 +221,7 @@ describe("kernel compile cache", { skip }, () => {
     const { key, piece } = items[index];
     const refined = piece.refine!(piece.candidates[5])[0];
     const source = piece.generate(refined);
-    const entryKey = `${key.bucket}:${key.piece}:${key.backend}`;
+    const entryKey = `${key.bucket}:${key.op}:${key.backend}`;
     assert.ok(file.entries[entryKey], `entry ${entryKey} exists`);
     file.entries[entryKey] = {
       ...file.entries[entryKey],
@@ -223,7 +243,7 @@ describe("kernel compile cache", { skip }, () => {
     const compiled = await warm.warmUp(items);
     assert.deepEqual(warm.invalidations, []);
     assert.equal(warm.counters.cacheHits, items.length);
-    assert.deepEqual(compiled[index].tuning, refined);
+    assert.deepEqual(compiled.get(key.op, key.bucket)?.tuning, refined);
   });
 
   it("opt-out reads and writes nothing", async () => {

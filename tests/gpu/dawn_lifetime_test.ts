@@ -8,8 +8,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice, dawnTestProvider } from "./_device.ts";
-import { acquireGpuContext, type GpuContext } from "../../src/gpu/gpu_context.ts";
-import { navigatorGpuProvider } from "../../src/gpu/gpu_provider.ts";
+import { acquireGpuContext, type GpuContext } from "../../src/gpu/device/gpu_context.ts";
+import { navigatorGpuProvider } from "../../src/gpu/device/gpu_provider.ts";
 
 const shared = await acquireTestDevice();
 const skip = navigatorGpuProvider()

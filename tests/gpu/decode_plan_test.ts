@@ -8,14 +8,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice, randomFloats } from "./_device.ts";
-import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
+import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
 import {
   buildToyDecoder,
   type ToyDecoderOptions,
   toyDecoderReference,
-} from "../../src/gpu/toy_decoder.ts";
-import { hostWeightFromF32 } from "../../src/gpu/host_weight.ts";
-import { PlanRecorder } from "../../src/gpu/decode_plan.ts";
+} from "../../src/gpu/llama/toy_decoder.ts";
+import { hostWeightFromF32 } from "../../src/gpu/kernels/host_weight.ts";
+import { PlanRecorder } from "../../src/gpu/ops/decode_plan.ts";
 import { elementwiseGrid, elementwiseKernel } from "../../src/gpu/kernels/elementwise.ts";
 import { decodeAdvanceKernel } from "../../src/gpu/kernels/decode_advance.ts";
 

@@ -7,8 +7,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice } from "./_device.ts";
 import { KernelHarness } from "./_kernel_harness.ts";
-import { DispatchTimer, type TimerMethod } from "../../src/gpu/dispatch_timer.ts";
-import type { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
+import { DispatchTimer, type TimerMethod } from "../../src/gpu/compile/dispatch_timer.ts";
+import type { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
 import { elementwiseGrid, elementwiseKernel } from "../../src/gpu/kernels/elementwise.ts";
 
 const device = await acquireTestDevice();

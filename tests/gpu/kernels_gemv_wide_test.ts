@@ -12,10 +12,14 @@ import { describe, it } from "node:test";
 import { acquireTestDevice, assertClose, randomFloats } from "./_device.ts";
 import { KernelHarness } from "./_kernel_harness.ts";
 import { gemvGrid, gemvKernel, type MatmulEpilogue } from "../../src/gpu/kernels/gemv.ts";
-import { dequantizeWeight, type HostWeight, hostWeightFromF32 } from "../../src/gpu/host_weight.ts";
+import {
+  dequantizeWeight,
+  type HostWeight,
+  hostWeightFromF32,
+} from "../../src/gpu/kernels/host_weight.ts";
 import { matmulRef, silu } from "../../src/gpu/reference/dense.ts";
 import type { WeightDType } from "../../src/gpu/kernels/kernel_source.ts";
-import { GEMV_WIDE_CANDIDATES, gemvTuning } from "../../src/gpu/kernel_piece.ts";
+import { GEMV_WIDE_CANDIDATES, gemvTuning } from "../../src/gpu/compile/kernel_piece.ts";
 
 const device = await acquireTestDevice();
 const skip = device.skip;

@@ -13,7 +13,7 @@ import { acquireTestDevice, assertClose, randomFloats } from "./_device.ts";
 import { KernelHarness } from "./_kernel_harness.ts";
 import { gemvGrid, gemvKernel, type MatmulEpilogue } from "../../src/gpu/kernels/gemv.ts";
 import { gemmGrid, gemmKernel, type GemmTile } from "../../src/gpu/kernels/gemm.ts";
-import { dequantizeWeight, hostWeightFromF32 } from "../../src/gpu/host_weight.ts";
+import { dequantizeWeight, hostWeightFromF32 } from "../../src/gpu/kernels/host_weight.ts";
 import { matmulRef, silu } from "../../src/gpu/reference/dense.ts";
 import type { WeightDType } from "../../src/gpu/kernels/kernel_source.ts";
 

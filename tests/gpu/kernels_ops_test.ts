@@ -22,7 +22,7 @@ import {
   softmaxRef,
 } from "../../src/gpu/reference/dense.ts";
 import { ropeRef } from "../../src/gpu/reference/attention.ts";
-import { dequantizeWeight, hostWeightFromF32 } from "../../src/gpu/host_weight.ts";
+import { dequantizeWeight, hostWeightFromF32 } from "../../src/gpu/kernels/host_weight.ts";
 
 const device = await acquireTestDevice();
 const skip = device.skip;

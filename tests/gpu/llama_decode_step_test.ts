@@ -13,26 +13,30 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice } from "./_device.ts";
-import { type Backend, canCapture } from "../../src/gpu/backend.ts";
+import { type Backend, canCapture } from "../../src/gpu/ops/backend.ts";
 import { createCpuBackend } from "../../src/gpu/backends/cpu_backend.ts";
 import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
+import { selectMatmul, warmUpKernelSet } from "../../src/gpu/backends/matmul_tuning.ts";
+import { BufferPool } from "../../src/gpu/device/buffer_pool.ts";
+import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
+import { KernelCompileCache } from "../../src/gpu/compile/compile_cache.ts";
+import { cacheKeyFactors } from "../../src/gpu/compile/cache_key_factors.ts";
+import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
 import {
-  matmulTuningOf,
-  selectMatmul,
-  warmUpMatmulTuning,
-} from "../../src/gpu/backends/matmul_tuning.ts";
-import { BufferPool } from "../../src/gpu/buffer_pool.ts";
-import { KernelRuntime } from "../../src/gpu/kernel_runtime.ts";
-import { KernelCompileCache } from "../../src/gpu/compile_cache.ts";
-import { cacheKeyFactors } from "../../src/gpu/cache_key_factors.ts";
-import { memoryCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
-import { matmulPiece, type MatmulPieceOptions } from "../../src/gpu/kernel_piece.ts";
-import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/model_kernel_set.ts";
-import { createLlamaDecodeStep, releaseLlamaWeights } from "../../src/gpu/llama_decode_step.ts";
-import { randomLlamaWeights } from "../../src/gpu/llama_random_weights.ts";
+  matmulOpName,
+  matmulPiece,
+  type MatmulPieceOptions,
+} from "../../src/gpu/compile/kernel_piece.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
+import {
+  createLlamaDecodeStep,
+  releaseLlamaWeights,
+} from "../../src/gpu/llama/llama_decode_step.ts";
+import { randomLlamaWeights } from "../../src/gpu/llama/llama_random_weights.ts";
 import type { SamplingParams } from "../../src/gpu/reference/sampling.ts";
-import type { TuningConfig } from "../../src/gpu/kernel_piece.ts";
-import type { CompiledPiece } from "../../src/gpu/compile_cache.ts";
+import type { TuningConfig } from "../../src/gpu/compile/kernel_piece.ts";
+import { CompiledKernelSet, type CompiledPiece } from "../../src/gpu/compile/kernel_set.ts";
+import { kernelSourcesGenerated } from "../../src/gpu/kernels/kernel_source.ts";
 
 const device = await acquireTestDevice();
 
@@ -126,6 +130,29 @@ async function planned(backend: Backend, c: Case, chunks = [3, 3, 4]): Promise<n
 }
 
 /** The five matmuls of a step of `c` at `m` tokens (QKV, o, gate+up, down, LM head). */
+/**
+ * A kernel set holding `tuned` matmuls, each generated from its tuning; `pipeline` gives each
+ * one's pipeline (selection alone never touches it).
+ */
+async function matmulSet(
+  tuned: readonly [MatmulPieceOptions, TuningConfig][],
+  pipeline: (source: CompiledPiece["source"]) => Promise<GPUComputePipeline> = () =>
+    Promise.resolve({} as GPUComputePipeline),
+): Promise<CompiledKernelSet> {
+  return new CompiledKernelSet(
+    await Promise.all(tuned.map(async ([o, tuning]) => {
+      const source = matmulPiece(o).generate(tuning);
+      return {
+        key: { bucket: o.m, op: matmulOpName(o), backend: "webgpu" },
+        source,
+        tuning,
+        pipeline: await pipeline(source),
+        fromCache: false,
+      };
+    })),
+  );
+}
+
 function stepMatmuls(c: LlamaKernelConfig, m: number): MatmulPieceOptions[] {
   const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
   const shapes: Omit<MatmulPieceOptions, "dtype" | "m">[] = [
@@ -195,14 +222,11 @@ describe("llama decode step: cpu and kernel selection (no device)", () => {
     assert.throws(() => create({ ...c, qkvBias: true }), /layer 0 qkvBias is missing/);
     assert.throws(() => create(c, { ...batch, blockTable: new Uint32Array(5) }), RangeError);
   });
-  it("selectMatmul runs a tuned piece's kernel and grid, and the default otherwise", () => {
+  it("selectMatmul runs the set's kernel and grid for (operation, bucket), else the default", async () => {
     const gemv: MatmulPieceOptions = { dtype: "q8_0", m: 1, n: 96, k: 64 };
     const gemm: MatmulPieceOptions = { ...gemv, m: 32, epilogue: { kind: "gate_up_silu" } };
     const lane = { wg: 16, rows: 2, lane: 1 }, tile = { bm: 16, bn: 16, bk: 16, tm: 2, tn: 2 };
-    const tuning = new Map<string, TuningConfig>([
-      [matmulPiece(gemv).name, lane],
-      [matmulPiece(gemm).name, tile],
-    ]);
+    const tuning = await matmulSet([[gemv, lane], [gemm, tile]]);
     const tunedGemv = selectMatmul(gemv, tuning), plainGemv = selectMatmul(gemv);
     assert.deepEqual(tunedGemv.tuning, lane);
     assert.equal(tunedGemv.source.hash, matmulPiece(gemv).generate(lane).hash);
@@ -221,20 +245,28 @@ describe("llama decode step: cpu and kernel selection (no device)", () => {
       assert.equal(selectMatmul(other, tuning).tuning, undefined);
     }
   });
-  it("matmulTuningOf keeps the tuning of tunable pieces and rejects mismatched results", () => {
-    const piece = matmulPiece({ dtype: "f32", m: 1, n: 32, k: 32 });
-    const fixed = { ...piece, candidates: [piece.candidates[0]] };
-    const items = [
-      { key: { bucket: 1, piece: 0, backend: "webgpu" }, piece: fixed },
-      { key: { bucket: 1, piece: 1, backend: "webgpu" }, piece },
-    ];
-    const chosen = piece.candidates[5];
-    const compiled = items.map((item, i) =>
-      ({ key: item.key, tuning: i ? chosen : {} }) as unknown as CompiledPiece
+  it("a kernel set is keyed by (operation, bucket) and refuses a key twice", async () => {
+    const o: MatmulPieceOptions = { dtype: "f32", m: 1, n: 32, k: 32 };
+    const lane = { wg: 16, rows: 2, lane: 1 };
+    const set = await matmulSet([[o, lane], [{ ...o, m: 2 }, {}]]);
+    assert.equal(matmulOpName(o), "gemv.f32.n32.k32.store");
+    assert.equal(
+      matmulOpName({ ...o, bias: true, epilogue: { kind: "gate_up_silu" } }),
+      "gemv.f32.n32.k32.gate_up_silu.bias",
     );
-    assert.deepEqual([...matmulTuningOf(items, compiled)], [[piece.name, chosen]]);
-    assert.throws(() => matmulTuningOf(items, compiled.slice(1)), RangeError);
-    assert.throws(() => matmulTuningOf(items, [compiled[1], compiled[0]]), RangeError);
+    assert.deepEqual(set.get(matmulOpName(o), 1)?.tuning, lane);
+    assert.deepEqual(set.get(matmulOpName(o), 2)?.tuning, {});
+    assert.equal(set.get(matmulOpName(o), 4), undefined);
+    assert.equal(set.get(matmulOpName({ ...o, n: 64 }), 1), undefined);
+    await assert.rejects(matmulSet([[o, lane], [o, {}]]), /1:gemv.f32.n32.k32.store:webgpu twice/);
+    // The model's kernel set names every piece once per bucket, whatever its dimensions.
+    for (const backend of ["webgpu", "webgpu-eager"] as const) {
+      const c = { ...config("q8_0"), kvHeads: 4, intermediate: 64 }; // Q and K RoPE coincide
+      const items = llamaKernelSet(c, { buckets: [1, 2], backend });
+      const keys = items.map((i) => `${i.key.bucket}:${i.key.op}`);
+      assert.equal(new Set(keys).size, keys.length, keys.join(" "));
+      assert.ok(items.every((i) => i.key.op === i.piece.name && i.key.backend === backend));
+    }
   });
 });
 
@@ -389,8 +421,8 @@ describe("llama decode step on the GPU", { skip: device.skip }, () => {
     const c = config("q8_0"), matmuls = stepMatmuls(c, 1);
     const one: Case = { config: c, sampling: GREEDY.slice(0, 1) };
     const lane = { wg: 16, rows: 2, lane: 1 };
-    const tuning = new Map(matmuls.map((o) => [matmulPiece(o).name, lane]));
-    const b = createWebGpuBackend(rt, { fused: true, tuning });
+    const tuning = await matmulSet(matmuls.map((o) => [o, lane]), (s) => rt.pipeline(s));
+    const b = createWebGpuBackend(rt, { fused: true, kernels: tuning });
     try {
       assert.ok(canCapture(b));
       const s = setup(b, one);
@@ -426,19 +458,20 @@ describe("llama decode step on the GPU", { skip: device.skip }, () => {
           tune: false,
         });
         const items = llamaKernelSet(c, { buckets: [2], backend });
-        const compiled = await cache.warmUp(items);
-        const warmed = rt.pipelinesCreated;
+        const kernels = await cache.warmUp(items);
+        const warmed = rt.pipelinesCreated, generated = kernelSourcesGenerated();
         const fused = backend === "webgpu";
-        const tuning = fused ? matmulTuningOf(items, compiled) : undefined;
-        await opAtATime(createWebGpuBackend(rt, { fused, tuning }), { config: c });
+        // Two sequences: bucket 2, whose matmuls dispatch looks up in the set.
+        await opAtATime(createWebGpuBackend(rt, { fused, kernels }), { config: c });
         assert.equal(rt.pipelinesCreated, warmed, "no pipeline was compiled after warm-up");
+        assert.equal(kernelSourcesGenerated(), generated, "no WGSL was generated after warm-up");
       } finally {
         rt.destroy();
       }
     });
   }
 
-  it("warmUpMatmulTuning: the backend's matmuls are the warmed-up pieces", async () => {
+  it("warmUpKernelSet: the backend's matmuls are the warmed-up pieces", async () => {
     const rt = new KernelRuntime(device.context!);
     const c = config("q8_0");
     try {
@@ -449,17 +482,19 @@ describe("llama decode step on the GPU", { skip: device.skip }, () => {
         disabled: true,
         tune: false, // the tuner's timing is covered by the compile cache tests
       });
-      const tuning = await warmUpMatmulTuning(cache, c, { buckets: [1, 2] });
-      assert.equal(tuning.size, 10, "5 matmuls × 2 buckets");
+      const tuning = await warmUpKernelSet(cache, c, { buckets: [1, 2] });
+      const matmuls = tuning.pieces.filter((p) => p.key.op.startsWith("gemv"));
+      assert.equal(matmuls.length, 10, "5 matmuls × 2 buckets");
       // Two sequences: the bucket-2 pieces. Each selected kernel is one the warm-up compiled.
       for (const o of stepMatmuls(c, 2)) {
         const choice = selectMatmul(o, tuning);
-        assert.ok(choice.tuning, `${matmulPiece(o).name} is in the tuning`);
+        assert.ok(choice.tuning, `${matmulOpName(o)} is in the set`);
+        assert.equal(choice.source, tuning.get(matmulOpName(o), 2)?.source, "the set's own source");
         assert.ok(rt.hasPipeline(choice.source), `${choice.source.name} was warmed up`);
       }
       const want = await opAtATime(createCpuBackend(), { config: c });
       const got = await using(
-        createWebGpuBackend(rt, { fused: true, tuning }),
+        createWebGpuBackend(rt, { fused: true, kernels: tuning }),
         (b) => planned(b, { config: c }),
       );
       assert.deepEqual(got, want);

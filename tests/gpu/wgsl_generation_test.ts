@@ -12,7 +12,7 @@ import {
   gemvCandidates,
   gemvTuning,
   matmulPiece,
-} from "../../src/gpu/kernel_piece.ts";
+} from "../../src/gpu/compile/kernel_piece.ts";
 import { gemmGrid, gemmKernel } from "../../src/gpu/kernels/gemm.ts";
 import { attentionSplitKernel, attentionSplits } from "../../src/gpu/kernels/attention.ts";
 import { kvAppendKernel } from "../../src/gpu/kernels/kv_append.ts";
@@ -26,9 +26,13 @@ import {
   quantizeQ4_0,
   quantizeQ8_0,
   repackBlocks,
-} from "../../src/gpu/quant.ts";
-import { concatWeightRows, hostWeightFromF32, packWeight } from "../../src/gpu/host_weight.ts";
-import { fnv1aHex, sha256Hex, stableStringify } from "../../src/gpu/content_hash.ts";
+} from "../../src/gpu/kernels/quant.ts";
+import {
+  concatWeightRows,
+  hostWeightFromF32,
+  packWeight,
+} from "../../src/gpu/kernels/host_weight.ts";
+import { fnv1aHex, sha256Hex, stableStringify } from "../../src/gpu/device/content_hash.ts";
 import { randomFloats } from "./_device.ts";
 
 describe("WGSL generation (no device)", () => {

@@ -1,7 +1,8 @@
 /**
  * The library's import graph: dependencies run one way (the library, `src/` and the public
  * entries, never imports an app under `apps/` or an engine under `engines/`), and no
- * runtime import cycle exists in `src/` (type-only imports are erased and do not count).
+ * runtime import cycle exists in `src/` (type-only imports are erased and do not count), and
+ * `src/gpu`'s groups import only downwards in {@link GPU_LAYERS} (type-only imports count here).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -17,6 +18,12 @@ const ENTRIES = [
   "src/entries/testing.ts",
 ];
 
+/**
+ * `src/gpu`'s groups, lowest first: a file imports (at run time or for types) only files of its
+ * own group or of a group before it. `src/gpu/mod.ts` sits above them all.
+ */
+const GPU_LAYERS = ["device", "reference", "kernels", "compile", "ops", "backends", "llama"];
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory()
@@ -25,6 +32,24 @@ function sourceFiles(dir: string): string[] {
       ? [join(dir, e.name)]
       : []
   );
+}
+
+/** Relative specifiers `file` imports or re-exports, type-only ones included. */
+function allImports(file: string): string[] {
+  const text = readFileSync(file, "utf8");
+  const statement = /^(?:import|export)\s+(?:type\s+)?[^;]*?\s*from\s+"(\.[^"]+)";/gms;
+  const dynamic = /\bimport\(\s*"(\.[^"]+)"\s*\)/g;
+  return [...text.matchAll(statement), ...text.matchAll(dynamic)].map(([, specifier]) =>
+    normalize(join(dirname(file), specifier))
+  );
+}
+
+/** The index in {@link GPU_LAYERS} of a file under `src/gpu/<group>/`, or undefined. */
+function gpuLayer(file: string): number | undefined {
+  const group = file.match(/^src\/gpu\/([a-z_]+)\//)?.[1];
+  if (group === undefined) return undefined;
+  const index = GPU_LAYERS.indexOf(group);
+  return index < 0 ? undefined : index;
 }
 
 /** Relative specifiers `file` imports or re-exports at run time (type-only ones left out). */
@@ -73,5 +98,23 @@ describe("import graph", () => {
     };
     for (const file of graph.keys()) if (!state.has(file)) visit(file, [file]);
     assert.deepEqual(cycles, []);
+  });
+
+  it("src/gpu holds only its groups and mod.ts, and each group imports only downwards", () => {
+    const files = sourceFiles("src/gpu");
+    const stray = files.filter((f) =>
+      f !== join("src", "gpu", "mod.ts") && gpuLayer(f) === undefined
+    );
+    assert.deepEqual(stray, [], `files outside the groups ${GPU_LAYERS.join(", ")}`);
+    const upward = files.flatMap((file) => {
+      const from = gpuLayer(file);
+      if (from === undefined) return [];
+      return allImports(file).filter((dep) => {
+        const to = gpuLayer(dep);
+        // Outside src/gpu (src/model, ...) is allowed; src/gpu/mod.ts is above every group.
+        return dep.startsWith("src/gpu/") && (to === undefined || to > from);
+      }).map((dep) => `${file} -> ${dep}`);
+    });
+    assert.deepEqual(upward, []);
   });
 });

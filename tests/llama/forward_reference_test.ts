@@ -10,7 +10,10 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createCpuBackend } from "../../src/gpu/backends/cpu_backend.ts";
-import { createKvCachePool, createLlamaBatchRunner } from "../../src/gpu/llama_batch_runner.ts";
+import {
+  createKvCachePool,
+  createLlamaBatchRunner,
+} from "../../src/gpu/llama/llama_batch_runner.ts";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
 import { uploadLlamaCheckpoint } from "../../src/model/llama_upload.ts";
 import {

@@ -8,11 +8,14 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { acquireTestDevice } from "../gpu/_device.ts";
-import { createKvCachePool, createLlamaBatchRunner } from "../../src/gpu/llama_batch_runner.ts";
-import { memoryCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
+import {
+  createKvCachePool,
+  createLlamaBatchRunner,
+} from "../../src/gpu/llama/llama_batch_runner.ts";
+import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
 import { llamaKernelConfig, uploadLlamaCheckpoint } from "../../src/model/llama_upload.ts";
-import { releaseLlamaWeights } from "../../src/gpu/llama_decode_step.ts";
+import { releaseLlamaWeights } from "../../src/gpu/llama/llama_decode_step.ts";
 import { parseGenerateRequest } from "../../src/engine/generate_request.ts";
 import { createRequestContext } from "../../src/engine/request_context.ts";
 import { LlamaEngine } from "../../engines/llama/mod.ts";

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireTestDevice } from "../gpu/_device.ts";
-import { memoryCacheStorage } from "../../src/gpu/kernel_cache_storage.ts";
+import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
 import { parseGenerateRequest } from "../../src/engine/generate_request.ts";
 import { createRequestContext } from "../../src/engine/request_context.ts";
 import type { GenerateChunk } from "../../src/engine/generate_chunk.ts";

@@ -7,8 +7,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { decodeWidenedQuant } from "../../src/model/gguf/gguf_widened_quants.ts";
 import { ggufWeight } from "../../src/model/gguf/gguf_model_file.ts";
-import { dequantizeWeight } from "../../src/gpu/host_weight.ts";
-import { f32ToF16Bits } from "../../src/gpu/quant.ts";
+import { dequantizeWeight } from "../../src/gpu/kernels/host_weight.ts";
+import { f32ToF16Bits } from "../../src/gpu/kernels/quant.ts";
 
 function stream(seed: number) {
   let s = seed >>> 0 || 1;

@@ -13,13 +13,19 @@
  *
  * @module
  */
-import { advanceGeometry, assertOwned, type Backend, type Tensor, writeBytes } from "../backend.ts";
-import { dequantizeWeight } from "../host_weight.ts";
+import {
+  advanceGeometry,
+  assertOwned,
+  type Backend,
+  type Tensor,
+  writeBytes,
+} from "../ops/backend.ts";
+import { dequantizeWeight } from "../kernels/host_weight.ts";
 import { embeddingRef, matmulRef, rmsnormRef, silu, softmaxRef } from "../reference/dense.ts";
 import { kvAppendRef, pagedAttentionRef, ropeRef } from "../reference/attention.ts";
 import { argmaxRef, sampleRowRef } from "../reference/sampling.ts";
-import { type PagedBatch, pagedGeometry, type PagedKvCache } from "../paged_kv_cache.ts";
-import { samplingRows, unpackSamplingParams } from "../sampling_inputs.ts";
+import { type PagedBatch, pagedGeometry, type PagedKvCache } from "../ops/paged_kv_cache.ts";
+import { samplingRows, unpackSamplingParams } from "../ops/sampling_inputs.ts";
 import { SAMPLE_MAX_K } from "../kernels/sample.ts";
 
 interface CpuTensor extends Tensor {

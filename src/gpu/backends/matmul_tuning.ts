@@ -1,135 +1,99 @@
 /**
- * Per-bucket matmul tuning for the `webgpu` backend: a map from matmul piece name (as
- * {@link matmulPiece} names it, bucket `m` included) to the tuning the compile cache chose,
- * built from a warm-up of the model's kernel set, and the kernel selection the backend makes
- * from it. A matmul whose (dtype, m, n, k, epilogue, bias) has a tuned piece runs that piece's
- * `generate(tuning)` on the matching grid; every other matmul runs the default GEMV/GEMM. The
- * piece name identifies (dtype, m, n, k, epilogue kind); bias and split sizes are not in it,
- * but the kernel is always generated from the op's own options, so a tuning shared across them
- * changes only speed, never results. Selection is pure (no device), so it is testable anywhere.
+ * Matmul kernel selection for the WebGPU backends: a matmul op looks its kernel up in the
+ * {@link CompiledKernelSet} a warm-up returned, by (operation, bucket) — the operation named
+ * by {@link matmulOpName}, the bucket being the op's row count `m` — and dispatches the
+ * compiled, tuned source on the tuning's grid without generating WGSL. A matmul the set has
+ * no kernel for (no set, or a row count outside the warmed buckets) runs the default
+ * GEMV/GEMM, generated once per shape by the shared memoised generators. Selection is pure
+ * (no device), so it is testable anywhere.
  *
  * An engine warms up, then creates the backend on the same runtime (so pipelines are reused):
  *
  * @example
  * ```ts ignore
- * const tuning = await warmUpMatmulTuning(cache, config, { buckets: [1, 8] });
- * const backend = createWebGpuBackend(runtime, { fused: true, tuning });
+ * const kernels = await warmUpKernelSet(cache, config, { buckets: [1, 8] });
+ * const backend = createWebGpuBackend(runtime, { fused: true, kernels });
  * ```
  *
  * @module
  */
-import type {
-  CompileCacheKey,
-  CompiledPiece,
-  KernelCompileCache,
-  WarmUpProgress,
-} from "../compile_cache.ts";
-import { stableStringify } from "../content_hash.ts";
+import type { KernelCompileCache, WarmUpProgress } from "../compile/compile_cache.ts";
+import type { CompiledKernelSet } from "../compile/kernel_set.ts";
 import {
   GEMV_MAX_ROWS,
   gemvTuning,
-  type KernelPiece,
-  matmulPiece,
+  matmulOpName,
   type MatmulPieceOptions,
   type TuningConfig,
-} from "../kernel_piece.ts";
+} from "../compile/kernel_piece.ts";
 import type { KernelSource } from "../kernels/kernel_source.ts";
-import { gemvGrid, gemvKernel } from "../kernels/gemv.ts";
-import { gemmGrid, gemmKernel, type GemmTile } from "../kernels/gemm.ts";
-import { type LlamaKernelConfig, llamaKernelSet } from "../model_kernel_set.ts";
-
-/** Tuned matmul configurations by piece name (e.g. `gemv.q8_0.n64.k64.store.m1`). */
-export type MatmulTuning = ReadonlyMap<string, TuningConfig>;
+import { KERNELS } from "../kernels/memoized_kernels.ts";
+import { gemvGrid } from "../kernels/gemv.ts";
+import { gemmGrid, type GemmTile } from "../kernels/gemm.ts";
+import { type LlamaKernelConfig, llamaKernelSet } from "../compile/model_kernel_set.ts";
 
 /** The kernel and grid one matmul op runs. */
 export interface MatmulChoice {
-  /** The generated kernel. */
+  /** The kernel: the set's compiled source, or the default one. */
   readonly source: KernelSource;
   /** Its workgroup grid. */
   readonly grid: [number, number, number];
-  /** The tuning used, or `undefined` for the default kernel. */
+  /** The set's tuning, or `undefined` for the default kernel. */
   readonly tuning: TuningConfig | undefined;
 }
 
 /**
- * The kernel for a matmul of `options` (`m` = rows of x): the tuned piece when `tuning` holds
- * its name, else the default GEMV (m ≤ {@link GEMV_MAX_ROWS}) or GEMM.
+ * The kernel for a matmul of `options` (`m` = rows of x): the one `kernels` holds for
+ * ({@link matmulOpName}(options), m), else the default GEMV (m ≤ {@link GEMV_MAX_ROWS}) or GEMM.
  */
-export function selectMatmul(options: MatmulPieceOptions, tuning?: MatmulTuning): MatmulChoice {
+export function selectMatmul(
+  options: MatmulPieceOptions,
+  kernels?: CompiledKernelSet,
+): MatmulChoice {
   const { dtype, m, n, k, bias } = options;
   const epilogue = options.epilogue ?? { kind: "store" };
-  const piece = tuning?.size ? matmulPiece(options) : undefined;
-  const chosen = piece && tuning!.get(piece.name);
-  if (!piece || !chosen) {
+  const compiled = kernels?.get(matmulOpName(options), m);
+  if (!compiled) {
     return m <= GEMV_MAX_ROWS
       ? {
-        source: gemvKernel({ dtype, n, k, epilogue, bias }),
+        source: KERNELS.gemv({ dtype, n, k, epilogue, bias }),
         grid: gemvGrid({ n, m }),
         tuning: undefined,
       }
       : {
-        source: gemmKernel({ dtype, n, k, epilogue, bias }),
+        source: KERNELS.gemm({ dtype, n, k, epilogue, bias }),
         grid: gemmGrid({ n, m }),
         tuning: undefined,
       };
   }
+  const tuning = compiled.tuning;
   return {
-    source: piece.generate(chosen),
+    source: compiled.source,
     grid: m <= GEMV_MAX_ROWS
-      ? gemvGrid({ n, m, ...gemvTuning(chosen) })
-      : gemmGrid({ n, m, tile: chosen as unknown as GemmTile }),
-    tuning: chosen,
+      ? gemvGrid({ n, m, ...gemvTuning(tuning) })
+      : gemmGrid({ n, m, tile: tuning as unknown as GemmTile }),
+    tuning,
   };
 }
 
 /**
- * The tuning of every tunable piece (more than one candidate) of a warm-up: `items` and the
- * `compiled` results {@link KernelCompileCache.warmUp} returned for them, in the same order.
- * Throws `RangeError` when the two lists do not correspond.
+ * Warms up the `backend` kernel set of `config` for `buckets` through `cache` (tuning misses,
+ * reusing cached choices) and returns it for `createWebGpuBackend(runtime, { kernels })`. Use
+ * the cache's runtime for the backend, so the warmed pipelines are the ones it dispatches.
  */
-export function matmulTuningOf(
-  items: readonly { key: CompileCacheKey; piece: KernelPiece }[],
-  compiled: readonly CompiledPiece[],
-): Map<string, TuningConfig> {
-  if (items.length !== compiled.length) {
-    throw new RangeError(
-      `Cannot collect matmul tuning: ${items.length} pieces but ${compiled.length} results`,
-    );
-  }
-  const tuning = new Map<string, TuningConfig>();
-  items.forEach(({ piece }, i) => {
-    if (piece.candidates.length < 2) return;
-    const { key } = compiled[i];
-    if (stableStringify(key) !== stableStringify(items[i].key)) {
-      throw new RangeError(
-        `Cannot collect matmul tuning: result ${i} has key ${stableStringify(key)}, ` +
-          `not that of piece ${piece.name}`,
-      );
-    }
-    tuning.set(piece.name, compiled[i].tuning);
-  });
-  return tuning;
-}
-
-/**
- * Warms up the fused (`webgpu`) kernel set of `config` for `buckets` through `cache` (tuning
- * misses, reusing cached choices) and returns the matmul tuning for
- * `createWebGpuBackend(runtime, { fused: true, tuning })`. Use the cache's runtime for the
- * backend, so the warmed pipelines are the ones it dispatches.
- */
-export async function warmUpMatmulTuning(
+export async function warmUpKernelSet(
   cache: KernelCompileCache,
   config: LlamaKernelConfig,
   options: {
     buckets: readonly number[];
+    backend?: "webgpu" | "webgpu-eager";
     signal?: AbortSignal;
     onProgress?: (p: WarmUpProgress) => void;
   },
-): Promise<Map<string, TuningConfig>> {
-  const items = llamaKernelSet(config, { buckets: options.buckets, backend: "webgpu" });
-  const compiled = await cache.warmUp(items, {
-    signal: options.signal,
-    onProgress: options.onProgress,
+): Promise<CompiledKernelSet> {
+  const items = llamaKernelSet(config, {
+    buckets: options.buckets,
+    backend: options.backend ?? "webgpu",
   });
-  return matmulTuningOf(items, compiled);
+  return await cache.warmUp(items, { signal: options.signal, onProgress: options.onProgress });
 }

@@ -1,9 +1,12 @@
 /**
  * The WebGPU backends. `webgpu-eager` runs one unfused kernel per op (separate add and
  * RMSNorm, matmul then SiLU·up) with default tuning; `webgpu` uses the fused kernels
- * (residual+norm, gate+up+SiLU epilogue) and, when given a {@link MatmulTuning} (built from a
- * compile-cache warm-up by `warmUpMatmulTuning`), the tuned GEMV/GEMM of each matmul's bucket;
- * matmuls without a tuned piece use the default kernels. Ops are queued and encoded into one
+ * (residual+norm, gate+up+SiLU epilogue). Given the {@link CompiledKernelSet} of a warm-up
+ * (`warmUpKernelSet`), each matmul dispatches the set's compiled, tuned kernel for its
+ * (operation, bucket), looked up without generating WGSL; matmuls the set lacks use the
+ * default kernels. Every other kernel comes from the shared memoised generators
+ * (`kernels/memoized_kernels.ts`) the set was built with, so after a warm-up no op generates
+ * WGSL or compiles a pipeline. Ops are queued and encoded into one
  * submit at the next `read`; uniforms and temporaries of queued ops come from a
  * {@link BufferPool} and return to it after the submit completes, so a steady stream of ops
  * creates no new buffers. The fast path for decode is a {@link DecodePlan}: both backends are
@@ -13,38 +16,28 @@
  *
  * @example
  * ```ts ignore
- * const backend = createWebGpuBackend(runtime, { fused: true, tuning });
+ * const backend = createWebGpuBackend(runtime, { fused: true, kernels });
  * const plan = await backend.capture(() => step.encode(), { history: step.history });
  * const ids = await plan.run(16);
  * ```
  *
  * @module
  */
-import { assertOwned, type CapturingBackend, type Tensor, writeBytes } from "../backend.ts";
-import { type HostWeight, packWeight } from "../host_weight.ts";
-import type { KernelRuntime } from "../kernel_runtime.ts";
-import { type KernelSource, memoizeKernel, type WeightDType } from "../kernels/kernel_source.ts";
+import { assertOwned, type CapturingBackend, type Tensor, writeBytes } from "../ops/backend.ts";
+import { type HostWeight, packWeight } from "../kernels/host_weight.ts";
+import type { KernelRuntime } from "../compile/kernel_runtime.ts";
+import type { KernelSource, WeightDType } from "../kernels/kernel_source.ts";
+import { KERNELS } from "../kernels/memoized_kernels.ts";
 import type { MatmulEpilogue } from "../kernels/gemv.ts";
-import { rmsnormKernel, rowGrid } from "../kernels/rmsnorm.ts";
-import { ropeGrid, ropeKernel } from "../kernels/rope.ts";
-import { elementwiseGrid, elementwiseKernel } from "../kernels/elementwise.ts";
-import { argmaxKernel } from "../kernels/argmax.ts";
-import { embeddingGrid, embeddingKernel } from "../kernels/embedding.ts";
-import { softmaxKernel } from "../kernels/softmax.ts";
-import type { BufferPool } from "../buffer_pool.ts";
+import { rowGrid } from "../kernels/rmsnorm.ts";
+import { ropeGrid } from "../kernels/rope.ts";
+import { elementwiseGrid } from "../kernels/elementwise.ts";
+import { embeddingGrid } from "../kernels/embedding.ts";
+import type { BufferPool } from "../device/buffer_pool.ts";
 import { createWebGpuDecodeOps } from "./webgpu_decode_ops.ts";
-import { type MatmulChoice, type MatmulTuning, selectMatmul } from "./matmul_tuning.ts";
+import { type MatmulChoice, selectMatmul } from "./matmul_tuning.ts";
+import type { CompiledKernelSet } from "../compile/kernel_set.ts";
 import { WebGpuOpQueue } from "./webgpu_op_queue.ts";
-
-/** The generators this backend dispatches, memoised: an op call does not regenerate WGSL. */
-const kernels = {
-  elementwise: memoizeKernel(elementwiseKernel),
-  embedding: memoizeKernel(embeddingKernel),
-  softmax: memoizeKernel(softmaxKernel),
-  rmsnorm: memoizeKernel(rmsnormKernel),
-  rope: memoizeKernel(ropeKernel),
-  argmax: memoizeKernel(argmaxKernel),
-};
 
 interface GpuTensor extends Tensor {
   buffer: GPUBuffer;
@@ -63,10 +56,11 @@ export interface WebGpuBackendOptions {
    */
   readonly pool?: BufferPool;
   /**
-   * Tuned matmul pieces by name (`webgpu` only; `webgpu-eager` runs default kernels, as its
-   * kernel set is untuned). Default: none.
+   * The warmed kernel set of this backend kind (`llamaKernelSet` for `webgpu` or
+   * `webgpu-eager`), whose matmul kernels dispatch looks up by (operation, bucket). Default:
+   * none (every matmul runs its default kernel).
    */
-  readonly tuning?: MatmulTuning;
+  readonly kernels?: CompiledKernelSet;
 }
 
 /** Creates a `webgpu` (fused) or `webgpu-eager` backend on `runtime`. */
@@ -77,7 +71,6 @@ export function createWebGpuBackend(
   const name = options.fused ? "webgpu" : "webgpu-eager";
   const owned = new Set<GPUBuffer>();
   const queue = new WebGpuOpQueue(runtime, { name, pool: options.pool });
-  const tuning = options.fused ? options.tuning : undefined;
   const matmuls = new Map<string, MatmulChoice>();
   const g = (x: Tensor) => (assertOwned(backend, x), x as GpuTensor);
   const rows = (x: Tensor) =>
@@ -102,11 +95,11 @@ export function createWebGpuBackend(
     extra: { bias?: GPUBuffer; outs?: readonly [GPUBuffer, GPUBuffer] } = {},
   ) => {
     const m = rows(x), k = w.shape[1], dtype = w.dtype!, bias = Boolean(extra.bias);
-    // Kernel selection generates WGSL (twice when tuned): do it once per shape.
+    // Selection looks the kernel up (or gets the memoised default): once per shape.
     const key = `${dtype}.${m}.${n}.${k}.${bias}.${JSON.stringify(epilogue)}`;
     let choice = matmuls.get(key);
     if (!choice) {
-      choice = selectMatmul({ dtype, m, n, k, epilogue, bias }, tuning);
+      choice = selectMatmul({ dtype, m, n, k, epilogue, bias }, options.kernels);
       matmuls.set(key, choice);
     }
     const bindings: Record<number, GPUBuffer> = { 0: uni([m]), 1: x.buffer, 2: w.buffer, 4: out };
@@ -124,7 +117,7 @@ export function createWebGpuBackend(
     half = 0,
   ) =>
     dispatch(
-      kernels.elementwise(op),
+      KERNELS.elementwise(op),
       { 0: uni([n, half]), 1: a, 2: b, 3: out },
       elementwiseGrid(n),
     );
@@ -200,11 +193,11 @@ export function createWebGpuBackend(
         4: g(out).buffer,
       };
       if (t.scales) bindings[3] = t.scales;
-      dispatch(kernels.embedding({ dtype: t.dtype!, dim }), bindings, embeddingGrid(dim, tokens));
+      dispatch(KERNELS.embedding({ dtype: t.dtype!, dim }), bindings, embeddingGrid(dim, tokens));
     },
     softmax(out, x) {
       dispatch(
-        kernels.softmax({ cols: x.shape.at(-1)! }),
+        KERNELS.softmax({ cols: x.shape.at(-1)! }),
         { 0: uni([rows(x)]), 1: g(x).buffer, 2: g(out).buffer },
         rowGrid(rows(x)),
       );
@@ -221,7 +214,7 @@ export function createWebGpuBackend(
     rmsnorm(out, x, weight, eps) {
       const dim = weight.shape.at(-1)!;
       dispatch(
-        kernels.rmsnorm({ dim, eps }),
+        KERNELS.rmsnorm({ dim, eps }),
         { 0: uni([rows(x)]), 1: g(x).buffer, 2: g(weight).buffer, 3: g(out).buffer },
         rowGrid(rows(x)),
       );
@@ -230,7 +223,7 @@ export function createWebGpuBackend(
       const dim = weight.shape.at(-1)!, r = rows(x);
       if (options.fused) {
         dispatch(
-          kernels.rmsnorm({ dim, eps, fusedResidual: true }),
+          KERNELS.rmsnorm({ dim, eps, fusedResidual: true }),
           {
             0: uni([r]),
             1: g(x).buffer,
@@ -253,7 +246,7 @@ export function createWebGpuBackend(
     rope(x, positions, o) {
       const tokens = positions.shape[0];
       dispatch(
-        kernels.rope(o),
+        KERNELS.rope(o),
         { 0: uni([tokens]), 1: g(x).buffer, 2: g(positions).buffer },
         ropeGrid(tokens, o.heads, o.headDim),
       );
@@ -269,7 +262,7 @@ export function createWebGpuBackend(
     },
     argmax(out, logits) {
       dispatch(
-        kernels.argmax({ vocab: logits.shape.at(-1)! }),
+        KERNELS.argmax({ vocab: logits.shape.at(-1)! }),
         { 0: uni([rows(logits)]), 1: g(logits).buffer, 2: g(out).buffer },
         rowGrid(rows(logits)),
       );

@@ -19,29 +19,15 @@
  *
  * @module
  */
-import { advanceGeometry, type Backend, type Tensor } from "../backend.ts";
+import { advanceGeometry, type Backend, type Tensor } from "../ops/backend.ts";
 import { pagedAttentionOptions } from "../kernels/attention.ts";
-import { type KernelSource, memoizeKernel } from "../kernels/kernel_source.ts";
-import { kvAppendGrid, kvAppendKernel } from "../kernels/kv_append.ts";
-import {
-  attentionMergeKernel,
-  attentionSplitKernel,
-  attentionSplits,
-} from "../kernels/attention.ts";
-import { sampleKernel } from "../kernels/sample.ts";
-import { decodeAdvanceKernel } from "../kernels/decode_advance.ts";
+import type { KernelSource } from "../kernels/kernel_source.ts";
+import { KERNELS } from "../kernels/memoized_kernels.ts";
+import { kvAppendGrid } from "../kernels/kv_append.ts";
+import { attentionSplits } from "../kernels/attention.ts";
 import { rowGrid } from "../kernels/rmsnorm.ts";
-import { pagedGeometry } from "../paged_kv_cache.ts";
-import { samplingRows } from "../sampling_inputs.ts";
-
-/** The generators the decode ops dispatch, memoised (no WGSL regeneration per op). */
-const kernels = {
-  kvAppend: memoizeKernel(kvAppendKernel),
-  attentionSplit: memoizeKernel(attentionSplitKernel),
-  attentionMerge: memoizeKernel(attentionMergeKernel),
-  sample: memoizeKernel(sampleKernel),
-  advance: memoizeKernel(decodeAdvanceKernel),
-};
+import { pagedGeometry } from "../ops/paged_kv_cache.ts";
+import { samplingRows } from "../ops/sampling_inputs.ts";
 
 /** What the ops need from their backend. */
 export interface OpQueue {
@@ -78,7 +64,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
       pagedGeometry("kvAppend", cache, batch, v, false);
       const { kvHeads, headDim, blockSize } = cache;
       queue.dispatch(
-        kernels.kvAppend({ kvHeads, headDim, paged: { blockSize, maxBlocks } }),
+        KERNELS.kvAppend({ kvHeads, headDim, paged: { blockSize, maxBlocks } }),
         {
           0: queue.uniform([tokens]),
           1: b(k),
@@ -115,7 +101,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
       const splits = attentionSplits(geometry);
       const ml = queue.temp(tokens * heads * splits * 2 * 4);
       if (fuse) {
-        queue.dispatch(kernels.attentionSplit(geometry), { ...inputs, 7: b(out), 8: ml }, [
+        queue.dispatch(KERNELS.attentionSplit(geometry), { ...inputs, 7: b(out), 8: ml }, [
           heads,
           1,
           tokens,
@@ -123,13 +109,13 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
         return;
       }
       const partial = queue.temp(tokens * heads * splits * cache.headDim * 4);
-      queue.dispatch(kernels.attentionSplit(geometry), { ...inputs, 7: partial, 8: ml }, [
+      queue.dispatch(KERNELS.attentionSplit(geometry), { ...inputs, 7: partial, 8: ml }, [
         heads,
         splits,
         tokens,
       ]);
       queue.dispatch(
-        kernels.attentionMerge(geometry),
+        KERNELS.attentionMerge(geometry),
         { 0: uniform, 1: partial, 2: ml, 3: b(out) },
         [heads, tokens, 1],
       );
@@ -137,7 +123,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
     sample(out, logits, sampling) {
       const rows = samplingRows(out, logits, sampling);
       queue.dispatch(
-        kernels.sample({ vocab: logits.shape.at(-1)! }),
+        KERNELS.sample({ vocab: logits.shape.at(-1)! }),
         {
           0: queue.uniform([rows]),
           1: b(logits),
@@ -151,7 +137,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
     advance(history, inputs) {
       const { tokens } = advanceGeometry(history, inputs);
       queue.dispatch(
-        kernels.advance(),
+        KERNELS.advance(),
         {
           0: queue.uniform([tokens]),
           1: b(inputs.state),

@@ -17,9 +17,9 @@
  *
  * @module
  */
-import { BufferPool } from "../buffer_pool.ts";
-import { DecodePlan, encodePlanSteps, type PlanStep } from "../decode_plan.ts";
-import { type KernelRuntime, STORAGE_USAGE } from "../kernel_runtime.ts";
+import { BufferPool } from "../device/buffer_pool.ts";
+import { DecodePlan, encodePlanSteps, type PlanStep } from "../ops/decode_plan.ts";
+import { type KernelRuntime, STORAGE_USAGE } from "../compile/kernel_runtime.ts";
 import type { KernelSource } from "../kernels/kernel_source.ts";
 
 /** A queued or recorded op step, before its pipeline and bind group exist. */

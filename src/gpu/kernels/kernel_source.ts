@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { fnv1aHex } from "../content_hash.ts";
+import { fnv1aHex, stableStringify } from "../device/content_hash.ts";
 
 /** Storage dtypes a weight or table binding can have. */
 export type WeightDType = "f32" | "f16" | "q8_0" | "q4_0";
@@ -32,12 +32,23 @@ export interface KernelSource {
   readonly params: Readonly<Record<string, string | number | boolean>>;
 }
 
+let generated = 0;
+
+/**
+ * How many kernels {@link defineKernel} generated in this process (every generator ends in
+ * it): a dispatch path that regenerates WGSL shows up as a rising count.
+ */
+export function kernelSourcesGenerated(): number {
+  return generated;
+}
+
 /** Builds a {@link KernelSource}. */
 export function defineKernel(
   name: string,
   params: Readonly<Record<string, string | number | boolean | readonly number[]>>,
   code: string,
 ): KernelSource {
+  generated++;
   const { wg: wgParam, ...rest } = params;
   const wg = wgParam as readonly number[];
   return {
@@ -53,7 +64,7 @@ export function defineKernel(
 /**
  * Wraps a kernel generator so that equal options give the same {@link KernelSource} object,
  * generated (and hashed) once: dispatch paths call it per op without regenerating WGSL.
- * Options MUST be JSON-serialisable (they are the cache key). Distinct options are kept for
+ * Options MUST be JSON-serialisable (their key-order-independent JSON is the cache key). Distinct options are kept for
  * the process's life; generators take model dimensions, not per-step values, so they are few.
  */
 export function memoizeKernel<A extends unknown[]>(
@@ -61,7 +72,7 @@ export function memoizeKernel<A extends unknown[]>(
 ): (...args: A) => KernelSource {
   const cache = new Map<string, KernelSource>();
   return (...args) => {
-    const key = JSON.stringify(args);
+    const key = stableStringify(args);
     let kernel = cache.get(key);
     if (!kernel) {
       kernel = generate(...args);

@@ -19,8 +19,14 @@
  * ```
  */
 import { type GgufHeader, GgufTruncatedError, parseGgufHeader } from "./gguf_reader.ts";
-import type { HostWeight } from "../../gpu/host_weight.ts";
-import { f16BitsToF32, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK, toF16 } from "../../gpu/quant.ts";
+import type { HostWeight } from "../../gpu/kernels/host_weight.ts";
+import {
+  f16BitsToF32,
+  Q4_0_BLOCK_BYTES,
+  Q8_0_BLOCK_BYTES,
+  QK,
+  toF16,
+} from "../../gpu/kernels/quant.ts";
 import { decodeWidenedQuant, WIDENED_BLOCKS } from "./gguf_widened_quants.ts";
 import { ModelFileError } from "../model_file_error.ts";
 

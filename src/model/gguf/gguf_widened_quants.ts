@@ -19,7 +19,7 @@
  * console.assert(decodeWidenedQuant(3, block, 32).every((v) => v === 0));
  * ```
  */
-import { f16BitsToF32 } from "../../gpu/quant.ts";
+import { f16BitsToF32 } from "../../gpu/kernels/quant.ts";
 
 /** Values and bytes per block of each type decoded here, by GGML type id. */
 export const WIDENED_BLOCKS: Readonly<Record<number, { values: number; bytes: number }>> = {

@@ -14,8 +14,8 @@
  * ```
  */
 import { z } from "zod";
-import type { HostWeight } from "../../gpu/host_weight.ts";
-import { f16BitsToF32 } from "../../gpu/quant.ts";
+import type { HostWeight } from "../../gpu/kernels/host_weight.ts";
+import { f16BitsToF32 } from "../../gpu/kernels/quant.ts";
 import { bf16ToF32 } from "../gguf/gguf_model_file.ts";
 import { ModelFileError } from "../model_file_error.ts";
 

@@ -14,7 +14,7 @@
  *
  * @example
  * ```ts
- * import { createCpuBackend } from "./backends/cpu_backend.ts";
+ * import { createCpuBackend } from "../backends/cpu_backend.ts";
  * import { createLlamaDecodeStep } from "./llama_decode_step.ts";
  * import { randomLlamaWeights } from "./llama_random_weights.ts";
  * const backend = createCpuBackend();
@@ -34,11 +34,11 @@
  *
  * @module
  */
-import type { Backend, Tensor } from "./backend.ts";
-import type { LlamaKernelConfig } from "./model_kernel_set.ts";
-import { createPagedKvCache, type PagedBatch, type PagedKvCache } from "./paged_kv_cache.ts";
-import type { SamplingParams } from "./reference/sampling.ts";
-import { packSamplingParams, type SamplingInputs } from "./sampling_inputs.ts";
+import type { Backend, Tensor } from "../ops/backend.ts";
+import type { LlamaKernelConfig } from "../compile/model_kernel_set.ts";
+import { createPagedKvCache, type PagedBatch, type PagedKvCache } from "../ops/paged_kv_cache.ts";
+import type { SamplingParams } from "../reference/sampling.ts";
+import { packSamplingParams, type SamplingInputs } from "../ops/sampling_inputs.ts";
 
 /** The weights of one layer, uploaded to the backend that runs the step. */
 export interface LlamaLayerWeights {

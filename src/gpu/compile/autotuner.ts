@@ -15,7 +15,7 @@
  */
 import type { KernelPiece, TuningConfig } from "./kernel_piece.ts";
 import type { KernelRuntime } from "./kernel_runtime.ts";
-import { GpuError } from "./gpu_error.ts";
+import { GpuError } from "../device/gpu_error.ts";
 import { DispatchTimer } from "./dispatch_timer.ts";
 
 /** Options of {@link autotune}. */

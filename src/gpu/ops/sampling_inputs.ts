@@ -14,8 +14,8 @@
  * @module
  */
 import type { Tensor } from "./tensor.ts";
-import type { SamplingParams } from "./reference/sampling.ts";
-import { SAMPLE_PARAM_WORDS } from "./kernels/sample.ts";
+import type { SamplingParams } from "../reference/sampling.ts";
+import { SAMPLE_PARAM_WORDS } from "../kernels/sample.ts";
 
 /** What `Backend.sample` reads besides the logits. */
 export interface SamplingInputs {

@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { createCpuBackend } from "./backends/cpu_backend.ts";
+ * import { createCpuBackend } from "../backends/cpu_backend.ts";
  * import { createPagedKvCache } from "./paged_kv_cache.ts";
  * const backend = createCpuBackend();
  * const cache = createPagedKvCache(backend, { numBlocks: 8, blockSize: 16, kvHeads: 2, headDim: 64 });

@@ -21,8 +21,8 @@
  *
  * @module
  */
-import type { Dispatch, KernelRuntime } from "./kernel_runtime.ts";
-import type { KernelSource } from "./kernels/kernel_source.ts";
+import type { Dispatch, KernelRuntime } from "../compile/kernel_runtime.ts";
+import type { KernelSource } from "../kernels/kernel_source.ts";
 
 /**
  * One recorded step: a dispatch, or a buffer-to-buffer copy (which ends the compute pass; the

@@ -13,24 +13,28 @@
  *
  * @module
  */
-import { fnv1aHex, sha256Hex, stableStringify } from "./content_hash.ts";
-import type { GpuContext } from "./gpu_context.ts";
-import { gemvKernel } from "./kernels/gemv.ts";
+import { fnv1aHex, sha256Hex, stableStringify } from "../device/content_hash.ts";
+import type { GpuContext } from "../device/gpu_context.ts";
+import { gemvKernel } from "../kernels/gemv.ts";
 import { GEMM_CANDIDATES, GEMV_CANDIDATES } from "./kernel_piece.ts";
-import { gemmKernel } from "./kernels/gemm.ts";
-import { rmsnormKernel } from "./kernels/rmsnorm.ts";
-import { ropeKernel } from "./kernels/rope.ts";
-import { elementwiseKernel } from "./kernels/elementwise.ts";
-import { softmaxKernel } from "./kernels/softmax.ts";
-import { embeddingKernel } from "./kernels/embedding.ts";
-import { kvAppendKernel } from "./kernels/kv_append.ts";
-import { attentionMergeKernel, attentionSplitKernel } from "./kernels/attention.ts";
-import { argmaxKernel } from "./kernels/argmax.ts";
-import { sampleKernel } from "./kernels/sample.ts";
-import { decodeAdvanceKernel } from "./kernels/decode_advance.ts";
+import { gemmKernel } from "../kernels/gemm.ts";
+import { rmsnormKernel } from "../kernels/rmsnorm.ts";
+import { ropeKernel } from "../kernels/rope.ts";
+import { elementwiseKernel } from "../kernels/elementwise.ts";
+import { softmaxKernel } from "../kernels/softmax.ts";
+import { embeddingKernel } from "../kernels/embedding.ts";
+import { kvAppendKernel } from "../kernels/kv_append.ts";
+import { attentionMergeKernel, attentionSplitKernel } from "../kernels/attention.ts";
+import { argmaxKernel } from "../kernels/argmax.ts";
+import { sampleKernel } from "../kernels/sample.ts";
+import { decodeAdvanceKernel } from "../kernels/decode_advance.ts";
 
-/** Version of the persisted cache format; bump on any layout change. */
-export const KERNEL_CACHE_FORMAT = 1;
+/**
+ * Version of the persisted cache format; bump on any layout change. 2: entries are keyed by
+ * (bucket, operation name, backend) instead of the piece's index, and matmul operation names
+ * carry `.bias` and no `.m<bucket>` (a format-1 cache is stale: rebuilt, never misread).
+ */
+export const KERNEL_CACHE_FORMAT = 2;
 
 /** The inputs of the cache directory hash. */
 export interface CacheKeyFactors {

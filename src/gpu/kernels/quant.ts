@@ -31,8 +31,8 @@ export {
   f32ToF16Bits,
   quantizeQ4_0,
   quantizeQ8_0,
-} from "../model/gguf/gguf_quant.ts";
-import { f16BitsToF32, f32ToF16Bits } from "../model/gguf/gguf_quant.ts";
+} from "../../model/gguf/gguf_quant.ts";
+import { f16BitsToF32, f32ToF16Bits } from "../../model/gguf/gguf_quant.ts";
 
 /** Converts a Float32Array to f16 bits. */
 export function toF16(values: Float32Array): Uint16Array {

@@ -17,21 +17,10 @@
  */
 import type { CompileCacheKey } from "./compile_cache.ts";
 import { fixedPiece, type KernelPiece, matmulPiece } from "./kernel_piece.ts";
-import type { WeightDType } from "./kernels/kernel_source.ts";
-import type { RopeMode } from "./kernels/rope.ts";
-import { embeddingKernel } from "./kernels/embedding.ts";
-import { rmsnormKernel } from "./kernels/rmsnorm.ts";
-import { ropeKernel } from "./kernels/rope.ts";
-import { kvAppendKernel } from "./kernels/kv_append.ts";
-import {
-  attentionMergeKernel,
-  attentionSplitKernel,
-  pagedAttentionOptions,
-} from "./kernels/attention.ts";
-import { elementwiseKernel } from "./kernels/elementwise.ts";
-import { sampleKernel } from "./kernels/sample.ts";
-import { argmaxKernel } from "./kernels/argmax.ts";
-import { decodeAdvanceKernel } from "./kernels/decode_advance.ts";
+import type { WeightDType } from "../kernels/kernel_source.ts";
+import type { RopeMode } from "../kernels/rope.ts";
+import { pagedAttentionOptions } from "../kernels/attention.ts";
+import { KERNELS } from "../kernels/memoized_kernels.ts";
 
 /** The model dimensions a kernel set depends on. */
 export interface LlamaKernelConfig {
@@ -65,7 +54,12 @@ export interface LlamaKernelConfig {
   readonly qkvBias?: boolean;
 }
 
-/** Builds the (key, piece) list for every bucket. Piece indices are stable per backend. */
+/**
+ * Builds the (key, piece) list for every bucket, keyed by (operation = piece name, bucket):
+ * pieces of one bucket that are the same operation (e.g. the Q and K RoPE when heads equal KV
+ * heads) appear once. Fixed kernels come from the shared memoised generators the backends
+ * dispatch through, so a backend running after this warm-up generates no WGSL for them.
+ */
 export function llamaKernelSet(
   config: LlamaKernelConfig,
   options: { buckets: readonly number[]; backend: "webgpu" | "webgpu-eager" },
@@ -75,9 +69,12 @@ export function llamaKernelSet(
     const pieces = options.backend === "webgpu"
       ? fusedPieces(config, bucket)
       : eagerPieces(config, bucket);
-    pieces.forEach((piece, index) =>
-      items.push({ key: { bucket, piece: index, backend: options.backend }, piece })
-    );
+    const seen = new Set<string>();
+    for (const piece of pieces) {
+      if (seen.has(piece.name)) continue;
+      seen.add(piece.name);
+      items.push({ key: { bucket, op: piece.name, backend: options.backend }, piece });
+    }
   }
   return items;
 }
@@ -92,9 +89,9 @@ function sharedPieces(c: LlamaKernelConfig, fused: boolean): KernelPiece[] {
     maxBlocks: c.maxBlocks,
   }, { fused });
   return [
-    fixedPiece(embeddingKernel({ dtype: c.dtype, dim: c.hidden })),
+    fixedPiece(KERNELS.embedding({ dtype: c.dtype, dim: c.hidden })),
     fixedPiece(
-      ropeKernel({
+      KERNELS.rope({
         heads: c.heads,
         headDim: c.headDim,
         theta: c.ropeTheta,
@@ -103,7 +100,7 @@ function sharedPieces(c: LlamaKernelConfig, fused: boolean): KernelPiece[] {
       }),
     ),
     fixedPiece(
-      ropeKernel({
+      KERNELS.rope({
         heads: c.kvHeads,
         headDim: c.headDim,
         theta: c.ropeTheta,
@@ -112,17 +109,17 @@ function sharedPieces(c: LlamaKernelConfig, fused: boolean): KernelPiece[] {
       }),
     ),
     fixedPiece(
-      kvAppendKernel({
+      KERNELS.kvAppend({
         kvHeads: c.kvHeads,
         headDim: c.headDim,
         paged: { blockSize: c.blockSize, maxBlocks: c.maxBlocks },
       }),
     ),
-    fixedPiece(attentionSplitKernel(attention)),
-    ...(attention.fuseMerge ? [] : [fixedPiece(attentionMergeKernel(attention))]),
-    fixedPiece(sampleKernel({ vocab: c.vocab })),
-    fixedPiece(argmaxKernel({ vocab: c.vocab })),
-    fixedPiece(decodeAdvanceKernel()),
+    fixedPiece(KERNELS.attentionSplit(attention)),
+    ...(attention.fuseMerge ? [] : [fixedPiece(KERNELS.attentionMerge(attention))]),
+    fixedPiece(KERNELS.sample({ vocab: c.vocab })),
+    fixedPiece(KERNELS.argmax({ vocab: c.vocab })),
+    fixedPiece(KERNELS.advance()),
   ];
 }
 
@@ -130,8 +127,8 @@ function fusedPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
   const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
   return [
     ...sharedPieces(c, true),
-    fixedPiece(rmsnormKernel({ dim: c.hidden, eps: c.eps })),
-    fixedPiece(rmsnormKernel({ dim: c.hidden, eps: c.eps, fusedResidual: true })),
+    fixedPiece(KERNELS.rmsnorm({ dim: c.hidden, eps: c.eps })),
+    fixedPiece(KERNELS.rmsnorm({ dim: c.hidden, eps: c.eps, fusedResidual: true })),
     matmulPiece({
       dtype: c.dtype,
       m,
@@ -163,9 +160,9 @@ function eagerPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
   });
   return [
     ...sharedPieces(c, false),
-    fixedPiece(rmsnormKernel({ dim: c.hidden, eps: c.eps })),
-    fixedPiece(elementwiseKernel("add")),
-    fixedPiece(elementwiseKernel("silu_mul_halves")),
+    fixedPiece(KERNELS.rmsnorm({ dim: c.hidden, eps: c.eps })),
+    fixedPiece(KERNELS.elementwise("add")),
+    fixedPiece(KERNELS.elementwise("silu_mul_halves")),
     untuned(matmulPiece({
       dtype: c.dtype,
       m,

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { fixedPiece } from "./kernel_piece.ts";
- * import { elementwiseKernel } from "./kernels/elementwise.ts";
+ * import { elementwiseKernel } from "../kernels/elementwise.ts";
  * const p = fixedPiece(elementwiseKernel("add"));
  * console.assert(p.candidates.length === 1);
  * ```
@@ -14,11 +14,11 @@
  * @module
  */
 import type { Dispatch, KernelRuntime } from "./kernel_runtime.ts";
-import type { KernelSource, WeightDType } from "./kernels/kernel_source.ts";
-import { gemvGrid, gemvKernel, type GemvStrategy, type MatmulEpilogue } from "./kernels/gemv.ts";
-import { DEFAULT_GEMM_TILE, gemmGrid, gemmKernel, type GemmTile } from "./kernels/gemm.ts";
-import { gemvScaleGroup } from "./kernels/gemv_chunk.ts";
-import { hostWeightFromF32, packWeight } from "./host_weight.ts";
+import type { KernelSource, WeightDType } from "../kernels/kernel_source.ts";
+import { gemvGrid, gemvKernel, type GemvStrategy, type MatmulEpilogue } from "../kernels/gemv.ts";
+import { DEFAULT_GEMM_TILE, gemmGrid, gemmKernel, type GemmTile } from "../kernels/gemm.ts";
+import { gemvScaleGroup } from "../kernels/gemv_chunk.ts";
+import { hostWeightFromF32, packWeight } from "../kernels/host_weight.ts";
 
 /** Tuning parameters of one candidate (JSON-serialisable). */
 export type TuningConfig = Readonly<Record<string, number>>;
@@ -161,7 +161,22 @@ export const GEMM_CANDIDATES: readonly TuningConfig[] = [
  */
 export const GEMV_MAX_ROWS = 16;
 
-/** A tunable matmul piece (GEMV for m ≤ {@link GEMV_MAX_ROWS}, GEMM otherwise). */
+/**
+ * The operation name of a matmul (its identity in a kernel set, with the bucket `m` beside it):
+ * `gemv` or `gemm` by `m`, then dtype, n, k, epilogue kind and `.bias` when it has one, e.g.
+ * `gemv.q8_0.n192.k64.split3.bias`. Computed without generating WGSL.
+ */
+export function matmulOpName(options: MatmulPieceOptions): string {
+  const family = options.m <= GEMV_MAX_ROWS ? "gemv" : "gemm";
+  const epilogue = options.epilogue?.kind ?? "store";
+  return `${family}.${options.dtype}.n${options.n}.k${options.k}.${epilogue}` +
+    (options.bias ? ".bias" : "");
+}
+
+/**
+ * A tunable matmul piece (GEMV for m ≤ {@link GEMV_MAX_ROWS}, GEMM otherwise), named by
+ * {@link matmulOpName}.
+ */
 export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
   const gemv = options.m <= GEMV_MAX_ROWS;
   const candidates = gemv ? GEMV_CANDIDATES : GEMM_CANDIDATES;
@@ -170,7 +185,7 @@ export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
       ? gemvKernel({ ...options, ...gemvTuning(t) })
       : gemmKernel({ ...options, tile: t as unknown as GemmTile });
   return {
-    name: `${generate(candidates[0]).name.split(".").slice(0, 5).join(".")}.m${options.m}`,
+    name: matmulOpName(options),
     candidates,
     generate,
     ...(gemv && { refine: (t: TuningConfig) => gemvRefinements(options.dtype, options.k, t) }),

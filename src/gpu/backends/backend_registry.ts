@@ -14,10 +14,10 @@
  *
  * @module
  */
-import type { Backend } from "./backend.ts";
-import { createCpuBackend } from "./backends/cpu_backend.ts";
-import { createWebGpuBackend } from "./backends/webgpu_backend.ts";
-import type { KernelRuntime } from "./kernel_runtime.ts";
+import type { Backend } from "../ops/backend.ts";
+import { createCpuBackend } from "./cpu_backend.ts";
+import { createWebGpuBackend } from "./webgpu_backend.ts";
+import type { KernelRuntime } from "../compile/kernel_runtime.ts";
 
 /** What a backend factory receives. */
 export interface BackendContext {

@@ -20,8 +20,8 @@
  * @module
  */
 import type { DecodePlan } from "./decode_plan.ts";
-import type { HostWeight } from "./host_weight.ts";
-import type { RopeMode } from "./kernels/rope.ts";
+import type { HostWeight } from "../kernels/host_weight.ts";
+import type { RopeMode } from "../kernels/rope.ts";
 import type { PagedBatch, PagedKvCache } from "./paged_kv_cache.ts";
 import type { SamplingInputs } from "./sampling_inputs.ts";
 import type { Tensor } from "./tensor.ts";

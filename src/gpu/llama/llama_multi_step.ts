@@ -19,8 +19,8 @@
  * decoder.release();
  * ```
  */
-import type { CapturingBackend } from "./backend.ts";
-import type { DecodePlan } from "./decode_plan.ts";
+import type { CapturingBackend } from "../ops/backend.ts";
+import type { DecodePlan } from "../ops/decode_plan.ts";
 import type { KvCachePool } from "./llama_batch_runner.ts";
 import {
   createLlamaDecodeStep,

@@ -15,7 +15,7 @@
  *
  * @example
  * ```ts
- * import { createCpuBackend } from "./backends/cpu_backend.ts";
+ * import { createCpuBackend } from "../backends/cpu_backend.ts";
  * import { createKvCachePool, createLlamaBatchRunner } from "./llama_batch_runner.ts";
  * import { randomLlamaWeights } from "./llama_random_weights.ts";
  * const backend = createCpuBackend();
@@ -33,10 +33,10 @@
  *
  * @module
  */
-import type { Backend, Tensor } from "./backend.ts";
+import type { Backend, Tensor } from "../ops/backend.ts";
 import type { LlamaModel } from "./llama_decode_step.ts";
-import type { LlamaKernelConfig } from "./model_kernel_set.ts";
-import { createPagedKvCache, type PagedBatch, type PagedKvCache } from "./paged_kv_cache.ts";
+import type { LlamaKernelConfig } from "../compile/model_kernel_set.ts";
+import { createPagedKvCache, type PagedBatch, type PagedKvCache } from "../ops/paged_kv_cache.ts";
 
 /** The per-layer paged KV caches of one model, owned by whoever allocates blocks. */
 export interface KvCachePool {

@@ -13,17 +13,17 @@
  *
  * @module
  */
-import type { KernelRuntime } from "./kernel_runtime.ts";
-import { type DecodePlan, PlanRecorder } from "./decode_plan.ts";
-import { dequantizeWeight, type HostWeight, packWeight } from "./host_weight.ts";
-import type { WeightDType } from "./kernels/kernel_source.ts";
-import { embeddingGrid, embeddingKernel } from "./kernels/embedding.ts";
-import { rmsnormKernel, rowGrid } from "./kernels/rmsnorm.ts";
-import { gemvGrid, gemvKernel } from "./kernels/gemv.ts";
-import { argmaxKernel } from "./kernels/argmax.ts";
-import { decodeAdvanceKernel } from "./kernels/decode_advance.ts";
-import { embeddingRef, matmulRef, rmsnormRef } from "./reference/dense.ts";
-import { argmaxRef } from "./reference/sampling.ts";
+import type { KernelRuntime } from "../compile/kernel_runtime.ts";
+import { type DecodePlan, PlanRecorder } from "../ops/decode_plan.ts";
+import { dequantizeWeight, type HostWeight, packWeight } from "../kernels/host_weight.ts";
+import type { WeightDType } from "../kernels/kernel_source.ts";
+import { embeddingGrid, embeddingKernel } from "../kernels/embedding.ts";
+import { rmsnormKernel, rowGrid } from "../kernels/rmsnorm.ts";
+import { gemvGrid, gemvKernel } from "../kernels/gemv.ts";
+import { argmaxKernel } from "../kernels/argmax.ts";
+import { decodeAdvanceKernel } from "../kernels/decode_advance.ts";
+import { embeddingRef, matmulRef, rmsnormRef } from "../reference/dense.ts";
+import { argmaxRef } from "../reference/sampling.ts";
 
 /** A toy decoder with its plan and an unrecorded step for comparison. */
 export interface ToyDecoder {

@@ -11,9 +11,9 @@
  *
  * @module
  */
-import { GpuError } from "./gpu_error.ts";
-import type { GpuContext } from "./gpu_context.ts";
-import type { KernelSource } from "./kernels/kernel_source.ts";
+import { GpuError } from "../device/gpu_error.ts";
+import type { GpuContext } from "../device/gpu_context.ts";
+import type { KernelSource } from "../kernels/kernel_source.ts";
 
 /** One recorded or immediate dispatch. */
 export interface Dispatch {

@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { createCpuBackend } from "./backends/cpu_backend.ts";
+ * import { createCpuBackend } from "../backends/cpu_backend.ts";
  * import { randomLlamaWeights } from "./llama_random_weights.ts";
  * const config = { hidden: 32, intermediate: 64, heads: 2, kvHeads: 1, headDim: 16, vocab: 40,
  *   dtype: "q8_0", blockSize: 4, maxBlocks: 2, ropeTheta: 1e4, ropeMode: "neox", eps: 1e-5 } as const;
@@ -21,10 +21,10 @@
  *
  * @module
  */
-import type { Backend } from "./backend.ts";
-import { hostWeightFromF32 } from "./host_weight.ts";
+import type { Backend } from "../ops/backend.ts";
+import { hostWeightFromF32 } from "../kernels/host_weight.ts";
 import type { LlamaLayerWeights, LlamaWeights } from "./llama_decode_step.ts";
-import type { LlamaKernelConfig } from "./model_kernel_set.ts";
+import type { LlamaKernelConfig } from "../compile/model_kernel_set.ts";
 
 /** Options of {@link randomLlamaWeights}. */
 export interface RandomLlamaWeightsOptions {

@@ -13,7 +13,7 @@
  * @module
  */
 import { dequantize, quantizeQ4_0, quantizeQ8_0, repackBlocks, toF16 } from "./quant.ts";
-import type { WeightDType } from "./kernels/kernel_source.ts";
+import type { WeightDType } from "./kernel_source.ts";
 
 /** A weight matrix `[rows, cols]` (row-major, cols innermost) in its storage format. */
 export interface HostWeight {

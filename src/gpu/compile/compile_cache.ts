@@ -1,8 +1,8 @@
 /**
  * The kernel compile cache, modelled on vLLM's `CompilerManager`.
  *
- * Artefacts are keyed by (token-count bucket, piece index, backend name) and stamped with the
- * device fingerprint. WebGPU pipelines cannot be serialised, so an artefact is the generated
+ * Artefacts are keyed by (token-count bucket, operation, backend name) — the kernel's one
+ * identity, see `kernel_set.ts` — and stamped with the device fingerprint. WebGPU pipelines cannot be serialised, so an artefact is the generated
  * WGSL (content-hashed) plus the autotuned parameters; a warm start re-creates pipelines from
  * it without generating or tuning again. The cache lives in `<root>/<hash of factors>/`
  * (`kernel_cache.json` with a checksum, and `cache_key_factors.json` for debugging). The cache
@@ -12,14 +12,14 @@
  * @example
  * ```ts ignore
  * const cache = await KernelCompileCache.open(runtime, { storage, root, factors });
- * const compiled = await cache.warmUp(items, { onProgress: (p) => console.log(p.done, p.total) });
+ * const set = await cache.warmUp(items, { onProgress: (p) => console.log(p.done, p.total) });
  * await cache.save();
  * console.log(cache.counters);
  * ```
  *
  * @module
  */
-import { fnv1aHex, sha256Hex, stableStringify } from "./content_hash.ts";
+import { fnv1aHex, sha256Hex, stableStringify } from "../device/content_hash.ts";
 import {
   type CacheKeyFactors,
   hashCacheKeyFactors,
@@ -28,19 +28,17 @@ import {
 import { joinPath, type KernelCacheStorage } from "./kernel_cache_storage.ts";
 import type { KernelRuntime } from "./kernel_runtime.ts";
 import type { KernelPiece, TuningConfig } from "./kernel_piece.ts";
-import type { KernelSource } from "./kernels/kernel_source.ts";
+import type { KernelSource } from "../kernels/kernel_source.ts";
 import { autotune, type AutotuneOptions } from "./autotuner.ts";
-import { GpuError } from "./gpu_error.ts";
+import { GpuError } from "../device/gpu_error.ts";
+import {
+  type CompileCacheKey,
+  CompiledKernelSet,
+  type CompiledPiece,
+  kernelKey,
+} from "./kernel_set.ts";
 
-/** The cache key of vLLM's CompilerManager: (shape bucket, graph piece, backend). */
-export interface CompileCacheKey {
-  /** Token-count bucket. */
-  readonly bucket: number;
-  /** Index of the piece in the model's kernel set. */
-  readonly piece: number;
-  /** Backend name. */
-  readonly backend: string;
-}
+export type { CompileCacheKey, CompiledPiece } from "./kernel_set.ts";
 
 /** Options of {@link KernelCompileCache.open}. */
 export interface CompileCacheOptions {
@@ -56,20 +54,6 @@ export interface CompileCacheOptions {
   readonly tune?: boolean;
   /** Options for the autotuner. */
   readonly autotune?: AutotuneOptions;
-}
-
-/** A compiled piece. */
-export interface CompiledPiece {
-  /** The key it was compiled under. */
-  readonly key: CompileCacheKey;
-  /** The WGSL it was compiled from. */
-  readonly source: KernelSource;
-  /** Chosen tuning parameters. */
-  readonly tuning: TuningConfig;
-  /** The pipeline. */
-  readonly pipeline: GPUComputePipeline;
-  /** `true` when source and tuning came from the persistent cache. */
-  readonly fromCache: boolean;
 }
 
 /** Counters, as vLLM reports them. */
@@ -233,7 +217,8 @@ export class KernelCompileCache {
    * Compiles many pieces: cache misses are generated and tuned one at a time (timings must not
    * overlap), then every pipeline is created with `createComputePipelineAsync` in parallel
    * (`concurrency` at a time). Calls `onProgress` per finished piece and the warm-up hooks at
-   * the end.
+   * the end. Returns the compiled, tuned set by (operation, bucket); item keys MUST be distinct
+   * and share one backend (else `RangeError`, before anything is compiled).
    */
   async warmUp(
     items: readonly { key: CompileCacheKey; piece: KernelPiece }[],
@@ -242,7 +227,15 @@ export class KernelCompileCache {
       onProgress?: (p: WarmUpProgress) => void;
       signal?: AbortSignal;
     } = {},
-  ): Promise<CompiledPiece[]> {
+  ): Promise<CompiledKernelSet> {
+    const keys = new Set(items.map((i) => kernelKey(i.key)));
+    const backends = new Set(items.map((i) => i.key.backend));
+    if (keys.size !== items.length || backends.size > 1) {
+      throw new RangeError(
+        `Cannot warm up: ${items.length} pieces but ${keys.size} distinct keys over ` +
+          `${backends.size} backends`,
+      );
+    }
     const resolved: Resolved[] = [];
     for (const item of items) {
       options.signal?.throwIfAborted();
@@ -262,7 +255,7 @@ export class KernelCompileCache {
       Array.from({ length: Math.min(options.concurrency ?? 8, items.length) }, worker),
     );
     for (const hook of this.#hooks) hook({ ...this.counters });
-    return results;
+    return new CompiledKernelSet(results);
   }
 
   async #resolve(key: CompileCacheKey, piece: KernelPiece): Promise<Resolved> {
@@ -284,7 +277,7 @@ export class KernelCompileCache {
       this.counters.tunings++;
     }
     const source = piece.generate(tuning);
-    this.#entries.set(keyString(key), {
+    this.#entries.set(kernelKey(key), {
       name: piece.name,
       code: source.code,
       codeHash: source.hash,
@@ -311,8 +304,8 @@ export class KernelCompileCache {
       if (!resolved.fromCache || !(error instanceof GpuError && error.kind === "compile")) {
         throw error;
       }
-      this.invalidations.push(`entry ${keyString(key)} failed to compile: ${error.message}`);
-      this.#entries.delete(keyString(key));
+      this.invalidations.push(`entry ${kernelKey(key)} failed to compile: ${error.message}`);
+      this.#entries.delete(kernelKey(key));
       const fresh = await this.#generate(key, piece);
       this.counters.compiles++;
       return { key, ...fresh, pipeline: await this.#runtime.pipeline(fresh.source) };
@@ -322,7 +315,7 @@ export class KernelCompileCache {
   }
 
   #validEntry(key: CompileCacheKey, piece: KernelPiece): CacheEntry | undefined {
-    const k = keyString(key);
+    const k = kernelKey(key);
     const entry = this.#entries.get(k);
     if (!entry) return undefined;
     const problem = entry.name !== piece.name
@@ -352,10 +345,6 @@ interface Resolved {
   source: KernelSource;
   tuning: TuningConfig;
   fromCache: boolean;
-}
-
-function keyString(key: CompileCacheKey): string {
-  return `${key.bucket}:${key.piece}:${key.backend}`;
 }
 
 function entryToSource(entry: CacheEntry): KernelSource {
