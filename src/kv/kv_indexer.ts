@@ -6,9 +6,10 @@
  * to a cached block when the whole prefix up to it is equal.
  *
  * Holders are a bitmask of worker slots (32 per word) kept in one flat typed array, and
- * an integer hash table maps each 64-bit block hash to its row: an overlap query is a few
- * integer compares and an AND per block, with no allocation per block. Event ids are checked per worker: a jump means events were
- * missed, the worker's view is marked stale and events are buffered until a snapshot
+ * an integer hash table maps each 64-bit block hash to its row. The table's slot also keeps
+ * the row's first mask word (the whole mask up to 32 workers), so an overlap query reads one
+ * cache line per block: a few integer compares and an AND, with no allocation per block.
+ * Event ids are checked per worker: a jump means events were missed, the worker's view is marked stale and events are buffered until a snapshot
  * (see {@linkcode KvIndexer.applySnapshot}) replaces it.
  *
  * @module
@@ -202,14 +203,15 @@ export class KvIndexer {
     out.clear();
     if (count === 0) return out;
     const table = this.#table;
-    const first = table.get(keys[0], keys[1]);
-    if (first === -1) return out;
-    const masks = this.#masks;
     if (this.#words === 1) {
-      let acc = masks[first] | 0;
+      // One mask word: it is the slot's tag, read in the same cache line as the key.
+      const slots = table.slots;
+      const first = table.find(keys[0], keys[1]);
+      if (first < 0) return out;
+      let acc = slots[(first << 2) + 3] | 0;
       for (let i = 1; i < count; i++) {
-        const row = table.get(keys[2 * i], keys[2 * i + 1]);
-        const kept = row === -1 ? 0 : acc & masks[row];
+        const at = table.find(keys[2 * i], keys[2 * i + 1]);
+        const kept = at < 0 ? 0 : acc & slots[(at << 2) + 3];
         if (kept !== acc) {
           this.#record(out, 0, acc & ~kept, i);
           if (kept === 0) return out;
@@ -219,6 +221,9 @@ export class KvIndexer {
       this.#record(out, 0, acc, count);
       return out;
     }
+    const first = table.get(keys[0], keys[1]);
+    if (first === -1) return out;
+    const masks = this.#masks;
     const words = this.#words;
     const acc = masks.slice(first * words, first * words + words);
     for (let i = 1; i < count; i++) {
@@ -269,6 +274,7 @@ export class KvIndexer {
     this.#words = words;
   }
 
+  /** A free row for key `(hi, lo)` (the caller maps it in the table). */
   #newRow(hi: number, lo: number): number {
     let row = this.#freeRows.pop();
     if (row === undefined) {
@@ -287,7 +293,6 @@ export class KvIndexer {
     }
     this.#rowHi[row] = hi;
     this.#rowLo[row] = lo;
-    this.#table.set(hi, lo, row);
     return row;
   }
 
@@ -297,9 +302,10 @@ export class KvIndexer {
     if (data.type === "stored") {
       for (const block of data.blocks) this.#storeHex(state, block.block_hash);
     } else if (data.type === "removed") {
+      const table = this.#table;
       for (const hash of data.block_hashes) {
-        const row = this.#table.get(hexWord(hash, 0), hexWord(hash, 8));
-        if (row !== -1) this.#unset(state, row);
+        const i = table.find(hexWord(hash, 0), hexWord(hash, 8));
+        if (i >= 0) this.#unset(state, table.slots[(i << 2) + 2] - 1, i);
       }
     } else {
       this.#clear(state);
@@ -309,25 +315,38 @@ export class KvIndexer {
   #storeHex(state: WorkerState, hash: string): void {
     const hi = hexWord(hash, 0);
     const lo = hexWord(hash, 8);
-    let row = this.#table.get(hi, lo);
-    if (row === -1) row = this.#newRow(hi, lo);
-    const at = row * this.#words + (state.slot >>> 5);
+    const table = this.#table;
+    let i = table.find(hi, lo);
+    let row: number;
+    if (i < 0) {
+      row = this.#newRow(hi, lo);
+      i = table.insert(hi, lo, row, 0, i);
+    } else {
+      row = table.slots[(i << 2) + 2] - 1;
+    }
+    const word = state.slot >>> 5;
+    const at = row * this.#words + word;
     const bit = 1 << (state.slot & 31);
-    if ((this.#masks[at] & bit) !== 0) return;
-    this.#masks[at] |= bit;
+    const masks = this.#masks;
+    if ((masks[at] & bit) !== 0) return;
+    masks[at] |= bit;
+    if (word === 0) table.slots[(i << 2) + 3] = masks[at];
     state.count++;
   }
 
-  /** Clears `state`'s bit in `row`; unmaps the row once nobody holds it. */
-  #unset(state: WorkerState, row: number): void {
+  /** Clears `state`'s bit in `row` (table slot `i`); unmaps the row once nobody holds it. */
+  #unset(state: WorkerState, row: number, i: number): void {
     const words = this.#words;
-    const at = row * words + (state.slot >>> 5);
+    const masks = this.#masks;
+    const word = state.slot >>> 5;
+    const at = row * words + word;
     const bit = 1 << (state.slot & 31);
-    if ((this.#masks[at] & bit) === 0) return;
-    this.#masks[at] &= ~bit;
+    if ((masks[at] & bit) === 0) return;
+    masks[at] &= ~bit;
+    if (word === 0) this.#table.slots[(i << 2) + 3] = masks[at];
     state.count--;
-    for (let w = 0; w < words; w++) if (this.#masks[row * words + w] !== 0) return;
-    this.#table.delete(this.#rowHi[row], this.#rowLo[row]);
+    for (let w = 0; w < words; w++) if (masks[row * words + w] !== 0) return;
+    this.#table.deleteAt(i);
     this.#freeRows.push(row);
   }
 
@@ -339,7 +358,9 @@ export class KvIndexer {
     const bit = 1 << (state.slot & 31);
     // Free rows have all-zero masks, so the bit test skips them.
     for (let row = 0; row < this.#rowCount && state.count > 0; row++) {
-      if ((this.#masks[row * words + word] & bit) !== 0) this.#unset(state, row);
+      if ((this.#masks[row * words + word] & bit) !== 0) {
+        this.#unset(state, row, this.#table.find(this.#rowHi[row], this.#rowLo[row]));
+      }
     }
   }
 }

@@ -30,7 +30,40 @@ test("hash table: random inserts and deletes agree with a Map (backward-shift de
   }
 });
 
+test("hash table: slot tags follow their keys through backward shifts and resizes", () => {
+  const random = rng(7);
+  const table = new HashTable(4);
+  const model = new Map<string, number>(); // key → tag
+  const key = () => [below(random, 2), below(random, 2000)] as const;
+  for (let step = 0; step < 30000; step++) {
+    const [hi, lo] = key();
+    const name = `${hi}:${lo}`;
+    const found = table.find(hi, lo);
+    assert.equal(found >= 0, model.has(name));
+    if (random() < 0.6) {
+      const tag = (step * 2654435761) >>> 0;
+      if (found < 0) {
+        const i = table.insert(hi, lo, step, tag, found);
+        assert.equal(table.find(hi, lo), i);
+      } else {
+        table.slots[(found << 2) + 3] = tag;
+      }
+      model.set(name, tag);
+    } else if (found >= 0) {
+      table.deleteAt(found);
+      model.delete(name);
+    }
+    if (step % 1000 === 0) {
+      for (const [k, tag] of model) {
+        const [h, l] = k.split(":").map(Number);
+        assert.equal(table.slots[(table.find(h, l) << 2) + 3], tag);
+      }
+    }
+  }
+});
+
 test("parseHash splits a 16-hex-digit hash into u32 halves", () => {
   assert.deepEqual(parseHash("ffffffff00000001"), [0xffffffff, 1]);
   assert.deepEqual(parseHash("2d06800538d394c2"), [0x2d068005, 0x38d394c2]);
+  assert.deepEqual(parseHash("ABCDEF0123456789"), [0xabcdef01, 0x23456789]);
 });

@@ -25,11 +25,24 @@ function sorted(map: Map<string, number>): [string, number][] {
   return [...map].sort((a, b) => a[0].localeCompare(b[0]));
 }
 
-for (const seed of [1, 2, 3, 4, 5]) {
-  test(`indexer equals brute force on random streams with gaps and departures (seed ${seed})`, () => {
+/**
+ * Random-stream cases: `workers` live at once (more than 32 exercises multi-word holder
+ * masks; up to 32, the one-word masks kept in the hash table's slots), `lateJoins` more join
+ * halfway (crossing 32 widens every row mid-run), `chains` distinct chains (800 makes the
+ * hash table resize and shift long probe runs).
+ */
+const cases = [
+  ...[1, 2, 3, 4, 5].map((seed) => ({ seed, workers: 36, lateJoins: 0, chains: 12 })),
+  { seed: 6, workers: 12, lateJoins: 0, chains: 12 },
+  { seed: 7, workers: 16, lateJoins: 0, chains: 800 },
+  { seed: 8, workers: 30, lateJoins: 6, chains: 800 },
+  { seed: 9, workers: 28, lateJoins: 8, chains: 12 },
+];
+for (const { seed, workers: liveWorkers, lateJoins, chains } of cases) {
+  test(`indexer equals brute force on random streams with gaps and departures (seed ${seed}, ${liveWorkers}+${lateJoins} workers, ${chains} chains)`, () => {
     const random = rng(seed);
     // Base chains: chain c, block j has hash c*100 + j (prefix structure of requests).
-    const CHAINS = 12;
+    const CHAINS = chains;
     const DEPTH = 10;
     const chain = (c: number, n: number) => Array.from({ length: n }, (_, j) => hex(c * 100 + j));
     const indexer = new KvIndexer();
@@ -39,8 +52,7 @@ for (const seed of [1, 2, 3, 4, 5]) {
       const w: SimWorker = { id: String(nextWorker++), truth: new Set(), nextId: 1 };
       live.set(w.id, w);
     };
-    // More than 32 workers over the run: exercises the multi-word holder masks.
-    for (let i = 0; i < 36; i++) join();
+    for (let i = 0; i < liveWorkers; i++) join();
     const publish = (w: SimWorker, data: KvEventData, drop: boolean) => {
       const event: KvEvent = { event_id: w.nextId++, worker_id: w.id, dp_rank: 0, data };
       if (data.type === "stored") { for (const b of data.blocks) w.truth.add(b.block_hash); }
@@ -84,6 +96,7 @@ for (const seed of [1, 2, 3, 4, 5]) {
     };
     let gaps = 0;
     for (let step = 0; step < 4000; step++) {
+      if (step === 2000) { for (let i = 0; i < lateJoins; i++) join(); }
       const workers = [...live.values()];
       const w = workers[below(random, workers.length)];
       const drop = random() < 0.03;
