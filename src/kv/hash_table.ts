@@ -37,14 +37,15 @@ export function hexWord(hex: string, at: number): number {
  * tag), so a probe touches one cache line; row + 1 = 0 marks an empty slot.
  */
 export class HashTable {
-  #slots: Uint32Array;
+  /** Int32 (not Uint32) so keys compare as small integers on every engine (JSC boxes u32 ≥ 2³¹ as doubles). */
+  #slots: Int32Array;
   #mask: number;
   #size = 0;
 
   constructor(capacity = 1024) {
     let n = 16;
     while (n < capacity * 2) n *= 2;
-    this.#slots = new Uint32Array(n * 4);
+    this.#slots = new Int32Array(n * 4);
     this.#mask = n - 1;
   }
 
@@ -54,10 +55,11 @@ export class HashTable {
   }
 
   /**
-   * The slot storage (slot `i` at `4i`: high, low, row + 1, tag). Valid until the next
-   * insertion (which may resize); callers MUST NOT write words other than the tag.
+   * The slot storage (slot `i` at `4i`: high, low, row + 1, tag, each as int32: read a tag
+   * with `>>> 0` for its u32 value). Valid until the next insertion (which may resize);
+   * callers MUST NOT write words other than the tag.
    */
-  get slots(): Uint32Array {
+  get slots(): Int32Array {
     return this.#slots;
   }
 
@@ -71,12 +73,28 @@ export class HashTable {
    * slot an insertion would use (pass it to {@linkcode insert}).
    */
   find(hi: number, lo: number): number {
+    hi |= 0;
+    lo |= 0;
     const slots = this.#slots;
     const mask = this.#mask;
     for (let i = this.#home(hi, lo);; i = (i + 1) & mask) {
       const at = i << 2;
       if (slots[at + 2] === 0) return -i - 1;
       if (slots[at + 1] === lo && slots[at] === hi) return i;
+    }
+  }
+
+  /** The tag of `(hi, lo)` as int32, or 0 when the key is absent. */
+  tagOf(hi: number, lo: number): number {
+    hi |= 0;
+    lo |= 0;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    const h = Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1);
+    for (let i = ((h >>> 7) | (h << 25)) & mask;; i = (i + 1) & mask) {
+      const at = i << 2;
+      if (slots[at + 2] === 0) return 0;
+      if (slots[at + 1] === lo && slots[at] === hi) return slots[at + 3];
     }
   }
 
@@ -142,7 +160,7 @@ export class HashTable {
   #resize(): void {
     const old = this.#slots;
     const n = (this.#mask + 1) * 2;
-    this.#slots = new Uint32Array(n * 4);
+    this.#slots = new Int32Array(n * 4);
     this.#mask = n - 1;
     this.#size = 0;
     for (let at = 0; at < old.length; at += 4) {

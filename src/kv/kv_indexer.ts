@@ -204,14 +204,12 @@ export class KvIndexer {
     if (count === 0) return out;
     const table = this.#table;
     if (this.#words === 1) {
-      // One mask word: it is the slot's tag, read in the same cache line as the key.
-      const slots = table.slots;
-      const first = table.find(keys[0], keys[1]);
-      if (first < 0) return out;
-      let acc = slots[(first << 2) + 3] | 0;
+      // One mask word: it is the slot's tag, read in the same cache line as the key (a
+      // mapped row always has a holder, so an absent key and an empty mask both read 0).
+      let acc = table.tagOf(keys[0], keys[1]) | 0;
+      if (acc === 0) return out;
       for (let i = 1; i < count; i++) {
-        const at = table.find(keys[2 * i], keys[2 * i + 1]);
-        const kept = at < 0 ? 0 : acc & slots[(at << 2) + 3];
+        const kept = acc & table.tagOf(keys[2 * i], keys[2 * i + 1]);
         if (kept !== acc) {
           this.#record(out, 0, acc & ~kept, i);
           if (kept === 0) return out;

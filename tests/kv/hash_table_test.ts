@@ -56,7 +56,7 @@ test("hash table: slot tags follow their keys through backward shifts and resize
     if (step % 1000 === 0) {
       for (const [k, tag] of model) {
         const [h, l] = k.split(":").map(Number);
-        assert.equal(table.slots[(table.find(h, l) << 2) + 3], tag);
+        assert.equal(table.slots[(table.find(h, l) << 2) + 3] >>> 0, tag);
       }
     }
   }
