@@ -37,7 +37,7 @@ export function hexWord(hex: string, at: number): number {
  * tag), so a probe touches one cache line; row + 1 = 0 marks an empty slot.
  */
 export class HashTable {
-  /** Int32 (not Uint32) so keys compare as small integers on every engine (JSC boxes u32 ≥ 2³¹ as doubles). */
+  /** Int32, not Uint32: JavaScriptCore keeps u32 values ≥ 2³¹ as doubles; int32 compares fast. */
   #slots: Int32Array;
   #mask: number;
   #size = 0;

@@ -9,8 +9,9 @@
  * an integer hash table maps each 64-bit block hash to its row. The table's slot also keeps
  * the row's first mask word (the whole mask up to 32 workers), so an overlap query reads one
  * cache line per block: a few integer compares and an AND, with no allocation per block.
- * Event ids are checked per worker: a jump means events were missed, the worker's view is marked stale and events are buffered until a snapshot
- * (see {@linkcode KvIndexer.applySnapshot}) replaces it.
+ * Event ids are checked per worker: a jump means events were missed, the worker's view is
+ * marked stale and events are buffered until a snapshot (see
+ * {@linkcode KvIndexer.applySnapshot}) replaces it.
  *
  * @module
  */
