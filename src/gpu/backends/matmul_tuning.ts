@@ -19,7 +19,7 @@
  * @module
  */
 import type { KernelCompileCache, WarmUpProgress } from "../compile/compile_cache.ts";
-import type { CompiledKernelSet } from "../compile/kernel_set.ts";
+import type { CompiledKernelSet, QueuedKernel } from "../compile/kernel_set.ts";
 import {
   GEMV_MAX_ROWS,
   gemvTuning,
@@ -31,7 +31,6 @@ import type { KernelSource } from "../kernels/kernel_source.ts";
 import { KERNELS } from "../kernels/memoized_kernels.ts";
 import { gemvGrid } from "../kernels/gemv.ts";
 import { gemmGrid, type GemmTile } from "../kernels/gemm.ts";
-import type { QueuedKernel } from "./webgpu_op_queue.ts";
 import { type LlamaKernelConfig, llamaKernelSet } from "../compile/model_kernel_set.ts";
 
 /** The kernel and grid one matmul op runs. */

@@ -23,15 +23,9 @@
 import { BufferPool } from "../device/buffer_pool.ts";
 import { DecodePlan, encodePlanSteps, type PlanStep } from "../ops/decode_plan.ts";
 import { type KernelRuntime, STORAGE_USAGE } from "../compile/kernel_runtime.ts";
-import type { KernelSource } from "../kernels/kernel_source.ts";
+import type { QueuedKernel } from "../compile/kernel_set.ts";
 
-/**
- * What a dispatch runs: a compiled kernel carrying its pipeline (a `CompiledKernelSet` entry),
- * or a bare source whose pipeline the runtime looks up by WGSL hash.
- */
-export type QueuedKernel =
-  | KernelSource
-  | { readonly source: KernelSource; readonly pipeline: GPUComputePipeline };
+export type { QueuedKernel } from "../compile/kernel_set.ts";
 
 /** A queued or recorded op step, before its bind group exists. */
 type OpStep =

@@ -42,6 +42,14 @@ export interface CompiledPiece {
   readonly fromCache: boolean;
 }
 
+/**
+ * What a dispatch runs: a compiled kernel carrying its own pipeline (a {@link CompiledPiece}
+ * of a set), encoded as is, or a bare source whose pipeline the runtime looks up by WGSL hash.
+ */
+export type QueuedKernel =
+  | KernelSource
+  | { readonly source: KernelSource; readonly pipeline: GPUComputePipeline };
+
 /** The string form of a key: `<bucket>:<op>:<backend>` (the compile cache's entry name). */
 export function kernelKey(key: CompileCacheKey): string {
   return `${key.bucket}:${key.op}:${key.backend}`;
