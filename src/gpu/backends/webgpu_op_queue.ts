@@ -6,7 +6,7 @@
  * are recorded into a {@link DecodePlan} instead; their buffers stay out of the pool until the
  * plan is destroyed, and bind groups are built once. A dispatched kernel is either a warmed
  * kernel set's entry, whose own pipeline is encoded as is (no lookup by WGSL hash), or a bare
- * {@link KernelSource} (backends created without a set), whose pipeline the runtime looks up
+ * `KernelSource` (backends created without a set), whose pipeline the runtime looks up
  * by hash (compiling it once).
  *
  * @example
