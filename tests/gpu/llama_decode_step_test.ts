@@ -23,6 +23,8 @@ import { KernelCompileCache } from "../../src/gpu/compile/compile_cache.ts";
 import { cacheKeyFactors } from "../../src/gpu/compile/cache_key_factors.ts";
 import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
 import {
+  fixedPiece,
+  type KernelPiece,
   matmulOpName,
   matmulPiece,
   type MatmulPieceOptions,
@@ -36,7 +38,9 @@ import { randomLlamaWeights } from "../../src/gpu/llama/llama_random_weights.ts"
 import type { SamplingParams } from "../../src/gpu/reference/sampling.ts";
 import type { TuningConfig } from "../../src/gpu/compile/kernel_piece.ts";
 import { CompiledKernelSet, type CompiledPiece } from "../../src/gpu/compile/kernel_set.ts";
-import { kernelSourcesGenerated } from "../../src/gpu/kernels/kernel_source.ts";
+import { type KernelSource, kernelSourcesGenerated } from "../../src/gpu/kernels/kernel_source.ts";
+import { fnv1aHex } from "../../src/gpu/device/content_hash.ts";
+import type { CacheKeyFactors } from "../../src/gpu/compile/cache_key_factors.ts";
 
 const device = await acquireTestDevice();
 
@@ -138,18 +142,19 @@ async function matmulSet(
   tuned: readonly [MatmulPieceOptions, TuningConfig][],
   pipeline: (source: CompiledPiece["source"]) => Promise<GPUComputePipeline> = () =>
     Promise.resolve({} as GPUComputePipeline),
+  others: readonly { key: CompiledPiece["key"]; piece: KernelPiece }[] = [],
 ): Promise<CompiledKernelSet> {
+  const entry = async (key: CompiledPiece["key"], piece: KernelPiece, tuning: TuningConfig) => {
+    const source = piece.generate(tuning);
+    return { key, source, tuning, pipeline: await pipeline(source), fromCache: false };
+  };
   return new CompiledKernelSet(
-    await Promise.all(tuned.map(async ([o, tuning]) => {
-      const source = matmulPiece(o).generate(tuning);
-      return {
-        key: { bucket: o.m, op: matmulOpName(o), backend: "webgpu" },
-        source,
-        tuning,
-        pipeline: await pipeline(source),
-        fromCache: false,
-      };
-    })),
+    await Promise.all([
+      ...tuned.map(([o, tuning]) =>
+        entry({ bucket: o.m, op: matmulOpName(o), backend: "webgpu" }, matmulPiece(o), tuning)
+      ),
+      ...others.map((i) => entry(i.key, i.piece, i.piece.candidates[0])),
+    ]),
   );
 }
 
@@ -258,7 +263,18 @@ describe("llama decode step: cpu and kernel selection (no device)", () => {
     assert.deepEqual(set.get(matmulOpName(o), 2)?.tuning, {});
     assert.equal(set.get(matmulOpName(o), 4), undefined);
     assert.equal(set.get(matmulOpName({ ...o, n: 64 }), 1), undefined);
-    await assert.rejects(matmulSet([[o, lane], [o, {}]]), /1:gemv.f32.n32.k32.store:webgpu twice/);
+    // Two different kernels under one (operation, bucket): a collision naming both.
+    const [a, b] = [lane, {}].map((t) => matmulPiece(o).generate(t));
+    await assert.rejects(
+      matmulSet([[o, lane], [o, {}]]),
+      (e: Error) =>
+        e instanceof RangeError && e.message.includes("collision at 1:gemv.f32.n32.k32.store") &&
+        e.message.includes(a.hash) && e.message.includes(b.hash),
+    );
+    await assert.rejects(
+      matmulSet([[o, lane], [o, lane]]),
+      /1:gemv.f32.n32.k32.store:webgpu twice/,
+    );
     // The model's kernel set names every piece once per bucket, whatever its dimensions.
     for (const backend of ["webgpu", "webgpu-eager"] as const) {
       const c = { ...config("q8_0"), kvHeads: 4, intermediate: 64 }; // Q and K RoPE coincide
@@ -267,6 +283,57 @@ describe("llama decode step: cpu and kernel selection (no device)", () => {
       assert.equal(new Set(keys).size, keys.length, keys.join(" "));
       assert.ok(items.every((i) => i.key.op === i.piece.name && i.key.backend === backend));
     }
+  });
+});
+
+describe("kernel name collisions", () => {
+  const source = (code: string): KernelSource => ({
+    name: "rmsnorm.d64",
+    code,
+    entryPoint: "main",
+    workgroupSize: [64, 1, 1],
+    hash: fnv1aHex(code),
+    params: { dim: 64 },
+  });
+  const key = (bucket: number) => ({ bucket, op: "rmsnorm.d64", backend: "webgpu" });
+  const compiled = (bucket: number, s: KernelSource): CompiledPiece => ({
+    key: key(bucket),
+    source: s,
+    tuning: {},
+    pipeline: {} as GPUComputePipeline,
+    fromCache: false,
+  });
+  const [one, other] = [source("// one"), source("// other")];
+  const namesBoth = (at: string) => (e: Error) =>
+    e instanceof RangeError && e.message.includes(`collision at ${at}`) &&
+    e.message.includes(one.hash) && e.message.includes(other.hash);
+
+  it("warm-up rejects two different sources under one (operation, bucket), naming both", async () => {
+    const cache = await KernelCompileCache.open({} as KernelRuntime, {
+      storage: memoryCacheStorage(),
+      root: "/unused",
+      factors: {} as CacheKeyFactors,
+      disabled: true,
+    });
+    await assert.rejects(
+      cache.warmUp([
+        { key: key(1), piece: fixedPiece(one) },
+        { key: key(1), piece: fixedPiece(other) },
+      ]),
+      namesBoth("1:rmsnorm.d64:webgpu"),
+    );
+    assert.equal(cache.counters.piecesSeen, 0, "rejected before anything was compiled");
+  });
+
+  it("a kernel set rejects an untuned operation whose buckets hold different sources", () => {
+    assert.throws(
+      () => new CompiledKernelSet([compiled(1, one), compiled(2, other)]),
+      namesBoth("2:rmsnorm.d64:webgpu"),
+    );
+    const set = new CompiledKernelSet([compiled(1, one), compiled(2, one)]);
+    assert.equal(set.fixed("rmsnorm.d64", 2)?.key.bucket, 2, "the bucket's own entry");
+    assert.equal(set.fixed("rmsnorm.d64", 5)?.source, one, "an unwarmed bucket: same kernel");
+    assert.equal(set.fixed("rmsnorm.d32", 1), undefined);
   });
 });
 
@@ -421,7 +488,14 @@ describe("llama decode step on the GPU", { skip: device.skip }, () => {
     const c = config("q8_0"), matmuls = stepMatmuls(c, 1);
     const one: Case = { config: c, sampling: GREEDY.slice(0, 1) };
     const lane = { wg: 16, rows: 2, lane: 1 };
-    const tuning = await matmulSet(matmuls.map((o) => [o, lane]), (s) => rt.pipeline(s));
+    // The model's other (fixed) kernels complete the set: dispatch finds every kernel in it.
+    const fixed = llamaKernelSet(c, { buckets: [1], backend: "webgpu" })
+      .filter((i) => i.piece.candidates.length === 1 && !i.key.op.startsWith("gemv"));
+    const tuning = await matmulSet(
+      matmuls.map((o) => [o, lane]),
+      (s) => rt.pipeline(s),
+      fixed,
+    );
     const b = createWebGpuBackend(rt, { fused: true, kernels: tuning });
     try {
       assert.ok(canCapture(b));
@@ -460,11 +534,35 @@ describe("llama decode step on the GPU", { skip: device.skip }, () => {
         const items = llamaKernelSet(c, { buckets: [2], backend });
         const kernels = await cache.warmUp(items);
         const warmed = rt.pipelinesCreated, generated = kernelSourcesGenerated();
+        const lookups = rt.pipelineLookups;
         const fused = backend === "webgpu";
-        // Two sequences: bucket 2, whose matmuls dispatch looks up in the set.
-        await opAtATime(createWebGpuBackend(rt, { fused, kernels }), { config: c });
-        assert.equal(rt.pipelinesCreated, warmed, "no pipeline was compiled after warm-up");
-        assert.equal(kernelSourcesGenerated(), generated, "no WGSL was generated after warm-up");
+        // Two sequences: bucket 2, whose kernels dispatch looks up in the set, op at a time
+        // and as a captured plan.
+        const b = createWebGpuBackend(rt, { fused, kernels });
+        try {
+          await opAtATime(b, { config: c });
+          await planned(b, { config: c });
+          assert.equal(rt.pipelineLookups, lookups, "no pipeline was looked up by WGSL hash");
+          assert.equal(rt.pipelinesCreated, warmed, "no pipeline was compiled after warm-up");
+          assert.equal(kernelSourcesGenerated(), generated, "no WGSL was generated after warm-up");
+          // A kernel the given set lacks is an error at the op, not a silent compile.
+          const x = b.empty([2, 8]);
+          assert.throws(
+            () => b.softmax(b.empty([2, 8]), x),
+            /Cannot dispatch softmax\.c8 for 2 tokens on webgpu.*has no such operation/,
+          );
+          assert.equal(rt.pipelineLookups, lookups);
+          // Without a set, ops dispatch the memoised sources (looked up by hash).
+          const bare = createWebGpuBackend(rt, { fused });
+          try {
+            await opAtATime(bare, { config: c });
+            assert.ok(rt.pipelineLookups > lookups, "a backend without a set looks pipelines up");
+          } finally {
+            bare.destroy();
+          }
+        } finally {
+          b.destroy();
+        }
       } finally {
         rt.destroy();
       }

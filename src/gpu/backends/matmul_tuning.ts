@@ -4,7 +4,8 @@
  * by {@link matmulOpName}, the bucket being the op's row count `m` — and dispatches the
  * compiled, tuned source on the tuning's grid without generating WGSL. A matmul the set has
  * no kernel for (no set, or a row count outside the warmed buckets) runs the default
- * GEMV/GEMM, generated once per shape by the shared memoised generators. Selection is pure
+ * GEMV/GEMM, generated once per shape by the shared memoised generators (and its pipeline
+ * looked up by WGSL hash: the one matmul path that does). Selection is pure
  * (no device), so it is testable anywhere.
  *
  * An engine warms up, then creates the backend on the same runtime (so pipelines are reused):
@@ -18,7 +19,7 @@
  * @module
  */
 import type { KernelCompileCache, WarmUpProgress } from "../compile/compile_cache.ts";
-import type { CompiledKernelSet } from "../compile/kernel_set.ts";
+import type { CompiledKernelSet, QueuedKernel } from "../compile/kernel_set.ts";
 import {
   GEMV_MAX_ROWS,
   gemvTuning,
@@ -40,6 +41,11 @@ export interface MatmulChoice {
   readonly grid: [number, number, number];
   /** The set's tuning, or `undefined` for the default kernel. */
   readonly tuning: TuningConfig | undefined;
+  /**
+   * What dispatch runs: the set's compiled entry (its own pipeline, no lookup by WGSL hash),
+   * or the default `source` (its pipeline looked up by hash, compiled once).
+   */
+  readonly kernel: QueuedKernel;
 }
 
 /**
@@ -54,17 +60,11 @@ export function selectMatmul(
   const epilogue = options.epilogue ?? { kind: "store" };
   const compiled = kernels?.get(matmulOpName(options), m);
   if (!compiled) {
-    return m <= GEMV_MAX_ROWS
-      ? {
-        source: KERNELS.gemv({ dtype, n, k, epilogue, bias }),
-        grid: gemvGrid({ n, m }),
-        tuning: undefined,
-      }
-      : {
-        source: KERNELS.gemm({ dtype, n, k, epilogue, bias }),
-        grid: gemmGrid({ n, m }),
-        tuning: undefined,
-      };
+    const source = m <= GEMV_MAX_ROWS
+      ? KERNELS.gemv({ dtype, n, k, epilogue, bias })
+      : KERNELS.gemm({ dtype, n, k, epilogue, bias });
+    const grid = m <= GEMV_MAX_ROWS ? gemvGrid({ n, m }) : gemmGrid({ n, m });
+    return { source, grid, tuning: undefined, kernel: source };
   }
   const tuning = compiled.tuning;
   return {
@@ -73,6 +73,7 @@ export function selectMatmul(
       ? gemvGrid({ n, m, ...gemvTuning(tuning) })
       : gemmGrid({ n, m, tile: tuning as unknown as GemmTile }),
     tuning,
+    kernel: compiled,
   };
 }
 

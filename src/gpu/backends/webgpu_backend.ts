@@ -2,11 +2,14 @@
  * The WebGPU backends. `webgpu-eager` runs one unfused kernel per op (separate add and
  * RMSNorm, matmul then SiLU·up) with default tuning; `webgpu` uses the fused kernels
  * (residual+norm, gate+up+SiLU epilogue). Given the {@link CompiledKernelSet} of a warm-up
- * (`warmUpKernelSet`), each matmul dispatches the set's compiled, tuned kernel for its
- * (operation, bucket), looked up without generating WGSL; matmuls the set lacks use the
- * default kernels. Every other kernel comes from the shared memoised generators
- * (`kernels/memoized_kernels.ts`) the set was built with, so after a warm-up no op generates
- * WGSL or compiles a pipeline. Ops are queued and encoded into one
+ * (`warmUpKernelSet`), every op dispatches the set's compiled entry for its (operation,
+ * bucket) — the entry's own pipeline, with no lookup by WGSL hash; matmuls of a row count the
+ * set lacks use the default kernels, and any other kernel the set lacks is a `RangeError`
+ * (never a silent compile). The operation is the kernel's name, obtained from the shared
+ * memoised generators (`kernels/memoized_kernels.ts`) the set was built with, so after a
+ * warm-up no op generates WGSL, looks a pipeline up by hash, or compiles one. Without a set
+ * (tests, eager use without warm-up) ops dispatch the memoised sources and the runtime
+ * compiles each distinct WGSL once. Ops are queued and encoded into one
  * submit at the next `read`; uniforms and temporaries of queued ops come from a
  * {@link BufferPool} and return to it after the submit completes, so a steady stream of ops
  * creates no new buffers. The fast path for decode is a {@link DecodePlan}: both backends are
@@ -36,8 +39,8 @@ import { embeddingGrid } from "../kernels/embedding.ts";
 import type { BufferPool } from "../device/buffer_pool.ts";
 import { createWebGpuDecodeOps } from "./webgpu_decode_ops.ts";
 import { type MatmulChoice, selectMatmul } from "./matmul_tuning.ts";
-import type { CompiledKernelSet } from "../compile/kernel_set.ts";
-import { WebGpuOpQueue } from "./webgpu_op_queue.ts";
+import { assertSameKernel, type CompiledKernelSet } from "../compile/kernel_set.ts";
+import { type QueuedKernel, WebGpuOpQueue } from "./webgpu_op_queue.ts";
 
 interface GpuTensor extends Tensor {
   buffer: GPUBuffer;
@@ -57,8 +60,9 @@ export interface WebGpuBackendOptions {
   readonly pool?: BufferPool;
   /**
    * The warmed kernel set of this backend kind (`llamaKernelSet` for `webgpu` or
-   * `webgpu-eager`), whose matmul kernels dispatch looks up by (operation, bucket). Default:
-   * none (every matmul runs its default kernel).
+   * `webgpu-eager`), whose kernels dispatch looks up by (operation, bucket); a non-matmul
+   * kernel it lacks throws `RangeError` at the op. Default: none (every op runs its memoised
+   * default kernel, compiled on first use).
    */
   readonly kernels?: CompiledKernelSet;
 }
@@ -81,11 +85,26 @@ export function createWebGpuBackend(
     return b;
   };
   const uni = (values: number[]) => queue.uniform(values);
+  const set = options.kernels;
+  // The set's entry for (op, bucket); the bare source only without a set.
+  const kernelFor = (source: KernelSource, bucket: number): QueuedKernel => {
+    if (!set) return source;
+    const entry = set.fixed(source.name, bucket);
+    if (!entry) {
+      throw new RangeError(
+        `Cannot dispatch ${source.name} for ${bucket} tokens on ${name}: the warmed kernel set ` +
+          `(${set.size} kernels) has no such operation; warm it up with the model's kernel set`,
+      );
+    }
+    if (entry.source !== source) assertSameKernel(entry.key, entry.source, source);
+    return entry;
+  };
   const dispatch = (
     source: KernelSource,
+    bucket: number,
     bindings: Record<number, GPUBuffer>,
     grid: [number, number, number],
-  ) => queue.dispatch(source, bindings, grid);
+  ) => queue.dispatch(kernelFor(source, bucket), bindings, grid);
   const matmulStep = (
     out: GPUBuffer,
     x: GpuTensor,
@@ -106,7 +125,7 @@ export function createWebGpuBackend(
     if (w.scales) bindings[3] = w.scales;
     if (extra.bias) bindings[5] = extra.bias;
     if (extra.outs) [bindings[6], bindings[7]] = extra.outs;
-    dispatch(choice.source, bindings, choice.grid);
+    queue.dispatch(choice.kernel, bindings, choice.grid);
   };
   const elementwise = (
     op: "add" | "silu_mul_halves",
@@ -114,10 +133,12 @@ export function createWebGpuBackend(
     a: GPUBuffer,
     b: GPUBuffer,
     n: number,
+    bucket: number,
     half = 0,
   ) =>
     dispatch(
       KERNELS.elementwise(op),
+      bucket,
       { 0: uni([n, half]), 1: a, 2: b, 3: out },
       elementwiseGrid(n),
     );
@@ -193,11 +214,17 @@ export function createWebGpuBackend(
         4: g(out).buffer,
       };
       if (t.scales) bindings[3] = t.scales;
-      dispatch(KERNELS.embedding({ dtype: t.dtype!, dim }), bindings, embeddingGrid(dim, tokens));
+      dispatch(
+        KERNELS.embedding({ dtype: t.dtype!, dim }),
+        tokens,
+        bindings,
+        embeddingGrid(dim, tokens),
+      );
     },
     softmax(out, x) {
       dispatch(
         KERNELS.softmax({ cols: x.shape.at(-1)! }),
+        rows(x),
         { 0: uni([rows(x)]), 1: g(x).buffer, 2: g(out).buffer },
         rowGrid(rows(x)),
       );
@@ -209,12 +236,13 @@ export function createWebGpuBackend(
       }
       const both = queue.temp(rows(x) * 2 * n * 4);
       matmulStep(both, g(x), g(gateUp), 2 * n, { kind: "store" });
-      elementwise("silu_mul_halves", g(out).buffer, both, both, rows(x) * n, n);
+      elementwise("silu_mul_halves", g(out).buffer, both, both, rows(x) * n, rows(x), n);
     },
     rmsnorm(out, x, weight, eps) {
       const dim = weight.shape.at(-1)!;
       dispatch(
         KERNELS.rmsnorm({ dim, eps }),
+        rows(x),
         { 0: uni([rows(x)]), 1: g(x).buffer, 2: g(weight).buffer, 3: g(out).buffer },
         rowGrid(rows(x)),
       );
@@ -224,6 +252,7 @@ export function createWebGpuBackend(
       if (options.fused) {
         dispatch(
           KERNELS.rmsnorm({ dim, eps, fusedResidual: true }),
+          r,
           {
             0: uni([r]),
             1: g(x).buffer,
@@ -239,7 +268,7 @@ export function createWebGpuBackend(
       // through two bindings), copy it back, then normalise. Captured plans replay the copy
       // between compute passes, so eager stays one kernel (or copy) per op there too.
       const sum = queue.temp(r * dim * 4);
-      elementwise("add", sum, g(residual).buffer, g(x).buffer, r * dim);
+      elementwise("add", sum, g(residual).buffer, g(x).buffer, r * dim, r);
       queue.copy(sum, g(residual).buffer, r * dim * 4);
       backend.rmsnorm(out, residual, weight, eps);
     },
@@ -247,6 +276,7 @@ export function createWebGpuBackend(
       const tokens = positions.shape[0];
       dispatch(
         KERNELS.rope(o),
+        tokens,
         { 0: uni([tokens]), 1: g(x).buffer, 2: g(positions).buffer },
         ropeGrid(tokens, o.heads, o.headDim),
       );
@@ -258,11 +288,13 @@ export function createWebGpuBackend(
         g(a).buffer,
         g(b).buffer,
         out.shape.reduce((p, q) => p * q, 1),
+        rows(out),
       );
     },
     argmax(out, logits) {
       dispatch(
         KERNELS.argmax({ vocab: logits.shape.at(-1)! }),
+        rows(logits),
         { 0: uni([rows(logits)]), 1: g(logits).buffer, 2: g(out).buffer },
         rowGrid(rows(logits)),
       );

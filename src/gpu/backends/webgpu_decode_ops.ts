@@ -31,9 +31,15 @@ import { samplingRows } from "../ops/sampling_inputs.ts";
 
 /** What the ops need from their backend. */
 export interface OpQueue {
-  /** Queues a dispatch (encoded at the next flush), or records it while a plan is captured. */
+  /**
+   * Queues a dispatch of the kernel `source` names for a step of `bucket` tokens (encoded at
+   * the next flush), or records it while a plan is captured. With a warmed kernel set the
+   * backend dispatches the set's compiled kernel for (source.name, bucket) — and throws a
+   * `RangeError` when the set lacks it; without one, `source` itself.
+   */
   dispatch(
     source: KernelSource,
+    bucket: number,
     bindings: Record<number, GPUBuffer>,
     grid: [number, number, number],
   ): void;
@@ -65,6 +71,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
       const { kvHeads, headDim, blockSize } = cache;
       queue.dispatch(
         KERNELS.kvAppend({ kvHeads, headDim, paged: { blockSize, maxBlocks } }),
+        tokens,
         {
           0: queue.uniform([tokens]),
           1: b(k),
@@ -101,7 +108,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
       const splits = attentionSplits(geometry);
       const ml = queue.temp(tokens * heads * splits * 2 * 4);
       if (fuse) {
-        queue.dispatch(KERNELS.attentionSplit(geometry), { ...inputs, 7: b(out), 8: ml }, [
+        queue.dispatch(KERNELS.attentionSplit(geometry), tokens, { ...inputs, 7: b(out), 8: ml }, [
           heads,
           1,
           tokens,
@@ -109,13 +116,14 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
         return;
       }
       const partial = queue.temp(tokens * heads * splits * cache.headDim * 4);
-      queue.dispatch(KERNELS.attentionSplit(geometry), { ...inputs, 7: partial, 8: ml }, [
+      queue.dispatch(KERNELS.attentionSplit(geometry), tokens, { ...inputs, 7: partial, 8: ml }, [
         heads,
         splits,
         tokens,
       ]);
       queue.dispatch(
         KERNELS.attentionMerge(geometry),
+        tokens,
         { 0: uniform, 1: partial, 2: ml, 3: b(out) },
         [heads, tokens, 1],
       );
@@ -124,6 +132,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
       const rows = samplingRows(out, logits, sampling);
       queue.dispatch(
         KERNELS.sample({ vocab: logits.shape.at(-1)! }),
+        rows,
         {
           0: queue.uniform([rows]),
           1: b(logits),
@@ -138,6 +147,7 @@ export function createWebGpuDecodeOps(queue: OpQueue, options: { fused: boolean 
       const { tokens } = advanceGeometry(history, inputs);
       queue.dispatch(
         KERNELS.advance(),
+        tokens,
         {
           0: queue.uniform([tokens]),
           1: b(inputs.state),

@@ -4,7 +4,10 @@
  * everything is encoded into one submit at the next `read` (or plan run), after which the
  * buffers return to the pool. Capturing (inside {@link WebGpuOpQueue.capture}): the same ops
  * are recorded into a {@link DecodePlan} instead; their buffers stay out of the pool until the
- * plan is destroyed, pipelines come from the runtime's cache and bind groups are built once.
+ * plan is destroyed, and bind groups are built once. A dispatched kernel is either a warmed
+ * kernel set's entry, whose own pipeline is encoded as is (no lookup by WGSL hash), or a bare
+ * `KernelSource` (backends created without a set), whose pipeline the runtime looks up
+ * by hash (compiling it once).
  *
  * @example
  * ```ts ignore
@@ -20,13 +23,15 @@
 import { BufferPool } from "../device/buffer_pool.ts";
 import { DecodePlan, encodePlanSteps, type PlanStep } from "../ops/decode_plan.ts";
 import { type KernelRuntime, STORAGE_USAGE } from "../compile/kernel_runtime.ts";
-import type { KernelSource } from "../kernels/kernel_source.ts";
+import type { QueuedKernel } from "../compile/kernel_set.ts";
 
-/** A queued or recorded op step, before its pipeline and bind group exist. */
+export type { QueuedKernel } from "../compile/kernel_set.ts";
+
+/** A queued or recorded op step, before its bind group exists. */
 type OpStep =
   | {
     kind: "dispatch";
-    source: KernelSource;
+    kernel: QueuedKernel;
     bindings: Record<number, GPUBuffer>;
     grid: [number, number, number];
   }
@@ -74,13 +79,13 @@ export class WebGpuOpQueue {
     return this.#plans.size;
   }
 
-  /** Queues (or records) a dispatch. */
+  /** Queues (or records) a dispatch of `kernel` (see {@link QueuedKernel}). */
   dispatch(
-    source: KernelSource,
+    kernel: QueuedKernel,
     bindings: Record<number, GPUBuffer>,
     grid: [number, number, number],
   ): void {
-    this.#target().push({ kind: "dispatch", source, bindings, grid });
+    this.#target().push({ kind: "dispatch", kernel, bindings, grid });
   }
 
   /** Queues (or records) a copy of the first `bytes` of `from` into `to`. */
@@ -230,21 +235,30 @@ export class WebGpuOpQueue {
     return buffer;
   }
 
-  /** Pipelines (runtime cache) and bind groups for `steps`. */
+  /**
+   * Pipelines and bind groups for `steps`: a compiled kernel's own pipeline, else the
+   * runtime's (by WGSL hash; awaited only when some step needs it).
+   */
   async #resolve(steps: readonly OpStep[]): Promise<PlanStep[]> {
-    const pipelines = await Promise.all(
-      steps.map((s) => (s.kind === "dispatch" ? this.#runtime.pipeline(s.source) : undefined)),
+    const bare = steps.map((s) =>
+      s.kind === "dispatch" && !("pipeline" in s.kernel)
+        ? this.#runtime.pipeline(s.kernel)
+        : undefined
     );
+    const looked = bare.some((p) => p) ? await Promise.all(bare) : bare;
     return steps.map((s, i): PlanStep => {
       if (s.kind === "copy") return s;
-      const pipeline = pipelines[i]!;
+      const k = s.kernel;
+      const [pipeline, source] = "pipeline" in k
+        ? [k.pipeline, k.source]
+        : [looked[i] as GPUComputePipeline, k];
       return {
         kind: "dispatch",
         dispatch: {
           pipeline,
-          bindGroup: this.#runtime.bindGroup(pipeline, s.bindings, s.source.name),
+          bindGroup: this.#runtime.bindGroup(pipeline, s.bindings, source.name),
           grid: s.grid,
-          label: s.source.name,
+          label: source.name,
         },
       };
     });

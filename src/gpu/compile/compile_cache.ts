@@ -32,6 +32,7 @@ import type { KernelSource } from "../kernels/kernel_source.ts";
 import { autotune, type AutotuneOptions } from "./autotuner.ts";
 import { GpuError } from "../device/gpu_error.ts";
 import {
+  assertSameKernel,
   type CompileCacheKey,
   CompiledKernelSet,
   type CompiledPiece,
@@ -217,8 +218,10 @@ export class KernelCompileCache {
    * Compiles many pieces: cache misses are generated and tuned one at a time (timings must not
    * overlap), then every pipeline is created with `createComputePipelineAsync` in parallel
    * (`concurrency` at a time). Calls `onProgress` per finished piece and the warm-up hooks at
-   * the end. Returns the compiled, tuned set by (operation, bucket); item keys MUST be distinct
-   * and share one backend (else `RangeError`, before anything is compiled).
+   * the end. Returns the compiled, tuned set by (operation, bucket). Items MUST share one
+   * backend; items sharing a key MUST be the same kernel (kept once) — two different kernels
+   * under one (operation, bucket) are a name collision: a `RangeError` naming both, before
+   * anything is compiled.
    */
   async warmUp(
     items: readonly { key: CompileCacheKey; piece: KernelPiece }[],
@@ -228,14 +231,11 @@ export class KernelCompileCache {
       signal?: AbortSignal;
     } = {},
   ): Promise<CompiledKernelSet> {
-    const keys = new Set(items.map((i) => kernelKey(i.key)));
     const backends = new Set(items.map((i) => i.key.backend));
-    if (keys.size !== items.length || backends.size > 1) {
-      throw new RangeError(
-        `Cannot warm up: ${items.length} pieces but ${keys.size} distinct keys over ` +
-          `${backends.size} backends`,
-      );
+    if (backends.size > 1) {
+      throw new RangeError(`Cannot warm up one kernel set over backends ${[...backends]}`);
     }
+    items = distinctItems(items);
     const resolved: Resolved[] = [];
     for (const item of items) {
       options.signal?.throwIfAborted();
@@ -330,6 +330,29 @@ export class KernelCompileCache {
     this.#entries.delete(k);
     return undefined;
   }
+}
+
+/**
+ * `items` with repeated keys kept once; throws (see {@link assertSameKernel}) when a repeated
+ * key's pieces generate different WGSL for their default candidate.
+ */
+function distinctItems(
+  items: readonly { key: CompileCacheKey; piece: KernelPiece }[],
+): { key: CompileCacheKey; piece: KernelPiece }[] {
+  const byKey = new Map<string, { key: CompileCacheKey; piece: KernelPiece }>();
+  for (const item of items) {
+    const k = kernelKey(item.key);
+    const first = byKey.get(k);
+    if (!first) {
+      byKey.set(k, item);
+      continue;
+    }
+    if (first.piece === item.piece) continue;
+    const a = first.piece.generate(first.piece.candidates[0]);
+    const b = item.piece.generate(item.piece.candidates[0]);
+    assertSameKernel(item.key, a, b);
+  }
+  return [...byKey.values()];
 }
 
 /** Whether `tuning` is one of `piece`'s candidates or a refinement of one. */

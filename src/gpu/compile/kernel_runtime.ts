@@ -36,6 +36,7 @@ export class KernelRuntime {
   readonly context: GpuContext;
   #pipelines = new Map<string, Promise<GPUComputePipeline>>();
   #created = 0;
+  #lookups = 0;
   #syncBuffer: GPUBuffer | undefined;
 
   /**
@@ -58,10 +59,19 @@ export class KernelRuntime {
   }
 
   /**
+   * Calls of {@link pipeline} (lookups by WGSL hash). Dispatch of a warmed kernel set's
+   * kernels MUST NOT add to it: each set entry carries its own pipeline.
+   */
+  get pipelineLookups(): number {
+    return this.#lookups;
+  }
+
+  /**
    * The pipeline for `source`, created with `createComputePipelineAsync` once per distinct
    * WGSL. Rejects with a `compile` {@link GpuError} carrying the shader diagnostics.
    */
   pipeline(source: KernelSource): Promise<GPUComputePipeline> {
+    this.#lookups++;
     const cached = this.#pipelines.get(source.hash);
     if (cached) return cached;
     const promise = this.#compile(source);

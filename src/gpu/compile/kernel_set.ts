@@ -42,19 +42,50 @@ export interface CompiledPiece {
   readonly fromCache: boolean;
 }
 
+/**
+ * What a dispatch runs: a compiled kernel carrying its own pipeline (a {@link CompiledPiece}
+ * of a set), encoded as is, or a bare source whose pipeline the runtime looks up by WGSL hash.
+ */
+export type QueuedKernel =
+  | KernelSource
+  | { readonly source: KernelSource; readonly pipeline: GPUComputePipeline };
+
 /** The string form of a key: `<bucket>:<op>:<backend>` (the compile cache's entry name). */
 export function kernelKey(key: CompileCacheKey): string {
   return `${key.bucket}:${key.op}:${key.backend}`;
 }
 
 /**
+ * Throws a `RangeError` naming both kernels when two different WGSL sources claim one
+ * (operation, bucket) key: the second would otherwise be dispatched as the first.
+ */
+export function assertSameKernel(
+  key: CompileCacheKey,
+  a: KernelSource,
+  b: KernelSource,
+): void {
+  if (a === b || a.hash === b.hash) return;
+  throw new RangeError(
+    `Kernel name collision at ${kernelKey(key)}: ${describe(a)} and ${describe(b)} ` +
+      "are different kernels under one (operation, bucket); give them distinct names",
+  );
+}
+
+function describe(s: KernelSource): string {
+  return `${s.name} (wgsl ${s.hash}, params ${JSON.stringify(s.params)})`;
+}
+
+/**
  * The compiled, tuned kernels of a warm-up, by (operation, bucket). All pieces MUST share one
- * backend; two pieces MUST NOT share a key (a `RangeError` names it).
+ * backend; two pieces MUST NOT share a key (a `RangeError` names them). Each entry holds its
+ * own pipeline: dispatch uses it as is, with no lookup by WGSL hash.
  */
 export class CompiledKernelSet {
   /** The pieces in warm-up order. */
   readonly pieces: readonly CompiledPiece[];
   #byKey = new Map<string, CompiledPiece>();
+  /** Untuned (fixed) kernels by operation alone; see {@link fixed}. */
+  #fixed = new Map<string, CompiledPiece>();
 
   /** Indexes `pieces` by key. */
   constructor(pieces: readonly CompiledPiece[]) {
@@ -65,8 +96,17 @@ export class CompiledKernelSet {
     }
     for (const piece of pieces) {
       const k = kernelKey(piece.key);
-      if (this.#byKey.has(k)) throw new RangeError(`Cannot build a kernel set: ${k} twice`);
+      const other = this.#byKey.get(k);
+      if (other) {
+        assertSameKernel(piece.key, other.source, piece.source);
+        throw new RangeError(`Cannot build a kernel set: ${k} twice`);
+      }
       this.#byKey.set(k, piece);
+      if (Object.keys(piece.tuning).length === 0) {
+        const seen = this.#fixed.get(piece.key.op);
+        if (seen) assertSameKernel(piece.key, seen.source, piece.source);
+        else this.#fixed.set(piece.key.op, piece);
+      }
     }
   }
 
@@ -79,5 +119,16 @@ export class CompiledKernelSet {
   get(op: string, bucket: number): CompiledPiece | undefined {
     const backend = this.pieces[0]?.key.backend;
     return backend === undefined ? undefined : this.#byKey.get(kernelKey({ bucket, op, backend }));
+  }
+
+  /**
+   * The untuned kernel of `op` for `bucket`: the entry for (op, bucket), else the op's entry
+   * of another bucket — an untuned kernel's WGSL MUST NOT depend on the bucket (the token count
+   * is a uniform; the constructor rejects an op whose untuned buckets differ), so a token count
+   * the warm-up did not cover runs the same compiled kernel. `undefined` when the warm-up had
+   * no such operation.
+   */
+  fixed(op: string, bucket: number): CompiledPiece | undefined {
+    return this.get(op, bucket) ?? this.#fixed.get(op);
   }
 }

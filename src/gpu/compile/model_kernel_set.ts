@@ -16,6 +16,7 @@
  * @module
  */
 import type { CompileCacheKey } from "./compile_cache.ts";
+import { assertSameKernel } from "./kernel_set.ts";
 import { fixedPiece, type KernelPiece, matmulPiece } from "./kernel_piece.ts";
 import type { WeightDType } from "../kernels/kernel_source.ts";
 import type { RopeMode } from "../kernels/rope.ts";
@@ -57,7 +58,8 @@ export interface LlamaKernelConfig {
 /**
  * Builds the (key, piece) list for every bucket, keyed by (operation = piece name, bucket):
  * pieces of one bucket that are the same operation (e.g. the Q and K RoPE when heads equal KV
- * heads) appear once. Fixed kernels come from the shared memoised generators the backends
+ * heads) appear once, and two different kernels under one name throw a `RangeError` naming
+ * both. Fixed kernels come from the shared memoised generators the backends
  * dispatch through, so a backend running after this warm-up generates no WGSL for them.
  */
 export function llamaKernelSet(
@@ -69,11 +71,21 @@ export function llamaKernelSet(
     const pieces = options.backend === "webgpu"
       ? fusedPieces(config, bucket)
       : eagerPieces(config, bucket);
-    const seen = new Set<string>();
+    const seen = new Map<string, KernelPiece>();
     for (const piece of pieces) {
-      if (seen.has(piece.name)) continue;
-      seen.add(piece.name);
-      items.push({ key: { bucket, op: piece.name, backend: options.backend }, piece });
+      const key = { bucket, op: piece.name, backend: options.backend };
+      const first = seen.get(piece.name);
+      if (first) {
+        // Only fixed pieces repeat; a different kernel under the same name is a collision.
+        assertSameKernel(
+          key,
+          first.generate(first.candidates[0]),
+          piece.generate(piece.candidates[0]),
+        );
+        continue;
+      }
+      seen.set(piece.name, piece);
+      items.push({ key, piece });
     }
   }
   return items;
