@@ -48,14 +48,18 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # Expands "tests/" into its sub-folders (one bun process each); files and other folders pass through.
+# Folders are passed as "./tests/x/": Bun reads a bare "tests/x" as a name filter, so "tests/llama"
+# would also run tests/llamacpp.
 bun_targets() {
   for t in "$@"; do
     t=${t%/}
     if [ "$t" = tests ]; then
       for d in tests/*/; do
         d=${d%/}
-        case $d in tests/fixtures | tests/.tmp) ;; *) ls "$d" | grep -q '_test\.ts$' && echo "$d" ;; esac
+        case $d in tests/fixtures | tests/.tmp) ;; *) ls "$d" | grep -q '_test\.ts$' && echo "./$d/" ;; esac
       done
+    elif [ -d "$t" ]; then
+      echo "./${t#./}/"
     else
       echo "$t"
     fi
