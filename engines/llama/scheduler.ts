@@ -17,6 +17,10 @@
  * computed tokens (the surplus KV lies in blocks its removal frees). Arrivals, cancellations
  * and non-greedy requests take effect at the next window boundary.
  *
+ * This file holds the loop and the public surface; planning is in `step_plan.ts`, the mixed
+ * step in `batch_step.ts`, windows in `multi_step_window.ts`, stop rules in `stop_rules.ts`,
+ * queues, blocks and preemption in `scheduler_state.ts`.
+ *
  * @module
  */
 import { setImmediate } from "node:timers";
@@ -24,17 +28,12 @@ import type { LlamaBatchRunner } from "../../src/gpu/llama/llama_batch_runner.ts
 import type { LlamaMultiStepDecoder } from "../../src/gpu/llama/llama_multi_step.ts";
 import type { BlockManager } from "./block_manager.ts";
 import type { Sequence } from "./sequence.ts";
-import type { TopLogprob } from "../../src/engine/generate_chunk.ts";
+import { type SchedulerLimits, SchedulerState } from "./scheduler_state.ts";
+import { planStep } from "./step_plan.ts";
+import { runBatchStep } from "./batch_step.ts";
+import { pickWindow, runWindow } from "./multi_step_window.ts";
 
-/** Scheduler limits. */
-export interface SchedulerLimits {
-  /** Most sequences in one step. */
-  readonly maxSeqs: number;
-  /** Most tokens in one step. */
-  readonly maxBatchedTokens: number;
-  /** Block-table row length (blocks per sequence at most). */
-  readonly maxBlocks: number;
-}
+export type { SchedulerLimits } from "./scheduler_state.ts";
 
 /** What a scheduler drives. */
 export interface SchedulerModel {
@@ -51,31 +50,21 @@ export class Scheduler {
   readonly #runner: LlamaBatchRunner;
   readonly #multi?: LlamaMultiStepDecoder;
   readonly #afterStep?: (idle: boolean) => void;
-  readonly #blocks: BlockManager;
-  readonly #limits: SchedulerLimits;
-  /** Admitted (running) sequences, in admission order. */
-  #running: Sequence[] = [];
-  /** Waiting sequences, in arrival order. */
-  #waiting: Sequence[] = [];
+  readonly #state: SchedulerState;
   #loop?: Promise<void>;
-  #steps = 0;
-  #windows = 0;
   #maxWindow = Infinity;
   #closed = false;
-  #promptTokens = 0;
-  #cachedTokens = 0;
 
   constructor(model: SchedulerModel, blocks: BlockManager, limits: SchedulerLimits) {
     this.#runner = model.runner;
     this.#multi = model.multiStep;
     this.#afterStep = model.afterStep;
-    this.#blocks = blocks;
-    this.#limits = limits;
+    this.#state = new SchedulerState(blocks, limits);
   }
 
   /** Forward steps run so far (a multi-step window of K counts K). */
   get steps(): number {
-    return this.#steps;
+    return this.#state.steps;
   }
 
   /**
@@ -88,58 +77,52 @@ export class Scheduler {
 
   /** Multi-step windows run so far. */
   get windows(): number {
-    return this.#windows;
+    return this.#state.windows;
   }
 
   /** Sequences admitted or waiting. */
   get active(): number {
-    return this.#running.length + this.#waiting.length;
+    return this.#state.running.length + this.#state.waiting.length;
   }
 
   /** Sequences admitted (being computed). */
   get running(): number {
-    return this.#running.length;
+    return this.#state.running.length;
   }
 
   /** Sequences waiting for admission. */
   get waiting(): number {
-    return this.#waiting.length;
+    return this.#state.waiting.length;
   }
 
   /** Prompt tokens served from the prefix cache over all prompt tokens admitted (0 to 1). */
   get prefixHitRate(): number {
-    return this.#promptTokens ? this.#cachedTokens / this.#promptTokens : 0;
+    const s = this.#state;
+    return s.promptTokens ? s.cachedTokens / s.promptTokens : 0;
   }
 
   /** Queues `seq`; it joins the batch at the next step. */
   add(seq: Sequence): void {
     if (this.#closed) throw new Error("Cannot schedule a sequence: the scheduler is closed");
-    this.#waiting.push(seq);
+    this.#state.waiting.push(seq);
     this.#kick();
   }
 
   /** Takes `seq` out and frees its blocks now (idempotent). */
   remove(seq: Sequence): void {
-    seq.done = true;
-    this.#running = this.#running.filter((s) => s !== seq);
-    this.#waiting = this.#waiting.filter((s) => s !== seq);
-    this.#free(seq);
+    this.#state.remove(seq);
   }
 
   /** Stops scheduling; resolves once the current step (if any) ended. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const s of [...this.#running, ...this.#waiting]) {
-      s.push({ kind: "error", error: new Error("Cannot continue: the engine is shutting down") });
-      this.remove(s);
-    }
+    this.#failAll(new Error("Cannot continue: the engine is shutting down"));
     await this.#loop;
   }
 
-  #free(seq: Sequence): void {
-    if (seq.blocks.length) this.#blocks.release(seq.blocks);
-    seq.blocks = [];
-    seq.computed = 0;
+  /** Fails and removes every running and waiting sequence. */
+  #failAll(error: Error): void {
+    this.#state.fail([...this.#state.running, ...this.#state.waiting], error);
   }
 
   #kick(): void {
@@ -155,10 +138,7 @@ export class Scheduler {
             await this.#step();
           } catch (error) {
             // A broken invariant: fail every sequence rather than leave streams hanging.
-            for (const s of [...this.#running, ...this.#waiting]) {
-              s.push({ kind: "error", error: error as Error });
-              this.remove(s);
-            }
+            this.#failAll(error as Error);
           }
           this.#afterStep?.(false);
         }
@@ -169,241 +149,11 @@ export class Scheduler {
     })();
   }
 
-  /** Blocks needed to hold `tokens` tokens. */
-  #blocksFor(tokens: number): number {
-    return Math.ceil(tokens / this.#blocks.blockSize);
-  }
-
-  /** Grows `seq`'s block list to cover `upTo` tokens; false when blocks ran out. */
-  #grow(seq: Sequence, upTo: number): boolean {
-    while (seq.blocks.length < this.#blocksFor(upTo)) {
-      const id = this.#blocks.allocate();
-      if (id === undefined) return false;
-      seq.blocks.push(id);
-    }
-    return true;
-  }
-
+  /** One step: a multi-step window when one fits, else a planned mixed step. */
   async #step(): Promise<void> {
-    const window = this.#window();
-    if (window) return await this.#multiStep(window);
-    const { maxSeqs, maxBatchedTokens, maxBlocks } = this.#limits;
-    let budget = maxBatchedTokens;
-    const plan: { seq: Sequence; count: number }[] = [];
-    // Decoding sequences first (one token each), then prefill chunks, oldest first.
-    const order = [...this.#running].sort((a, b) =>
-      Number(a.pending() > 1) - Number(b.pending() > 1)
-    );
-    for (const seq of order) {
-      // A sequence preempted earlier in this loop is back in the waiting queue.
-      if (seq.done || budget <= 0 || !this.#running.includes(seq)) continue;
-      const count = Math.min(seq.pending(), budget);
-      if (!this.#grow(seq, seq.computed + count)) {
-        if (!this.#preemptFor(seq, plan)) continue;
-        if (!this.#grow(seq, seq.computed + count)) continue;
-      }
-      plan.push({ seq, count });
-      budget -= count;
-    }
-    while (this.#waiting.length && this.#running.length < maxSeqs && budget > 0) {
-      const seq = this.#waiting[0];
-      if (!seq.matched) {
-        seq.matched = true;
-        if (seq.blocks.length) throw new Error("Cannot admit a sequence that still holds blocks");
-        seq.blocks = this.#blocks.match(seq.tokens);
-        seq.computed = seq.blocks.length * this.#blocks.blockSize;
-        // Only a first admission's hit is the prompt's cached tokens (not a recompute).
-        if (seq.generated === 0 && !seq.counted) {
-          seq.counted = true;
-          seq.cachedTokens = seq.computed;
-          this.#promptTokens += seq.promptLength;
-          this.#cachedTokens += seq.computed;
-        }
-      }
-      const count = Math.min(seq.pending(), budget);
-      if (!this.#grow(seq, seq.computed + count)) {
-        this.#free(seq);
-        seq.matched = false;
-        seq.cachedTokens = 0;
-        if (!this.#running.length) {
-          this.#waiting.shift();
-          seq.done = true;
-          seq.push({
-            kind: "error",
-            error: new RangeError(
-              "Cannot schedule the request: it needs more KV blocks than exist",
-            ),
-          });
-        }
-        break;
-      }
-      this.#waiting.shift();
-      this.#running.push(seq);
-      plan.push({ seq, count });
-      budget -= count;
-    }
-    if (!plan.length) return;
-    const tokens = plan.reduce((a, p) => a + p.count, 0);
-    const ids = new Uint32Array(tokens), positions = new Uint32Array(tokens);
-    const tokenSeq = new Uint32Array(tokens);
-    const blockTable = new Uint32Array(plan.length * maxBlocks);
-    const logitRows: number[] = [], sampled: Sequence[] = [];
-    let t = 0;
-    plan.forEach(({ seq, count }, row) => {
-      blockTable.set(seq.blocks, row * maxBlocks);
-      for (let i = 0; i < count; i++, t++) {
-        const pos = seq.computed + i;
-        ids[t] = seq.tokens[pos];
-        positions[t] = pos;
-        tokenSeq[t] = row;
-      }
-      if (seq.computed + count === seq.tokens.length) {
-        logitRows.push(t - 1);
-        sampled.push(seq);
-      }
-    });
-    this.#steps++;
-    let logits: Float32Array | undefined;
-    try {
-      if (logitRows.length) {
-        logits = await this.#runner.run({ ids, positions, tokenSeq, blockTable, logitRows });
-      } else {
-        // A step of prefill chunks only: the runner still needs one row; its logits are unused.
-        await this.#runner.run({ ids, positions, tokenSeq, blockTable, logitRows: [tokens - 1] });
-      }
-    } catch (error) {
-      for (const { seq } of plan) {
-        seq.push({ kind: "error", error: error as Error });
-        this.remove(seq);
-      }
-      return;
-    }
-    for (const { seq, count } of plan) {
-      if (seq.done) continue;
-      const bs = this.#blocks.blockSize, before = Math.floor(seq.computed / bs);
-      seq.computed += count;
-      if (Math.floor(seq.computed / bs) > before) {
-        this.#blocks.commit(seq.blocks, seq.tokens.slice(0, seq.computed), before);
-      }
-    }
-    if (!logits) return;
-    const vocab = logits.length / logitRows.length;
-    sampled.forEach((seq, i) => {
-      if (seq.done) return;
-      const row = logits!.subarray(i * vocab, (i + 1) * vocab);
-      this.#emit(seq, row);
-    });
-  }
-
-  /** Samples `seq`'s next token from `row` and applies its stop rules. */
-  #emit(seq: Sequence, row: Float32Array): void {
-    const output = seq.tokens.slice(seq.promptLength);
-    const s = seq.sampler.sample(row, seq.tokens.slice(0, seq.promptLength), output);
-    this.#accept(seq, s.token, s.logprob, s.top);
-  }
-
-  /** Applies `seq`'s stop rules to its next token `token` and hands it over. */
-  #accept(seq: Sequence, token: number, logprob?: number, top?: TopLogprob[]): void {
-    const rules = seq.stop;
-    const canStop = seq.generated >= rules.minTokens;
-    if (canStop && rules.eos.has(token)) {
-      seq.push({ kind: "finish", reason: "eos", stopToken: token });
-      this.remove(seq);
-      return;
-    }
-    if (canStop && rules.stop.has(token)) {
-      seq.push({ kind: "finish", reason: "stop", stopToken: token });
-      this.remove(seq);
-      return;
-    }
-    seq.tokens.push(token);
-    seq.generated++;
-    seq.push({ kind: "token", token, logprob, top });
-    const full = seq.tokens.length >= this.#limits.maxBlocks * this.#blocks.blockSize;
-    if (seq.generated >= rules.maxTokens || full) {
-      seq.push({ kind: "finish", reason: "length" });
-      this.remove(seq);
-    }
-  }
-
-  /**
-   * The multi-step window to run now, its KV blocks grown: every running sequence decoding
-   * greedily, nobody admissible waiting, K ≥ 2. `undefined`: run a single step.
-   */
-  #window(): { seqs: Sequence[]; steps: number } | undefined {
-    const multi = this.#multi;
-    const seqs = this.#running;
-    if (!multi || !seqs.length) return undefined;
-    if (this.#waiting.length && seqs.length < this.#limits.maxSeqs) return undefined;
-    const cap = this.#limits.maxBlocks * this.#blocks.blockSize;
-    let steps = Math.min(multi.maxSteps, this.#maxWindow);
-    for (const seq of seqs) {
-      if (seq.done || seq.pending() !== 1 || !seq.sampler.greedy) return undefined;
-      steps = Math.min(steps, seq.stop.maxTokens - seq.generated, cap - seq.tokens.length);
-    }
-    if (steps < 2) return undefined;
-    // Blocks for every position the window writes; on a shortfall the blocks taken here go
-    // back and single steps run (they preempt as needed).
-    const had = seqs.map((seq) => seq.blocks.length);
-    for (const seq of seqs) {
-      if (this.#grow(seq, seq.computed + steps)) continue;
-      seqs.forEach((s, i) => this.#blocks.release(s.blocks.splice(had[i])));
-      return undefined;
-    }
-    return { seqs: [...seqs], steps };
-  }
-
-  /** Runs K greedy decode steps of `seqs` in one submit and hands out their tokens. */
-  async #multiStep({ seqs, steps }: { seqs: Sequence[]; steps: number }): Promise<void> {
-    const { maxBlocks } = this.#limits;
-    const t = seqs.length;
-    const ids = new Uint32Array(t), positions = new Uint32Array(t);
-    const blockTable = new Uint32Array(t * maxBlocks);
-    seqs.forEach((seq, row) => {
-      ids[row] = seq.tokens[seq.computed];
-      positions[row] = seq.computed;
-      blockTable.set(seq.blocks, row * maxBlocks);
-    });
-    this.#steps += steps;
-    this.#windows++;
-    let sampled: Uint32Array;
-    try {
-      sampled = await this.#multi!.run({ ids, positions, blockTable }, steps);
-    } catch (error) {
-      for (const seq of seqs) {
-        seq.push({ kind: "error", error: error as Error });
-        this.remove(seq);
-      }
-      return;
-    }
-    const bs = this.#blocks.blockSize;
-    for (let k = 0; k < steps; k++) {
-      // Step k as a single step would do it: KV of every sequence's input, then the samples.
-      for (const seq of seqs) {
-        if (seq.done) continue;
-        const before = Math.floor(seq.computed / bs);
-        seq.computed++;
-        if (Math.floor(seq.computed / bs) > before) {
-          this.#blocks.commit(seq.blocks, seq.tokens.slice(0, seq.computed), before);
-        }
-      }
-      seqs.forEach((seq, row) => {
-        if (!seq.done) this.#accept(seq, sampled[k * t + row]);
-      });
-    }
-  }
-
-  /** Frees the latest-admitted other sequence's blocks (recomputed later); false if none. */
-  #preemptFor(seq: Sequence, plan: readonly { seq: Sequence }[]): boolean {
-    for (let i = this.#running.length - 1; i >= 0; i--) {
-      const victim = this.#running[i];
-      if (victim === seq || plan.some((p) => p.seq === victim)) continue;
-      this.#running.splice(i, 1);
-      this.#free(victim);
-      victim.matched = false;
-      this.#waiting.unshift(victim);
-      return true;
-    }
-    return false;
+    const window = pickWindow(this.#state, this.#multi, this.#maxWindow);
+    if (window) return await runWindow(this.#state, this.#multi!, window);
+    const plan = planStep(this.#state);
+    if (plan.length) await runBatchStep(this.#state, this.#runner, plan);
   }
 }
