@@ -4,126 +4,41 @@
  *
  *     Init → Running | StartFailed → Stopped
  *
- * Over 400 lines on purpose: `createWorker` is one state machine (start, serve,
- * admission, shutdown sequence) whose steps share its closure state; the pieces
- * that stand alone live beside it (timings, model card, metrics, canary, requests).
+ * `createWorker` is one state machine (start, serve, shutdown sequence) whose steps
+ * share its closure state; the pieces that stand alone live beside it (timings,
+ * model card, metrics, canary, requests, admission, readiness publication, engine
+ * stats, shutdown steps).
  *
  * @module
  */
-import { ErrorCode, SluiceError, toSluiceError } from "../errors/sluice_error.ts";
-import type { LLMEngine } from "../engine/engine.ts";
+import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
 import { type EngineConfig, EngineConfigSchema } from "../engine/engine_config.ts";
 import { parseGenerateRequest } from "../engine/generate_request.ts";
-import {
-  parseWorkerConfig,
-  type WorkerConfig,
-  type WorkerConfigInput,
-} from "../engine/worker_config.ts";
-import {
-  type Discovery,
-  discoveryKey,
-  DiscoveryPrefix,
-  newInstanceId,
-} from "../discovery/discovery.ts";
-import { createLogger, type Logger } from "../logging/logger.ts";
+import { parseWorkerConfig } from "../engine/worker_config.ts";
+import { discoveryKey, DiscoveryPrefix, newInstanceId } from "../discovery/discovery.ts";
+import { createLogger } from "../logging/logger.ts";
 import { MetricsRegistry } from "../metrics/metrics_registry.ts";
-import type { InstanceRecord, ModelCardInput } from "../model_card/model_card.ts";
-import type { RequestPlane, ServedEndpoint } from "../request_plane/request_plane.ts";
+import type { InstanceRecord } from "../model_card/model_card.ts";
+import type { ServedEndpoint } from "../request_plane/request_plane.ts";
 import { resolveHealthCheckPayload, startHealthCanary } from "./health_canary.ts";
 import { InflightTracker } from "./inflight_tracker.ts";
 import { serveRequest } from "./serve_request.ts";
-import {
-  bounded,
-  SHUTDOWN_DEADLINE_EXIT,
-  STEP_TIMEOUT_MS,
-  type WorkerTimings,
-} from "./worker_timings.ts";
+import { bounded, STEP_TIMEOUT_MS, type WorkerTimings } from "./worker_timings.ts";
 import { buildModelCard } from "./build_model_card.ts";
 import { checkModelResources } from "./check_model_resources.ts";
-import type { ModelResourceLoader } from "../frontend/model_resources.ts";
-import type { EventPlane } from "../event_plane/event_plane.ts";
 import { createEngineServices, type EngineServicesHandle } from "../kv/kv_publisher.ts";
 import { createWorkerMetrics, type EndpointLabels } from "./worker_metrics.ts";
+import { createReadinessPublisher } from "./readiness_publisher.ts";
+import { collectEngineStats } from "./engine_stats_collector.ts";
+import { unregisterWorker, withShutdownDeadline } from "./worker_shutdown_steps.ts";
+import { admissionError } from "./worker_admission.ts";
 
 export { SHUTDOWN_DEADLINE_EXIT, workerTimingsFromEnv } from "./worker_timings.ts";
 export type { WorkerTimings } from "./worker_timings.ts";
 
-/** Lifecycle states. */
-export type WorkerState = "Init" | "Running" | "StartFailed" | "Stopped";
+import type { Worker, WorkerOptions, WorkerState } from "./worker_options.ts";
 
-/** What {@linkcode createWorker} needs. */
-export interface WorkerOptions {
-  /** The engine, built but not started. The worker owns its lifecycle from now on. */
-  engine: LLMEngine;
-  /** How to serve it; validated by `createWorker` (throws `InvalidArgument`). */
-  config: WorkerConfigInput;
-  /** Where the worker registers its model card and instance record. */
-  discovery: Discovery;
-  /** Where the worker serves its endpoint. */
-  requestPlane: RequestPlane;
-  /**
-   * Where the engine's KV events and load metrics go (through the services handle passed
-   * to `engine.start`); absent: the engine gets a handle that publishes nowhere.
-   */
-  eventPlane?: EventPlane;
-  /** Registry for the worker's metrics (shared with a `/metrics` endpoint); a new one when absent. */
-  metrics?: MetricsRegistry;
-  /** Logger; every record gets `worker_id`. Default: info level to stderr. */
-  logger?: Logger;
-  /** Decimal 64-bit id; random when absent. */
-  instanceId?: string;
-  /**
-   * Overrides of the shutdown and canary timings; absent fields take the defaults
-   * (`createWorker` reads no environment: pass {@linkcode workerTimingsFromEnv} for that).
-   */
-  timings?: Partial<WorkerTimings>;
-  /** Parsed `DYN_HEALTH_CHECK_PAYLOAD`, if set. */
-  healthCheckPayloadFromEnv?: Record<string, unknown>;
-  /** Extra model-card fields (tokenizer files, EOS ids). */
-  modelCard?: Partial<ModelCardInput>;
-  /** Enables the idle-time health canary (default true). */
-  healthCanary?: boolean;
-  /** Marks the canary's timer as not keeping the process alive (the runtime's `unrefTimer`). */
-  unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
-  /**
-   * Reads model files named in `modelCard.files`, to validate them at start (`run()` passes
-   * the runtime's). Without it and without `resourceLoader`, files are not checked at start.
-   */
-  readFile?: (path: string) => Promise<Uint8Array>;
-  /** A resource loader shared with an in-process frontend (validated at start, then cached). */
-  resourceLoader?: ModelResourceLoader;
-}
-
-/** A running worker. */
-export interface Worker {
-  /** Decimal 64-bit id of this instance, as in its discovery keys. */
-  readonly instanceId: string;
-  /** The validated configuration. */
-  readonly config: WorkerConfig;
-  /** Lifecycle state: `Init → Running | StartFailed → Stopped`. */
-  readonly state: WorkerState;
-  /** Set once `start()` succeeded. */
-  readonly engineConfig: EngineConfig | undefined;
-  /** Requests in flight. */
-  readonly inflight: number;
-  /** False after a failed canary, once shutdown began, and when not running. */
-  readonly ready: boolean;
-  /** True once admission stopped (new requests are refused as `worker_draining`). */
-  readonly draining: boolean;
-  /** The registry holding the worker's metrics (the one passed in, or its own). */
-  readonly metrics: MetricsRegistry;
-  /**
-   * Starts the engine (exactly once), then serves and registers. A start failure runs
-   * `cleanup()` once and rejects with `EngineShutdown`. When shutdown was requested
-   * during start, resolves without serving.
-   */
-  start(): Promise<void>;
-  /**
-   * The graceful shutdown sequence; resolves with the exit code: 0, or 911 when the
-   * deadline passed. Idempotent: later calls return the same promise.
-   */
-  shutdown(): Promise<number>;
-}
+export type { Worker, WorkerOptions, WorkerState } from "./worker_options.ts";
 
 /** Creates a worker; nothing happens until `start()`. */
 export function createWorker(options: WorkerOptions): Worker {
@@ -165,38 +80,12 @@ export function createWorker(options: WorkerOptions): Worker {
   let shutdownPromise: Promise<number> | undefined;
   let cleanupPromise: Promise<void> | undefined;
   let stopCanary = () => {};
-  /** The instance record as last published; its `ready` follows the canary. */
-  let record: InstanceRecord | undefined;
-  /** Readiness publications, one at a time and in order. */
-  let publishing: Promise<void> = Promise.resolve();
-  /** Set before unregistering: no publication may re-register the instance after it. */
-  let withdrawn = false;
-
-  /**
-   * Publishes the canary's verdict in the instance record (`ready`), so a frontend in
-   * another process stops routing to this worker while it fails and resumes after.
-   */
-  const publishReadiness = (ready: boolean) => {
-    publishing = publishing.then(async () => {
-      if (withdrawn || record === undefined || record.ready === ready) return;
-      const next: InstanceRecord = { ...record, ready };
-      try {
-        await options.discovery.register(keys.instance, next);
-        record = next;
-        logger.info("readiness published", { ready });
-      } catch (error) {
-        logger.warn("cannot publish readiness; will retry on the next canary", {
-          ready,
-          error: String(error),
-        });
-      }
-    });
-  };
-  /** Stops readiness publication and waits for the one in progress (bounded). */
-  const withdraw = async () => {
-    withdrawn = true;
-    await bounded(publishing, STEP_TIMEOUT_MS);
-  };
+  /** The instance record's `ready`, following the canary; withdrawn before unregistering. */
+  const readiness = createReadinessPublisher({
+    discovery: options.discovery,
+    key: keys.instance,
+    logger,
+  });
   // Created when the engine starts (it subscribes to resync queries); closed after cleanup.
   let services: EngineServicesHandle | undefined;
   let removeStatsCollector = () => {};
@@ -225,16 +114,12 @@ export function createWorker(options: WorkerOptions): Worker {
       labels,
       inflight,
       admission: () =>
-        draining || state !== "Running"
-          ? new SluiceError("EngineShutdown", "Cannot accept request: worker draining", {
-            code: ErrorCode.WorkerDraining,
-          })
-          : config.max_inflight_requests !== undefined &&
-              inflight.count >= config.max_inflight_requests
-          ? new SluiceError("EngineShutdown", "Cannot accept request: worker overloaded", {
-            code: ErrorCode.WorkerOverloaded,
-          })
-          : undefined,
+        admissionError({
+          draining,
+          running: state === "Running",
+          inflight: inflight.count,
+          maxInflight: config.max_inflight_requests,
+        }),
     });
 
   const serveAndRegister = async (payload: Record<string, unknown>) => {
@@ -256,7 +141,7 @@ export function createWorker(options: WorkerOptions): Worker {
     });
     await options.discovery.register(keys.card, card);
     await options.discovery.register(keys.instance, initial);
-    record = initial;
+    readiness.record = initial;
     logger.info("worker serving", { model: card.served_model_name, endpoint: keys.instance });
     if (options.healthCanary !== false) {
       stopCanary = startHealthCanary({
@@ -274,7 +159,7 @@ export function createWorker(options: WorkerOptions): Worker {
             logger.warn("health canary failed; worker marked not ready", { error: String(error) });
           }
           healthy = ok;
-          publishReadiness(ok);
+          readiness.publish(ok);
         },
       });
     }
@@ -284,7 +169,7 @@ export function createWorker(options: WorkerOptions): Worker {
   const abandonStart = async () => {
     stopCanary();
     draining = true;
-    await withdraw();
+    await readiness.withdraw();
     await bounded(
       Promise.allSettled([
         options.discovery.unregister(keys.instance),
@@ -352,22 +237,7 @@ export function createWorker(options: WorkerOptions): Worker {
       if (engineConfig.total_kv_blocks !== undefined) {
         metrics.kvTotalBlocks.set(labels, engineConfig.total_kv_blocks);
       }
-      if (engine.stats !== undefined) {
-        const statsLabels = labels;
-        removeStatsCollector = registry.addCollector(() => {
-          const s = engine.stats!();
-          if (s.kv_usage !== undefined) metrics.kvUsage.set(statsLabels, s.kv_usage * 100);
-          if (s.waiting_requests !== undefined) {
-            metrics.waiting.set(statsLabels, s.waiting_requests);
-          }
-          if (s.running_requests !== undefined) {
-            metrics.running.set(statsLabels, s.running_requests);
-          }
-          if (s.kv_cache_hit_rate !== undefined) {
-            metrics.kvHitRate.set(statsLabels, s.kv_cache_hit_rate);
-          }
-        });
-      }
+      removeStatsCollector = collectEngineStats(registry, engine, metrics, labels);
       logger.info("engine started", { seconds: ((performance.now() - t0) / 1000).toFixed(3) });
       if (shutdownPromise) {
         logger.info("shutdown requested during start; not serving");
@@ -412,26 +282,9 @@ export function createWorker(options: WorkerOptions): Worker {
 
   const sequence = async () => {
     stopCanary();
-    await withdraw();
+    await readiness.withdraw();
     const wasServing = served !== undefined;
-    try {
-      const unregistered = await bounded(
-        Promise.all([
-          options.discovery.unregister(keys.instance),
-          options.discovery.unregister(keys.card),
-        ]),
-        STEP_TIMEOUT_MS,
-      );
-      if (!unregistered) {
-        logger.warn("unregistering from discovery timed out; continuing shutdown", {
-          seconds: STEP_TIMEOUT_MS / 1000,
-        });
-      }
-    } catch (error) {
-      logger.warn("cannot unregister from discovery; continuing shutdown", {
-        error: String(error),
-      });
-    }
+    await unregisterWorker(options.discovery, keys, logger);
     if (wasServing && timings.gracePeriodMs > 0) {
       logger.info("grace period", {
         seconds: timings.gracePeriodMs / 1000,
@@ -469,23 +322,16 @@ export function createWorker(options: WorkerOptions): Worker {
         state = "Stopped";
         return 0;
       }
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const deadlineMs = timings.gracePeriodMs + timings.shutdownTimeoutMs;
-      const deadline = new Promise<number>((resolve) => {
-        timer = setTimeout(() => resolve(SHUTDOWN_DEADLINE_EXIT), deadlineMs);
-      });
-      try {
-        const code = await Promise.race([sequence().then(() => 0), deadline]);
-        if (code !== 0) {
+      return await withShutdownDeadline(
+        sequence,
+        deadlineMs,
+        () =>
           logger.error("graceful shutdown missed its deadline", {
             seconds: deadlineMs / 1000,
             inflight: inflight.count,
-          });
-        }
-        return code;
-      } finally {
-        clearTimeout(timer);
-      }
+          }),
+      );
     })();
     return shutdownPromise;
   };
