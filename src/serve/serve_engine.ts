@@ -8,10 +8,11 @@
  *
  * @module
  */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { ParseArgsConfig } from "node:util";
+import { takeFlags } from "../engine/take_flags.ts";
 import type { EngineFactory } from "../engine/engine.ts";
 import { intFlag } from "../engine/engine_args.ts";
-import { SluiceError, toSluiceError } from "../errors/sluice_error.ts";
+import { toSluiceError } from "../errors/sluice_error.ts";
 import { createLogger, type Logger, parseLogLevel } from "../logging/logger.ts";
 import { currentRuntime, type Runtime } from "../runtime/runtime.ts";
 import { createEmbeddedServer } from "./embedded_server.ts";
@@ -40,40 +41,15 @@ Environment: SLUICE_API_KEY, DYN_LOG, DYN_GRACEFUL_SHUTDOWN_GRACE_PERIOD_SECS (0
 DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT (30), DYN_CANARY_WAIT_TIME (10).`;
 
 /**
- * Splits the serve flags from the engine flags with `node:util` `parseArgs` (as the engines
+ * Splits the serve flags from the engine flags with `takeFlags` (`node:util` `parseArgs`, as the engines
  * parse theirs); everything else is passed to the engine in its original order.
  * @throws {SluiceError} `InvalidArgument` when a serve flag has no value.
  */
 export function parseServeArgs(
   argv: string[],
 ): { serve: Partial<Record<ServeFlag, string>>; engineArgs: string[] } {
-  const serve: Partial<Record<ServeFlag, string>> = {};
-  const { tokens } = parseArgs({
-    args: argv,
-    options: SERVE_OPTIONS,
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
-  const taken = new Set<number>();
-  for (const token of tokens) {
-    if (token.kind !== "option" || !Object.hasOwn(SERVE_OPTIONS, token.name)) continue;
-    if (!token.rawName.startsWith("--")) continue;
-    const value = token.value;
-    if (value === undefined || (!token.inlineValue && value.startsWith("--"))) {
-      throw new SluiceError(
-        "InvalidArgument",
-        `Cannot parse ${token.rawName}: a value is required`,
-        {
-          param: token.rawName,
-        },
-      );
-    }
-    serve[token.name as ServeFlag] = value;
-    taken.add(token.index);
-    if (!token.inlineValue) taken.add(token.index + 1);
-  }
-  return { serve, engineArgs: argv.filter((_, i) => !taken.has(i)) };
+  const { values, rest } = takeFlags(argv, SERVE_OPTIONS);
+  return { serve: values, engineArgs: rest };
 }
 
 /** Options for {@linkcode serveEngine}. */

@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { ParseArgsConfig } from "node:util";
+import { takeFlags } from "../engine/take_flags.ts";
 import { SluiceError } from "../errors/sluice_error.ts";
 import type { WorkerConfig } from "../engine/worker_config.ts";
 import {
@@ -58,33 +59,8 @@ export const PLANE_FLAGS_HELP: string = `Plane flags:
 export function takePlaneFlags(
   argv: string[],
 ): { planes: Partial<Record<PlaneFlag, string>>; rest: string[] } {
-  const planes: Partial<Record<PlaneFlag, string>> = {};
-  const { tokens } = parseArgs({
-    args: argv,
-    options: PLANE_OPTIONS,
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
-  const taken = new Set<number>();
-  for (const token of tokens) {
-    if (token.kind !== "option" || !Object.hasOwn(PLANE_OPTIONS, token.name)) continue;
-    if (!token.rawName.startsWith("--")) continue;
-    const value = token.value;
-    if (value === undefined || (!token.inlineValue && value.startsWith("--"))) {
-      throw new SluiceError(
-        "InvalidArgument",
-        `Cannot parse ${token.rawName}: a value is required`,
-        {
-          param: token.rawName,
-        },
-      );
-    }
-    planes[token.name as PlaneFlag] = value;
-    taken.add(token.index);
-    if (!token.inlineValue) taken.add(token.index + 1);
-  }
-  return { planes, rest: argv.filter((_, i) => !taken.has(i)) };
+  const { values, rest } = takeFlags(argv, PLANE_OPTIONS);
+  return { planes: values, rest };
 }
 
 function planeName(
