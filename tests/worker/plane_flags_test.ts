@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { takeFlags } from "../../src/engine/take_flags.ts";
 import { takePlaneFlags } from "../../src/worker/plane_flags.ts";
-import { SluiceError } from "../../src/errors/sluice_error.ts";
+import type { SluiceError } from "../../src/errors/sluice_error.ts";
 
 describe("takeFlags", () => {
   const options = { port: { type: "string" }, host: { type: "string" } } as const;
