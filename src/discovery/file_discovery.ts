@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { discoveryTtl, Heartbeat } from "./heartbeat.ts";
 import { SluiceError } from "../errors/sluice_error.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { DirectoryStore, StoredFile } from "../runtime/directory_store.ts";
@@ -82,17 +83,14 @@ export class FileDiscovery implements Discovery {
   readonly #owned = new Map<string, string>();
   readonly #watches = new Set<DiscoveryWatch>();
   readonly #logger?: Logger;
-  readonly #unrefTimer?: (timer: ReturnType<typeof setTimeout>) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #beating: Promise<void> = Promise.resolve();
+  readonly #heartbeat: Heartbeat;
   #closed = false;
 
   private constructor(options: FileDiscoveryOptions) {
     this.#store = options.store;
-    this.#ttl = options.ttlMs ?? 10000;
+    this.#ttl = discoveryTtl(options.ttlMs, "file");
     this.#logger = options.logger;
-    this.#unrefTimer = options.unrefTimer;
-    this.#schedule();
+    this.#heartbeat = new Heartbeat(this.#ttl, () => this.#beat(), options.unrefTimer);
   }
 
   /**
@@ -100,13 +98,7 @@ export class FileDiscovery implements Discovery {
    * @throws {SluiceError} `CannotConnect` when the directory cannot be created.
    */
   static async connect(options: FileDiscoveryOptions): Promise<FileDiscovery> {
-    const ttl = options.ttlMs ?? 10000;
-    if (!Number.isFinite(ttl) || ttl < 30) {
-      throw new SluiceError(
-        "InvalidArgument",
-        `Cannot use file discovery TTL ${ttl} ms: need ≥ 30`,
-      );
-    }
+    discoveryTtl(options.ttlMs, "file");
     try {
       await options.store.ensure();
     } catch (error) {
@@ -186,9 +178,9 @@ export class FileDiscovery implements Discovery {
   async halt(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
+    const beating = this.#heartbeat.stop();
     await Promise.all([...this.#watches].map((w) => w.close()));
-    await this.#beating;
+    await beating;
   }
 
   #alive(file: { mtimeMs: number }): boolean {
@@ -259,14 +251,6 @@ export class FileDiscovery implements Discovery {
     } finally {
       stopWatching();
     }
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    this.#timer = setTimeout(() => {
-      this.#beating = this.#beat().finally(() => this.#schedule());
-    }, this.#ttl / 3);
-    this.#unrefTimer?.(this.#timer);
   }
 
   /** Touches this handle's files, writes back any that were swept, and sweeps dead files. */

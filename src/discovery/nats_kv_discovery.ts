@@ -18,6 +18,7 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
+import { discoveryTtl, Heartbeat } from "./heartbeat.ts";
 import { SluiceError } from "../errors/sluice_error.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { Discovery, DiscoveryEntry, DiscoveryWatch, WatchOptions } from "./discovery.ts";
@@ -55,19 +56,16 @@ export class NatsKvDiscovery implements Discovery {
   readonly #owned = new Map<string, string>();
   readonly #watches = new Set<DiscoveryWatch>();
   readonly #logger?: Logger;
-  readonly #unrefTimer?: (timer: ReturnType<typeof setTimeout>) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #beating: Promise<void> = Promise.resolve();
+  readonly #heartbeat: Heartbeat;
   #closed = false;
 
   private constructor(kv: KV, options: NatsKvDiscoveryOptions) {
     this.#kv = kv;
     this.#nc = options.connection;
     this.#ownsConnection = options.ownsConnection ?? false;
-    this.#ttl = options.ttlMs ?? 10000;
+    this.#ttl = discoveryTtl(options.ttlMs, "NATS KV");
     this.#logger = options.logger;
-    this.#unrefTimer = options.unrefTimer;
-    this.#schedule();
+    this.#heartbeat = new Heartbeat(this.#ttl, () => this.#beat(), options.unrefTimer);
   }
 
   /**
@@ -75,13 +73,7 @@ export class NatsKvDiscovery implements Discovery {
    * @throws {SluiceError} `CannotConnect` when JetStream is unavailable.
    */
   static async connect(options: NatsKvDiscoveryOptions): Promise<NatsKvDiscovery> {
-    const ttl = options.ttlMs ?? 10000;
-    if (!Number.isFinite(ttl) || ttl < 30) {
-      throw new SluiceError(
-        "InvalidArgument",
-        `Cannot use NATS KV discovery TTL ${ttl} ms: need ≥ 30`,
-      );
-    }
+    const ttl = discoveryTtl(options.ttlMs, "NATS KV");
     const bucket = options.bucket ?? DEFAULT_DISCOVERY_BUCKET;
     const kvm = new Kvm(options.connection);
     let kv: KV;
@@ -198,21 +190,13 @@ export class NatsKvDiscovery implements Discovery {
 
   async #stop(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
+    const beating = this.#heartbeat.stop();
     await Promise.all([...this.#watches].map((w) => w.close()));
-    await this.#beating;
+    await beating;
   }
 
   #alive(entry: KvEntry): boolean {
     return Date.now() - entry.created.getTime() <= this.#ttl;
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    this.#timer = setTimeout(() => {
-      this.#beating = this.#beat().finally(() => this.#schedule());
-    }, this.#ttl / 3);
-    this.#unrefTimer?.(this.#timer);
   }
 
   /** Writes every owned key again (the heartbeat watchers measure liveness by). */
