@@ -23,7 +23,7 @@
 import type { Dispatch, KernelRuntime } from "./kernel_runtime.ts";
 import type { MatmulEpilogue } from "../kernels/gemv.ts";
 import { gemvGrid } from "../kernels/gemv.ts";
-import { type GemvI8Options, gemvI8Kernel } from "../kernels/gemv_i8.ts";
+import { gemvI8Kernel, type GemvI8Options } from "../kernels/gemv_i8.ts";
 import {
   DOT4_FEATURE,
   quantizedRowBytes,

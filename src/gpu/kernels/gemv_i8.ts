@@ -82,7 +82,9 @@ fn dot_unit(row: u32, u: u32, xc: XC) -> f32 {
   return f32(s) * (weight_scale(row * KB + (u >> 1u)) * xc.d.x);
 }`;
   }
-  const dots = [..."xyzw"].map((c) => `dot4I8Packed(lo.${c}, xc.a.${c}) + dot4I8Packed(hi.${c}, xc.b.${c})`);
+  const dots = [..."xyzw"].map((c) =>
+    `dot4I8Packed(lo.${c}, xc.a.${c}) + dot4I8Packed(hi.${c}, xc.b.${c})`
+  );
   return `${common}
 const LOW4 = vec4<u32>(0x0f0f0f0fu);
 // unit u (= block u) of token m: 32 int8 of x (elements 0..15 in a, 16..31 in b) and (d, Σq)

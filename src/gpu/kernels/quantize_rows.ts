@@ -50,7 +50,9 @@ export function quantizedScaleBytes(m: number, k: number): number {
 /** The quantise kernel for rows of `k` values (see the module comment). */
 export function quantizeRowsKernel(options: QuantizeRowsOptions): KernelSource {
   const k = positiveInt(options.k, "k");
-  if (k % 32) throw new RangeError(`Cannot generate quantize_rows: k = ${k} is not a multiple of 32`);
+  if (k % 32) {
+    throw new RangeError(`Cannot generate quantize_rows: k = ${k} is not a multiple of 32`);
+  }
   const blocks = k / 32;
   const loads = Array.from({ length: 8 }, (_, j) => `  let v${j} = x[base + ${j}u];`).join("\n");
   const amax = Array.from({ length: 8 }, (_, j) => `abs(v${j})`)

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { f16BitsToF32 as f16ToF32 } from "../kernels/quant.ts";
 
 /** Rows of `x` quantised per block of 32: int8 values, f32 scales and integer block sums. */
 export interface QuantizedRows {
@@ -33,7 +34,9 @@ export function roundHalfAway(v: number): number {
 /** Quantises every row of `x` (`k` values each, a multiple of 32) as the GPU kernel does. */
 export function quantizeRowsRef(x: Float32Array, k: number): QuantizedRows {
   if (k % 32 || x.length % k) {
-    throw new RangeError(`Cannot quantise rows: k = ${k} is not a multiple of 32 dividing ${x.length}`);
+    throw new RangeError(
+      `Cannot quantise rows: k = ${k} is not a multiple of 32 dividing ${x.length}`,
+    );
   }
   const blocks = x.length / 32;
   const q = new Int8Array(x.length), d = new Float32Array(blocks), sum = new Int32Array(blocks);
@@ -74,11 +77,37 @@ export function gemvI8Ref(
       let s = 0;
       for (let b = 0; b < kb; b++) {
         let dot = 0;
-        for (let e = 0; e < 32; e++) dot += weight.q[j * k + b * 32 + e] * rows.q[i * k + b * 32 + e];
+        for (let e = 0; e < 32; e++) {
+          dot += weight.q[j * k + b * 32 + e] * rows.q[i * k + b * 32 + e];
+        }
         s += weight.d[j * kb + b] * rows.d[i * kb + b] * dot;
       }
       y[i * n + j] = s;
     }
   }
   return y;
+}
+
+/**
+ * The integer values and f32 block scales of GGML Q8_0 / Q4_0 blocks (`count` values): `q`
+ * (Q4_0: nibble − 8) such that value = q · d of its block, as the int8 GEMV reads them.
+ */
+export function weightBlocksRef(
+  dtype: "q8_0" | "q4_0",
+  blocks: Uint8Array,
+  count: number,
+): { q: Int8Array; d: Float32Array } {
+  const size = dtype === "q8_0" ? 34 : 18;
+  const q = new Int8Array(count), d = new Float32Array(count / 32);
+  const view = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength);
+  for (let b = 0; b < count / 32; b++) {
+    d[b] = f16ToF32(view.getUint16(b * size, true));
+    for (let i = 0; i < 32; i++) {
+      const at = b * size + 2;
+      q[b * 32 + i] = dtype === "q8_0"
+        ? view.getInt8(at + i)
+        : ((i < 16 ? blocks[at + i] & 15 : blocks[at + i - 16] >> 4) - 8);
+    }
+  }
+  return { q, d };
 }
