@@ -231,7 +231,7 @@ describe("int8 GEMV on the WebGPU backends", { skip }, () => {
   });
 
   it("the autotuner times the int8 candidates with their quantise dispatch", async () => {
-    const piece = matmulPiece({ dtype: "q4_0", m: 1, n: 256, k: 512, int8: "auto" });
+    const piece = matmulPiece({ dtype: "q4_0", m: 1, n: 128, k: 256, int8: "auto" });
     const { timings } = await autotune(rt!, piece, { repeats: 2, trials: 1 });
     const i8 = timings.filter((t) => t.tuning.i8);
     assert.equal(i8.length, GEMV_I8_CANDIDATES.length, "every int8 candidate was timed");
