@@ -1,6 +1,7 @@
 /**
- * Device acquisition: one {@link GpuContext} owns a `GPUDevice`, the probed features and limits,
- * the device fingerprint used by every cache key, and lost-device tracking.
+ * Device acquisition: one {@link GpuContext} owns a `GPUDevice`, the probed features, WGSL
+ * language features and limits, the device fingerprint used by every cache key, and lost-device
+ * tracking.
  *
  * @example
  * ```ts ignore
@@ -61,7 +62,10 @@ export interface GpuContext {
   readonly limits: Readonly<Record<(typeof REQUESTED_LIMITS)[number], number>>;
   /** Runtime name and version. */
   readonly runtime: string;
-  /** Hash of adapter, features, limits and runtime: part of every kernel cache key. */
+  /**
+   * Hash of adapter, features, WGSL language features, limits and runtime: part of every
+   * kernel cache key.
+   */
   readonly fingerprint: string;
   /** `true` once the device was lost or destroyed. */
   readonly isLost: boolean;
