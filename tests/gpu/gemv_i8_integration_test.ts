@@ -235,7 +235,8 @@ describe("int8 GEMV on the WebGPU backends", { skip }, () => {
     const { timings } = await autotune(rt!, piece, { repeats: 2, trials: 1 });
     const i8 = timings.filter((t) => t.tuning.i8);
     assert.equal(i8.length, GEMV_I8_CANDIDATES.length, "every int8 candidate was timed");
-    assert.ok(i8.every((t) => t.ms > 0 && Number.isFinite(t.ms)));
+    // Finite (a slope timer, without timestamps, may measure ≤ 0 for so small a kernel).
+    assert.ok(i8.every((t) => Number.isFinite(t.ms)), JSON.stringify(i8));
     assert.ok(timings.length > i8.length, "beside the float candidates");
   });
 });
