@@ -17,6 +17,7 @@ import type { GpuContext } from "../../src/gpu/device/gpu_context.ts";
 import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
 import type { KernelCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
 import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
+import { type Int8GemvMode, resolveInt8GemvMode } from "../../src/gpu/compile/gemv_i8_tuning.ts";
 
 /** How to get a device and where its compiled kernels live. */
 export interface LlamaGpuOptions {
@@ -31,6 +32,12 @@ export interface LlamaGpuOptions {
   readonly cache: { storage: KernelCacheStorage; root: string; disabled: boolean; tune?: boolean };
   /** Token-count buckets to warm (matmuls of other sizes use default kernels). */
   readonly buckets: readonly number[];
+  /**
+   * The int8-activation GEMV for Q8_0 / Q4_0 decode matmuls (`gemv_i8_tuning.ts`): `auto`
+   * (default) lets the autotuner choose it where the device's WGSL has the feature, `force`
+   * uses it alone (throws without the feature), `off` never.
+   */
+  readonly int8Gemv?: Int8GemvMode;
 }
 
 /** A created backend and what its start did. */
@@ -64,7 +71,11 @@ export async function createLlamaBackend(
       disabled: gpu.cache.disabled,
       tune: gpu.cache.tune ?? true,
     });
-    const items = llamaKernelSet(config, { buckets: gpu.buckets, backend: name });
+    const items = llamaKernelSet(config, {
+      buckets: gpu.buckets,
+      backend: name,
+      int8: resolveInt8GemvMode(gpu.int8Gemv ?? "auto", context.wgslFeatures),
+    });
     log(
       `Warming ${items.length} ${name} kernels on ${
         context.adapter.description || context.providerName

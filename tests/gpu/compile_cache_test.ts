@@ -274,6 +274,7 @@ describe("cache directory factors (no device needed)", () => {
       isFallbackAdapter: true,
     },
     features: ["timestamp-query"],
+    wgslFeatures: ["packed_4x8_integer_dot_product"],
     limits: { maxBufferSize: 1 << 30 },
     runtime: "Deno/2.9.6 (navigator.gpu)",
     kernelSourceHash: "0123456789abcdef",
@@ -291,6 +292,7 @@ describe("cache directory factors (no device needed)", () => {
     const variants: CacheKeyFactors[] = [
       { ...base, adapter: { ...base.adapter, description: "other" } },
       { ...base, features: ["shader-f16", "timestamp-query"] },
+      { ...base, wgslFeatures: [] },
       { ...base, limits: { maxBufferSize: 1 << 29 } },
       { ...base, runtime: "Bun/1.4.5 (dawn-opengles)" },
       { ...base, kernelSourceHash: "fedcba9876543210" },

@@ -88,6 +88,8 @@ export async function warmUpKernelSet(
   options: {
     buckets: readonly number[];
     backend?: "webgpu" | "webgpu-eager";
+    /** The int8 GEMV mode, already resolved for the device (`resolveInt8GemvMode`). */
+    int8?: "off" | "auto" | "force";
     signal?: AbortSignal;
     onProgress?: (p: WarmUpProgress) => void;
   },
@@ -95,6 +97,7 @@ export async function warmUpKernelSet(
   const items = llamaKernelSet(config, {
     buckets: options.buckets,
     backend: options.backend ?? "webgpu",
+    int8: options.int8,
   });
   return await cache.warmUp(items, { signal: options.signal, onProgress: options.onProgress });
 }

@@ -12,9 +12,11 @@
  * compiles each distinct WGSL once. Ops are queued and encoded into one
  * submit at the next `read`; uniforms and temporaries of queued ops come from a
  * {@link BufferPool} and return to it after the submit completes, so a steady stream of ops
- * creates no new buffers. The fast path for decode is a {@link DecodePlan}: both backends are
- * {@link CapturingBackend}s, so a step written against these ops is captured once and replayed
- * K steps per submit (see `webgpu_op_queue.ts`). The decode-path ops (KV append, paged
+ * creates no new buffers. A matmul whose set entry is the int8-activation GEMV (tuning `i8`,
+ * `gemv_i8_tuning.ts`) runs two dispatches: the set's quantise kernel for its K writes x as
+ * int8 blocks into two pooled temporaries, then the GEMV reads them. The fast path for decode
+ * is a {@link DecodePlan}: both backends are {@link CapturingBackend}s, so a step written
+ * against these ops is captured once and replayed K steps per submit (see `webgpu_op_queue.ts`). The decode-path ops (KV append, paged
  * attention, sampling, advance) live in `webgpu_decode_ops.ts`.
  *
  * @example
@@ -36,6 +38,11 @@ import { rowGrid } from "../kernels/rmsnorm.ts";
 import { ropeGrid } from "../kernels/rope.ts";
 import { elementwiseGrid } from "../kernels/elementwise.ts";
 import { embeddingGrid } from "../kernels/embedding.ts";
+import {
+  quantizedRowBytes,
+  quantizedScaleBytes,
+  quantizeRowsGrid,
+} from "../kernels/quantize_rows.ts";
 import type { BufferPool } from "../device/buffer_pool.ts";
 import { createWebGpuDecodeOps } from "./webgpu_decode_ops.ts";
 import { type MatmulChoice, selectMatmul } from "./matmul_tuning.ts";
@@ -122,6 +129,18 @@ export function createWebGpuBackend(
       matmuls.set(key, choice);
     }
     const bindings: Record<number, GPUBuffer> = { 0: uni([m]), 1: x.buffer, 2: w.buffer, 4: out };
+    if (choice.tuning?.i8) {
+      // The int8-activation GEMV: quantise x into pooled temporaries, then the GEMV reads them.
+      const xq = queue.temp(quantizedRowBytes(m, k)), xd = queue.temp(quantizedScaleBytes(m, k));
+      dispatch(
+        KERNELS.quantizeRows({ k }),
+        m,
+        { 0: bindings[0], 1: x.buffer, 2: xq, 3: xd },
+        quantizeRowsGrid(k, m),
+      );
+      bindings[1] = xq;
+      bindings[8] = xd;
+    }
     if (w.scales) bindings[3] = w.scales;
     if (extra.bias) bindings[5] = extra.bias;
     if (extra.outs) [bindings[6], bindings[7]] = extra.outs;

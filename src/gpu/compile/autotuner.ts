@@ -89,9 +89,9 @@ async function timeCandidate(
     if (error instanceof GpuError && error.kind === "compile") return undefined;
     throw error;
   }
-  const bench = piece.benchmark!(runtime, pipeline, tuning);
+  const bench = await piece.benchmark!(runtime, pipeline, tuning);
   try {
-    return await timer.msPerDispatch([bench.dispatch], options);
+    return await timer.msPerDispatch([...(bench.prelude ?? []), bench.dispatch], options);
   } finally {
     bench.dispose();
   }

@@ -1,6 +1,6 @@
 /**
  * What the kernel cache directory is named after (vLLM's `compute_hash` over environment,
- * config, code and compiler): adapter identity, features, limits, runtime and version, a hash
+ * config, code and compiler): adapter identity, features, WGSL language features, limits, runtime and version, a hash
  * of the kernel code generator, the model config and the quant scheme. Changing any factor
  * changes the directory, so stale artefacts are never even read. The factors are written
  * beside the cache as `cache_key_factors.json` for debugging.
@@ -28,6 +28,9 @@ import { attentionMergeKernel, attentionSplitKernel } from "../kernels/attention
 import { argmaxKernel } from "../kernels/argmax.ts";
 import { sampleKernel } from "../kernels/sample.ts";
 import { decodeAdvanceKernel } from "../kernels/decode_advance.ts";
+import { quantizeRowsKernel } from "../kernels/quantize_rows.ts";
+import { gemvI8Kernel } from "../kernels/gemv_i8.ts";
+import { GEMV_I8_CANDIDATES } from "./gemv_i8_tuning.ts";
 
 /**
  * Version of the persisted cache format; bump on any layout change. 2: entries are keyed by
@@ -42,6 +45,8 @@ export interface CacheKeyFactors {
   readonly adapter: Readonly<Record<string, string | boolean>>;
   /** Enabled device features, sorted. */
   readonly features: readonly string[];
+  /** WGSL language features of the device's `GPU` object, sorted (kernels may depend on them). */
+  readonly wgslFeatures: readonly string[];
   /** Granted limits relevant to kernels. */
   readonly limits: Readonly<Record<string, number>>;
   /** Runtime name and version, plus the WebGPU provider. */
@@ -88,8 +93,18 @@ export function codegenHash(): string {
         epilogue: { kind: "gate_up_silu" },
       }).code
     ),
+    ...(["q8_0", "q4_0"] as const).map((dtype) =>
+      gemvI8Kernel({
+        dtype,
+        n: 64,
+        k: 64,
+        bias: true,
+        epilogue: { kind: "split3", sizes: [32, 16, 16] },
+      }).code
+    ),
+    quantizeRowsKernel({ k: 64 }).code,
     // the tuning space: a new candidate must re-tune, not reuse a winner picked without it
-    JSON.stringify([GEMV_CANDIDATES, GEMM_CANDIDATES]),
+    JSON.stringify([GEMV_CANDIDATES, GEMM_CANDIDATES, GEMV_I8_CANDIDATES]),
     rmsnormKernel({ dim: 64, eps: 1e-6 }).code,
     rmsnormKernel({ dim: 64, eps: 1e-6, fusedResidual: true }).code,
     ropeKernel({ heads: 4, headDim: 16, theta: 1e4, mode: "neox" }).code,
@@ -116,6 +131,7 @@ export function cacheKeyFactors(
   return {
     adapter: { ...context.adapter },
     features: [...context.features].sort(),
+    wgslFeatures: [...context.wgslFeatures].sort(),
     limits: { ...context.limits },
     runtime: `${context.runtime} (${context.providerName})`,
     kernelSourceHash: codegenHash(),

@@ -19,12 +19,20 @@ import { gemvGrid, gemvKernel, type GemvStrategy, type MatmulEpilogue } from "..
 import { DEFAULT_GEMM_TILE, gemmGrid, gemmKernel, type GemmTile } from "../kernels/gemm.ts";
 import { gemvScaleGroup } from "../kernels/gemv_chunk.ts";
 import { hostWeightFromF32, packWeight } from "../kernels/host_weight.ts";
+import {
+  GEMV_I8_CANDIDATES,
+  gemvI8Benchmark,
+  gemvI8Source,
+  int8GemvApplies,
+} from "./gemv_i8_tuning.ts";
 
 /** Tuning parameters of one candidate (JSON-serialisable). */
 export type TuningConfig = Readonly<Record<string, number>>;
 
 /** A runnable benchmark of one candidate; `dispose` destroys its buffers. */
 export interface PieceBenchmark {
+  /** Dispatches the candidate needs before its own, timed with it (e.g. quantising x). */
+  readonly prelude?: readonly Dispatch[];
   /** The dispatch to time. */
   readonly dispatch: Dispatch;
   /** Frees the benchmark's buffers. */
@@ -50,7 +58,7 @@ export interface KernelPiece {
     runtime: KernelRuntime,
     pipeline: GPUComputePipeline,
     tuning: TuningConfig,
-  ): PieceBenchmark;
+  ): PieceBenchmark | Promise<PieceBenchmark>;
 }
 
 /** A piece with exactly one variant (no tuning). */
@@ -72,6 +80,12 @@ export interface MatmulPieceOptions {
   readonly bias?: boolean;
   /** Result store. */
   readonly epilogue?: MatmulEpilogue;
+  /**
+   * Offer the int8-activation GEMV (`gemv_i8_tuning.ts`; Q8_0 / Q4_0, m ≤ GEMV_MAX_ROWS):
+   * `auto` after the float candidates, `force` alone. MUST be set only for a device with the
+   * WGSL feature (`resolveInt8GemvMode`). Default: not offered.
+   */
+  readonly int8?: "auto" | "force";
 }
 
 /**
@@ -179,17 +193,32 @@ export function matmulOpName(options: MatmulPieceOptions): string {
  */
 export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
   const gemv = options.m <= GEMV_MAX_ROWS;
-  const candidates = gemv ? GEMV_CANDIDATES : GEMM_CANDIDATES;
+  const i8 = options.int8 && int8GemvApplies(options.dtype, options.m, GEMV_MAX_ROWS)
+    ? options.int8
+    : undefined;
+  const candidates = !gemv
+    ? GEMM_CANDIDATES
+    : i8 === "force"
+    ? GEMV_I8_CANDIDATES
+    : i8
+    ? [...GEMV_CANDIDATES, ...GEMV_I8_CANDIDATES]
+    : GEMV_CANDIDATES;
+  const i8Shape = { ...options, dtype: options.dtype as "q8_0" | "q4_0" };
   const generate = (t: TuningConfig) =>
-    gemv
+    t.i8 && i8
+      ? gemvI8Source(i8Shape, t)
+      : gemv
       ? gemvKernel({ ...options, ...gemvTuning(t) })
       : gemmKernel({ ...options, tile: t as unknown as GemmTile });
   return {
     name: matmulOpName(options),
     candidates,
     generate,
-    ...(gemv && { refine: (t: TuningConfig) => gemvRefinements(options.dtype, options.k, t) }),
+    ...(gemv && {
+      refine: (t: TuningConfig) => (t.i8 ? [] : gemvRefinements(options.dtype, options.k, t)),
+    }),
     benchmark(runtime, pipeline, t) {
+      if (t.i8 && i8) return gemvI8Benchmark(runtime, pipeline, t, i8Shape);
       const { m, n, k, dtype } = options;
       const rows = options.epilogue?.kind === "gate_up_silu" ? 2 * n : n;
       const packed = packWeight(

@@ -17,7 +17,13 @@
  */
 import type { CompileCacheKey } from "./compile_cache.ts";
 import { assertSameKernel } from "./kernel_set.ts";
-import { fixedPiece, type KernelPiece, matmulPiece } from "./kernel_piece.ts";
+import {
+  fixedPiece,
+  GEMV_MAX_ROWS,
+  type KernelPiece,
+  matmulPiece as piece,
+  type MatmulPieceOptions,
+} from "./kernel_piece.ts";
 import type { WeightDType } from "../kernels/kernel_source.ts";
 import type { RopeMode } from "../kernels/rope.ts";
 import { pagedAttentionOptions } from "../kernels/attention.ts";
@@ -61,16 +67,26 @@ export interface LlamaKernelConfig {
  * heads) appear once, and two different kernels under one name throw a `RangeError` naming
  * both. Fixed kernels come from the shared memoised generators the backends
  * dispatch through, so a backend running after this warm-up generates no WGSL for them.
+ *
+ * `int8` offers the int8-activation GEMV for the quantised matmuls of buckets up to
+ * `GEMV_MAX_ROWS` (`auto`: beside the float candidates, `force`: alone; see
+ * `gemv_i8_tuning.ts`) and adds the activation-quantise kernel of each K they use. It MUST come
+ * from `resolveInt8GemvMode` for the device (the kernels need a WGSL language feature).
  */
 export function llamaKernelSet(
   config: LlamaKernelConfig,
-  options: { buckets: readonly number[]; backend: "webgpu" | "webgpu-eager" },
+  options: {
+    buckets: readonly number[];
+    backend: "webgpu" | "webgpu-eager";
+    int8?: "off" | "auto" | "force";
+  },
 ): { key: CompileCacheKey; piece: KernelPiece }[] {
   const items: { key: CompileCacheKey; piece: KernelPiece }[] = [];
+  const int8 = options.int8 === "off" ? undefined : options.int8;
   for (const bucket of options.buckets) {
     const pieces = options.backend === "webgpu"
-      ? fusedPieces(config, bucket)
-      : eagerPieces(config, bucket);
+      ? fusedPieces(config, bucket, int8)
+      : eagerPieces(config, bucket, int8);
     const seen = new Map<string, KernelPiece>();
     for (const piece of pieces) {
       const key = { bucket, op: piece.name, backend: options.backend };
@@ -135,10 +151,30 @@ function sharedPieces(c: LlamaKernelConfig, fused: boolean): KernelPiece[] {
   ];
 }
 
-function fusedPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
+/**
+ * With `int8` and a quantised GEMV bucket: the quantise kernel of each distinct K of `ks`
+ * (the int8 GEMV's first dispatch); otherwise none.
+ */
+function quantizePieces(
+  c: LlamaKernelConfig,
+  m: number,
+  int8: "auto" | "force" | undefined,
+  ks: readonly number[],
+): KernelPiece[] {
+  if (!int8 || m > GEMV_MAX_ROWS || (c.dtype !== "q8_0" && c.dtype !== "q4_0")) return [];
+  return [...new Set(ks)].map((k) => fixedPiece(KERNELS.quantizeRows({ k })));
+}
+
+function fusedPieces(
+  c: LlamaKernelConfig,
+  m: number,
+  int8: "auto" | "force" | undefined,
+): KernelPiece[] {
   const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
+  const matmulPiece = (o: MatmulPieceOptions) => piece({ ...o, int8 });
   return [
     ...sharedPieces(c, true),
+    ...quantizePieces(c, m, int8, [c.hidden, q, c.intermediate]),
     fixedPiece(KERNELS.rmsnorm({ dim: c.hidden, eps: c.eps })),
     fixedPiece(KERNELS.rmsnorm({ dim: c.hidden, eps: c.eps, fusedResidual: true })),
     matmulPiece({
@@ -163,8 +199,13 @@ function fusedPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
 }
 
 /** What `webgpu-eager` dispatches: default tuning, one kernel per op (see its backend). */
-function eagerPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
+function eagerPieces(
+  c: LlamaKernelConfig,
+  m: number,
+  int8: "auto" | "force" | undefined,
+): KernelPiece[] {
   const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
+  const matmulPiece = (o: MatmulPieceOptions) => piece({ ...o, int8 });
   const untuned = (piece: KernelPiece): KernelPiece => ({
     name: piece.name,
     candidates: [piece.candidates[0]],
@@ -172,6 +213,7 @@ function eagerPieces(c: LlamaKernelConfig, m: number): KernelPiece[] {
   });
   return [
     ...sharedPieces(c, false),
+    ...quantizePieces(c, m, int8, [c.hidden, q, c.intermediate]),
     fixedPiece(KERNELS.rmsnorm({ dim: c.hidden, eps: c.eps })),
     fixedPiece(KERNELS.elementwise("add")),
     fixedPiece(KERNELS.elementwise("silu_mul_halves")),

@@ -36,6 +36,8 @@ export interface FingerprintInput {
   readonly adapter: AdapterDescription;
   /** Enabled features (order does not matter). */
   readonly features: readonly string[];
+  /** WGSL language features of the `GPU` object (order does not matter); absent: none known. */
+  readonly wgslFeatures?: readonly string[];
   /** Relevant granted limits. */
   readonly limits: Readonly<Record<string, number>>;
   /** Runtime name and version. */
@@ -46,5 +48,11 @@ export interface FingerprintInput {
 
 /** SHA-256 over a canonical JSON of the input; equal inputs always give equal fingerprints. */
 export function computeDeviceFingerprint(input: FingerprintInput): Promise<string> {
-  return sha256Hex(stableStringify({ ...input, features: [...input.features].sort() }));
+  return sha256Hex(
+    stableStringify({
+      ...input,
+      features: [...input.features].sort(),
+      ...(input.wgslFeatures && { wgslFeatures: [...input.wgslFeatures].sort() }),
+    }),
+  );
 }

@@ -1,6 +1,7 @@
 /**
- * Device acquisition: one {@link GpuContext} owns a `GPUDevice`, the probed features and limits,
- * the device fingerprint used by every cache key, and lost-device tracking.
+ * Device acquisition: one {@link GpuContext} owns a `GPUDevice`, the probed features, WGSL
+ * language features and limits, the device fingerprint used by every cache key, and lost-device
+ * tracking.
  *
  * @example
  * ```ts ignore
@@ -51,11 +52,20 @@ export interface GpuContext {
   readonly adapter: AdapterDescription;
   /** Features enabled on the device. */
   readonly features: ReadonlySet<string>;
+  /**
+   * WGSL language features of the provider's `GPU` (`wgslLanguageFeatures`, e.g.
+   * `packed_4x8_integer_dot_product`); empty where the runtime does not report them. Kernels
+   * that use one MUST be generated only when it is listed here.
+   */
+  readonly wgslFeatures: ReadonlySet<string>;
   /** The device limits actually granted, for the limits in {@link REQUESTED_LIMITS}. */
   readonly limits: Readonly<Record<(typeof REQUESTED_LIMITS)[number], number>>;
   /** Runtime name and version. */
   readonly runtime: string;
-  /** Hash of adapter, features, limits and runtime: part of every kernel cache key. */
+  /**
+   * Hash of adapter, features, WGSL language features, limits and runtime: part of every
+   * kernel cache key.
+   */
   readonly fingerprint: string;
   /** `true` once the device was lost or destroyed. */
   readonly isLost: boolean;
@@ -123,9 +133,14 @@ export async function acquireGpuContext(
   const runtime = options.runtime ??
     (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? "unknown";
   const features = new Set<string>([...device.features].map(String));
+  const wgslFeatures = new Set<string>(
+    [...((provider.gpu as { wgslLanguageFeatures?: Iterable<string> }).wgslLanguageFeatures ?? [])]
+      .map(String),
+  );
   const fingerprint = await computeDeviceFingerprint({
     adapter: description,
     features: [...features],
+    wgslFeatures: [...wgslFeatures],
     limits,
     runtime,
     provider: provider.name,
@@ -136,6 +151,7 @@ export async function acquireGpuContext(
     provider.name,
     description,
     features,
+    wgslFeatures,
     limits,
     runtime,
     fingerprint,
@@ -154,6 +170,7 @@ class LiveContext implements GpuContext {
     readonly providerName: string,
     readonly adapter: AdapterDescription,
     readonly features: ReadonlySet<string>,
+    readonly wgslFeatures: ReadonlySet<string>,
     readonly limits: Readonly<Record<(typeof REQUESTED_LIMITS)[number], number>>,
     readonly runtime: string,
     readonly fingerprint: string,

@@ -26,6 +26,7 @@ import { sampleKernel } from "./sample.ts";
 import { decodeAdvanceKernel } from "./decode_advance.ts";
 import { gemvKernel } from "./gemv.ts";
 import { gemmKernel } from "./gemm.ts";
+import { quantizeRowsKernel } from "./quantize_rows.ts";
 
 /** The memoised generators: each has its raw generator's signature. */
 export interface MemoizedKernels {
@@ -55,6 +56,8 @@ export interface MemoizedKernels {
   readonly gemv: typeof gemvKernel;
   /** {@link gemmKernel}, memoised (default, untuned matmuls). */
   readonly gemm: typeof gemmKernel;
+  /** {@link quantizeRowsKernel}, memoised (the int8 GEMV's activation quantisation). */
+  readonly quantizeRows: typeof quantizeRowsKernel;
 }
 
 /** The shared memoised generators, one per kernel family. */
@@ -72,4 +75,5 @@ export const KERNELS: MemoizedKernels = {
   advance: memoizeKernel(decodeAdvanceKernel),
   gemv: memoizeKernel(gemvKernel),
   gemm: memoizeKernel(gemmKernel),
+  quantizeRows: memoizeKernel(quantizeRowsKernel),
 };
