@@ -10,6 +10,7 @@
  */
 import type { Backend } from "../../src/gpu/ops/backend.ts";
 import { createBackendRegistry } from "../../src/gpu/backends/backend_registry.ts";
+import type { CpuBackendOptions } from "../../src/gpu/backends/cpu_backend.ts";
 import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
 import { cacheKeyFactors } from "../../src/gpu/compile/cache_key_factors.ts";
 import { type CompileCounters, KernelCompileCache } from "../../src/gpu/compile/compile_cache.ts";
@@ -42,17 +43,21 @@ export interface LlamaBackendHandle {
   release(): void;
 }
 
-/** Creates `name` for `config`; falls back to `cpu` (logged) when no device exists. */
+/**
+ * Creates `name` for `config`; falls back to `cpu` (logged) when no device exists. `cpu` options
+ * apply to the `cpu` backend, chosen or fallen back to.
+ */
 export async function createLlamaBackend(
   name: "cpu" | "webgpu-eager" | "webgpu",
   config: LlamaKernelConfig,
   gpu: LlamaGpuOptions,
   log: (line: string) => void,
+  cpu: CpuBackendOptions = {},
 ): Promise<LlamaBackendHandle> {
   const context = name === "cpu" ? undefined : await gpu.acquire();
   if (name === "cpu" || !context) {
     // Without a runtime the registry falls back to `cpu` and logs why.
-    const backend = await createBackendRegistry().create(name, { log });
+    const backend = await createBackendRegistry().create(name, { log, cpu });
     return { backend, release: () => backend.destroy() };
   }
   try {
