@@ -10,9 +10,10 @@
  *   - 1 ÷ the latency of one small readback (the bound a decode loop that reads back every
  *     token cannot beat).
  * `cpu-js` is the `cpu` backend with its TypedArray reference kernels (`--cpu-kernels js`), the
- * baseline of the default WebAssembly SIMD ones.
+ * baseline of the default WebAssembly SIMD ones; `cpu-1t` the SIMD kernels on one thread
+ * (`--cpu-threads 1`), the baseline of the default thread count.
  * Run: node_modules/.bin/deno run -A bench/llama_engine.ts [--size tiny|100m] [--dtype q8_0]
- *      [--backends cpu,cpu-js,webgpu-eager,webgpu] [--decode N] [--prefill N] [--multi-step K]
+ *      [--backends cpu,cpu-1t,cpu-js,webgpu-eager,webgpu] [--decode N] [--prefill N] [--multi-step K]
  * Prints a Markdown section on stdout; progress on stderr.
  */
 import { parseArgs } from "node:util";
@@ -67,8 +68,10 @@ function weightBytes(engine: LlamaEngine, backend: string): number {
   for (const l of c.layers) for (const w of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) add(w);
   add(c.lmHead ?? c.embedding);
   // The embedding gather reads one row per token: negligible.
-  if (backend === "cpu-js" || (backend === "cpu" && !dtype.startsWith("q"))) return params * 4;
-  return backend === "cpu" ? params * (1 + 4 / 32) : stored;
+  if (backend === "cpu-js" || (backend.startsWith("cpu") && !dtype.startsWith("q"))) {
+    return params * 4;
+  }
+  return backend.startsWith("cpu") ? params * (1 + 4 / 32) : stored;
 }
 
 /** Copy bandwidth (GB/s, read + write) of the backend's memory. */
@@ -133,6 +136,7 @@ for (const name of values.backends!.split(",")) {
     model: path,
     backend: name.startsWith("cpu") ? "cpu" : name as "webgpu",
     cpuKernels: name === "cpu-js" ? "js" : "wasm",
+    cpuThreads: name === "cpu-1t" ? 1 : undefined,
     log: (l) => log(`${name}: ${l}`),
     gpu: () => Promise.resolve(gpu),
     kernelCache: { storage: memoryCacheStorage(), root: "/bench", disabled: true, tune: false },

@@ -10,7 +10,8 @@
  */
 import type { Backend } from "../../src/gpu/ops/backend.ts";
 import { createBackendRegistry } from "../../src/gpu/backends/backend_registry.ts";
-import type { CpuBackendOptions } from "../../src/gpu/backends/cpu_backend.ts";
+import { type CpuBackendOptions, defaultCpuThreads } from "../../src/gpu/backends/cpu_backend.ts";
+import { wasmSimdAvailable } from "../../src/gpu/backends/cpu_wasm/wasm_weight.ts";
 import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
 import { cacheKeyFactors } from "../../src/gpu/compile/cache_key_factors.ts";
 import { type CompileCounters, KernelCompileCache } from "../../src/gpu/compile/compile_cache.ts";
@@ -58,6 +59,14 @@ export async function createLlamaBackend(
   if (name === "cpu" || !context) {
     // Without a runtime the registry falls back to `cpu` and logs why.
     const backend = await createBackendRegistry().create(name, { log, cpu });
+    const simd = (cpu.kernels ?? "wasm") === "wasm" && wasmSimdAvailable();
+    log(
+      simd
+        ? `cpu backend: WebAssembly SIMD matmuls on up to ${
+          cpu.threads ?? defaultCpuThreads()
+        } threads`
+        : "cpu backend: TypedArray reference matmuls",
+    );
     return { backend, release: () => backend.destroy() };
   }
   try {

@@ -3,7 +3,7 @@
  * cpu|webgpu-eager|webgpu`, `--block-size`, `--num-blocks`, `--max-num-seqs`,
  * `--max-num-batched-tokens`, `--max-model-len`, `--max-tokens`, `--multi-step K` (greedy
  * decode steps per submit on WebGPU), `--cpu-kernels wasm|js` (the `cpu` backend's matmul
- * kernels), plus the worker flags.
+ * kernels), `--cpu-threads N` (threads of its large matmuls), plus the worker flags.
  *
  * @module
  */
@@ -38,6 +38,7 @@ export function parseLlamaEngineArgs(argv: string[]): LlamaEngineArgs {
     "max-tokens": { type: "string" },
     "multi-step": { type: "string" },
     "cpu-kernels": { type: "string" },
+    "cpu-threads": { type: "string" },
   });
   const model = values.model;
   if (!model) {
@@ -78,6 +79,7 @@ export function parseLlamaEngineArgs(argv: string[]): LlamaEngineArgs {
     maxTokens: optional("max-tokens"),
     multiStep: optional("multi-step"),
     cpuKernels,
+    cpuThreads: optional("cpu-threads"),
   };
   return { options, worker: workerConfigFromFlags(values, servedModelName(model)) };
 }

@@ -68,6 +68,11 @@ export interface LlamaEngineOptions {
    * WebGPU backends.
    */
   readonly cpuKernels?: "wasm" | "js";
+  /**
+   * Threads the `cpu` backend splits a large matmul over (default: the runtime's
+   * `navigator.hardwareConcurrency`, at most 8; 1 = no worker threads).
+   */
+  readonly cpuThreads?: number;
 }
 
 /**

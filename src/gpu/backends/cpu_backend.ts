@@ -33,6 +33,7 @@ import { type PagedBatch, pagedGeometry, type PagedKvCache } from "../ops/paged_
 import { samplingRows, unpackSamplingParams } from "../ops/sampling_inputs.ts";
 import { SAMPLE_MAX_K } from "../kernels/sample.ts";
 import { createWasmWeight, type WasmWeight } from "./cpu_wasm/wasm_weight.ts";
+import { createCpuThreadPool } from "./cpu_wasm/thread_pool.ts";
 
 interface CpuTensor extends Tensor {
   data: Float32Array | Uint32Array;
@@ -47,12 +48,33 @@ export interface CpuBackendOptions {
    * `js` (the TypedArray reference with f64 accumulation).
    */
   readonly kernels?: "wasm" | "js";
+  /**
+   * Threads a large matmul is split over with the `wasm` kernels (the calling thread and
+   * `threads − 1` workers, started at the first large matmul); default
+   * {@link defaultCpuThreads}. 1 runs everything on the calling thread.
+   */
+  readonly threads?: number;
+}
+
+/** The default thread count: the runtime's `navigator.hardwareConcurrency`, at most 8. */
+export function defaultCpuThreads(): number {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.min(8, cores));
 }
 
 /** Creates a `cpu` backend. */
 export function createCpuBackend(options: CpuBackendOptions = {}): Backend {
   const name = "cpu";
   const useWasm = (options.kernels ?? "wasm") === "wasm";
+  const threads = options.threads ?? defaultCpuThreads();
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(
+      `Cannot create the cpu backend: threads = ${threads} is not a positive integer`,
+    );
+  }
+  const pool = useWasm && threads > 1 && typeof SharedArrayBuffer === "function"
+    ? createCpuThreadPool(threads)
+    : undefined;
   const t = (x: Tensor) => {
     assertOwned(backend, x);
     const tensor = x as CpuTensor;
@@ -88,7 +110,7 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend {
         kind,
       ),
     uploadWeight(w) {
-      const wasm = useWasm ? createWasmWeight(w) : undefined;
+      const wasm = useWasm ? createWasmWeight(w, pool) : undefined;
       if (!wasm) return make(dequantizeWeight(w), w.shape, "weight");
       return { ...make(new Float32Array(0), w.shape, "weight"), wasm } as CpuTensor;
     },
@@ -210,9 +232,12 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend {
     },
     release(x) {
       (x as CpuTensor).data = new Float32Array(0);
+      (x as CpuTensor).wasm?.release();
       delete (x as CpuTensor).wasm;
     },
-    destroy() {},
+    destroy() {
+      pool?.close();
+    },
   };
   return backend;
 }

@@ -12,9 +12,11 @@
  * single requests). Quantised weights are dequantised exactly as the reference does
  * (`f32(q) · scale`, one rounding) before the product.
  *
- * Signatures (all i32 byte addresses / counts): `f32_rR(x, w, y, n, k)` with `k % 8 == 0`;
- * `q8_rR(x, q, s, y, n, k)` with `k % 32 == 0`. Row r of x starts at `x + r·4k`, row r of y at
- * `y + r·4n`; w is `[n, k]` f32, q is `[n, k]` int8, s is `[n, k / 32]` f32.
+ * Signatures (all i32 byte addresses / counts): `f32_rR(x, w, y, n, k, ldy)` with `k % 8 == 0`;
+ * `q8_rR(x, q, s, y, n, k, ldy)` with `k % 32 == 0`; `n ≥ 1`. Row r of x starts at `x + r·4k`,
+ * row r of y at `y + r·4·ldy`; w is `[n, k]` f32, q is `[n, k]` int8, s is `[n, k / 32]` f32. A
+ * range of weight rows is a call with w, s and y advanced to its first row (so threads split
+ * the rows of one matmul without changing any row's bits).
  *
  * @example
  * ```ts
@@ -118,13 +120,13 @@ function prologue(
   rows: number,
   x: number,
   y: number,
-  n: number,
+  ldy: number,
   k: number,
 ): number[] {
   const out = [...get(k), ...i32(4), OP.i32Mul, ...set(l.kb)];
   for (let r = 0; r < rows; r++) {
     out.push(...get(x), ...get(l.kb), ...i32(r), OP.i32Mul, OP.i32Add, ...set(l.xr[r]));
-    out.push(...get(y), ...get(n), ...i32(4 * r), OP.i32Mul, OP.i32Add, ...set(l.yr[r]));
+    out.push(...get(y), ...get(ldy), ...i32(4 * r), OP.i32Mul, OP.i32Add, ...set(l.yr[r]));
   }
   out.push(...i32(0), ...set(l.j));
   return out;
@@ -160,8 +162,8 @@ const loopWhile = (
 ) => [...get(local), ...get(limit), OP.i32LtU, OP.brIf, 0];
 
 function f32Kernel(rows: number): WasmFunction {
-  const [x, w, y, n, k] = [0, 1, 2, 3, 4];
-  const l = layout(5, rows);
+  const [x, w, y, n, k, ldy] = [0, 1, 2, 3, 4, 5];
+  const l = layout(6, rows);
   const inner = [
     ...get(l.wp),
     ...get(l.p),
@@ -178,7 +180,7 @@ function f32Kernel(rows: number): WasmFunction {
     ...addTo(l.p, i32(32)),
   ];
   const body = [
-    ...prologue(l, rows, x, y, n, k),
+    ...prologue(l, rows, x, y, ldy, k),
     ...get(w),
     ...set(l.wp),
     OP.loop,
@@ -195,12 +197,12 @@ function f32Kernel(rows: number): WasmFunction {
     ...loopWhile(l.j, n),
     OP.end,
   ];
-  return { name: `f32_r${rows}`, params: [I32, I32, I32, I32, I32], locals: locals(l), body };
+  return { name: `f32_r${rows}`, params: [I32, I32, I32, I32, I32, I32], locals: locals(l), body };
 }
 
 function q8Kernel(rows: number): WasmFunction {
-  const [x, q, s, y, n, k] = [0, 1, 2, 3, 4, 5];
-  const l = layout(6, rows);
+  const [x, q, s, y, n, k, ldy] = [0, 1, 2, 3, 4, 5, 6];
+  const l = layout(7, rows);
   const chunk = (c: number) => [
     ...get(l.wp),
     ...v128Load8x8S(8 * c),
@@ -234,7 +236,7 @@ function q8Kernel(rows: number): WasmFunction {
     ...addTo(l.sp, i32(4)),
   ];
   const body = [
-    ...prologue(l, rows, x, y, n, k),
+    ...prologue(l, rows, x, y, ldy, k),
     ...get(q),
     ...set(l.wp),
     ...get(s),
@@ -252,17 +254,29 @@ function q8Kernel(rows: number): WasmFunction {
     ...loopWhile(l.j, n),
     OP.end,
   ];
-  return { name: `q8_r${rows}`, params: [I32, I32, I32, I32, I32, I32], locals: locals(l), body };
+  return {
+    name: `q8_r${rows}`,
+    params: [I32, I32, I32, I32, I32, I32, I32],
+    locals: locals(l),
+    body,
+  };
 }
 
 function locals(l: ReturnType<typeof layout>): number[] {
   return [...new Array(l.i32Count).fill(I32), ...new Array(l.v128Count).fill(V128)];
 }
 
-let bytes: Uint8Array<ArrayBuffer> | undefined;
+const built = new Map<boolean, Uint8Array<ArrayBuffer>>();
 
-/** The module's bytes (built once): exports `f32_r1`, `f32_r4`, `q8_r1`, `q8_r4`. */
-export function matmulModuleBytes(): Uint8Array<ArrayBuffer> {
-  bytes ??= wasmModule([...rowCounts.map(f32Kernel), ...rowCounts.map(q8Kernel)]);
+/**
+ * The module's bytes (built once per kind): exports `f32_r1`, `f32_r4`, `q8_r1`, `q8_r4`,
+ * importing `env.memory`, a shared memory when `shared` (for worker threads).
+ */
+export function matmulModuleBytes(shared = false): Uint8Array<ArrayBuffer> {
+  let bytes = built.get(shared);
+  if (!bytes) {
+    bytes = wasmModule([...rowCounts.map(f32Kernel), ...rowCounts.map(q8Kernel)], { shared });
+    built.set(shared, bytes);
+  }
   return bytes;
 }

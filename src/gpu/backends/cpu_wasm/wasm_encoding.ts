@@ -60,13 +60,17 @@ export interface WasmFunction {
 }
 
 /**
- * A module importing one memory as `env.memory` and exporting `functions` (no results; they
- * write to memory). Every function has its own type entry.
+ * A module importing one memory as `env.memory` (a shared one, up to 4 GiB, when `shared`) and
+ * exporting `functions` (no results; they write to memory). Every function has its own type.
  */
-export function wasmModule(functions: readonly WasmFunction[]): Uint8Array<ArrayBuffer> {
+export function wasmModule(
+  functions: readonly WasmFunction[],
+  options: { shared?: boolean } = {},
+): Uint8Array<ArrayBuffer> {
   const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
   const types = vec(functions.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]));
-  const imports = vec([[...name("env"), ...name("memory"), 0x02, 0x00, 1]]);
+  const limits = options.shared ? [0x03, 1, ...uleb(65536)] : [0x00, 1];
+  const imports = vec([[...name("env"), ...name("memory"), 0x02, ...limits]]);
   const funcs = vec(functions.map((_, i) => uleb(i)));
   const exports = vec(functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]));
   const code = vec(functions.map((f) => {

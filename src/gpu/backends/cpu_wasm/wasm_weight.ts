@@ -3,7 +3,8 @@
  * (`matmul_kernels.ts`): f32 and f16 weights as f32, Q8_0 and Q4_0 as int8 values plus one f32
  * scale per block of 32 (Q4_0 widened to int8, so a quarter of f32's bytes instead of an eighth).
  * Each weight has its own memory (so no model is bounded by one 4 GiB wasm32 memory) holding
- * scratch space for {@link MATMUL_PASS_ROWS} rows of x and y, then the scales, then the weights.
+ * scratch space for {@link MATMUL_PASS_ROWS} rows of x and y, then the scales, then the weights
+ * (`weight_layout.ts`); with a thread pool the memory is shared with the pool's workers.
  *
  * `multiply` copies x in, runs the 4-row kernel over each full group of rows and the 1-row kernel
  * over the rest, and copies y out; both kernels give a row the same bits (see the kernels).
@@ -21,8 +22,11 @@
 import type { HostWeight } from "../../kernels/host_weight.ts";
 import { f16BitsToF32 } from "../../kernels/quant.ts";
 import { MATMUL_PASS_ROWS, matmulModuleBytes } from "./matmul_kernels.ts";
+import type { CpuThreadPool } from "./thread_pool.ts";
+import { type MatmulExports, runRows, weightLayout } from "./weight_layout.ts";
 
-type Kernel = (...args: number[]) => void;
+/** Multiply-adds of one kernel call from which a pool splits it over its threads. */
+export const THREAD_MIN_MACS = 1 << 19;
 
 /** A weight `[n, k]` in wasm memory, multiplied by rows of x with SIMD kernels. */
 export interface WasmWeight {
@@ -38,77 +42,80 @@ export interface WasmWeight {
   multiply(x: Float32Array, m: number): Float32Array;
   /** The f32 values of weight row `row` (what the kernels multiply by). */
   row(row: number): Float32Array;
+  /** Forgets the weight (its pool stops knowing it); the memory goes with the last reference. */
+  release(): void;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
+const compiled = new Map<boolean, WebAssembly.Module | null>();
 
 /** The compiled kernel module, or `null` where the runtime has no WebAssembly SIMD. */
-function kernelModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    const bytes = matmulModuleBytes();
-    compiled = typeof WebAssembly === "object" && WebAssembly.validate(bytes)
-      ? new WebAssembly.Module(bytes)
-      : null;
+function kernelModule(shared: boolean): WebAssembly.Module | null {
+  if (!compiled.has(shared)) {
+    const bytes = matmulModuleBytes(shared);
+    compiled.set(
+      shared,
+      typeof WebAssembly === "object" && WebAssembly.validate(bytes)
+        ? new WebAssembly.Module(bytes)
+        : null,
+    );
   }
-  return compiled;
+  return compiled.get(shared)!;
 }
 
 /** Whether this runtime runs the SIMD kernels. */
 export function wasmSimdAvailable(): boolean {
-  return kernelModule() !== null;
+  return kernelModule(false) !== null;
 }
 
 /**
  * Places `weight` in wasm memory, or returns `undefined` where the kernels cannot take it (no
- * WebAssembly SIMD, or f32/f16 weights whose K is not a multiple of 8).
+ * WebAssembly SIMD, or f32/f16 weights whose K is not a multiple of 8). With a `pool`, the
+ * memory is shared and kernel calls of at least {@link THREAD_MIN_MACS} run on its threads.
  */
-export function createWasmWeight(weight: HostWeight): WasmWeight | undefined {
-  const module = kernelModule();
+export function createWasmWeight(weight: HostWeight, pool?: CpuThreadPool): WasmWeight | undefined {
+  const shared = pool !== undefined;
+  const module = kernelModule(shared);
   const [n, k] = weight.shape;
   const quantised = weight.dtype === "q8_0" || weight.dtype === "q4_0";
   if (module === null || (!quantised && k % 8 !== 0) || (quantised && k % 32 !== 0)) {
     return undefined;
   }
-  const xBytes = MATMUL_PASS_ROWS * k * 4, yBytes = MATMUL_PASS_ROWS * n * 4;
-  const scaleAt = xBytes + yBytes;
-  const blocks = quantised ? (n * k) / 32 : 0;
-  const weightAt = align16(scaleAt + blocks * 4);
-  const total = weightAt + n * k * (quantised ? 1 : 4);
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(total / 65536) });
-  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<
-    string,
-    Kernel
-  >;
+  const layout = weightLayout(n, k, quantised);
+  const pages = Math.ceil(layout.bytes / 65536);
+  const memory = new WebAssembly.Memory(
+    shared ? { initial: pages, maximum: pages, shared } : { initial: pages },
+  );
+  const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as MatmulExports;
   const buffer = memory.buffer;
   const xs = new Float32Array(buffer, 0, MATMUL_PASS_ROWS * k);
-  const ys = new Float32Array(buffer, xBytes, MATMUL_PASS_ROWS * n);
-  const scales = new Float32Array(buffer, scaleAt, blocks);
-  let one: () => void, four: () => void;
+  const ys = new Float32Array(buffer, layout.yAt, MATMUL_PASS_ROWS * n);
+  const scales = new Float32Array(buffer, layout.scaleAt, quantised ? (n * k) / 32 : 0);
   let row: (j: number) => Float32Array;
   if (quantised) {
-    const q = new Int8Array(buffer, weightAt, n * k);
+    const q = new Int8Array(buffer, layout.weightAt, n * k);
     fillQuantised(weight, q, scales);
-    const [q1, q4] = [exports.q8_r1, exports.q8_r4];
-    one = () => q1(0, weightAt, scaleAt, xBytes, n, k);
-    four = () => q4(0, weightAt, scaleAt, xBytes, n, k);
     row = (j) => {
       const out = new Float32Array(k);
       for (let p = 0; p < k; p++) out[p] = q[j * k + p] * scales[j * (k / 32) + (p >> 5)];
       return out;
     };
   } else {
-    const w = new Float32Array(buffer, weightAt, n * k);
+    const w = new Float32Array(buffer, layout.weightAt, n * k);
     fillFloat(weight, w);
-    const [f1, f4] = [exports.f32_r1, exports.f32_r4];
-    one = () => f1(0, weightAt, xBytes, n, k);
-    four = () => f4(0, weightAt, xBytes, n, k);
     row = (j) => w.slice(j * k, (j + 1) * k);
   }
+  const id = pool?.add(memory, layout);
+  const run = (rows: number) => {
+    const own = (j0: number, j1: number) => runRows(kernels, layout, rows, j0, j1);
+    if (pool && id !== undefined && rows * n * k >= THREAD_MIN_MACS) {
+      pool.run(id, layout, rows, own);
+    } else own(0, n);
+  };
   return {
     n,
     k,
     storage: quantised ? "q8" : "f32",
-    bytes: total,
+    bytes: layout.bytes,
     multiply(x, m) {
       if (x.length < m * k) {
         throw new RangeError(`Cannot multiply: x has ${x.length} values, ${m} rows need ${m * k}`);
@@ -118,24 +125,23 @@ export function createWasmWeight(weight: HostWeight): WasmWeight | undefined {
         const rows = Math.min(MATMUL_PASS_ROWS, m - r0);
         if (rows === MATMUL_PASS_ROWS) {
           xs.set(x.subarray(r0 * k, (r0 + rows) * k));
-          four();
+          run(rows);
           y.set(ys, r0 * n);
           continue;
         }
         for (let r = r0; r < r0 + rows; r++) {
           xs.set(x.subarray(r * k, (r + 1) * k));
-          one();
+          run(1);
           y.set(ys.subarray(0, n), r * n);
         }
       }
       return y;
     },
     row,
+    release() {
+      if (id !== undefined) pool?.remove(id);
+    },
   };
-}
-
-function align16(n: number): number {
-  return Math.ceil(n / 16) * 16;
 }
 
 /** f32 values, or f16 bits widened, into the weight region. */
