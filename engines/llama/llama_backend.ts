@@ -44,6 +44,11 @@ export interface LlamaBackendHandle {
   release(): void;
 }
 
+/** `1 thread` or `up to N threads`. */
+function threadCount(n: number): string {
+  return n === 1 ? "1 thread" : `up to ${n} threads`;
+}
+
 /**
  * Creates `name` for `config`; falls back to `cpu` (logged) when no device exists. `cpu` options
  * apply to the `cpu` backend, chosen or fallen back to.
@@ -62,9 +67,9 @@ export async function createLlamaBackend(
     const simd = (cpu.kernels ?? "wasm") === "wasm" && wasmSimdAvailable();
     log(
       simd
-        ? `cpu backend: WebAssembly SIMD matmuls on up to ${
-          cpu.threads ?? defaultCpuThreads()
-        } threads`
+        ? `cpu backend: WebAssembly SIMD matmuls on ${
+          threadCount(cpu.threads ?? defaultCpuThreads())
+        }`
         : "cpu backend: TypedArray reference matmuls",
     );
     return { backend, release: () => backend.destroy() };
