@@ -9,8 +9,11 @@
  *     (a typed-array copy on `cpu`, a buffer-copy kernel on the GPU);
  *   - 1 ÷ the latency of one small readback (the bound a decode loop that reads back every
  *     token cannot beat).
+ * `cpu-js` is the `cpu` backend with its TypedArray reference kernels (`--cpu-kernels js`), the
+ * baseline of the default WebAssembly SIMD ones; `cpu-1t` the SIMD kernels on one thread
+ * (`--cpu-threads 1`), the baseline of the default thread count.
  * Run: node_modules/.bin/deno run -A bench/llama_engine.ts [--size tiny|100m] [--dtype q8_0]
- *      [--backends cpu,webgpu-eager,webgpu] [--decode N] [--prefill N] [--multi-step K]
+ *      [--backends cpu,cpu-1t,cpu-js,webgpu-eager,webgpu] [--decode N] [--prefill N] [--multi-step K]
  * Prints a Markdown section on stdout; progress on stderr.
  */
 import { parseArgs } from "node:util";
@@ -51,7 +54,10 @@ const fileBytes = await writeFixtureModel(path, { size, dtype });
 log(`fixture ${path}: ${(fileBytes / 1e6).toFixed(1)} MB`);
 const gpu = await acquireRuntimeGpu(log);
 
-/** Bytes each backend reads per decode step: weights as stored there (cpu dequantises to f32). */
+/**
+ * Bytes each backend reads per decode step: weights as stored there (`cpu` holds Q8_0 / Q4_0 as
+ * int8 + an f32 scale per 32 and f16 as f32; `cpu-js` dequantises everything to f32).
+ */
 function weightBytes(engine: LlamaEngine, backend: string): number {
   const c = engine.loaded!.checkpoint;
   let params = 0, stored = 0;
@@ -62,12 +68,15 @@ function weightBytes(engine: LlamaEngine, backend: string): number {
   for (const l of c.layers) for (const w of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) add(w);
   add(c.lmHead ?? c.embedding);
   // The embedding gather reads one row per token: negligible.
-  return backend === "cpu" ? params * 4 : stored;
+  if (backend === "cpu-js" || (backend.startsWith("cpu") && !dtype.startsWith("q"))) {
+    return params * 4;
+  }
+  return backend.startsWith("cpu") ? params * (1 + 4 / 32) : stored;
 }
 
 /** Copy bandwidth (GB/s, read + write) of the backend's memory. */
 async function bandwidth(backend: string): Promise<number> {
-  if (backend === "cpu") {
+  if (backend.startsWith("cpu")) {
     const src = new Float32Array(16 << 20).fill(1), dst = new Float32Array(16 << 20);
     const times: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -82,7 +91,7 @@ async function bandwidth(backend: string): Promise<number> {
 
 /** Median latency (ms) of reading back one small tensor. */
 async function readbackMs(backend: string): Promise<number> {
-  if (backend === "cpu") return 0;
+  if (backend.startsWith("cpu")) return 0;
   const b = createWebGpuBackend(new KernelRuntime(gpu!), { fused: true });
   try {
     const t = b.upload(new Float32Array(4), [4]);
@@ -118,14 +127,16 @@ async function generate(engine: LlamaEngine, prompt: number[], maxTokens: number
 
 const rows: string[] = [];
 for (const name of values.backends!.split(",")) {
-  if (name !== "cpu" && !gpu) {
+  if (!name.startsWith("cpu") && !gpu) {
     log(`skipping ${name}: no GPU`);
     continue;
   }
   log(`${name}: starting`);
   const engine = new LlamaEngine({
     model: path,
-    backend: name as "cpu",
+    backend: name.startsWith("cpu") ? "cpu" : name as "webgpu",
+    cpuKernels: name === "cpu-js" ? "js" : "wasm",
+    cpuThreads: name === "cpu-1t" ? 1 : undefined,
     log: (l) => log(`${name}: ${l}`),
     gpu: () => Promise.resolve(gpu),
     kernelCache: { storage: memoryCacheStorage(), root: "/bench", disabled: true, tune: false },
@@ -160,7 +171,7 @@ for (const name of values.backends!.split(",")) {
     engine.setMultiStep(1);
     const single = await decode("one step per submit:");
     let multi: { b1: number; b8: number } | undefined;
-    if (name !== "cpu") {
+    if (!name.startsWith("cpu")) {
       engine.setMultiStep(multiStep);
       const windows = engine.multiStepWindows();
       multi = await decode(`multi-step (K ≤ ${multiStep}):`);

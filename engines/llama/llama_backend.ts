@@ -10,6 +10,8 @@
  */
 import type { Backend } from "../../src/gpu/ops/backend.ts";
 import { createBackendRegistry } from "../../src/gpu/backends/backend_registry.ts";
+import { type CpuBackendOptions, defaultCpuThreads } from "../../src/gpu/backends/cpu_backend.ts";
+import { wasmSimdAvailable } from "../../src/gpu/backends/cpu_wasm/wasm_weight.ts";
 import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
 import { cacheKeyFactors } from "../../src/gpu/compile/cache_key_factors.ts";
 import { type CompileCounters, KernelCompileCache } from "../../src/gpu/compile/compile_cache.ts";
@@ -49,17 +51,34 @@ export interface LlamaBackendHandle {
   release(): void;
 }
 
-/** Creates `name` for `config`; falls back to `cpu` (logged) when no device exists. */
+/** `1 thread` or `up to N threads`. */
+function threadCount(n: number): string {
+  return n === 1 ? "1 thread" : `up to ${n} threads`;
+}
+
+/**
+ * Creates `name` for `config`; falls back to `cpu` (logged) when no device exists. `cpu` options
+ * apply to the `cpu` backend, chosen or fallen back to.
+ */
 export async function createLlamaBackend(
   name: "cpu" | "webgpu-eager" | "webgpu",
   config: LlamaKernelConfig,
   gpu: LlamaGpuOptions,
   log: (line: string) => void,
+  cpu: CpuBackendOptions = {},
 ): Promise<LlamaBackendHandle> {
   const context = name === "cpu" ? undefined : await gpu.acquire();
   if (name === "cpu" || !context) {
     // Without a runtime the registry falls back to `cpu` and logs why.
-    const backend = await createBackendRegistry().create(name, { log });
+    const backend = await createBackendRegistry().create(name, { log, cpu });
+    const simd = (cpu.kernels ?? "wasm") === "wasm" && wasmSimdAvailable();
+    log(
+      simd
+        ? `cpu backend: WebAssembly SIMD matmuls on ${
+          threadCount(cpu.threads ?? defaultCpuThreads())
+        }`
+        : "cpu backend: TypedArray reference matmuls",
+    );
     return { backend, release: () => backend.destroy() };
   }
   try {

@@ -2,7 +2,8 @@
  * The llama engine's command-line flags: `--model PATH` (required), `--backend
  * cpu|webgpu-eager|webgpu`, `--block-size`, `--num-blocks`, `--max-num-seqs`,
  * `--max-num-batched-tokens`, `--max-model-len`, `--max-tokens`, `--multi-step K` (greedy
- * decode steps per submit on WebGPU), plus the worker flags.
+ * decode steps per submit on WebGPU), `--cpu-kernels wasm|js` (the `cpu` backend's matmul
+ * kernels), `--cpu-threads N` (threads of its large matmuls), plus the worker flags.
  *
  * @module
  */
@@ -36,6 +37,8 @@ export function parseLlamaEngineArgs(argv: string[]): LlamaEngineArgs {
     "max-model-len": { type: "string" },
     "max-tokens": { type: "string" },
     "multi-step": { type: "string" },
+    "cpu-kernels": { type: "string" },
+    "cpu-threads": { type: "string" },
   });
   const model = values.model;
   if (!model) {
@@ -55,6 +58,14 @@ export function parseLlamaEngineArgs(argv: string[]): LlamaEngineArgs {
       { param: "--backend" },
     );
   }
+  const cpuKernels = values["cpu-kernels"] ?? "wasm";
+  if (cpuKernels !== "wasm" && cpuKernels !== "js") {
+    throw new SluiceError(
+      "InvalidArgument",
+      `Cannot parse --cpu-kernels: "${cpuKernels}" is not one of wasm, js`,
+      { param: "--cpu-kernels" },
+    );
+  }
   const optional = (flag: string) =>
     values[flag as keyof typeof values] === undefined ? undefined : intFlag(values, flag, 0, 1);
   const options: LlamaEngineOptions = {
@@ -67,6 +78,8 @@ export function parseLlamaEngineArgs(argv: string[]): LlamaEngineArgs {
     maxModelLen: optional("max-model-len"),
     maxTokens: optional("max-tokens"),
     multiStep: optional("multi-step"),
+    cpuKernels,
+    cpuThreads: optional("cpu-threads"),
   };
   return { options, worker: workerConfigFromFlags(values, servedModelName(model)) };
 }

@@ -105,6 +105,7 @@ export async function startLlamaEngine(
       buckets: o.warmBuckets ?? [1, 8],
     },
     log,
+    { kernels: o.cpuKernels ?? "wasm", threads: o.cpuThreads },
   );
   parts.handle = handle;
   const backend = parts.backend = handle.backend;

@@ -62,6 +62,17 @@ export interface LlamaEngineOptions {
    * `DEFAULT_MULTI_STEPS` of `src/gpu/llama/llama_multi_step.ts`; 1 = one step and one readback per token). Ignored on `cpu`.
    */
   readonly multiStep?: number;
+  /**
+   * The `cpu` backend's matmul kernels: `wasm` (default: WebAssembly SIMD over weights kept
+   * quantised) or `js` (the TypedArray reference, weights dequantised to f32). Ignored on the
+   * WebGPU backends.
+   */
+  readonly cpuKernels?: "wasm" | "js";
+  /**
+   * Threads the `cpu` backend splits a large matmul over (default: the runtime's
+   * `navigator.hardwareConcurrency`, at most 8; 1 = no worker threads).
+   */
+  readonly cpuThreads?: number;
 }
 
 /**

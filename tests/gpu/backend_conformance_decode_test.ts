@@ -293,5 +293,6 @@ function conformance(name: string, skip: string | false, factory: () => Promise<
 const registry = createBackendRegistry();
 const runtime = device.context ? new KernelRuntime(device.context) : undefined;
 conformance("cpu", false, () => registry.create("cpu", {}));
+conformance("cpu (js kernels)", false, () => registry.create("cpu", { cpu: { kernels: "js" } }));
 conformance("webgpu-eager", device.skip, () => registry.create("webgpu-eager", { runtime }));
 conformance("webgpu", device.skip, () => registry.create("webgpu", { runtime }));

@@ -175,6 +175,7 @@ const registry = createBackendRegistry();
 const gpuSkip = device.skip;
 const runtime = device.context ? new KernelRuntime(device.context) : undefined;
 conformance("cpu", false, () => registry.create("cpu", {}));
+conformance("cpu (js kernels)", false, () => registry.create("cpu", { cpu: { kernels: "js" } }));
 conformance("webgpu-eager", gpuSkip, () => registry.create("webgpu-eager", { runtime }));
 conformance("webgpu", gpuSkip, () => registry.create("webgpu", { runtime }));
 

@@ -15,7 +15,7 @@
  * @module
  */
 import type { Backend } from "../ops/backend.ts";
-import { createCpuBackend } from "./cpu_backend.ts";
+import { type CpuBackendOptions, createCpuBackend } from "./cpu_backend.ts";
 import { createWebGpuBackend } from "./webgpu_backend.ts";
 import type { KernelRuntime } from "../compile/kernel_runtime.ts";
 
@@ -25,6 +25,8 @@ export interface BackendContext {
   readonly runtime?: KernelRuntime;
   /** Receives the fallback notice. */
   readonly log?: (message: string) => void;
+  /** Options of the `cpu` backend (also when it is the fallback). */
+  readonly cpu?: CpuBackendOptions;
 }
 
 /** Creates a backend. */
@@ -72,7 +74,7 @@ export function createBackendRegistry(): BackendRegistry {
       return await entry.factory(context);
     },
   };
-  registry.register("cpu", () => createCpuBackend());
+  registry.register("cpu", (c) => createCpuBackend(c.cpu));
   registry.register("webgpu-eager", (c) => createWebGpuBackend(c.runtime!, { fused: false }), {
     requiresGpu: true,
   });

@@ -1,7 +1,12 @@
 /**
- * The `cpu` backend: the TypedArray reference implementation of {@link Backend}. Quantised
- * weights are dequantised at upload, so it is the "CPU dequantised reference" the GPU paths
- * are checked against. Also the automatic fallback when no GPU adapter exists.
+ * The `cpu` backend: the CPU implementation of {@link Backend}, and the automatic fallback when
+ * no GPU adapter exists. Matmuls run WebAssembly SIMD kernels (`cpu_wasm/`) over weights held in
+ * wasm memory (f32 and f16 as f32; Q8_0 and Q4_0 as int8 values with f32 block scales, i.e. a
+ * quarter of the bytes), multiplying by exactly the values the dequantised reference uses, with
+ * f32 accumulation in an order that does not depend on the batch size. `{ kernels: "js" }` (and
+ * runtimes without WebAssembly SIMD) keep the plain TypedArray reference: weights dequantised
+ * to f32 at upload and f64 accumulation (`reference/dense.ts`). Everything but the matmuls runs
+ * the TypedArray reference ops in both modes.
  *
  * @example
  * ```ts
@@ -27,16 +32,67 @@ import { argmaxRef, sampleRowRef } from "../reference/sampling.ts";
 import { type PagedBatch, pagedGeometry, type PagedKvCache } from "../ops/paged_kv_cache.ts";
 import { samplingRows, unpackSamplingParams } from "../ops/sampling_inputs.ts";
 import { SAMPLE_MAX_K } from "../kernels/sample.ts";
+import { createWasmWeight, type WasmWeight } from "./cpu_wasm/wasm_weight.ts";
+import { createCpuThreadPool } from "./cpu_wasm/thread_pool.ts";
 
 interface CpuTensor extends Tensor {
   data: Float32Array | Uint32Array;
+  /** A weight held in wasm memory (then `data` is empty). */
+  wasm?: WasmWeight;
+}
+
+/** Options of {@link createCpuBackend}. */
+export interface CpuBackendOptions {
+  /**
+   * Matmul kernels: `wasm` (default; WebAssembly SIMD where the runtime has it, else `js`) or
+   * `js` (the TypedArray reference with f64 accumulation).
+   */
+  readonly kernels?: "wasm" | "js";
+  /**
+   * Threads a large matmul is split over with the `wasm` kernels (the calling thread and
+   * `threads − 1` workers, started at the first large matmul); default
+   * {@link defaultCpuThreads}. 1 runs everything on the calling thread.
+   */
+  readonly threads?: number;
+}
+
+/** The default thread count: the runtime's `navigator.hardwareConcurrency`, at most 8. */
+export function defaultCpuThreads(): number {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.min(8, cores));
 }
 
 /** Creates a `cpu` backend. */
-export function createCpuBackend(): Backend {
+export function createCpuBackend(options: CpuBackendOptions = {}): Backend {
   const name = "cpu";
-  const t = (x: Tensor) => (assertOwned(backend, x), (x as CpuTensor).data);
+  const useWasm = (options.kernels ?? "wasm") === "wasm";
+  const threads = options.threads ?? defaultCpuThreads();
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(
+      `Cannot create the cpu backend: threads = ${threads} is not a positive integer`,
+    );
+  }
+  const pool = useWasm && threads > 1 && typeof SharedArrayBuffer === "function"
+    ? createCpuThreadPool(threads)
+    : undefined;
+  const t = (x: Tensor) => {
+    assertOwned(backend, x);
+    const tensor = x as CpuTensor;
+    return tensor.wasm ? wasmValues(tensor.wasm) : tensor.data;
+  };
   const f = (x: Tensor) => t(x) as Float32Array;
+  /** `x · wᵀ` for x `[m, k]` (+ bias): the weight's wasm kernels, or the reference. */
+  const multiply = (x: Tensor, w: Tensor, m: number, bias?: Tensor) => {
+    assertOwned(backend, w);
+    const wasm = (w as CpuTensor).wasm;
+    if (!wasm) return matmulRef(f(x), f(w), { m, n: w.shape[0], k: w.shape[1] }, bias && f(bias));
+    const y = wasm.multiply(f(x), m);
+    if (bias) {
+      const b = f(bias);
+      for (let i = 0; i < y.length; i++) y[i] += b[i % wasm.n];
+    }
+    return y;
+  };
   const make = (
     data: Float32Array | Uint32Array,
     shape: readonly number[],
@@ -53,7 +109,11 @@ export function createCpuBackend(): Backend {
         shape,
         kind,
       ),
-    uploadWeight: (w) => make(dequantizeWeight(w), w.shape, "weight"),
+    uploadWeight(w) {
+      const wasm = useWasm ? createWasmWeight(w, pool) : undefined;
+      if (!wasm) return make(dequantizeWeight(w), w.shape, "weight");
+      return { ...make(new Float32Array(0), w.shape, "weight"), wasm } as CpuTensor;
+    },
     read: (x) => Promise.resolve(t(x).slice()),
     write(x, data) {
       const target = t(x);
@@ -61,11 +121,11 @@ export function createCpuBackend(): Backend {
       target.set(data);
     },
     matmul(out, x, w) {
-      f(out).set(matmulRef(f(x), f(w), { m: rows(x), n: w.shape[0], k: w.shape[1] }));
+      f(out).set(multiply(x, w, rows(x)));
     },
     matmulQkv(outs, x, qkv, bias) {
       const m = rows(x), n = qkv.shape[0];
-      const all = matmulRef(f(x), f(qkv), { m, n, k: qkv.shape[1] }, bias && f(bias));
+      const all = multiply(x, qkv, m, bias);
       let col = 0;
       for (const o of outs) {
         const w = o.shape.at(-1)!, dst = f(o);
@@ -76,14 +136,26 @@ export function createCpuBackend(): Backend {
       }
     },
     embedding(out, table, ids) {
-      f(out).set(embeddingRef(f(table), t(ids) as Uint32Array, table.shape[1]));
+      assertOwned(backend, table);
+      const wasm = (table as CpuTensor).wasm, dim = table.shape[1];
+      if (wasm) {
+        const o = f(out), idv = t(ids) as Uint32Array;
+        idv.forEach((id, i) => {
+          if (id >= wasm.n) {
+            throw new RangeError(`Cannot embed: token id ${id} is not below ${wasm.n}`);
+          }
+          o.set(wasm.row(id), i * dim);
+        });
+        return;
+      }
+      f(out).set(embeddingRef(f(table), t(ids) as Uint32Array, dim));
     },
     softmax(out, x) {
       f(out).set(softmaxRef(f(x), x.shape.at(-1)!));
     },
     matmulGateUpSilu(out, x, gateUp) {
       const n = gateUp.shape[0] / 2, m = rows(x);
-      const both = matmulRef(f(x), f(gateUp), { m, n: 2 * n, k: gateUp.shape[1] });
+      const both = multiply(x, gateUp, m);
       const o = f(out);
       for (let i = 0; i < m; i++) {
         for (let j = 0; j < n; j++) {
@@ -160,8 +232,12 @@ export function createCpuBackend(): Backend {
     },
     release(x) {
       (x as CpuTensor).data = new Float32Array(0);
+      (x as CpuTensor).wasm?.release();
+      delete (x as CpuTensor).wasm;
     },
-    destroy() {},
+    destroy() {
+      pool?.close();
+    },
   };
   return backend;
 }
@@ -197,6 +273,13 @@ function slotsOf(
     }
     return table[seq * maxBlocks + last] * bs + (pos % bs);
   }) as Uint32Array;
+}
+
+/** Every value of a wasm-held weight, row by row (for reads; matmuls never need it). */
+function wasmValues(w: WasmWeight): Float32Array {
+  const out = new Float32Array(w.n * w.k);
+  for (let j = 0; j < w.n; j++) out.set(w.row(j), j * w.k);
+  return out;
 }
 
 function size(shape: readonly number[]): number {

@@ -1,0 +1,129 @@
+/**
+ * The llama engine's `cpu` backend with its two matmul kernel sets: WebAssembly SIMD (the
+ * default; weights kept quantised, f32 accumulation) against the TypedArray reference (`js`:
+ * dequantised f32 weights, f64 accumulation). Logits agree within a stated tolerance for every
+ * GGUF format, greedy generations are identical on the F32 fixture, and a bad `--cpu-kernels`
+ * is refused naming the flag.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import {
+  createKvCachePool,
+  createLlamaBatchRunner,
+} from "../../src/gpu/llama/llama_batch_runner.ts";
+import { loadLlamaModel } from "../../src/model/model_loader.ts";
+import { llamaKernelConfig, uploadLlamaCheckpoint } from "../../src/model/llama_upload.ts";
+import { releaseLlamaWeights } from "../../src/gpu/llama/llama_decode_step.ts";
+import { createCpuBackend } from "../../src/gpu/backends/cpu_backend.ts";
+import { parseGenerateRequest } from "../../src/engine/generate_request.ts";
+import { createRequestContext } from "../../src/engine/request_context.ts";
+import { LlamaEngine } from "../../engines/llama/mod.ts";
+import type { FixtureModelOptions } from "../fixtures/model/fixture_model.ts";
+import { fixtureRoot, ggufModel } from "./_fixture_dir.ts";
+
+let root: Awaited<ReturnType<typeof fixtureRoot>>;
+before(async () => (root = await fixtureRoot()));
+after(() => root.dispose());
+
+const files = {
+  readFile: async (p: string) => new Uint8Array(await readFile(p)),
+  readTextFile: (p: string) => readFile(p, "utf8"),
+};
+const quiet = () => {};
+const PROMPT = [1, 40, 77, 12, 300, 5, 5, 91, 150, 33];
+
+/** Logits of a prefill of PROMPT[0..8) then one decode step of PROMPT[8..10). */
+async function logits(path: string, kernels: "wasm" | "js"): Promise<number[]> {
+  const { checkpoint } = await loadLlamaModel(path, files);
+  const geometry = { blockSize: 4, maxBlocks: 4 };
+  const backend = createCpuBackend({ kernels });
+  const model = uploadLlamaCheckpoint(backend, checkpoint, geometry);
+  const pool = createKvCachePool(backend, llamaKernelConfig(checkpoint, geometry), {
+    layers: checkpoint.config.layers,
+    numBlocks: 6,
+  });
+  const runner = createLlamaBatchRunner(backend, model, pool);
+  const blockTable = new Uint32Array([5, 1, 3, 0]);
+  try {
+    const prefill = await runner.run({
+      ids: Uint32Array.from(PROMPT.slice(0, 8)),
+      positions: Uint32Array.from({ length: 8 }, (_, i) => i),
+      tokenSeq: new Uint32Array(8),
+      blockTable,
+      logitRows: [7],
+    });
+    const step = await runner.run({
+      ids: Uint32Array.from(PROMPT.slice(8)),
+      positions: new Uint32Array([8, 9]),
+      tokenSeq: new Uint32Array(2),
+      blockTable,
+      logitRows: [0, 1],
+    });
+    return [...prefill, ...step];
+  } finally {
+    runner.release();
+    pool.release();
+    releaseLlamaWeights(backend, model.weights);
+    backend.destroy();
+  }
+}
+
+/** Logits have std ~3; the two kernel sets differ only by f32 vs f64 summation. */
+const TOLERANCE = 1e-3;
+
+const CASES: [string, FixtureModelOptions][] = [
+  ["f32", { dtype: "f32" }],
+  ["f16", { dtype: "f16" }],
+  ["q8_0", { dtype: "q8_0" }],
+  ["q4_0", { dtype: "q4_0" }],
+  ["f32 qwen2 (biases, tied)", { dtype: "f32", arch: "qwen2", tied: true }],
+];
+
+describe("llama engine: cpu kernels (wasm vs js)", () => {
+  for (const [label, options] of CASES) {
+    it(`${label}: wasm logits match the js reference within ${TOLERANCE}`, async () => {
+      const path = await ggufModel(root.path, `cpuk-${label.replace(/\W+/g, "-")}`, options);
+      const [wasm, js] = [await logits(path, "wasm"), await logits(path, "js")];
+      assert.equal(wasm.length, js.length);
+      const diff = wasm.reduce((m, v, i) => Math.max(m, Math.abs(v - js[i])), 0);
+      assert.ok(diff < TOLERANCE, `max diff ${diff}`);
+      assert.ok(wasm.some((v, i) => v !== js[i]), "the two kernel sets really differ");
+    });
+  }
+
+  it("greedy generations are identical with either kernel set (F32)", async () => {
+    const path = await ggufModel(root.path, "cpuk-greedy", { dtype: "f32" });
+    const run = async (cpuKernels: "wasm" | "js") => {
+      const engine = new LlamaEngine({ model: path, cpuKernels, log: quiet, maxModelLen: 64 });
+      await engine.start("1");
+      try {
+        return await Promise.all([[1, 50, 60], [1, 7, 8, 9, 10]].map(async (prompt) => {
+          const { context } = createRequestContext();
+          const request = parseGenerateRequest({
+            model: "m",
+            token_ids: prompt,
+            stop_conditions: { max_tokens: 12, ignore_eos: true },
+            sampling_options: { temperature: 0 },
+          });
+          const ids: number[] = [];
+          for await (const c of engine.generate(request, context)) ids.push(...c.token_ids);
+          return ids;
+        }));
+      } finally {
+        await engine.cleanup();
+      }
+    };
+    const wasm = await run("wasm");
+    assert.equal(wasm[0].length, 12);
+    assert.deepEqual(wasm, await run("js"));
+  });
+
+  it("refuses an unknown --cpu-kernels naming the flag", async () => {
+    const path = await ggufModel(root.path, "cpuk-args", { dtype: "f32" });
+    await assert.rejects(
+      LlamaEngine.fromArgs(["--model", path, "--cpu-kernels", "avx512"]),
+      /--cpu-kernels: "avx512" is not one of wasm, js/,
+    );
+  });
+});
