@@ -14,6 +14,7 @@
  * (`--cpu-threads 1`), the baseline of the default thread count.
  * Run: node_modules/.bin/deno run -A bench/llama_engine.ts [--size tiny|100m] [--dtype q8_0]
  *      [--backends cpu,cpu-1t,cpu-js,webgpu-eager,webgpu] [--decode N] [--prefill N] [--multi-step K]
+ *      [--int8-gemv off|auto|force]
  * Prints a Markdown section on stdout; progress on stderr.
  */
 import { parseArgs } from "node:util";
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     decode: { type: "string", default: "6" },
     prefill: { type: "string", default: "32" },
     "multi-step": { type: "string", default: "16" },
+    "int8-gemv": { type: "string", default: "auto" },
   },
 });
 const log = (s: string) => console.error(`[llama-bench] ${s}`);
@@ -137,6 +139,7 @@ for (const name of values.backends!.split(",")) {
     backend: name.startsWith("cpu") ? "cpu" : name as "webgpu",
     cpuKernels: name === "cpu-js" ? "js" : "wasm",
     cpuThreads: name === "cpu-1t" ? 1 : undefined,
+    int8Gemv: values["int8-gemv"] as "auto",
     log: (l) => log(`${name}: ${l}`),
     gpu: () => Promise.resolve(gpu),
     kernelCache: { storage: memoryCacheStorage(), root: "/bench", disabled: true, tune: false },

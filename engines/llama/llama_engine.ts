@@ -59,8 +59,8 @@ export class LlamaEngine implements LLMEngine {
    * Flags: `--model PATH` (required), `--backend cpu|webgpu-eager|webgpu`, `--block-size`,
    * `--num-blocks`, `--max-num-seqs`, `--max-num-batched-tokens`, `--max-model-len`,
    * `--max-tokens`, `--multi-step K` (greedy decode steps per submit on WebGPU),
-   * `--cpu-kernels wasm|js` and `--cpu-threads N` (the `cpu` backend's matmuls), plus the
-   * worker flags.
+   * `--cpu-kernels wasm|js` and `--cpu-threads N` (the `cpu` backend's matmuls),
+   * `--int8-gemv off|auto|force`, plus the worker flags.
    */
   static fromArgs(argv: string[]): Promise<EngineSetup<LlamaEngine>> {
     try {

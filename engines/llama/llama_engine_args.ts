@@ -3,7 +3,8 @@
  * cpu|webgpu-eager|webgpu`, `--block-size`, `--num-blocks`, `--max-num-seqs`,
  * `--max-num-batched-tokens`, `--max-model-len`, `--max-tokens`, `--multi-step K` (greedy
  * decode steps per submit on WebGPU), `--cpu-kernels wasm|js` (the `cpu` backend's matmul
- * kernels), `--cpu-threads N` (threads of its large matmuls), plus the worker flags.
+ * kernels), `--cpu-threads N` (threads of its large matmuls), `--int8-gemv off|auto|force` (the WebGPU
+ * int8-activation GEMV), plus the worker flags.
  *
  * @module
  */
@@ -39,6 +40,7 @@ export function parseLlamaEngineArgs(argv: string[]): LlamaEngineArgs {
     "multi-step": { type: "string" },
     "cpu-kernels": { type: "string" },
     "cpu-threads": { type: "string" },
+    "int8-gemv": { type: "string" },
   });
   const model = values.model;
   if (!model) {
@@ -66,6 +68,14 @@ export function parseLlamaEngineArgs(argv: string[]): LlamaEngineArgs {
       { param: "--cpu-kernels" },
     );
   }
+  const int8Gemv = values["int8-gemv"] ?? "auto";
+  if (int8Gemv !== "off" && int8Gemv !== "auto" && int8Gemv !== "force") {
+    throw new SluiceError(
+      "InvalidArgument",
+      `Cannot parse --int8-gemv: "${int8Gemv}" is not one of off, auto, force`,
+      { param: "--int8-gemv" },
+    );
+  }
   const optional = (flag: string) =>
     values[flag as keyof typeof values] === undefined ? undefined : intFlag(values, flag, 0, 1);
   const options: LlamaEngineOptions = {
@@ -80,6 +90,7 @@ export function parseLlamaEngineArgs(argv: string[]): LlamaEngineArgs {
     multiStep: optional("multi-step"),
     cpuKernels,
     cpuThreads: optional("cpu-threads"),
+    int8Gemv,
   };
   return { options, worker: workerConfigFromFlags(values, servedModelName(model)) };
 }

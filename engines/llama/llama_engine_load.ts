@@ -103,6 +103,7 @@ export async function startLlamaEngine(
       ownsDevice: !o.gpu,
       cache: o.kernelCache ?? { storage: fsKernelCacheStorage(), ...cacheEnv },
       buckets: o.warmBuckets ?? [1, 8],
+      int8Gemv: o.int8Gemv ?? "auto",
     },
     log,
     { kernels: o.cpuKernels ?? "wasm", threads: o.cpuThreads },

@@ -73,6 +73,12 @@ export interface LlamaEngineOptions {
    * `navigator.hardwareConcurrency`, at most 8; 1 = no worker threads).
    */
   readonly cpuThreads?: number;
+  /**
+   * The int8-activation GEMV of Q8_0 / Q4_0 decode matmuls on the WebGPU backends: `auto`
+   * (default: an autotuner candidate where the device's WGSL has `packed_4x8_integer_dot_product`),
+   * `force` (always; the start fails without the feature), `off`.
+   */
+  readonly int8Gemv?: "off" | "auto" | "force";
 }
 
 /**

@@ -244,6 +244,14 @@ describe("llama engine (cpu)", () => {
   it("refuses prompts longer than the context and bad flags with clear errors", async () => {
     await assert.rejects(LlamaEngine.fromArgs([]), /--model is required/);
     await assert.rejects(LlamaEngine.fromArgs(["--model", gguf, "--backend", "cuda"]), /--backend/);
+    await assert.rejects(
+      LlamaEngine.fromArgs(["--model", gguf, "--int8-gemv", "always"]),
+      /--int8-gemv: "always" is not one of off, auto, force/,
+    );
+    await assert.rejects(
+      LlamaEngine.fromArgs(["--model", gguf, "--cpu-threads", "0"]),
+      /--cpu-threads/,
+    );
     const engine = new LlamaEngine({ model: gguf, log: quiet, maxModelLen: 32 });
     await engine.start("1");
     try {
