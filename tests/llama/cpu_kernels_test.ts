@@ -8,19 +8,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import {
-  createKvCachePool,
-  createLlamaBatchRunner,
-} from "../../src/gpu/llama/llama_batch_runner.ts";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
-import { llamaKernelConfig, uploadLlamaCheckpoint } from "../../src/model/llama_upload.ts";
-import { releaseLlamaWeights } from "../../src/gpu/llama/llama_decode_step.ts";
 import { createCpuBackend } from "../../src/gpu/backends/cpu_backend.ts";
 import { parseGenerateRequest } from "../../src/engine/generate_request.ts";
 import { createRequestContext } from "../../src/engine/request_context.ts";
 import { LlamaEngine } from "../../engines/llama/mod.ts";
 import type { FixtureModelOptions } from "../fixtures/model/fixture_model.ts";
 import { fixtureRoot, ggufModel } from "./_fixture_dir.ts";
+import { probeLogits } from "./_logits_probe.ts";
 
 let root: Awaited<ReturnType<typeof fixtureRoot>>;
 before(async () => (root = await fixtureRoot()));
@@ -31,40 +26,14 @@ const files = {
   readTextFile: (p: string) => readFile(p, "utf8"),
 };
 const quiet = () => {};
-const PROMPT = [1, 40, 77, 12, 300, 5, 5, 91, 150, 33];
 
-/** Logits of a prefill of PROMPT[0..8) then one decode step of PROMPT[8..10). */
+/** The probe's logits on the `cpu` backend with `kernels`. */
 async function logits(path: string, kernels: "wasm" | "js"): Promise<number[]> {
   const { checkpoint } = await loadLlamaModel(path, files);
-  const geometry = { blockSize: 4, maxBlocks: 4 };
   const backend = createCpuBackend({ kernels });
-  const model = uploadLlamaCheckpoint(backend, checkpoint, geometry);
-  const pool = createKvCachePool(backend, llamaKernelConfig(checkpoint, geometry), {
-    layers: checkpoint.config.layers,
-    numBlocks: 6,
-  });
-  const runner = createLlamaBatchRunner(backend, model, pool);
-  const blockTable = new Uint32Array([5, 1, 3, 0]);
   try {
-    const prefill = await runner.run({
-      ids: Uint32Array.from(PROMPT.slice(0, 8)),
-      positions: Uint32Array.from({ length: 8 }, (_, i) => i),
-      tokenSeq: new Uint32Array(8),
-      blockTable,
-      logitRows: [7],
-    });
-    const step = await runner.run({
-      ids: Uint32Array.from(PROMPT.slice(8)),
-      positions: new Uint32Array([8, 9]),
-      tokenSeq: new Uint32Array(2),
-      blockTable,
-      logitRows: [0, 1],
-    });
-    return [...prefill, ...step];
+    return await probeLogits(backend, checkpoint);
   } finally {
-    runner.release();
-    pool.release();
-    releaseLlamaWeights(backend, model.weights);
     backend.destroy();
   }
 }

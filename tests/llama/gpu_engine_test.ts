@@ -8,20 +8,16 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { acquireTestDevice } from "../gpu/_device.ts";
-import {
-  createKvCachePool,
-  createLlamaBatchRunner,
-} from "../../src/gpu/llama/llama_batch_runner.ts";
 import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
-import { llamaKernelConfig, uploadLlamaCheckpoint } from "../../src/model/llama_upload.ts";
-import { releaseLlamaWeights } from "../../src/gpu/llama/llama_decode_step.ts";
+import { llamaKernelConfig } from "../../src/model/llama_upload.ts";
 import { parseGenerateRequest } from "../../src/engine/generate_request.ts";
 import { createRequestContext } from "../../src/engine/request_context.ts";
 import { LlamaEngine } from "../../engines/llama/mod.ts";
 import { createLlamaBackend } from "../../engines/llama/llama_backend.ts";
 import { FIXTURE_SIZES, type FixtureModelOptions } from "../fixtures/model/fixture_model.ts";
 import { fixtureRoot, ggufModel, ggufModelWithRopeFreqs } from "./_fixture_dir.ts";
+import { PROBE_GEOMETRY, probeLogits } from "./_logits_probe.ts";
 
 const device = await acquireTestDevice();
 const skip = device.skip;
@@ -35,46 +31,19 @@ const files = {
   readTextFile: (p: string) => readFile(p, "utf8"),
 };
 const quiet = () => {};
-const PROMPT = [1, 40, 77, 12, 300, 5, 5, 91, 150, 33];
 
-/** Logits of a prefill of PROMPT[0..8) then one step of PROMPT[8..10) on `name`. */
+/** The probe's logits on `name`. */
 async function logitsOn(name: "cpu" | "webgpu" | "webgpu-eager", path: string) {
   const { checkpoint } = await loadLlamaModel(path, files);
-  const geometry = { blockSize: 4, maxBlocks: 4 };
-  const handle = await createLlamaBackend(name, llamaKernelConfig(checkpoint, geometry), {
+  const handle = await createLlamaBackend(name, llamaKernelConfig(checkpoint, PROBE_GEOMETRY), {
     acquire: () => Promise.resolve(device.context),
     ownsDevice: false,
     cache: { storage: memoryCacheStorage(), root: "/unused", disabled: true, tune: false },
     buckets: [2],
   }, quiet);
-  const backend = handle.backend;
-  const model = uploadLlamaCheckpoint(backend, checkpoint, geometry);
-  const pool = createKvCachePool(backend, model.config, {
-    layers: checkpoint.config.layers,
-    numBlocks: 6,
-  });
-  const runner = createLlamaBatchRunner(backend, model, pool);
-  const blockTable = new Uint32Array([5, 1, 3, 0]);
   try {
-    const prefill = await runner.run({
-      ids: Uint32Array.from(PROMPT.slice(0, 8)),
-      positions: Uint32Array.from({ length: 8 }, (_, i) => i),
-      tokenSeq: new Uint32Array(8),
-      blockTable,
-      logitRows: [7],
-    });
-    const step = await runner.run({
-      ids: Uint32Array.from(PROMPT.slice(8)),
-      positions: new Uint32Array([8, 9]),
-      tokenSeq: new Uint32Array(2),
-      blockTable,
-      logitRows: [0, 1],
-    });
-    return [...prefill, ...step];
+    return await probeLogits(handle.backend, checkpoint);
   } finally {
-    runner.release();
-    pool.release();
-    releaseLlamaWeights(backend, model.weights);
     handle.release();
   }
 }

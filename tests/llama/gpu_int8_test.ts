@@ -20,17 +20,13 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { acquireTestDevice } from "../gpu/_device.ts";
-import {
-  createKvCachePool,
-  createLlamaBatchRunner,
-} from "../../src/gpu/llama/llama_batch_runner.ts";
 import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
-import { llamaKernelConfig, uploadLlamaCheckpoint } from "../../src/model/llama_upload.ts";
-import { releaseLlamaWeights } from "../../src/gpu/llama/llama_decode_step.ts";
+import { llamaKernelConfig } from "../../src/model/llama_upload.ts";
 import { createLlamaBackend } from "../../engines/llama/llama_backend.ts";
 import { DOT4_FEATURE } from "../../src/gpu/kernels/quantize_rows.ts";
 import { fixtureRoot, ggufModel } from "./_fixture_dir.ts";
+import { PROBE_GEOMETRY, probeLogits } from "./_logits_probe.ts";
 
 const device = await acquireTestDevice();
 const skip = device.skip ||
@@ -46,7 +42,6 @@ const files = {
   readFile: async (p: string) => new Uint8Array(await readFile(p)),
   readTextFile: (p: string) => readFile(p, "utf8"),
 };
-const PROMPT = [1, 40, 77, 12, 300, 5, 5, 91, 150, 33];
 /** Max |Δ logit| of the int8 path vs `cpu` (see the module comment). */
 const INT8_TOLERANCE = 0.3;
 /** rms Δ logit of the int8 path vs `cpu`, relative to the logits' standard deviation. */
@@ -55,7 +50,7 @@ const INT8_RMS_TOLERANCE = 0.025;
 const FLOAT_TOLERANCE = 5e-3;
 
 /**
- * Logits of a prefill of PROMPT[0..8) (bucket 8) then one step of PROMPT[8..10) (bucket 2) on
+ * The probe's logits (`_logits_probe.ts`: prefill 8 rows, bucket 8, then a 2-row step, bucket 2) on
  * `name`, both buckets warmed; returns them and the warmed int8 GEMVs' count.
  */
 async function logitsOn(
@@ -64,43 +59,17 @@ async function logitsOn(
   int8Gemv: "off" | "force",
 ) {
   const { checkpoint } = await loadLlamaModel(path, files);
-  const geometry = { blockSize: 4, maxBlocks: 4 };
   const lines: string[] = [];
-  const handle = await createLlamaBackend(name, llamaKernelConfig(checkpoint, geometry), {
+  const handle = await createLlamaBackend(name, llamaKernelConfig(checkpoint, PROBE_GEOMETRY), {
     acquire: () => Promise.resolve(device.context),
     ownsDevice: false,
     cache: { storage: memoryCacheStorage(), root: "/unused", disabled: true, tune: false },
     buckets: [2, 8],
     int8Gemv,
   }, (l) => lines.push(l));
-  const backend = handle.backend;
-  const model = uploadLlamaCheckpoint(backend, checkpoint, geometry);
-  const pool = createKvCachePool(backend, model.config, {
-    layers: checkpoint.config.layers,
-    numBlocks: 6,
-  });
-  const runner = createLlamaBatchRunner(backend, model, pool);
-  const blockTable = new Uint32Array([5, 1, 3, 0]);
   try {
-    const prefill = await runner.run({
-      ids: Uint32Array.from(PROMPT.slice(0, 8)),
-      positions: Uint32Array.from({ length: 8 }, (_, i) => i),
-      tokenSeq: new Uint32Array(8),
-      blockTable,
-      logitRows: [7],
-    });
-    const step = await runner.run({
-      ids: Uint32Array.from(PROMPT.slice(8)),
-      positions: new Uint32Array([8, 9]),
-      tokenSeq: new Uint32Array(2),
-      blockTable,
-      logitRows: [0, 1],
-    });
-    return { logits: [...prefill, ...step], lines };
+    return { logits: await probeLogits(handle.backend, checkpoint), lines };
   } finally {
-    runner.release();
-    pool.release();
-    releaseLlamaWeights(backend, model.weights);
     handle.release();
   }
 }
