@@ -131,8 +131,13 @@ describe("WGSL generation (no device)", () => {
     const f32 = gemvKernel({ dtype: "f32", n: 8, k: 160, ...o, unroll: 2 }).code;
     assert.match(f32, /base < 32u; base \+= 32u/);
     assert.match(f32, /for \(var u = 32u \+ t; u < CHUNKS; u \+= 16u\)/);
-    assert.match(f32, /let x1 = load_x\(u1, m\);/, "x loaded once per unit for all rows");
+    assert.match(f32, /let x0 = load_x\(u1, mt0\);/, "x loaded once per unit for all rows");
     assert.equal(f32.match(/= load_x\(/g)?.length, 3, "2 unrolled units and the tail");
+    assert.equal(f32.match(/= load_w\(/g)?.length, 2 * 3, "each unit decoded once per row");
+    // 4 tokens per pass: x once per unit and token, the weights still once per unit and row.
+    const t4 = gemvKernel({ dtype: "f32", n: 8, k: 160, ...o, unroll: 2, tokens: 4 }).code;
+    assert.equal(t4.match(/= load_x\(/g)?.length, 4 * 3, "x once per unit and token");
+    assert.equal(t4.match(/= load_w\(/g)?.length, 2 * 3, "weights once per unit and row");
   });
   it("selects the vectorised or scalar GEMV path by K", () => {
     assert.match(gemvKernel({ dtype: "f32", n: 8, k: 64 }).code, /array<vec4<f32>>/);

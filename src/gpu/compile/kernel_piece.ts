@@ -18,6 +18,7 @@ import type { KernelSource, WeightDType } from "../kernels/kernel_source.ts";
 import { gemvGrid, gemvKernel, type GemvStrategy, type MatmulEpilogue } from "../kernels/gemv.ts";
 import { DEFAULT_GEMM_TILE, gemmGrid, gemmKernel, type GemmTile } from "../kernels/gemm.ts";
 import { gemvScaleGroup } from "../kernels/gemv_chunk.ts";
+import { gemvDefaultTokens, gemvTokenChoices } from "../kernels/gemv_tokens.ts";
 import { hostWeightFromF32, packWeight } from "../kernels/host_weight.ts";
 
 /** Tuning parameters of one candidate (JSON-serialisable). */
@@ -129,6 +130,35 @@ export function gemvCandidates(dtype: WeightDType, k: number): readonly TuningCo
     : GEMV_CANDIDATES.flatMap((t) => [t, ...gemvRefinements(dtype, k, t)]);
 }
 
+/**
+ * The GEMV candidates of a bucket of `m` token rows: {@link GEMV_CANDIDATES} for m = 1; for
+ * m > 1 the same configurations with `tokens` (token rows per pass, `kernels/gemv_tokens.ts`)
+ * set to the bucket's default, so every first-pass candidate is token-batched. The other token
+ * counts are refinements ({@link gemvTokenRefinements}). One array per `m`.
+ */
+export function gemvBucketCandidates(m: number): readonly TuningConfig[] {
+  const tokens = gemvDefaultTokens(m);
+  if (tokens === 1) return GEMV_CANDIDATES;
+  let list = BUCKET_CANDIDATES.get(tokens);
+  if (!list) {
+    list = GEMV_CANDIDATES.map((t) => ({ ...t, tokens }));
+    BUCKET_CANDIDATES.set(tokens, list);
+  }
+  return list;
+}
+const BUCKET_CANDIDATES = new Map<number, readonly TuningConfig[]>();
+
+/**
+ * The token refinements of a GEMV winner for a bucket of `m` rows: the same configuration with
+ * each other token count the bucket can use (powers of two up to its default). A winner that
+ * is itself refined (other tokens than the default, or `g`) has none.
+ */
+export function gemvTokenRefinements(m: number, winner: TuningConfig): readonly TuningConfig[] {
+  const tokens = gemvDefaultTokens(m);
+  if (tokens === 1 || winner.g || (winner.tokens ?? 1) !== tokens) return [];
+  return gemvTokenChoices(m).filter((t) => t !== tokens).map((t) => ({ ...winner, tokens: t }));
+}
+
 /** The {@link gemvKernel} / {@link gemvGrid} options of a GEMV tuning candidate. */
 export function gemvTuning(t: TuningConfig): {
   strategy: GemvStrategy;
@@ -137,8 +167,9 @@ export function gemvTuning(t: TuningConfig): {
   scaleGroup: number;
   threadsPerRow?: number;
   unroll?: number;
+  tokens: number;
 } {
-  const base = { workgroupSize: t.wg, rows: t.rows, scaleGroup: t.g ?? 1 };
+  const base = { workgroupSize: t.wg, rows: t.rows, scaleGroup: t.g ?? 1, tokens: t.tokens ?? 1 };
   return t.wide
     ? { ...base, strategy: "wide", threadsPerRow: t.tpr, unroll: t.unroll }
     : { ...base, strategy: t.lane ? "lane" : "workgroup" };
@@ -154,10 +185,12 @@ export const GEMM_CANDIDATES: readonly TuningConfig[] = [
 ];
 
 /**
- * Most rows of x a matmul runs as a GEMV (one pass over the weights per row, grid z = m);
- * more rows run the tiled GEMM. Decode batches stay on the GEMV, which is near the memory
- * bound on a discrete GPU while the GEMM's tiles measured 5–8 ms per 64×512×512 on an H200
- * (bench/RESULTS.md); a row's result is then the same at any batch size up to this.
+ * Most rows of x a matmul runs as a GEMV (one pass over the weights per `tokens` rows, grid
+ * z = ceil(m / tokens)); more rows run the tiled GEMM. Decode batches stay on the GEMV, which
+ * is near the memory bound on a discrete GPU while the GEMM's tiles measured 5–8 ms per
+ * 64×512×512 on an H200 (bench/RESULTS.md). A row's result is the same bits for any `tokens`,
+ * so with the same strategy (the untuned default, or equal tunings) it is the same at any batch
+ * size up to this.
  */
 export const GEMV_MAX_ROWS = 16;
 
@@ -179,7 +212,7 @@ export function matmulOpName(options: MatmulPieceOptions): string {
  */
 export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
   const gemv = options.m <= GEMV_MAX_ROWS;
-  const candidates = gemv ? GEMV_CANDIDATES : GEMM_CANDIDATES;
+  const candidates = gemv ? gemvBucketCandidates(options.m) : GEMM_CANDIDATES;
   const generate = (t: TuningConfig) =>
     gemv
       ? gemvKernel({ ...options, ...gemvTuning(t) })
@@ -188,7 +221,14 @@ export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
     name: matmulOpName(options),
     candidates,
     generate,
-    ...(gemv && { refine: (t: TuningConfig) => gemvRefinements(options.dtype, options.k, t) }),
+    ...(gemv && {
+      // Token counts and scale groups are refined separately, never combined.
+      refine: (t: TuningConfig) =>
+        (t.tokens ?? 1) !== gemvDefaultTokens(options.m) ? [] : [
+          ...gemvTokenRefinements(options.m, t),
+          ...gemvRefinements(options.dtype, options.k, t),
+        ],
+    }),
     benchmark(runtime, pipeline, t) {
       const { m, n, k, dtype } = options;
       const rows = options.epilogue?.kind === "gate_up_silu" ? 2 * n : n;
