@@ -215,6 +215,46 @@ describe("token-batched gemv is bit-identical to one token at a time", { skip },
       });
     }
   }
+  it("passes whose sums exceed 16 KiB reduce a few tokens at a time (wide, workgroup)", async () => {
+    const h = new KernelHarness(device.context!);
+    try {
+      // wide 256 × 8 gate+up rows: 16 KiB per token (1 token per reduction); workgroup 256 × 4
+      // gate+up rows: 8 KiB per token (2 per reduction).
+      const configs: Partial<GemvOptions>[] = [
+        { strategy: "wide", workgroupSize: 256, threadsPerRow: 32, rows: 8, unroll: 1 },
+        { strategy: "workgroup", workgroupSize: 256, rows: 4 },
+      ];
+      const c: Case = {
+        dtype: "q4_0",
+        n: 75,
+        k: 256,
+        epilogue: { kind: "gate_up_silu" },
+        bias: false,
+      };
+      const x = inputs(c, 8).x;
+      for (const o of configs) {
+        const single = new Float32Array(8 * c.n);
+        for (let i = 0; i < 8; i++) {
+          single.set(
+            await run(h, c, { ...o, tokens: 1 }, 1, x.subarray(i * c.k, (i + 1) * c.k)),
+            i * c.n,
+          );
+        }
+        for (const tokens of [4, 8]) {
+          const y = await run(h, c, { ...o, tokens }, 8, x);
+          assertClose(
+            y,
+            reference(c, 8),
+            { abs: 1e-5 * c.k, rel: 1e-4 },
+            `${o.strategy} T=${tokens}`,
+          );
+          assertSameBits(y, single, `${o.strategy} T=${tokens}`);
+        }
+      }
+    } finally {
+      h.dispose();
+    }
+  });
   it("webgpu backend, default kernels: a row's logits at batch 8 and 5 equal batch 1", async () => {
     const backend = createWebGpuBackend(new KernelRuntime(device.context!), { fused: true });
     try {

@@ -40,9 +40,14 @@ import {
 } from "./kernel_source.ts";
 import { gemvChunkCode, gemvChunkValues, gemvScaled, gemvScaleExpr } from "./gemv_chunk.ts";
 import { gemvMagicBlockCode, gemvMagicUnitValues } from "./gemv_magic.ts";
-import { gemvWideBody } from "./gemv_wide.ts";
+import { GEMV_WIDE_WORKGROUP_BYTES, gemvWideBody } from "./gemv_wide.ts";
 import { gemvLaneBody } from "./gemv_lane.ts";
-import { type GemvBodyShape, tokenAccumulate, tokenIndices } from "./gemv_tokens.ts";
+import {
+  type GemvBodyShape,
+  tokenAccumulate,
+  tokenIndices,
+  tokensPerReduction,
+} from "./gemv_tokens.ts";
 
 /** How a matmul kernel stores its results. */
 export type MatmulEpilogue =
@@ -183,8 +188,9 @@ fn store(m: u32, row: u32, value: f32) {
 
 /**
  * The `workgroup` strategy's entry point: invocations stride the chunks of the group's rows,
- * each keeping `ACC × TOKENS` partial sums, then one shared-memory tree reduction per token
- * (the same order for every token, reusing one `ACC × WG` buffer).
+ * each keeping `ACC × TOKENS` partial sums, then shared-memory tree reductions of `TB` tokens'
+ * sums at a time (as many as fit in 16 KiB; every sum reduced in the same order as with one
+ * token).
  */
 function workgroupBody(o: GemvBodyShape): string {
   const { wg, tokens, paired, g, scaled } = o;
@@ -215,12 +221,16 @@ function workgroupBody(o: GemvBodyShape): string {
       paired ? "\n      let sb = load_scales(row + N, c);" : ""
     }\n`
     : "";
+  const acc = paired ? 2 * o.rows : o.rows;
+  // Tokens reduced together (TB): their ACC · TB sums per invocation in one tree.
+  const tb = tokensPerReduction(tokens, acc * wg * 4, GEMV_WIDE_WORKGROUP_BYTES);
   const value = paired
-    ? `let g = red[r * WG];
-        let u = red[(ROWS + r) * WG];
+    ? `let g = red[(r * TB + tt) * WG];
+        let u = red[((ROWS + r) * TB + tt) * WG];
         store(m, row0 + r, g / (1.0 + exp(-g)) * u);`
-    : "store(m, row0 + r, red[r * WG]);";
-  return `var<workgroup> red: array<f32, ${wg * (paired ? 2 * o.rows : o.rows)}>;
+    : "store(m, row0 + r, red[(r * TB + tt) * WG]);";
+  return `const TB: u32 = ${tb}u;
+var<workgroup> red: array<f32, ${wg * acc * tb}>;
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -228,30 +238,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let m0 = wid.z * TOKENS;
   let row0 = (wid.x + wid.y * nwg.x) * ROWS;
 ${tokenIndices(tokens)}
-  var acc: array<f32, ${(paired ? 2 * o.rows : o.rows) * tokens}>;
+  var acc: array<f32, ${acc * tokens}>;
   for (var c = lid; c < CHUNKS; c += WG) {
     for (var r = 0u; r < ROWS; r++) {
       let row = min(row0 + r, N - 1u);
 ${scales}${subs.join("\n")}
     }
   }
-  for (var t = 0u; t < TOKENS; t++) {
-    for (var a = 0u; a < ACC; a++) { red[a * WG + lid] = acc[a * TOKENS + t]; }
+  for (var t0 = 0u; t0 < TOKENS; t0 += TB) {
+    for (var a = 0u; a < ACC; a++) {
+      for (var tt = 0u; tt < TB; tt++) { red[(a * TB + tt) * WG + lid] = acc[a * TOKENS + t0 + tt]; }
+    }
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
       if (lid < s) {
-        for (var a = 0u; a < ACC; a++) { red[a * WG + lid] += red[a * WG + lid + s]; }
+        for (var i = 0u; i < ACC * TB; i++) { red[i * WG + lid] += red[i * WG + lid + s]; }
       }
       workgroupBarrier();
     }
-    let m = m0 + t;
-    if (lid == 0u && m < params.m) {
-      for (var r = 0u; r < ROWS; r++) {
-        if (row0 + r < N) {
-          ${value}
-        }
+    for (var o = lid; o < ROWS * TB; o += WG) {
+      let r = o / TB;
+      let tt = o % TB;
+      let m = m0 + t0 + tt;
+      if (row0 + r < N && m < params.m) {
+        ${value}
       }
-    }${tokens > 1 ? "\n    workgroupBarrier();" : ""}
+    }${tokens > tb ? "\n    workgroupBarrier();" : ""}
   }
 }
 `;

@@ -60,6 +60,18 @@ export interface GemvBodyShape {
   readonly scaled: boolean;
 }
 
+/**
+ * Tokens whose partial sums share one workgroup reduction: the largest divisor of `tokens`
+ * whose sums (`bytesPerToken` each) fit in `limit` bytes (at least 1). Reducing several tokens
+ * at once saves barriers; each sum still goes through the same tree in the same order.
+ */
+export function tokensPerReduction(tokens: number, bytesPerToken: number, limit: number): number {
+  for (let tb = tokens; tb > 1; tb--) {
+    if (tokens % tb === 0 && tb * bytesPerToken <= limit) return tb;
+  }
+  return 1;
+}
+
 /** WGSL `let` lines of the clamped token indices `mt0 …` of the pass starting at `m0`. */
 export function tokenIndices(tokens: number): string {
   return Array.from(

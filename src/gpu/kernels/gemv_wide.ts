@@ -12,8 +12,9 @@
  * `gemv_magic.ts`; float weights the unit dot of `gemv_chunk.ts`.
  *
  * With `TOKENS` > 1 every unit is decoded once per row and dotted with each token's x; the
- * per-token sums are reduced one token after another through the same workgroup buffer, in
- * the same order as a one-token kernel (so a row's result does not depend on the batch).
+ * per-token sums are reduced as many tokens at a time as fit in 16 KiB of workgroup memory,
+ * each through the same tree in the same order as in a one-token kernel (so a row's result
+ * does not depend on the batch).
  *
  * The body expects the header of `gemv.ts` (constants `N`, `K`, `WG`, `ROWS`, `ACC`, `TOKENS`,
  * the `params` uniform, `store(m, row, value)`) and the unit code (`CHUNKS`, `XC`, `WC`,
@@ -30,7 +31,13 @@
  *
  * @module
  */
-import { type GemvBodyShape, tokenAccumulate, tokenIndices, type TokenRow } from "./gemv_tokens.ts";
+import {
+  type GemvBodyShape,
+  tokenAccumulate,
+  tokenIndices,
+  type TokenRow,
+  tokensPerReduction,
+} from "./gemv_tokens.ts";
 
 /** Shape of a `wide` kernel body. */
 export interface GemvWideShape extends GemvBodyShape {
@@ -87,15 +94,18 @@ ${js.map((j) => accumulate(`u${j}`, "    ")).join("\n")}
   const tail = full === chunks ? "" : `  for (var u = ${full}u + t; u < CHUNKS; u += ${tpr}u) {
 ${accumulate("u", "    ")}
   }`;
-  // Sum a of group grp lives at red[(grp · ACC + a) · TPR + t]; gate sums first, then up sums.
-  // One token at a time: the same reduction, in the same order, as a one-token kernel.
+  // Tokens reduced together (TB): sum a of token tt of group grp lives at
+  // red[(grp · ACC · TB + tt · ACC + a) · TPR + t], gate sums first, then up sums. Each sum goes
+  // through the same tree, in the same order, as in a one-token kernel.
+  const tb = tokensPerReduction(tokens, acc * wg * 4, GEMV_WIDE_WORKGROUP_BYTES);
+  const slots = acc * tb;
   const order = (t: number) =>
     paired
       ? [...rs.map((r) => `a${r}_${t}`), ...rs.map((r) => `b${r}_${t}`)]
       : rs.map((r) => `a${r}_${t}`);
   const stages: string[] = [];
   for (let s = tpr / 2; s >= 1; s /= 2) {
-    const pairs = groups * acc * s;
+    const pairs = groups * slots * s;
     const shift = Math.log2(s);
     const add = `let o = (i >> ${shift}u) * ${tpr}u + (i & ${s - 1}u); red[o] += red[o + ${s}u];`;
     stages.push(
@@ -105,23 +115,27 @@ ${accumulate("u", "    ")}
         : `  for (var i = lid; i < ${pairs}u; i += WG) { ${add} }`,
     );
   }
-  const value = (t: number) =>
-    paired
-      ? `let g = red[at];
+  const value = paired
+    ? `let g = red[at];
       let u = red[at + ${rows * tpr}u];
-      store(m0 + ${t}u, row, g / (1.0 + exp(-g)) * u);`
-      : `store(m0 + ${t}u, row, red[at]);`;
-  const reduce = (t: number) =>
-    `${t > 0 ? "  workgroupBarrier();\n" : ""}${
-      order(t).map((a, i) => `  red[(grp * ACC + ${i}u) * TPR + t] = ${a};`).join("\n")
+      store(m, row, g / (1.0 + exp(-g)) * u);`
+    : `store(m, row, red[at]);`;
+  const reduce = (t0: number) =>
+    `${t0 > 0 ? "  workgroupBarrier();\n" : ""}${
+      Array.from({ length: tb }, (_, tt) => order(t0 + tt)).flat()
+        .map((a, i) => `  red[(grp * ${slots}u + ${i}u) * TPR + t] = ${a};`).join("\n")
     }
 ${stages.join("\n")}
   workgroupBarrier();
-  for (var o = lid; o < GROUPS * ROWS; o += WG) {
-    let row = first + o;
-    if (row < N && m0 + ${t}u < params.m) {
-      let at = ((o / ROWS) * ACC + o % ROWS) * TPR;
-      ${value(t)}
+  for (var o = lid; o < GROUPS * ROWS * ${tb}u; o += WG) {
+    let gr = o / ${rows * tb}u;
+    let tt = (o / ROWS) % ${tb}u;
+    let r = o % ROWS;
+    let row = first + gr * ROWS + r;
+    let m = m0 + ${t0}u + tt;
+    if (row < N && m < params.m) {
+      let at = (gr * ${slots}u + tt * ACC + r) * TPR;
+      ${value}
     }
   }`;
   const sums = rs.flatMap((r) =>
@@ -129,7 +143,7 @@ ${stages.join("\n")}
   );
   return `const TPR: u32 = ${tpr}u;
 const GROUPS: u32 = ${groups}u;
-var<workgroup> red: array<f32, ${acc * wg}>;
+var<workgroup> red: array<f32, ${acc * tb * wg}>;
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -144,7 +158,7 @@ ${rs.map((r) => `  let rw${r} = min(row0 + ${r}u, N - 1u);`).join("\n")}
 ${sums.map((a) => `  var ${a} = 0.0;`).join("\n")}
 ${main}
 ${tail}
-${ts.map(reduce).join("\n")}
+${ts.filter((t) => t % tb === 0).map(reduce).join("\n")}
 }
 `;
 }
