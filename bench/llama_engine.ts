@@ -10,7 +10,9 @@
  *   - 1 ÷ the latency of one small readback (the bound a decode loop that reads back every
  *     token cannot beat).
  * Run: node_modules/.bin/deno run -A bench/llama_engine.ts [--size tiny|100m] [--dtype q8_0]
- *      [--backends cpu,webgpu-eager,webgpu] [--decode N] [--prefill N] [--multi-step K]
+ *      [--backends cpu,webgpu-eager,webgpu] [--decode N] [--prefill N] [--multi-step K] [--tune]
+ * `--tune` autotunes the matmuls of buckets 1 and 8 at start (minutes on llvmpipe); without it
+ * every matmul runs its default kernel.
  * Prints a Markdown section on stdout; progress on stderr.
  */
 import { parseArgs } from "node:util";
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     decode: { type: "string", default: "6" },
     prefill: { type: "string", default: "32" },
     "multi-step": { type: "string", default: "16" },
+    tune: { type: "boolean", default: false },
   },
 });
 const log = (s: string) => console.error(`[llama-bench] ${s}`);
@@ -128,7 +131,12 @@ for (const name of values.backends!.split(",")) {
     backend: name as "cpu",
     log: (l) => log(`${name}: ${l}`),
     gpu: () => Promise.resolve(gpu),
-    kernelCache: { storage: memoryCacheStorage(), root: "/bench", disabled: true, tune: false },
+    kernelCache: {
+      storage: memoryCacheStorage(),
+      root: "/bench",
+      disabled: true,
+      tune: values.tune,
+    },
     warmBuckets: [1, 8],
     maxModelLen: 256,
     maxNumBatchedTokens: 256,
