@@ -9,10 +9,13 @@ import { gemvGrid, gemvKernel } from "../../src/gpu/kernels/gemv.ts";
 import {
   GEMV_CANDIDATES,
   GEMV_WIDE_CANDIDATES,
+  gemvBucketCandidates,
   gemvCandidates,
   gemvTuning,
   matmulPiece,
+  type TuningConfig,
 } from "../../src/gpu/compile/kernel_piece.ts";
+import { gemvDefaultTokens } from "../../src/gpu/kernels/gemv_tokens.ts";
 import { gemmGrid, gemmKernel } from "../../src/gpu/kernels/gemm.ts";
 import { attentionSplitKernel, attentionSplits } from "../../src/gpu/kernels/attention.ts";
 import { kvAppendKernel } from "../../src/gpu/kernels/kv_append.ts";
@@ -100,6 +103,35 @@ describe("WGSL generation (no device)", () => {
     assert.equal(matmulPiece({ dtype: "q4_0", m: 32, n: 16, k: 256 }).refine, undefined, "GEMM");
     assert.equal(gemvCandidates("q8_0", 96), GEMV_CANDIDATES, "3 blocks: no group divides");
     assert.deepEqual(piece.refine!(GEMV_WIDE_CANDIDATES[0]), []);
+  });
+  it("batches tokens in buckets m > 1: default T, T as a refinement, names and grids", () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 8, 9, 16].map(gemvDefaultTokens), [1, 2, 4, 4, 8, 8, 8, 8]);
+    assert.equal(gemvBucketCandidates(1), GEMV_CANDIDATES, "m = 1: unchanged");
+    const eight = gemvBucketCandidates(8);
+    const lane: TuningConfig = eight.find((t) => t.lane)!;
+    assert.equal(eight, gemvBucketCandidates(16), "one array per default T");
+    assert.deepEqual(eight, GEMV_CANDIDATES.map((t) => ({ ...t, tokens: 8 })));
+    const piece = matmulPiece({ dtype: "q4_0", m: 8, n: 16, k: 256 });
+    assert.equal(piece.candidates, eight);
+    const refined = piece.refine!(lane);
+    assert.deepEqual(
+      refined,
+      [...[1, 2, 4].map((tokens) => ({ ...lane, tokens })), { ...lane, g: 8 }],
+    );
+    for (const r of refined) assert.deepEqual(piece.refine!(r), [], "refined once only");
+    assert.deepEqual(
+      matmulPiece({ dtype: "f32", m: 3, n: 16, k: 64 }).refine!(gemvBucketCandidates(3)[0]),
+      [1, 2].map((tokens) => ({ ...gemvBucketCandidates(3)[0], tokens })),
+    );
+    assert.match(piece.generate(lane).name, /\.lane\.t8$/);
+    assert.equal(gemvTuning(lane).tokens, 8);
+    assert.equal(gemvTuning(GEMV_CANDIDATES[0]).tokens, 1);
+    assert.deepEqual(gemvGrid({ n: 64, m: 5, tokens: 4 }), [64, 1, 2], "tail pass");
+    // The same kernel serves any m: the count of tokens is a uniform, tails are guarded.
+    const k = gemvKernel({ dtype: "q8_0", n: 8, k: 64, tokens: 4 });
+    assert.match(k.code, /let mt3 = min\(m0 \+ 3u, params.m - 1u\);/);
+    assert.equal(k.params.tokens, 4);
+    assert.equal(gemvKernel({ dtype: "q8_0", n: 8, k: 64 }).params.tokens, undefined);
   });
   it("appends the wide candidates after the older ones", () => {
     assert.deepEqual(GEMV_CANDIDATES.slice(-GEMV_WIDE_CANDIDATES.length), GEMV_WIDE_CANDIDATES);
