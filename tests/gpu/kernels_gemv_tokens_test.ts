@@ -31,6 +31,11 @@ const device = await acquireTestDevice();
 const skip = device.skip;
 const DTYPES: WeightDType[] = ["f32", "f16", "q8_0", "q4_0"];
 const TOKENS = [1, 2, 4, 8];
+/**
+ * Dawn on GL ES / llvmpipe (Bun) compiles each kernel at its first dispatch, ~0.1–0.6 s for
+ * these (more with more tokens per pass): past Bun's default 5 s per test.
+ */
+const SLOW = { timeout: 120_000 };
 
 /** Strategy parameters per strategy (partial row groups at n = 37). */
 const STRATEGIES: Record<GemvStrategy, Partial<GemvOptions>> = {
@@ -136,7 +141,7 @@ describe("token-batched gemv vs cpu reference", { skip }, () => {
   for (const [name, strategy] of Object.entries(STRATEGIES)) {
     for (const dtype of DTYPES) {
       for (const e of EPILOGUES) {
-        it(`${name} ${dtype} ${e.name}: T = 1, 2, 4, 8 at m = 3, 5, 8, 16`, async () => {
+        it(`${name} ${dtype} ${e.name}: T = 1, 2, 4, 8 at m = 3, 5, 8, 16`, SLOW, async () => {
           const c: Case = { dtype, n: 37, k: 96, epilogue: e.epilogue, bias: e.bias };
           const h = new KernelHarness(device.context!);
           try {
@@ -157,7 +162,7 @@ describe("token-batched gemv vs cpu reference", { skip }, () => {
       }
     }
   }
-  it("scalar and 4-value float units (k = 45, 44) and 4 blocks per scale load", async () => {
+  it("scalar and 4-value float units (k = 45, 44) and 4 blocks per scale load", SLOW, async () => {
     const h = new KernelHarness(device.context!);
     try {
       const cases: [Case, Partial<GemvOptions>][] = [];
@@ -188,98 +193,110 @@ describe("token-batched gemv vs cpu reference", { skip }, () => {
 describe("token-batched gemv is bit-identical to one token at a time", { skip }, () => {
   for (const [name, strategy] of Object.entries(STRATEGIES)) {
     for (const dtype of DTYPES) {
-      it(`${name} ${dtype}: m = 1 per row vs m = 8 (T = 1, 2, 4, 8) and m = 16 (T = 8)`, async () => {
-        const h = new KernelHarness(device.context!);
-        try {
-          for (const e of [EPILOGUES[2], EPILOGUES[3]]) {
-            const c: Case = { dtype, n: 37, k: 128, epilogue: e.epilogue, bias: e.bias };
-            const x16 = inputs(c, 16).x;
-            const single = new Float32Array(16 * c.n);
-            for (let i = 0; i < 16; i++) {
-              const row = x16.subarray(i * c.k, (i + 1) * c.k);
-              single.set(await run(h, c, { ...strategy, tokens: 1 }, 1, row), i * c.n);
+      it(
+        `${name} ${dtype}: m = 1 per row vs m = 8 (T = 1, 2, 4, 8) and m = 16 (T = 8)`,
+        SLOW,
+        async () => {
+          const h = new KernelHarness(device.context!);
+          try {
+            for (const e of [EPILOGUES[2], EPILOGUES[3]]) {
+              const c: Case = { dtype, n: 37, k: 128, epilogue: e.epilogue, bias: e.bias };
+              const x16 = inputs(c, 16).x;
+              const single = new Float32Array(16 * c.n);
+              for (let i = 0; i < 16; i++) {
+                const row = x16.subarray(i * c.k, (i + 1) * c.k);
+                single.set(await run(h, c, { ...strategy, tokens: 1 }, 1, row), i * c.n);
+              }
+              for (const tokens of TOKENS) {
+                const y = await run(h, c, { ...strategy, tokens }, 8, x16.subarray(0, 8 * c.k));
+                assertSameBits(y, single.subarray(0, 8 * c.n), `${e.name} m=8 T=${tokens}`);
+              }
+              assertSameBits(
+                await run(h, c, { ...strategy, tokens: 8 }, 16, x16),
+                single,
+                `${e.name} m=16 T=8`,
+              );
             }
-            for (const tokens of TOKENS) {
-              const y = await run(h, c, { ...strategy, tokens }, 8, x16.subarray(0, 8 * c.k));
-              assertSameBits(y, single.subarray(0, 8 * c.n), `${e.name} m=8 T=${tokens}`);
-            }
-            assertSameBits(
-              await run(h, c, { ...strategy, tokens: 8 }, 16, x16),
-              single,
-              `${e.name} m=16 T=8`,
-            );
+          } finally {
+            h.dispose();
           }
-        } finally {
-          h.dispose();
-        }
-      });
+        },
+      );
     }
   }
-  it("passes whose sums exceed 16 KiB reduce a few tokens at a time (wide, workgroup)", async () => {
-    const h = new KernelHarness(device.context!);
-    try {
-      // wide 256 × 8 gate+up rows: 16 KiB per token (1 token per reduction); workgroup 256 × 4
-      // gate+up rows: 8 KiB per token (2 per reduction).
-      const configs: Partial<GemvOptions>[] = [
-        { strategy: "wide", workgroupSize: 256, threadsPerRow: 32, rows: 8, unroll: 1 },
-        { strategy: "workgroup", workgroupSize: 256, rows: 4 },
-      ];
-      const c: Case = {
-        dtype: "q4_0",
-        n: 75,
-        k: 256,
-        epilogue: { kind: "gate_up_silu" },
-        bias: false,
-      };
-      const x = inputs(c, 8).x;
-      for (const o of configs) {
-        const single = new Float32Array(8 * c.n);
-        for (let i = 0; i < 8; i++) {
-          single.set(
-            await run(h, c, { ...o, tokens: 1 }, 1, x.subarray(i * c.k, (i + 1) * c.k)),
-            i * c.n,
-          );
+  it(
+    "passes whose sums exceed 16 KiB reduce a few tokens at a time (wide, workgroup)",
+    SLOW,
+    async () => {
+      const h = new KernelHarness(device.context!);
+      try {
+        // wide 256 × 8 gate+up rows: 16 KiB per token (1 token per reduction); workgroup 256 × 4
+        // gate+up rows: 8 KiB per token (2 per reduction).
+        const configs: Partial<GemvOptions>[] = [
+          { strategy: "wide", workgroupSize: 256, threadsPerRow: 32, rows: 8, unroll: 1 },
+          { strategy: "workgroup", workgroupSize: 256, rows: 4 },
+        ];
+        const c: Case = {
+          dtype: "q4_0",
+          n: 75,
+          k: 256,
+          epilogue: { kind: "gate_up_silu" },
+          bias: false,
+        };
+        const x = inputs(c, 8).x;
+        for (const o of configs) {
+          const single = new Float32Array(8 * c.n);
+          for (let i = 0; i < 8; i++) {
+            single.set(
+              await run(h, c, { ...o, tokens: 1 }, 1, x.subarray(i * c.k, (i + 1) * c.k)),
+              i * c.n,
+            );
+          }
+          for (const tokens of [4, 8]) {
+            const y = await run(h, c, { ...o, tokens }, 8, x);
+            assertClose(
+              y,
+              reference(c, 8),
+              { abs: 1e-5 * c.k, rel: 1e-4 },
+              `${o.strategy} T=${tokens}`,
+            );
+            assertSameBits(y, single, `${o.strategy} T=${tokens}`);
+          }
         }
-        for (const tokens of [4, 8]) {
-          const y = await run(h, c, { ...o, tokens }, 8, x);
-          assertClose(
-            y,
-            reference(c, 8),
-            { abs: 1e-5 * c.k, rel: 1e-4 },
-            `${o.strategy} T=${tokens}`,
-          );
-          assertSameBits(y, single, `${o.strategy} T=${tokens}`);
-        }
+      } finally {
+        h.dispose();
       }
-    } finally {
-      h.dispose();
-    }
-  });
-  it("webgpu backend, default kernels: a row's logits at batch 8 and 5 equal batch 1", async () => {
-    const backend = createWebGpuBackend(new KernelRuntime(device.context!), { fused: true });
-    try {
-      for (const dtype of ["q8_0", "f16"] as const) {
-        const n = 45, k = 96;
-        const w = backend.uploadWeight(hostWeightFromF32(dtype, randomFloats(n * k, 21), [n, k]));
-        const x = randomFloats(8 * k, 22);
-        const one = new Float32Array(8 * n);
-        for (let i = 0; i < 8; i++) {
-          const out = backend.empty([1, n]);
-          backend.matmul(out, backend.upload(x.subarray(i * k, (i + 1) * k), [1, k]), w);
-          one.set(await backend.read(out) as Float32Array, i * n);
+    },
+  );
+  it(
+    "webgpu backend, default kernels: a row's logits at batch 8 and 5 equal batch 1",
+    SLOW,
+    async () => {
+      const backend = createWebGpuBackend(new KernelRuntime(device.context!), { fused: true });
+      try {
+        for (const dtype of ["q8_0", "f16"] as const) {
+          const n = 45, k = 96;
+          const w = backend.uploadWeight(hostWeightFromF32(dtype, randomFloats(n * k, 21), [n, k]));
+          const x = randomFloats(8 * k, 22);
+          const one = new Float32Array(8 * n);
+          for (let i = 0; i < 8; i++) {
+            const out = backend.empty([1, n]);
+            backend.matmul(out, backend.upload(x.subarray(i * k, (i + 1) * k), [1, k]), w);
+            one.set(await backend.read(out) as Float32Array, i * n);
+          }
+          for (const m of [8, 5]) {
+            const out = backend.empty([m, n]);
+            backend.matmul(out, backend.upload(x.subarray(0, m * k), [m, k]), w);
+            assertSameBits(
+              await backend.read(out) as Float32Array,
+              one.subarray(0, m * n),
+              `${dtype} batch ${m}`,
+            );
+          }
         }
-        for (const m of [8, 5]) {
-          const out = backend.empty([m, n]);
-          backend.matmul(out, backend.upload(x.subarray(0, m * k), [m, k]), w);
-          assertSameBits(
-            await backend.read(out) as Float32Array,
-            one.subarray(0, m * n),
-            `${dtype} batch ${m}`,
-          );
-        }
+      } finally {
+        backend.destroy();
       }
-    } finally {
-      backend.destroy();
-    }
-  });
+    },
+  );
 });
