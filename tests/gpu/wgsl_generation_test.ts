@@ -9,6 +9,7 @@ import { gemvGrid, gemvKernel } from "../../src/gpu/kernels/gemv.ts";
 import {
   GEMV_CANDIDATES,
   GEMV_WIDE_CANDIDATES,
+  gemvBatchable,
   gemvBucketCandidates,
   gemvCandidates,
   gemvTuning,
@@ -127,6 +128,9 @@ describe("WGSL generation (no device)", () => {
     assert.equal(gemvTuning(lane).tokens, 8);
     assert.equal(gemvTuning(GEMV_CANDIDATES[0]).tokens, 1);
     assert.deepEqual(gemvGrid({ n: 64, m: 5, tokens: 4 }), [64, 1, 2], "tail pass");
+    // Only gemvKernel's own configurations batch tokens (another family's grid would not).
+    assert.ok(GEMV_CANDIDATES.every(gemvBatchable));
+    assert.equal(gemvBatchable({ wg: 64, rows: 1, lane: 0, int8: 1 }), false);
     // The same kernel serves any m: the count of tokens is a uniform, tails are guarded.
     const k = gemvKernel({ dtype: "q8_0", n: 8, k: 64, tokens: 4 });
     assert.match(k.code, /let mt3 = min\(m0 \+ 3u, params.m - 1u\);/);

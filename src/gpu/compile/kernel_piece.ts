@@ -134,19 +134,32 @@ export function gemvCandidates(dtype: WeightDType, k: number): readonly TuningCo
  * The GEMV candidates of a bucket of `m` token rows: {@link GEMV_CANDIDATES} for m = 1; for
  * m > 1 the same configurations with `tokens` (token rows per pass, `kernels/gemv_tokens.ts`)
  * set to the bucket's default, so every first-pass candidate is token-batched. The other token
- * counts are refinements ({@link gemvTokenRefinements}). One array per `m`.
+ * counts are refinements ({@link gemvTokenRefinements}). A candidate that is not
+ * {@link gemvBatchable} stays as it is. One array per default token count.
  */
 export function gemvBucketCandidates(m: number): readonly TuningConfig[] {
   const tokens = gemvDefaultTokens(m);
   if (tokens === 1) return GEMV_CANDIDATES;
   let list = BUCKET_CANDIDATES.get(tokens);
   if (!list) {
-    list = GEMV_CANDIDATES.map((t) => ({ ...t, tokens }));
+    list = GEMV_CANDIDATES.map((t) => (gemvBatchable(t) ? { ...t, tokens } : t));
     BUCKET_CANDIDATES.set(tokens, list);
   }
   return list;
 }
 const BUCKET_CANDIDATES = new Map<number, readonly TuningConfig[]>();
+
+/** The parameters of the token-batched GEMV templates (`gemvKernel` via {@link gemvTuning}). */
+const BATCHABLE_KEYS = new Set(["wg", "rows", "lane", "wide", "tpr", "unroll", "g", "tokens"]);
+
+/**
+ * Whether a GEMV tuning is one of `gemvKernel`'s (every parameter known to {@link gemvTuning}),
+ * and so can batch tokens. A candidate with other parameters (another kernel family's) MUST NOT
+ * get `tokens`: its grid would cover only one token in `tokens`.
+ */
+export function gemvBatchable(t: TuningConfig): boolean {
+  return Object.keys(t).every((key) => BATCHABLE_KEYS.has(key));
+}
 
 /**
  * The token refinements of a GEMV winner for a bucket of `m` rows: the same configuration with
@@ -155,7 +168,7 @@ const BUCKET_CANDIDATES = new Map<number, readonly TuningConfig[]>();
  */
 export function gemvTokenRefinements(m: number, winner: TuningConfig): readonly TuningConfig[] {
   const tokens = gemvDefaultTokens(m);
-  if (tokens === 1 || winner.g || (winner.tokens ?? 1) !== tokens) return [];
+  if (tokens === 1 || winner.g || winner.tokens !== tokens || !gemvBatchable(winner)) return [];
   return gemvTokenChoices(m).filter((t) => t !== tokens).map((t) => ({ ...winner, tokens: t }));
 }
 
@@ -224,7 +237,7 @@ export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
     ...(gemv && {
       // Token counts and scale groups are refined separately, never combined.
       refine: (t: TuningConfig) =>
-        (t.tokens ?? 1) !== gemvDefaultTokens(options.m) ? [] : [
+        (t.tokens ?? 1) !== gemvDefaultTokens(options.m) && gemvBatchable(t) ? [] : [
           ...gemvTokenRefinements(options.m, t),
           ...gemvRefinements(options.dtype, options.k, t),
         ],
