@@ -2,17 +2,17 @@
  * GEMV for decode: `y[m, n] = Σ_k W[n, k] · x[m, k] (+ bias[n])` with weights row-major
  * `[N, K]` (out × in, as in GGUF and HF checkpoints), one grid layer per pass of `tokens` token
  * rows (`gemv_tokens.ts`: each weight sub-chunk is decoded once per pass and dotted with every
- * token's x, and a row's result is the same bits for any `tokens` and batch size). Weights may
- * be f32, f16 (u32 pairs), Q8_0 or Q4_0 (repacked words + packed f16 scales); the per-format
- * chunk walk lives in `gemv_chunk.ts`. Three strategies, all tunable, so the autotuner picks
- * per device:
+ * token's x; a row's result is the same bits for any `tokens` and batch size given the same
+ * strategy, workgroup size and rows). Weights may be f32, f16 (u32 pairs), Q8_0 or Q4_0
+ * (repacked words + packed f16 scales); the per-format chunk walk lives in `gemv_chunk.ts`.
+ * Three strategies, all tunable, so the autotuner picks per device:
  *
  * - `workgroup` (real GPUs): one workgroup per `rows` output rows; its invocations split K
  *   and combine with a shared-memory tree reduction (coalesced loads, many rows in flight).
  * - `lane` (`gemv_lane.ts`; SIMD-on-CPU devices such as llvmpipe, where a workgroup is a loop
- *   over SIMD lanes on one core and barriers are coroutine switches): each invocation owns `rows` output rows
- *   and walks all of K with a private accumulator, loading each x chunk once for its rows; no
- *   workgroup memory, no barrier.
+ *   over SIMD lanes on one core and barriers are coroutine switches): each invocation owns
+ *   `rows` output rows and walks all of K with private accumulators, loading each x chunk once
+ *   for its rows; no workgroup memory, no barrier.
  * - `wide` (discrete GPUs, `gemv_wide.ts`): row groups of `threadsPerRow` invocations, each
  *   group owning `rows` rows; invocations stride K in 16-byte units, `unroll` units per step,
  *   loading x once for all rows, with conversion-free dequantisation (`gemv_magic.ts`).
