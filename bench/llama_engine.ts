@@ -14,7 +14,9 @@
  * (`--cpu-threads 1`), the baseline of the default thread count.
  * Run: node_modules/.bin/deno run -A bench/llama_engine.ts [--size tiny|100m] [--dtype q8_0]
  *      [--backends cpu,cpu-1t,cpu-js,webgpu-eager,webgpu] [--decode N] [--prefill N] [--multi-step K]
- *      [--int8-gemv off|auto|force]
+ *      [--int8-gemv off|auto|force] [--tune]
+ * `--tune` autotunes the matmuls of buckets 1 and 8 at start (minutes on llvmpipe); without it
+ * every matmul runs its default kernel.
  * Prints a Markdown section on stdout; progress on stderr.
  */
 import { parseArgs } from "node:util";
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     prefill: { type: "string", default: "32" },
     "multi-step": { type: "string", default: "16" },
     "int8-gemv": { type: "string", default: "auto" },
+    tune: { type: "boolean", default: false },
   },
 });
 const log = (s: string) => console.error(`[llama-bench] ${s}`);
@@ -142,7 +145,12 @@ for (const name of values.backends!.split(",")) {
     int8Gemv: values["int8-gemv"] as "auto",
     log: (l) => log(`${name}: ${l}`),
     gpu: () => Promise.resolve(gpu),
-    kernelCache: { storage: memoryCacheStorage(), root: "/bench", disabled: true, tune: false },
+    kernelCache: {
+      storage: memoryCacheStorage(),
+      root: "/bench",
+      disabled: true,
+      tune: values.tune,
+    },
     warmBuckets: [1, 8],
     maxModelLen: 256,
     maxNumBatchedTokens: 256,

@@ -3,6 +3,10 @@
 # root. Expects the Vulkan loader packages in .gl/ and an xz-compressed Deno binary in
 # .devcarry/deno.xz, and for benchmarks that load engines the npm packages they import in
 # .devcarry/nm.tar.xz (see bench/RESULTS.md, "Real GPU"). Writes Markdown and logs under $OUT.
+# Arguments: one benchmark per argument (script and its flags), e.g. the token-batched GEMV
+# at m = 8 over every autotuner candidate, then the engine at batch 1 and 8 with tuning:
+#   bash bench/device/gpu_kernels_device.sh "bench/gpu_gemv_batch.ts --configs all" \
+#     "bench/llama_engine.ts --size 100m --dtype q8_0 --backends webgpu --prefill 16 --decode 16 --tune"
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig

@@ -241,10 +241,15 @@ describe("llama decode step: cpu and kernel selection (no device)", () => {
     const tunedGemm = selectMatmul(gemm, tuning);
     assert.match(tunedGemm.source.name, /\.16x16x16\.2x2$/);
     assert.deepEqual(tunedGemm.grid, [6, 2, 1], "96 columns / bn 16, 32 rows / bm 16");
-    // A decode batch of 8 rows runs the GEMV, one grid layer per row.
+    // A decode batch of 8 rows runs the token-batched GEMV: one grid layer per pass of
+    // gemvDefaultTokens(m) rows (8 → one pass of 8, 3 → one of 4, 16 → two of 8).
     const eight = selectMatmul({ ...gemv, m: 8 });
-    assert.match(eight.source.name, /^gemv/);
-    assert.deepEqual(eight.grid, [96, 1, 8]);
+    assert.match(eight.source.name, /^gemv\..*\.t8$/);
+    assert.deepEqual(eight.grid, [96, 1, 1]);
+    assert.deepEqual(selectMatmul({ ...gemv, m: 3 }).grid, [96, 1, 1]);
+    assert.match(selectMatmul({ ...gemv, m: 3 }).source.name, /\.t4$/);
+    assert.deepEqual(selectMatmul({ ...gemv, m: 16 }).grid, [96, 1, 2]);
+    assert.equal(selectMatmul({ ...gemv, m: 16 }).source, eight.source, "one kernel for 8 and 16");
     // Another bucket, shape or epilogue has no tuned piece.
     for (const other of [{ ...gemv, m: 2 }, { ...gemv, n: 64 }, { ...gemm, epilogue: undefined }]) {
       assert.equal(selectMatmul(other, tuning).tuning, undefined);

@@ -9,10 +9,14 @@ import { gemvGrid, gemvKernel } from "../../src/gpu/kernels/gemv.ts";
 import {
   GEMV_CANDIDATES,
   GEMV_WIDE_CANDIDATES,
+  gemvBatchable,
+  gemvBucketCandidates,
   gemvCandidates,
   gemvTuning,
   matmulPiece,
+  type TuningConfig,
 } from "../../src/gpu/compile/kernel_piece.ts";
+import { gemvDefaultTokens } from "../../src/gpu/kernels/gemv_tokens.ts";
 import { gemmGrid, gemmKernel } from "../../src/gpu/kernels/gemm.ts";
 import { attentionSplitKernel, attentionSplits } from "../../src/gpu/kernels/attention.ts";
 import { kvAppendKernel } from "../../src/gpu/kernels/kv_append.ts";
@@ -101,6 +105,38 @@ describe("WGSL generation (no device)", () => {
     assert.equal(gemvCandidates("q8_0", 96), GEMV_CANDIDATES, "3 blocks: no group divides");
     assert.deepEqual(piece.refine!(GEMV_WIDE_CANDIDATES[0]), []);
   });
+  it("batches tokens in buckets m > 1: default T, T as a refinement, names and grids", () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 8, 9, 16].map(gemvDefaultTokens), [1, 2, 4, 4, 8, 8, 8, 8]);
+    assert.equal(gemvBucketCandidates(1), GEMV_CANDIDATES, "m = 1: unchanged");
+    const eight = gemvBucketCandidates(8);
+    const lane: TuningConfig = eight.find((t) => t.lane)!;
+    assert.equal(eight, gemvBucketCandidates(16), "one array per default T");
+    assert.deepEqual(eight, GEMV_CANDIDATES.map((t) => ({ ...t, tokens: 8 })));
+    const piece = matmulPiece({ dtype: "q4_0", m: 8, n: 16, k: 256 });
+    assert.equal(piece.candidates, eight);
+    const refined = piece.refine!(lane);
+    assert.deepEqual(
+      refined,
+      [...[1, 2, 4].map((tokens) => ({ ...lane, tokens })), { ...lane, g: 8 }],
+    );
+    for (const r of refined) assert.deepEqual(piece.refine!(r), [], "refined once only");
+    assert.deepEqual(
+      matmulPiece({ dtype: "f32", m: 3, n: 16, k: 64 }).refine!(gemvBucketCandidates(3)[0]),
+      [1, 2].map((tokens) => ({ ...gemvBucketCandidates(3)[0], tokens })),
+    );
+    assert.match(piece.generate(lane).name, /\.lane\.t8$/);
+    assert.equal(gemvTuning(lane).tokens, 8);
+    assert.equal(gemvTuning(GEMV_CANDIDATES[0]).tokens, 1);
+    assert.deepEqual(gemvGrid({ n: 64, m: 5, tokens: 4 }), [64, 1, 2], "tail pass");
+    // Only gemvKernel's own configurations batch tokens (another family's grid would not).
+    assert.ok(GEMV_CANDIDATES.every(gemvBatchable));
+    assert.equal(gemvBatchable({ wg: 64, rows: 1, lane: 0, int8: 1 }), false);
+    // The same kernel serves any m: the count of tokens is a uniform, tails are guarded.
+    const k = gemvKernel({ dtype: "q8_0", n: 8, k: 64, tokens: 4 });
+    assert.match(k.code, /let mt3 = min\(m0 \+ 3u, params.m - 1u\);/);
+    assert.equal(k.params.tokens, 4);
+    assert.equal(gemvKernel({ dtype: "q8_0", n: 8, k: 64 }).params.tokens, undefined);
+  });
   it("appends the wide candidates after the older ones", () => {
     assert.deepEqual(GEMV_CANDIDATES.slice(-GEMV_WIDE_CANDIDATES.length), GEMV_WIDE_CANDIDATES);
     assert.equal(GEMV_CANDIDATES.filter((t) => t.wide).length, GEMV_WIDE_CANDIDATES.length);
@@ -131,8 +167,13 @@ describe("WGSL generation (no device)", () => {
     const f32 = gemvKernel({ dtype: "f32", n: 8, k: 160, ...o, unroll: 2 }).code;
     assert.match(f32, /base < 32u; base \+= 32u/);
     assert.match(f32, /for \(var u = 32u \+ t; u < CHUNKS; u \+= 16u\)/);
-    assert.match(f32, /let x1 = load_x\(u1, m\);/, "x loaded once per unit for all rows");
+    assert.match(f32, /let x0 = load_x\(u1, mt0\);/, "x loaded once per unit for all rows");
     assert.equal(f32.match(/= load_x\(/g)?.length, 3, "2 unrolled units and the tail");
+    assert.equal(f32.match(/= load_w\(/g)?.length, 2 * 3, "each unit decoded once per row");
+    // 4 tokens per pass: x once per unit and token, the weights still once per unit and row.
+    const t4 = gemvKernel({ dtype: "f32", n: 8, k: 160, ...o, unroll: 2, tokens: 4 }).code;
+    assert.equal(t4.match(/= load_x\(/g)?.length, 4 * 3, "x once per unit and token");
+    assert.equal(t4.match(/= load_w\(/g)?.length, 2 * 3, "weights once per unit and row");
   });
   it("selects the vectorised or scalar GEMV path by K", () => {
     assert.match(gemvKernel({ dtype: "f32", n: 8, k: 64 }).code, /array<vec4<f32>>/);

@@ -30,6 +30,7 @@ import {
 import type { KernelSource } from "../kernels/kernel_source.ts";
 import { KERNELS } from "../kernels/memoized_kernels.ts";
 import { gemvGrid } from "../kernels/gemv.ts";
+import { gemvDefaultTokens } from "../kernels/gemv_tokens.ts";
 import { gemmGrid, type GemmTile } from "../kernels/gemm.ts";
 import { type LlamaKernelConfig, llamaKernelSet } from "../compile/model_kernel_set.ts";
 
@@ -50,7 +51,8 @@ export interface MatmulChoice {
 
 /**
  * The kernel for a matmul of `options` (`m` = rows of x): the one `kernels` holds for
- * ({@link matmulOpName}(options), m), else the default GEMV (m ≤ {@link GEMV_MAX_ROWS}) or GEMM.
+ * ({@link matmulOpName}(options), m), else the default GEMV (m ≤ {@link GEMV_MAX_ROWS}; for
+ * m > 1 token-batched with `gemvDefaultTokens(m)` rows per pass) or GEMM.
  */
 export function selectMatmul(
   options: MatmulPieceOptions,
@@ -60,10 +62,12 @@ export function selectMatmul(
   const epilogue = options.epilogue ?? { kind: "store" };
   const compiled = kernels?.get(matmulOpName(options), m);
   if (!compiled) {
+    // m > 1: token-batched (each weight decoded once per pass of `tokens` rows).
+    const tokens = gemvDefaultTokens(m);
     const source = m <= GEMV_MAX_ROWS
-      ? KERNELS.gemv({ dtype, n, k, epilogue, bias })
+      ? KERNELS.gemv({ dtype, n, k, epilogue, bias, ...(tokens > 1 && { tokens }) })
       : KERNELS.gemm({ dtype, n, k, epilogue, bias });
-    const grid = m <= GEMV_MAX_ROWS ? gemvGrid({ n, m }) : gemmGrid({ n, m });
+    const grid = m <= GEMV_MAX_ROWS ? gemvGrid({ n, m, tokens }) : gemmGrid({ n, m });
     return { source, grid, tuning: undefined, kernel: source };
   }
   const tuning = compiled.tuning;

@@ -16,7 +16,7 @@
 import { fnv1aHex, sha256Hex, stableStringify } from "../device/content_hash.ts";
 import type { GpuContext } from "../device/gpu_context.ts";
 import { gemvKernel } from "../kernels/gemv.ts";
-import { GEMM_CANDIDATES, GEMV_CANDIDATES } from "./kernel_piece.ts";
+import { GEMM_CANDIDATES, GEMV_CANDIDATES, gemvBucketCandidates } from "./kernel_piece.ts";
 import { gemmKernel } from "../kernels/gemm.ts";
 import { rmsnormKernel } from "../kernels/rmsnorm.ts";
 import { ropeKernel } from "../kernels/rope.ts";
@@ -35,9 +35,10 @@ import { GEMV_I8_CANDIDATES } from "./gemv_i8_tuning.ts";
 /**
  * Version of the persisted cache format; bump on any layout change. 2: entries are keyed by
  * (bucket, operation name, backend) instead of the piece's index, and matmul operation names
- * carry `.bias` and no `.m<bucket>` (a format-1 cache is stale: rebuilt, never misread).
+ * carry `.bias` and no `.m<bucket>` (a format-1 cache is stale: rebuilt, never misread). 3: GEMV
+ * tunings of buckets m > 1 carry `tokens` (token rows per pass).
  */
-export const KERNEL_CACHE_FORMAT = 2;
+export const KERNEL_CACHE_FORMAT = 3;
 
 /** The inputs of the cache directory hash. */
 export interface CacheKeyFactors {
@@ -104,7 +105,18 @@ export function codegenHash(): string {
     ),
     quantizeRowsKernel({ k: 64 }).code,
     // the tuning space: a new candidate must re-tune, not reuse a winner picked without it
-    JSON.stringify([GEMV_CANDIDATES, GEMM_CANDIDATES, GEMV_I8_CANDIDATES]),
+    JSON.stringify([
+      GEMV_CANDIDATES,
+      GEMM_CANDIDATES,
+      GEMV_I8_CANDIDATES,
+      gemvBucketCandidates(16),
+    ]),
+    ...(["q8_0", "f16"] as const).flatMap((dtype) =>
+      (["workgroup", "lane", "wide"] as const).map((strategy) =>
+        gemvKernel({ dtype, n: 64, k: 64, strategy, tokens: 3, epilogue: { kind: "gate_up_silu" } })
+          .code
+      )
+    ),
     rmsnormKernel({ dim: 64, eps: 1e-6 }).code,
     rmsnormKernel({ dim: 64, eps: 1e-6, fusedResidual: true }).code,
     ropeKernel({ heads: 4, headDim: 16, theta: 1e4, mode: "neox" }).code,

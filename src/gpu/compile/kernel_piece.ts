@@ -18,6 +18,7 @@ import type { KernelSource, WeightDType } from "../kernels/kernel_source.ts";
 import { gemvGrid, gemvKernel, type GemvStrategy, type MatmulEpilogue } from "../kernels/gemv.ts";
 import { DEFAULT_GEMM_TILE, gemmGrid, gemmKernel, type GemmTile } from "../kernels/gemm.ts";
 import { gemvScaleGroup } from "../kernels/gemv_chunk.ts";
+import { gemvDefaultTokens, gemvTokenChoices } from "../kernels/gemv_tokens.ts";
 import { hostWeightFromF32, packWeight } from "../kernels/host_weight.ts";
 import {
   GEMV_I8_CANDIDATES,
@@ -143,6 +144,48 @@ export function gemvCandidates(dtype: WeightDType, k: number): readonly TuningCo
     : GEMV_CANDIDATES.flatMap((t) => [t, ...gemvRefinements(dtype, k, t)]);
 }
 
+/**
+ * The GEMV candidates of a bucket of `m` token rows: {@link GEMV_CANDIDATES} for m = 1; for
+ * m > 1 the same configurations with `tokens` (token rows per pass, `kernels/gemv_tokens.ts`)
+ * set to the bucket's default, so every first-pass candidate is token-batched. The other token
+ * counts are refinements ({@link gemvTokenRefinements}). A candidate that is not
+ * {@link gemvBatchable} stays as it is. One array per default token count.
+ */
+export function gemvBucketCandidates(m: number): readonly TuningConfig[] {
+  const tokens = gemvDefaultTokens(m);
+  if (tokens === 1) return GEMV_CANDIDATES;
+  let list = BUCKET_CANDIDATES.get(tokens);
+  if (!list) {
+    list = GEMV_CANDIDATES.map((t) => (gemvBatchable(t) ? { ...t, tokens } : t));
+    BUCKET_CANDIDATES.set(tokens, list);
+  }
+  return list;
+}
+const BUCKET_CANDIDATES = new Map<number, readonly TuningConfig[]>();
+
+/** The parameters of the token-batched GEMV templates (`gemvKernel` via {@link gemvTuning}). */
+const BATCHABLE_KEYS = new Set(["wg", "rows", "lane", "wide", "tpr", "unroll", "g", "tokens"]);
+
+/**
+ * Whether a GEMV tuning is one of `gemvKernel`'s (every parameter known to {@link gemvTuning}),
+ * and so can batch tokens. A candidate with other parameters (another kernel family's) MUST NOT
+ * get `tokens`: its grid would cover only one token in `tokens`.
+ */
+export function gemvBatchable(t: TuningConfig): boolean {
+  return Object.keys(t).every((key) => BATCHABLE_KEYS.has(key));
+}
+
+/**
+ * The token refinements of a GEMV winner for a bucket of `m` rows: the same configuration with
+ * each other token count the bucket can use (powers of two up to its default). A winner that
+ * is itself refined (other tokens than the default, or `g`) has none.
+ */
+export function gemvTokenRefinements(m: number, winner: TuningConfig): readonly TuningConfig[] {
+  const tokens = gemvDefaultTokens(m);
+  if (tokens === 1 || winner.g || winner.tokens !== tokens || !gemvBatchable(winner)) return [];
+  return gemvTokenChoices(m).filter((t) => t !== tokens).map((t) => ({ ...winner, tokens: t }));
+}
+
 /** The {@link gemvKernel} / {@link gemvGrid} options of a GEMV tuning candidate. */
 export function gemvTuning(t: TuningConfig): {
   strategy: GemvStrategy;
@@ -151,8 +194,9 @@ export function gemvTuning(t: TuningConfig): {
   scaleGroup: number;
   threadsPerRow?: number;
   unroll?: number;
+  tokens: number;
 } {
-  const base = { workgroupSize: t.wg, rows: t.rows, scaleGroup: t.g ?? 1 };
+  const base = { workgroupSize: t.wg, rows: t.rows, scaleGroup: t.g ?? 1, tokens: t.tokens ?? 1 };
   return t.wide
     ? { ...base, strategy: "wide", threadsPerRow: t.tpr, unroll: t.unroll }
     : { ...base, strategy: t.lane ? "lane" : "workgroup" };
@@ -168,10 +212,12 @@ export const GEMM_CANDIDATES: readonly TuningConfig[] = [
 ];
 
 /**
- * Most rows of x a matmul runs as a GEMV (one pass over the weights per row, grid z = m);
- * more rows run the tiled GEMM. Decode batches stay on the GEMV, which is near the memory
- * bound on a discrete GPU while the GEMM's tiles measured 5–8 ms per 64×512×512 on an H200
- * (bench/RESULTS.md); a row's result is then the same at any batch size up to this.
+ * Most rows of x a matmul runs as a GEMV (one pass over the weights per `tokens` rows, grid
+ * z = ceil(m / tokens)); more rows run the tiled GEMM. Decode batches stay on the GEMV, which
+ * is near the memory bound on a discrete GPU while the GEMM's tiles measured 5–8 ms per
+ * 64×512×512 on an H200 (bench/RESULTS.md). A row's result is the same bits for any `tokens`,
+ * so with the same strategy (the untuned default, or equal tunings) it is the same at any batch
+ * size up to this.
  */
 export const GEMV_MAX_ROWS = 16;
 
@@ -196,13 +242,15 @@ export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
   const i8 = options.int8 && int8GemvApplies(options.dtype, options.m, GEMV_MAX_ROWS)
     ? options.int8
     : undefined;
+  // int8 candidates carry `i8`, so they are never token-batched (`gemvBatchable`).
+  const floatGemv = gemvBucketCandidates(options.m);
   const candidates = !gemv
     ? GEMM_CANDIDATES
     : i8 === "force"
     ? GEMV_I8_CANDIDATES
     : i8
-    ? [...GEMV_CANDIDATES, ...GEMV_I8_CANDIDATES]
-    : GEMV_CANDIDATES;
+    ? [...floatGemv, ...GEMV_I8_CANDIDATES]
+    : floatGemv;
   const i8Shape = { ...options, dtype: options.dtype as "q8_0" | "q4_0" };
   const generate = (t: TuningConfig) =>
     t.i8 && i8
@@ -215,7 +263,13 @@ export function matmulPiece(options: MatmulPieceOptions): KernelPiece {
     candidates,
     generate,
     ...(gemv && {
-      refine: (t: TuningConfig) => (t.i8 ? [] : gemvRefinements(options.dtype, options.k, t)),
+      // Token counts and scale groups are refined separately, never combined; int8 winners
+      // have no refinements.
+      refine: (t: TuningConfig) =>
+        t.i8 || ((t.tokens ?? 1) !== gemvDefaultTokens(options.m) && gemvBatchable(t)) ? [] : [
+          ...gemvTokenRefinements(options.m, t),
+          ...gemvRefinements(options.dtype, options.k, t),
+        ],
     }),
     benchmark(runtime, pipeline, t) {
       if (t.i8 && i8) return gemvI8Benchmark(runtime, pipeline, t, i8Shape);

@@ -1,16 +1,18 @@
 /**
  * GEMV for decode: `y[m, n] = Σ_k W[n, k] · x[m, k] (+ bias[n])` with weights row-major
- * `[N, K]` (out × in, as in GGUF and HF checkpoints), one grid layer per token `m`. Weights may
- * be f32, f16 (u32 pairs), Q8_0 or Q4_0 (repacked words + packed f16 scales); the per-format
- * chunk walk lives in `gemv_chunk.ts`. Two strategies, both tunable, so the autotuner picks
- * per device:
+ * `[N, K]` (out × in, as in GGUF and HF checkpoints), one grid layer per pass of `tokens` token
+ * rows (`gemv_tokens.ts`: each weight sub-chunk is decoded once per pass and dotted with every
+ * token's x; a row's result is the same bits for any `tokens` and batch size given the same
+ * strategy, workgroup size and rows). Weights may be f32, f16 (u32 pairs), Q8_0 or Q4_0
+ * (repacked words + packed f16 scales); the per-format chunk walk lives in `gemv_chunk.ts`.
+ * Three strategies, all tunable, so the autotuner picks per device:
  *
  * - `workgroup` (real GPUs): one workgroup per `rows` output rows; its invocations split K
  *   and combine with a shared-memory tree reduction (coalesced loads, many rows in flight).
- * - `lane` (SIMD-on-CPU devices such as llvmpipe, where a workgroup is a loop over SIMD lanes
- *   on one core and barriers are coroutine switches): each invocation owns `rows` output rows
- *   and walks all of K with a private accumulator, loading each x chunk once for its rows; no
- *   workgroup memory, no barrier.
+ * - `lane` (`gemv_lane.ts`; SIMD-on-CPU devices such as llvmpipe, where a workgroup is a loop
+ *   over SIMD lanes on one core and barriers are coroutine switches): each invocation owns
+ *   `rows` output rows and walks all of K with private accumulators, loading each x chunk once
+ *   for its rows; no workgroup memory, no barrier.
  * - `wide` (discrete GPUs, `gemv_wide.ts`): row groups of `threadsPerRow` invocations, each
  *   group owning `rows` rows; invocations stride K in 16-byte units, `unroll` units per step,
  *   loading x once for all rows, with conversion-free dequantisation (`gemv_magic.ts`).
@@ -22,8 +24,8 @@
  * @example
  * ```ts
  * import { gemvKernel } from "./gemv.ts";
- * const k = gemvKernel({ dtype: "q4_0", n: 64, k: 128, strategy: "lane", rows: 2 });
- * console.assert(k.code.includes("fn dot_w"));
+ * const k = gemvKernel({ dtype: "q4_0", n: 64, k: 128, strategy: "lane", rows: 2, tokens: 4 });
+ * console.assert(k.code.includes("fn load_w") && k.name.endsWith(".t4"));
  * ```
  *
  * @module
@@ -38,7 +40,14 @@ import {
 } from "./kernel_source.ts";
 import { gemvChunkCode, gemvChunkValues, gemvScaled, gemvScaleExpr } from "./gemv_chunk.ts";
 import { gemvMagicBlockCode, gemvMagicUnitValues } from "./gemv_magic.ts";
-import { gemvWideBody } from "./gemv_wide.ts";
+import { GEMV_WIDE_WORKGROUP_BYTES, gemvWideBody } from "./gemv_wide.ts";
+import { gemvLaneBody } from "./gemv_lane.ts";
+import {
+  type GemvBodyShape,
+  tokenAccumulate,
+  tokenIndices,
+  tokensPerReduction,
+} from "./gemv_tokens.ts";
 
 /** How a matmul kernel stores its results. */
 export type MatmulEpilogue =
@@ -83,12 +92,19 @@ export interface GemvOptions extends MatmulKernelOptions {
    * dividing K / 32; an autotuner refinement, see `gemvRefinements`). Default 1.
    */
   readonly scaleGroup?: number;
+  /**
+   * Token rows per pass (tunable, `gemv_tokens.ts`): each weight sub-chunk is loaded and
+   * dequantised once for this many tokens; grid z is `ceil(m / tokens)`. A row's result is the
+   * same bits for every value. Default 1.
+   */
+  readonly tokens?: number;
 }
 
 /**
  * Bindings: 0 uniform `{m}`, 1 x `[M, K]` f32, 2 weights, 3 block scales (quantised only),
  * 4 y (first output), 5 bias (optional), 6 and 7 the second and third outputs of `split3`.
- * Dispatch with {@link gemvGrid} given the same `strategy`, `workgroupSize` and `rows`.
+ * Dispatch with {@link gemvGrid} given the same `strategy`, `workgroupSize`, `rows`,
+ * `threadsPerRow` and `tokens`.
  */
 export function gemvKernel(options: GemvOptions): KernelSource {
   const { dtype } = options;
@@ -116,25 +132,20 @@ export function gemvKernel(options: GemvOptions): KernelSource {
       `Cannot generate gemv: wide needs threadsPerRow ≤ workgroupSize and one block per scale load`,
     );
   }
+  const tokens = positiveInt(options.tokens ?? 1, "tokens");
   const paired = epilogue.kind === "gate_up_silu";
   const acc = paired ? rows * 2 : rows;
+  const scaled = gemvScaled(dtype);
   const header = `
 const N: u32 = ${n}u;
 const K: u32 = ${k}u;
 const WG: u32 = ${wg}u;
 const ROWS: u32 = ${rows}u;
 const ACC: u32 = ${acc}u;
+const TOKENS: u32 = ${tokens}u;
 struct Params { m: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-${
-    wide && gemvScaled(dtype)
-      ? gemvMagicBlockCode(dtype as "q8_0" | "q4_0", k)
-      : gemvChunkCode(dtype, k, g)
-  }${
-    wide && !gemvScaled(dtype)
-      ? "\nfn dot_unit(row: u32, u: u32, xc: XC) -> f32 { return dot_w(row, u, xc); }"
-      : ""
-  }
+${wide && scaled ? gemvMagicBlockCode(dtype as "q8_0" | "q4_0", k) : gemvChunkCode(dtype, k, g)}
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 ${options.bias ? "@group(0) @binding(5) var<storage, read> bias: array<f32>;" : ""}
 ${
@@ -147,58 +158,19 @@ fn store(m: u32, row: u32, value: f32) {
   ${storeCode(epilogue, options.bias ?? false)}
 }
 `;
-  const finish = (sum: (a: string) => string) =>
-    paired
-      ? `let g = ${sum("r")};
-        let u = ${sum("ROWS + r")};
-        store(m, row0 + r, g / (1.0 + exp(-g)) * u);`
-      : `store(m, row0 + r, ${sum("r")});`;
+  const shape = { wg, rows, tokens, paired, g, scaled };
   const body = wide
     ? gemvWideBody({
-      wg,
+      ...shape,
       tpr,
-      rows,
       unroll,
-      chunks: k /
-        (gemvScaled(dtype) ? gemvMagicUnitValues(dtype as "q8_0") : gemvChunkValues(dtype, k)),
-      paired,
+      chunks: k / (scaled ? gemvMagicUnitValues(dtype as "q8_0") : gemvChunkValues(dtype, k)),
     })
     : strategy === "lane"
-    ? laneBody(wg, rows, paired, finish, { g, scaled: gemvScaled(dtype) })
-    : `var<workgroup> red: array<f32, ${wg * acc}>;
-
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let m = wid.z;
-  let row0 = (wid.x + wid.y * nwg.x) * ROWS;
-  var acc: array<f32, ${acc}>;
-  for (var c = lid; c < CHUNKS; c += WG) {
-    for (var r = 0u; r < ROWS; r++) {
-      let row = min(row0 + r, N - 1u);
-      acc[r] += dot_chunk(row, c, m);${
-      paired ? "\n      acc[ROWS + r] += dot_chunk(row + N, c, m);" : ""
-    }
-    }
-  }
-  for (var a = 0u; a < ACC; a++) { red[a * WG + lid] = acc[a]; }
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      for (var a = 0u; a < ACC; a++) { red[a * WG + lid] += red[a * WG + lid + s]; }
-    }
-    workgroupBarrier();
-  }
-  if (lid == 0u && m < params.m) {
-    for (var r = 0u; r < ROWS; r++) {
-      if (row0 + r < N) {
-        ${finish((a) => `red[(${a}) * WG]`)}
-      }
-    }
-  }
-}
-`;
-  const tag = (strategy === "workgroup" ? "" : `.${strategy}`) + (g > 1 ? `.g${g}` : "");
+    ? gemvLaneBody(shape)
+    : workgroupBody(shape);
+  const tag = (strategy === "workgroup" ? "" : `.${strategy}`) + (g > 1 ? `.g${g}` : "") +
+    (tokens > 1 ? `.t${tokens}` : "");
   return defineKernel(`gemv.${dtype}.n${n}.k${k}.${epilogue.kind}${tag}`, {
     dtype,
     n,
@@ -208,74 +180,99 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     bias: options.bias ?? false,
     epilogue: epilogue.kind,
     g,
+    ...(tokens > 1 && { tokens }),
     ...(wide && { tpr, unroll }),
     wg: [wg],
   }, header + body);
 }
 
 /**
- * The `lane` strategy's entry point. Rows are unrolled into separate scalar accumulators: a
- * dynamically indexed private array becomes per-lane scratch memory on SIMD-on-CPU drivers.
- * Each chunk loads every row's scales once, then walks its `G` sub-chunks, loading each x
- * slice once for all rows.
+ * The `workgroup` strategy's entry point: invocations stride the chunks of the group's rows,
+ * each keeping `ACC × TOKENS` partial sums, then shared-memory tree reductions of `TB` tokens'
+ * sums at a time (as many as fit in 16 KiB; every sum reduced in the same order as with one
+ * token).
  */
-function laneBody(
-  wg: number,
-  rows: number,
-  paired: boolean,
-  finish: (sum: (a: string) => string) => string,
-  chunk: { g: number; scaled: boolean },
-): string {
-  const rs = Array.from({ length: rows }, (_, r) => r);
-  const accs = paired ? rs.flatMap((r) => [`a${r}`, `b${r}`]) : rs.map((r) => `a${r}`);
-  const stores = rs.map((r) =>
-    `  if (row0 + ${r}u < N && m < params.m) {
-    let r = ${r}u;
-    ${finish((a) => (a === "r" ? `a${r}` : `b${r}`))}
-  }`
-  );
-  const { g, scaled } = chunk;
-  const scales = scaled
-    ? rs.map((r) =>
-      `    let sa${r} = load_scales(rw${r}, c);` +
-      (paired
-        ? `
-    let sb${r} = load_scales(rw${r} + N, c);`
-        : "")
-    )
-    : [];
-  const scale = (v: string, j: number) => (scaled ? ` * ${gemvScaleExpr(v, g, j)}` : "");
+function workgroupBody(o: GemvBodyShape): string {
+  const { wg, tokens, paired, g, scaled } = o;
   const subs = Array.from({ length: g }, (_, j) => {
     const sub = g === 1 ? "c" : `c * G + ${j}u`;
-    return `    {
-      let xc = load_x(${sub}, m);
-${
-      rs.map((r) =>
-        `      a${r} += dot_w(rw${r}, ${sub}, xc)${scale(`sa${r}`, j)};` +
-        (paired ? `\n      b${r} += dot_w(rw${r} + N, ${sub}, xc)${scale(`sb${r}`, j)};` : "")
-      ).join("\n")
-    }
-    }`;
+    return tokenAccumulate({
+      sub,
+      tokens,
+      indent: "      ",
+      rows: [
+        {
+          row: "row",
+          scale: scaled ? gemvScaleExpr("sa", g, j) : undefined,
+          acc: (t) => `acc[r * TOKENS + ${t}u]`,
+        },
+        ...(paired
+          ? [{
+            row: "row + N",
+            scale: scaled ? gemvScaleExpr("sb", g, j) : undefined,
+            acc: (t: number) => `acc[(ROWS + r) * TOKENS + ${t}u]`,
+          }]
+          : []),
+      ],
+    });
   });
-  return `@compute @workgroup_size(${wg})
+  const scales = scaled
+    ? `      let sa = load_scales(row, c);${
+      paired ? "\n      let sb = load_scales(row + N, c);" : ""
+    }\n`
+    : "";
+  const acc = paired ? 2 * o.rows : o.rows;
+  // Tokens reduced together (TB): their ACC · TB sums per invocation in one tree.
+  const tb = tokensPerReduction(tokens, acc * wg * 4, GEMV_WIDE_WORKGROUP_BYTES);
+  const value = paired
+    ? `let g = red[(r * TB + tt) * WG];
+        let u = red[((ROWS + r) * TB + tt) * WG];
+        store(m, row0 + r, g / (1.0 + exp(-g)) * u);`
+    : "store(m, row0 + r, red[(r * TB + tt) * WG]);";
+  return `const TB: u32 = ${tb}u;
+var<workgroup> red: array<f32, ${wg * acc * tb}>;
+
+@compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let m = wid.z;
-  let row0 = ((wid.x + wid.y * nwg.x) * WG + lid) * ROWS;
-${rs.map((r) => `  let rw${r} = min(row0 + ${r}u, N - 1u);`).join("\n")}
-${accs.map((a) => `  var ${a} = 0.0;`).join("\n")}
-  for (var c = 0u; c < CHUNKS; c++) {
-${[...scales, ...subs].join("\n")}
+  let m0 = wid.z * TOKENS;
+  let row0 = (wid.x + wid.y * nwg.x) * ROWS;
+${tokenIndices(tokens)}
+  var acc: array<f32, ${acc * tokens}>;
+  for (var c = lid; c < CHUNKS; c += WG) {
+    for (var r = 0u; r < ROWS; r++) {
+      let row = min(row0 + r, N - 1u);
+${scales}${subs.join("\n")}
+    }
   }
-${stores.join("\n")}
+  for (var t0 = 0u; t0 < TOKENS; t0 += TB) {
+    for (var a = 0u; a < ACC; a++) {
+      for (var tt = 0u; tt < TB; tt++) { red[(a * TB + tt) * WG + lid] = acc[a * TOKENS + t0 + tt]; }
+    }
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+      if (lid < s) {
+        for (var i = 0u; i < ACC * TB; i++) { red[i * WG + lid] += red[i * WG + lid + s]; }
+      }
+      workgroupBarrier();
+    }
+    for (var o = lid; o < ROWS * TB; o += WG) {
+      let r = o / TB;
+      let tt = o % TB;
+      let m = m0 + t0 + tt;
+      if (row0 + r < N && m < params.m) {
+        ${value}
+      }
+    }${tokens > tb ? "\n    workgroupBarrier();" : ""}
+  }
 }
 `;
 }
 
 /**
- * Workgroup grid for {@link gemvKernel}: row groups folded over x/y, tokens on z. A workgroup
- * covers `rows` output rows (`workgroup`), `workgroupSize · rows` (`lane`) or
- * `workgroupSize / threadsPerRow · rows` (`wide`).
+ * Workgroup grid for {@link gemvKernel}: row groups folded over x/y, passes of `tokens` tokens
+ * on z (`ceil(m / tokens)`). A workgroup covers `rows` output rows (`workgroup`),
+ * `workgroupSize · rows` (`lane`) or `workgroupSize / threadsPerRow · rows` (`wide`).
  */
 export function gemvGrid(
   options: {
@@ -285,6 +282,7 @@ export function gemvGrid(
     strategy?: GemvStrategy;
     workgroupSize?: number;
     threadsPerRow?: number;
+    tokens?: number;
   },
 ): [number, number, number] {
   const wg = options.workgroupSize ?? 64;
@@ -295,7 +293,7 @@ export function gemvGrid(
       ? wg / (options.threadsPerRow ?? 32)
       : 1);
   const [x, y] = grid2d(Math.ceil(options.n / perGroup));
-  return [x, y, options.m];
+  return [x, y, Math.ceil(options.m / (options.tokens ?? 1))];
 }
 
 /** WGSL body of `store(m, row, value)` for an epilogue; shared with the GEMM template. */

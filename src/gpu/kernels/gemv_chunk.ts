@@ -13,10 +13,13 @@
  * usually wins, so the autotuner tries the largest group only as a refinement.
  *
  * Generated symbols: `CHUNKS`, `G`, bindings 1 (`x`), 2 (`w`) and 3 (`ws`, block scales of
- * quantised types), the sub-chunk x type `XC`, `load_x(s, m) -> XC` (x of sub-chunk `s` for
- * token `m`), `dot_w(row, s, xc) -> f32` (the unscaled dot of sub-chunk `s`), for quantised
- * types `load_scales(row, c)` (the raw scale words of chunk `c`), and `dot_chunk(row, c, m)`
- * (the scaled dot of chunk `c`). {@link gemvScaleExpr} gives the WGSL of one block's scale.
+ * quantised types), the sub-chunk x type `XC` and `load_x(s, m) -> XC` (x of sub-chunk `s` for
+ * token `m`), the sub-chunk weight type `WC` and `load_w(row, s) -> WC` (sub-chunk `s` of `row`,
+ * dequantised but unscaled), `dot_wx(wc, xc) -> f32` (their dot, summed in a fixed order), and
+ * for quantised types `load_scales(row, c)` (the raw scale words of chunk `c`);
+ * {@link gemvScaleExpr} gives the WGSL of one block's scale. Loading and dequantising a weight
+ * sub-chunk is separate from its dot so that a token-batched kernel does it once for all of
+ * its tokens (`gemv_tokens.ts`): a row's sum is then the same whatever the batch.
  *
  * @example
  * ```ts
@@ -72,23 +75,9 @@ export function gemvChunkCode(dtype: WeightDType, k: number, g = 1): string {
   }
   const head = `const CHUNKS: u32 = ${k / values / g}u;
 const G: u32 = ${g}u;`;
-  if (gemvScaled(dtype)) {
-    const terms = Array.from(
-      { length: g },
-      (_, j) =>
-        `dot_w(row, c * G + ${j}u, load_x(c * G + ${j}u, m)) * ${gemvScaleExpr("sc", g, j)}`,
-    );
-    return `${head}
-${blockCode(dtype as "q8_0" | "q4_0", k, g)}
-fn dot_chunk(row: u32, c: u32, m: u32) -> f32 {
-  let sc = load_scales(row, c);
-  return ${terms.join("\n    + ")};
-}`;
-  }
-  const chunk = `${head}
-fn dot_chunk(row: u32, c: u32, m: u32) -> f32 { return dot_w(row, c, load_x(c, m)); }`;
+  if (gemvScaled(dtype)) return `${head}\n${blockCode(dtype as "q8_0" | "q4_0", k, g)}`;
   if (values === 8) {
-    return `${chunk}
+    return `${head}
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 alias XC = array<vec4<f32>, 2>;
@@ -96,31 +85,38 @@ fn load_x(c: u32, m: u32) -> XC {
   let i = m * ${k / 4}u + c * 2u;
   return XC(x[i], x[i + 1u]);
 }
-fn dot_w(row: u32, c: u32, xc: XC) -> f32 {
+alias WC = array<vec4<f32>, 2>;
+fn load_w(row: u32, c: u32) -> WC {
   let q = w[row * CHUNKS + c];
-  let a = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
-  let b = vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w));
-  return dot(a, xc[0]) + dot(b, xc[1]);
-}`;
+  return WC(
+    vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)),
+    vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)),
+  );
+}
+fn dot_wx(wc: WC, xc: XC) -> f32 { return dot(wc[0], xc[0]) + dot(wc[1], xc[1]); }`;
   }
   if (values === 4) {
     const load = dtype === "f32"
       ? "w[row * CHUNKS + c]"
-      : "vec4<f32>(unpack2x16float(w[row * CHUNKS + c].x), unpack2x16float(w[row * CHUNKS + c].y))";
-    return `${chunk}
+      : "let q = w[row * CHUNKS + c]; return vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y))";
+    return `${head}
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w: array<${dtype === "f32" ? "vec4<f32>" : "vec2<u32>"}>;
 alias XC = vec4<f32>;
 fn load_x(c: u32, m: u32) -> XC { return x[m * CHUNKS + c]; }
-fn dot_w(row: u32, c: u32, xc: XC) -> f32 { return dot(${load}, xc); }`;
+alias WC = vec4<f32>;
+fn load_w(row: u32, c: u32) -> WC { ${dtype === "f32" ? `return ${load}` : load}; }
+fn dot_wx(wc: WC, xc: XC) -> f32 { return dot(wc, xc); }`;
   }
   const load = dtype === "f32" ? "w[i]" : "unpack2x16float(w[i >> 1u])[i & 1u]";
-  return `${chunk}
+  return `${head}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<${dtype === "f32" ? "f32" : "u32"}>;
 alias XC = f32;
 fn load_x(c: u32, m: u32) -> XC { return x[m * K + c]; }
-fn dot_w(row: u32, c: u32, xc: XC) -> f32 { let i = row * K + c; return ${load} * xc; }`;
+alias WC = f32;
+fn load_w(row: u32, c: u32) -> WC { let i = row * K + c; return ${load}; }
+fn dot_wx(wc: WC, xc: XC) -> f32 { return wc * xc; }`;
 }
 
 /**
@@ -131,37 +127,37 @@ fn dot_w(row: u32, c: u32, xc: XC) -> f32 { let i = row * K + c; return ${load} 
  */
 function blockCode(dtype: "q8_0" | "q4_0", k: number, g: number): string {
   const xs = Array.from({ length: 8 }, (_, j) => `x[i + ${j}u]`).join(", ");
-  let body: string;
+  let load: string;
+  let dot: string;
   if (dtype === "q8_0") {
     // Two vec4<u32> loads = 32 signed bytes; arithmetic shifts sign-extend each byte exactly.
-    const lines: string[] = [];
+    const vecs: string[] = [];
     for (let h = 0; h < 2; h++) {
-      lines.push(`  let q${h} = bitcast<vec4<i32>>(w[b * 2u + ${h}u]);`);
       for (let j = 0; j < 4; j++) {
-        lines.push(
-          `  s += dot(vec4<f32>((vec4<i32>(q${h}.${"xyzw"[j]}) << SHL) >> SHR), xc[${h * 4 + j}]);`,
-        );
+        vecs.push(`vec4<f32>((vec4<i32>(q${h}.${"xyzw"[j]}) << SHL) >> SHR)`);
       }
     }
-    body = lines.join("\n");
+    load = `  let q0 = bitcast<vec4<i32>>(w[b * 2u]);
+  let q1 = bitcast<vec4<i32>>(w[b * 2u + 1u]);
+  return WC(
+    ${vecs.join(",\n    ")},
+  );`;
+    dot = Array.from({ length: 8 }, (_, j) => `  s += dot(wc[${j}], xc[${j}]);`).join("\n");
   } else {
-    // One vec4<u32> load = 16 bytes; byte j holds element j (low nibble) and j + 16 (high).
+    // One vec4<u32> load = 16 bytes; byte j holds element j (low nibble) and j + 16 (high);
+    // the offset 8 is subtracted on dequantisation (exact in f32).
     const lines = [`  let q = w[b];`];
-    for (let j = 0; j < 4; j++) {
-      const c = "xyzw"[j];
-      lines.push(`  let v${j} = vec4<u32>(q.${c}) >> SHIFT;`);
-      lines.push(
-        `  s += dot(vec4<f32>(v${j} & LOW4), xc[${j}]) + dot(vec4<f32>((v${j} >> vec4<u32>(4u)) & LOW4), xc[${
-          j + 4
-        }]);`,
-      );
-    }
-    // Σ (q − 8)·x = Σ q·x − 8·Σ x: subtract the offset once per block.
-    lines.push(
-      "  let xs = xc[0] + xc[1] + xc[2] + xc[3] + xc[4] + xc[5] + xc[6] + xc[7];",
-      "  s -= 8.0 * dot(xs, vec4<f32>(1.0));",
-    );
-    body = lines.join("\n");
+    for (let j = 0; j < 4; j++) lines.push(`  let v${j} = vec4<u32>(q.${"xyzw"[j]}) >> SHIFT;`);
+    const low = [0, 1, 2, 3].map((j) => `vec4<f32>(v${j} & LOW4) - 8.0`);
+    const high = [0, 1, 2, 3].map((j) => `vec4<f32>((v${j} >> vec4<u32>(4u)) & LOW4) - 8.0`);
+    load = `${lines.join("\n")}
+  return WC(
+    ${[...low, ...high].join(",\n    ")},
+  );`;
+    dot = [0, 1, 2, 3].map((j) =>
+      `  s += dot(wc[${j}], xc[${j}]) + dot(wc[${j + 4}], xc[${j + 4}]);`
+    )
+      .join("\n");
   }
   const constants = dtype === "q8_0"
     ? `const SHL = vec4<u32>(24u, 16u, 8u, 0u);
@@ -186,11 +182,17 @@ fn load_x(sub: u32, m: u32) -> XC {
 }
 // the scales of chunk c: G f16 values in G / 2 words (G = 1: the block's scale as f32)
 ${loadScales}
-// sub-chunk sub = one ${dtype === "q8_0" ? "8" : "4"}-word block of 32 values, unscaled
-fn dot_w(row: u32, sub: u32, xc: XC) -> f32 {
+// sub-chunk sub = one ${
+    dtype === "q8_0" ? "8" : "4"
+  }-word block of 32 values, dequantised, unscaled
+alias WC = array<vec4<f32>, 8>;
+fn load_w(row: u32, sub: u32) -> WC {
   let b = row * ${k / 32}u + sub;
+${load}
+}
+fn dot_wx(wc: WC, xc: XC) -> f32 {
   var s = 0.0;
-${body}
+${dot}
   return s;
 }`;
 }

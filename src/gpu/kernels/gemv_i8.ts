@@ -58,7 +58,11 @@ export function gemvI8UnitValues(dtype: "q8_0" | "q4_0"): number {
   return dtype === "q4_0" ? 32 : 16;
 }
 
-/** The unit code: `CHUNKS`, the bindings, `XC`, `load_x(u, m)` and `dot_unit(row, u, xc)`. */
+/**
+ * The unit code the `wide` body expects (`gemv_wide.ts`): `CHUNKS`, the bindings, `XC` and
+ * `load_x(u, m)`, `WC` and `load_w(row, u)` (the unit's words and its block's weight scale), and
+ * `dot_wx(wc, xc)` (the scaled integer dot; the body applies no scale of its own).
+ */
 function unitCode(dtype: "q8_0" | "q4_0", k: number): string {
   const values = gemvI8UnitValues(dtype);
   const blocks = k / 32;
@@ -75,11 +79,15 @@ fn weight_scale(b: u32) -> f32 { return unpack2x16float(ws[b >> 1u])[b & 1u]; }`
 // unit u of token m: 16 int8 of x (4 words) and its block's (d, Σq)
 struct XC { q: vec4<u32>, d: vec2<f32> }
 fn load_x(u: u32, m: u32) -> XC { return XC(xq[m * CHUNKS + u], xd[m * KB + (u >> 1u)]); }
-fn dot_unit(row: u32, u: u32, xc: XC) -> f32 {
-  let q = w[row * CHUNKS + u];
+struct WC { q: vec4<u32>, s: f32 }
+fn load_w(row: u32, u: u32) -> WC {
+  return WC(w[row * CHUNKS + u], weight_scale(row * KB + (u >> 1u)));
+}
+fn dot_wx(wc: WC, xc: XC) -> f32 {
+  let q = wc.q;
   let s = dot4I8Packed(q.x, xc.q.x) + dot4I8Packed(q.y, xc.q.y) +
     dot4I8Packed(q.z, xc.q.z) + dot4I8Packed(q.w, xc.q.w);
-  return f32(s) * (weight_scale(row * KB + (u >> 1u)) * xc.d.x);
+  return f32(s) * (wc.s * xc.d.x);
 }`;
   }
   const dots = [..."xyzw"].map((c) =>
@@ -93,12 +101,13 @@ fn load_x(u: u32, m: u32) -> XC {
   let i = m * CHUNKS + u;
   return XC(xq[i * 2u], xq[i * 2u + 1u], xd[i]);
 }
-fn dot_unit(row: u32, u: u32, xc: XC) -> f32 {
-  let q = w[row * CHUNKS + u];
-  let lo = q & LOW4;
-  let hi = (q >> vec4<u32>(4u)) & LOW4;
+struct WC { q: vec4<u32>, s: f32 }
+fn load_w(row: u32, u: u32) -> WC { return WC(w[row * CHUNKS + u], weight_scale(row * KB + u)); }
+fn dot_wx(wc: WC, xc: XC) -> f32 {
+  let lo = wc.q & LOW4;
+  let hi = (wc.q >> vec4<u32>(4u)) & LOW4;
   let s = ${dots.join(" +\n    ")};
-  return (f32(s) - 8.0 * xc.d.y) * (weight_scale(row * KB + u) * xc.d.x);
+  return (f32(s) - 8.0 * xc.d.y) * (wc.s * xc.d.x);
 }`;
 }
 
@@ -133,6 +142,7 @@ const K: u32 = ${k}u;
 const WG: u32 = ${wg}u;
 const ROWS: u32 = ${rows}u;
 const ACC: u32 = ${paired ? 2 * rows : rows}u;
+const TOKENS: u32 = 1u;
 struct Params { m: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 ${unitCode(dtype, k)}
@@ -155,6 +165,9 @@ fn store(m: u32, row: u32, value: f32) {
     unroll,
     chunks: k / gemvI8UnitValues(dtype),
     paired,
+    tokens: 1, // int8 candidates are never token-batched (`gemvBatchable`)
+    g: 1,
+    scaled: false,
   });
   return defineKernel(`gemv_i8.${dtype}.n${n}.k${k}.${epilogue.kind}`, {
     dtype,

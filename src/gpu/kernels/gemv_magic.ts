@@ -23,8 +23,9 @@
  *
  * Generated symbols: `CHUNKS` (16-byte units per row: Q4_0 blocks, Q8_0 half blocks),
  * bindings 1 (`x` as vec4), 2 (`w`), 3 (`ws`), `XC` (a unit's pre-scaled x values),
- * `load_x(u, m) -> XC`, `dot_w(row, u, xc)` (the unscaled dot of unit `u` of `row`),
- * `block_scale(row, u)` and `dot_unit(row, u, xc)` (the scaled dot).
+ * `load_x(u, m) -> XC`, `WC` and `load_w(row, u) -> WC` (unit `u` of `row` as exact floats
+ * `(q − 8)·2^p` / `q·2^p`, unscaled: decoded once, dotted with every token's x),
+ * `dot_wx(wc, xc) -> f32` (their dot, in a fixed order) and `block_scale(row, u)`.
  *
  * @example
  * ```ts
@@ -83,21 +84,22 @@ export function gemvMagicBlockCode(dtype: "q8_0" | "q4_0", k: number): string {
   const lines = [
     dtype === "q4_0" ? "  let q = w[i];" : "  let q = w[i] ^ vec4<u32>(0x80808080u);",
   ];
+  // Decoded vec4 v of the unit meets x vec4 v; `order` is the summation order of the dot.
+  const vecsOut: string[] = [];
+  const order: number[] = [];
   for (let j = 0; j < 4; j++) {
     const c = `q.${"xyzw"[j]}`;
     const unpack = (lanes: string, mask: string, off: string) =>
       `bitcast<vec4<f32>>((vec4<u32>(${lanes}) & ${mask}) | MAGIC) - ${off}`;
     if (dtype === "q4_0") {
-      lines.push(
-        `  let h${j} = ${c} >> 12u;`,
-        `  s += dot(${unpack(`${c}, ${c}, ${c}, h${j}`, "MASK_LO", "OFF_LO")}, xc[${j}]);`,
-        `  s += dot(${unpack(`${c}, ${c}, h${j}, h${j}`, "MASK_HI", "OFF_HI")}, xc[${j + 4}]);`,
-      );
+      lines.push(`  let h${j} = ${c} >> 12u;`);
+      vecsOut[j] = unpack(`${c}, ${c}, ${c}, h${j}`, "MASK_LO", "OFF_LO");
+      vecsOut[j + 4] = unpack(`${c}, ${c}, h${j}, h${j}`, "MASK_HI", "OFF_HI");
+      order.push(j, j + 4);
     } else {
-      lines.push(
-        `  let h${j} = ${c} >> 16u;`,
-        `  s += dot(${unpack(`${c}, ${c}, h${j}, h${j}`, "MASK8", "OFF8")}, xc[${j}]);`,
-      );
+      lines.push(`  let h${j} = ${c} >> 16u;`);
+      vecsOut[j] = unpack(`${c}, ${c}, h${j}, h${j}`, "MASK8", "OFF8");
+      order.push(j);
     }
   }
   const field = (bits: number, ps: readonly number[]) =>
@@ -130,12 +132,18 @@ fn block_scale(row: u32, u: u32) -> f32 {
   let b = row * ${k / 32}u + ${perBlock === 1 ? "u" : "(u >> 1u)"};
   return unpack2x16float(ws[b >> 1u])[b & 1u];
 }
-// unit u of row (one 16-byte load): Σ ${dtype === "q4_0" ? "(q - 8)" : "q"}·x, unscaled
-fn dot_w(row: u32, u: u32, xc: XC) -> f32 {
+// unit u of row (one 16-byte load), decoded: ${dtype === "q4_0" ? "(q - 8)" : "q"}·2^p, unscaled
+alias WC = array<vec4<f32>, ${vecs}>;
+fn load_w(row: u32, u: u32) -> WC {
   let i = row * CHUNKS + u;
-  var s = 0.0;
 ${lines.join("\n")}
-  return s;
+  return WC(
+    ${vecsOut.join(",\n    ")},
+  );
 }
-fn dot_unit(row: u32, u: u32, xc: XC) -> f32 { return dot_w(row, u, xc) * block_scale(row, u); }`;
+fn dot_wx(wc: WC, xc: XC) -> f32 {
+  var s = 0.0;
+${order.map((v) => `  s += dot(wc[${v}], xc[${v}]);`).join("\n")}
+  return s;
+}`;
 }

@@ -11,34 +11,42 @@
  * subgroup operations are needed). Quantised weights use the conversion-free dequantisation of
  * `gemv_magic.ts`; float weights the unit dot of `gemv_chunk.ts`.
  *
- * The body expects the header of `gemv.ts` (constants `N`, `K`, `WG`, `ROWS`, `ACC`, the
- * `params` uniform, `store(m, row, value)`) and the unit code (`CHUNKS`, `XC`,
- * `load_x(u, m)`, `dot_unit(row, u, xc)`).
+ * With `TOKENS` > 1 every unit is decoded once per row and dotted with each token's x; the
+ * per-token sums are reduced as many tokens at a time as fit in 16 KiB of workgroup memory,
+ * each through the same tree in the same order as in a one-token kernel (so a row's result
+ * does not depend on the batch).
+ *
+ * The body expects the header of `gemv.ts` (constants `N`, `K`, `WG`, `ROWS`, `ACC`, `TOKENS`,
+ * the `params` uniform, `store(m, row, value)`) and the unit code (`CHUNKS`, `XC`, `WC`,
+ * `load_x(u, m)`, `load_w(row, u)`, `dot_wx(wc, xc)`, and `block_scale(row, u)` when scaled).
  *
  * @example
  * ```ts
  * import { gemvWideBody } from "./gemv_wide.ts";
- * const body = gemvWideBody({ wg: 128, tpr: 32, rows: 2, unroll: 2, chunks: 256, paired: false });
+ * const body = gemvWideBody({
+ *   wg: 128, tpr: 32, rows: 2, unroll: 2, chunks: 256, paired: false, tokens: 2, g: 1, scaled: true,
+ * });
  * console.assert(body.includes("workgroupBarrier"));
  * ```
  *
  * @module
  */
+import {
+  type GemvBodyShape,
+  tokenAccumulate,
+  tokenIndices,
+  type TokenRow,
+  tokensPerReduction,
+} from "./gemv_tokens.ts";
 
 /** Shape of a `wide` kernel body. */
-export interface GemvWideShape {
-  /** Invocations per workgroup (a power of two). */
-  readonly wg: number;
+export interface GemvWideShape extends GemvBodyShape {
   /** Invocations per row group (a power of two dividing `wg`). */
   readonly tpr: number;
-  /** Output rows per row group. */
-  readonly rows: number;
   /** 16-byte units per invocation per loop step. */
   readonly unroll: number;
   /** Units per row (`CHUNKS`). */
   readonly chunks: number;
-  /** Fused gate+up: each row also reads row `N + row` and stores `silu(gate) · up`. */
-  readonly paired: boolean;
 }
 
 /** Bytes of workgroup memory a `wide` kernel may use (WebGPU's default limit). */
@@ -46,7 +54,7 @@ export const GEMV_WIDE_WORKGROUP_BYTES = 16384;
 
 /** WGSL entry point of the `wide` strategy (see the module comment). */
 export function gemvWideBody(o: GemvWideShape): string {
-  const { wg, tpr, rows, unroll, chunks, paired } = o;
+  const { wg, tpr, rows, unroll, chunks, paired, tokens, scaled } = o;
   const groups = wg / tpr;
   const acc = paired ? 2 * rows : rows;
   if (acc * wg * 4 > GEMV_WIDE_WORKGROUP_BYTES) {
@@ -55,35 +63,49 @@ export function gemvWideBody(o: GemvWideShape): string {
     );
   }
   const rs = Array.from({ length: rows }, (_, r) => r);
+  const ts = Array.from({ length: tokens }, (_, t) => t);
   const js = Array.from({ length: unroll }, (_, j) => j);
   const step = tpr * unroll;
   const full = chunks - (chunks % step);
-  const accumulate = (units: readonly string[], xs: readonly string[]) =>
-    rs.map((r) => {
-      const terms = (row: string) => units.map((u, j) => `dot_unit(${row}, ${u}, ${xs[j]})`);
-      return `    a${r} += ${terms(`rw${r}`).join(" + ")};` +
-        (paired ? `\n    b${r} += ${terms(`rw${r} + N`).join(" + ")};` : "");
-    }).join("\n");
+  const accumulate = (unit: string, indent: string) =>
+    tokenAccumulate({
+      sub: unit,
+      tokens,
+      indent,
+      rows: rs.flatMap((r): TokenRow[] => [
+        {
+          row: `rw${r}`,
+          scale: scaled ? `block_scale(rw${r}, ${unit})` : undefined,
+          acc: (t) => `a${r}_${t}`,
+        },
+        ...(paired
+          ? [{
+            row: `rw${r} + N`,
+            scale: scaled ? `block_scale(rw${r} + N, ${unit})` : undefined,
+            acc: (t: number) => `b${r}_${t}`,
+          }]
+          : []),
+      ]),
+    });
   const main = full === 0 ? "" : `  for (var base = 0u; base < ${full}u; base += ${step}u) {
 ${js.map((j) => `    let u${j} = base + ${j * tpr}u + t;`).join("\n")}
-${js.map((j) => `    let x${j} = load_x(u${j}, m);`).join("\n")}
-${
-    accumulate(
-      js.map((j) => `u${j}`),
-      js.map((j) => `x${j}`),
-    )
-  }
+${js.map((j) => accumulate(`u${j}`, "    ")).join("\n")}
   }`;
   const tail = full === chunks ? "" : `  for (var u = ${full}u + t; u < CHUNKS; u += ${tpr}u) {
-    let xu = load_x(u, m);
-${accumulate(["u"], ["xu"])}
+${accumulate("u", "    ")}
   }`;
-  const sums = paired ? rs.flatMap((r) => [`a${r}`, `b${r}`]) : rs.map((r) => `a${r}`);
-  // Sum a of group grp lives at red[(grp · ACC + a) · TPR + t]; gate sums first, then up sums.
-  const order = paired ? [...rs.map((r) => `a${r}`), ...rs.map((r) => `b${r}`)] : sums;
+  // Tokens reduced together (TB): sum a of token tt of group grp lives at
+  // red[(grp · ACC · TB + tt · ACC + a) · TPR + t], gate sums first, then up sums. Each sum goes
+  // through the same tree, in the same order, as in a one-token kernel.
+  const tb = tokensPerReduction(tokens, acc * wg * 4, GEMV_WIDE_WORKGROUP_BYTES);
+  const slots = acc * tb;
+  const order = (t: number) =>
+    paired
+      ? [...rs.map((r) => `a${r}_${t}`), ...rs.map((r) => `b${r}_${t}`)]
+      : rs.map((r) => `a${r}_${t}`);
   const stages: string[] = [];
   for (let s = tpr / 2; s >= 1; s /= 2) {
-    const pairs = groups * acc * s;
+    const pairs = groups * slots * s;
     const shift = Math.log2(s);
     const add = `let o = (i >> ${shift}u) * ${tpr}u + (i & ${s - 1}u); red[o] += red[o + ${s}u];`;
     stages.push(
@@ -97,33 +119,46 @@ ${accumulate(["u"], ["xu"])}
     ? `let g = red[at];
       let u = red[at + ${rows * tpr}u];
       store(m, row, g / (1.0 + exp(-g)) * u);`
-    : "store(m, row, red[at]);";
+    : `store(m, row, red[at]);`;
+  const reduce = (t0: number) =>
+    `${t0 > 0 ? "  workgroupBarrier();\n" : ""}${
+      Array.from({ length: tb }, (_, tt) => order(t0 + tt)).flat()
+        .map((a, i) => `  red[(grp * ${slots}u + ${i}u) * TPR + t] = ${a};`).join("\n")
+    }
+${stages.join("\n")}
+  workgroupBarrier();
+  for (var o = lid; o < GROUPS * ROWS * ${tb}u; o += WG) {
+    let gr = o / ${rows * tb}u;
+    let tt = (o / ROWS) % ${tb}u;
+    let r = o % ROWS;
+    let row = first + gr * ROWS + r;
+    let m = m0 + ${t0}u + tt;
+    if (row < N && m < params.m) {
+      let at = (gr * ${slots}u + tt * ACC + r) * TPR;
+      ${value}
+    }
+  }`;
+  const sums = rs.flatMap((r) =>
+    ts.flatMap((t) => (paired ? [`a${r}_${t}`, `b${r}_${t}`] : [`a${r}_${t}`]))
+  );
   return `const TPR: u32 = ${tpr}u;
 const GROUPS: u32 = ${groups}u;
-var<workgroup> red: array<f32, ${acc * wg}>;
+var<workgroup> red: array<f32, ${acc * tb * wg}>;
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let m = wid.z;
+  let m0 = wid.z * TOKENS;
   let first = (wid.x + wid.y * nwg.x) * GROUPS * ROWS;
   let grp = lid / TPR;
   let t = lid % TPR;
   let row0 = first + grp * ROWS;
+${tokenIndices(tokens)}
 ${rs.map((r) => `  let rw${r} = min(row0 + ${r}u, N - 1u);`).join("\n")}
 ${sums.map((a) => `  var ${a} = 0.0;`).join("\n")}
 ${main}
 ${tail}
-${order.map((a, i) => `  red[(grp * ACC + ${i}u) * TPR + t] = ${a};`).join("\n")}
-${stages.join("\n")}
-  workgroupBarrier();
-  for (var o = lid; o < GROUPS * ROWS; o += WG) {
-    let row = first + o;
-    if (row < N && m < params.m) {
-      let at = ((o / ROWS) * ACC + o % ROWS) * TPR;
-      ${value}
-    }
-  }
+${ts.filter((t) => t % tb === 0).map(reduce).join("\n")}
 }
 `;
 }

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { f16BitsToF32 as f16ToF32 } from "../kernels/quant.ts";
+import { f16BitsToF32 as f16ToF32 } from "../../model/gguf/gguf_quant.ts";
 
 /** Rows of `x` quantised per block of 32: int8 values, f32 scales and integer block sums. */
 export interface QuantizedRows {
