@@ -3,8 +3,8 @@
  * cpu|webgpu-eager|webgpu`, `--block-size`, `--num-blocks`, `--max-num-seqs`,
  * `--max-num-batched-tokens`, `--max-model-len`, `--max-tokens`, `--multi-step K` (greedy
  * decode steps per submit on WebGPU), `--cpu-kernels wasm|js` (the `cpu` backend's matmul
- * kernels), `--cpu-threads N` (threads of its large matmuls), `--int8-gemv off|auto|force` (the WebGPU
- * int8-activation GEMV), plus the worker flags.
+ * kernels), `--cpu-threads N` (threads of its large matmuls), `--int8-gemv off|auto|force`
+ * (the WebGPU int8-activation GEMV), plus the worker flags.
  *
  * @module
  */

@@ -16,8 +16,9 @@
  * `gemv_i8_tuning.ts`) runs two dispatches: the set's quantise kernel for its K writes x as
  * int8 blocks into two pooled temporaries, then the GEMV reads them. The fast path for decode
  * is a {@link DecodePlan}: both backends are {@link CapturingBackend}s, so a step written
- * against these ops is captured once and replayed K steps per submit (see `webgpu_op_queue.ts`). The decode-path ops (KV append, paged
- * attention, sampling, advance) live in `webgpu_decode_ops.ts`.
+ * against these ops is captured once and replayed K steps per submit (see
+ * `webgpu_op_queue.ts`). The decode-path ops (KV append, paged attention, sampling, advance)
+ * live in `webgpu_decode_ops.ts`.
  *
  * @example
  * ```ts ignore

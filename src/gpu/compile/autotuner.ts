@@ -1,8 +1,9 @@
 /**
  * The autotuner: times every candidate of a tunable {@link KernelPiece} on the device, then
- * the piece's refinements of the fastest (if it has any), and returns the fastest of all. Timing runs `repeats` dispatches in one submit and measures them on
- * the device ({@link DispatchTimer}: GPU timestamps, or the slope of two submit sizes), so
- * the readback after each submit (≥ 10 ms in Deno) is not part of any candidate's time. Winners are
+ * the piece's refinements of the fastest (if it has any), and returns the fastest of all.
+ * Timing runs `repeats` dispatches in one submit and measures them on the device
+ * ({@link DispatchTimer}: GPU timestamps, or the slope of two submit sizes), so the readback
+ * after each submit (≥ 10 ms in Deno) is not part of any candidate's time. Winners are
  * persisted by the compile cache per (bucket, piece, backend) and device fingerprint, so a
  * warm start never re-tunes.
  *

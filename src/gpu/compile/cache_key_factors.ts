@@ -1,7 +1,8 @@
 /**
  * What the kernel cache directory is named after (vLLM's `compute_hash` over environment,
- * config, code and compiler): adapter identity, features, WGSL language features, limits, runtime and version, a hash
- * of the kernel code generator, the model config and the quant scheme. Changing any factor
+ * config, code and compiler): adapter identity, features, WGSL language features, limits,
+ * runtime and version, a hash of the kernel code generator, the model config and the quant
+ * scheme. Changing any factor
  * changes the directory, so stale artefacts are never even read. The factors are written
  * beside the cache as `cache_key_factors.json` for debugging.
  *
