@@ -53,6 +53,23 @@ const BENCHES: Record<string, { args: string[]; what: string }> = {
     args: [DENO, "run", "-A", "bench/gpu_decode_step.ts"],
     what: "Llama decode step: captured plan (K = 1/4/16 per submit) vs op at a time",
   },
+  gpu_gemv_batch: {
+    args: [DENO, "run", "-A", "bench/gpu_gemv_batch.ts"],
+    what: "token-batched GEMV at m = 8 vs per-row GEMV and GEMM (issue 12)",
+  },
+  gpu_gemv_i8: {
+    args: [DENO, "run", "-A", "bench/gpu_gemv_i8.ts"],
+    what: "int8-activation GEMV (dot4I8Packed) vs the float GEMV and copy (issue 12)",
+  },
+  llama_engine: {
+    args: [DENO, "run", "-A", "bench/llama_engine.ts", "--size", "100m"],
+    what:
+      "--engine llama on the 100m fixture: prefill, decode b1/b8, multi-step, per backend (issue 12)",
+  },
+  cpu_matmul: {
+    args: [DENO, "run", "-A", "bench/cpu_matmul.ts"],
+    what: "cpu backend WebAssembly SIMD matmul (1 and N threads) vs TypedArray (issue 12)",
+  },
 };
 
 const names = process.argv.slice(2);
