@@ -6,7 +6,8 @@
  * f32 accumulation in an order that does not depend on the batch size. `{ kernels: "js" }` (and
  * runtimes without WebAssembly SIMD) keep the plain TypedArray reference: weights dequantised
  * to f32 at upload and f64 accumulation (`reference/dense.ts`). Everything but the matmuls runs
- * the TypedArray reference ops in both modes.
+ * the TypedArray reference ops in both modes (paged attention in a cache-friendlier arrangement of
+ * the reference's arithmetic, `cpu_attention.ts`, with the same bits).
  *
  * @example
  * ```ts
@@ -27,7 +28,8 @@ import {
 } from "../ops/backend.ts";
 import { dequantizeWeight } from "../kernels/host_weight.ts";
 import { embeddingRef, matmulRef, rmsnormRef, silu, softmaxRef } from "../reference/dense.ts";
-import { kvAppendRef, pagedAttentionRef, ropeRef } from "../reference/attention.ts";
+import { kvAppendRef, ropeRef } from "../reference/attention.ts";
+import { pagedAttentionCpu } from "./cpu_attention.ts";
 import { argmaxRef, sampleRowRef } from "../reference/sampling.ts";
 import { type PagedBatch, pagedGeometry, type PagedKvCache } from "../ops/paged_kv_cache.ts";
 import { samplingRows, unpackSamplingParams } from "../ops/sampling_inputs.ts";
@@ -196,7 +198,7 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend {
     pagedAttention(out, q, cache, batch) {
       const { heads, maxBlocks } = pagedGeometry("pagedAttention", cache, batch, q, true);
       slotsOf("pagedAttention", cache, batch, t);
-      f(out).set(pagedAttentionRef(f(q), { k: f(cache.k), v: f(cache.v) }, {
+      f(out).set(pagedAttentionCpu(f(q), { k: f(cache.k), v: f(cache.v) }, {
         heads,
         kvHeads: cache.kvHeads,
         headDim: cache.headDim,
