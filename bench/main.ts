@@ -66,6 +66,10 @@ const BENCHES: Record<string, { args: string[]; what: string }> = {
     what:
       "--engine llama on the 100m fixture: prefill, decode b1/b8, multi-step, per backend (issue 12)",
   },
+  cpu_attention: {
+    args: [DENO, "run", "-A", "bench/cpu_attention.ts"],
+    what: "cpu backend paged attention: reference vs arranged vs WebAssembly SIMD (issue 12)",
+  },
   cpu_matmul: {
     args: [DENO, "run", "-A", "bench/cpu_matmul.ts"],
     what: "cpu backend WebAssembly SIMD matmul (1 and N threads) vs TypedArray (issue 12)",

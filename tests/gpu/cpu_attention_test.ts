@@ -1,12 +1,14 @@
 /**
- * The `cpu` backend's paged attention (`src/gpu/backends/cpu_attention.ts`) gives exactly the
- * reference's bits (`pagedAttentionRef`) for GQA groups of 1, 3 and 4, several sequences with
- * scattered blocks, and positions inside and at the ends of blocks.
+ * The `cpu` backend's paged attention: the JavaScript arrangement (`cpu_attention.ts`) gives
+ * exactly the reference's bits (`pagedAttentionRef`) for GQA groups of 1, 3 and 4, several
+ * sequences with scattered blocks, and positions inside and at the ends of blocks; the WebAssembly
+ * SIMD kernels (`cpu_wasm/wasm_attention.ts`) agree with it within f32 summation error (1e-5).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { pagedAttentionCpu } from "../../src/gpu/backends/cpu_attention.ts";
 import { pagedAttentionRef } from "../../src/gpu/reference/attention.ts";
+import { createWasmKv } from "../../src/gpu/backends/cpu_wasm/wasm_attention.ts";
 
 function values(count: number, seed: number): Float32Array {
   let s = seed >>> 0;
@@ -44,4 +46,44 @@ describe("cpu paged attention", () => {
       assert.deepEqual(pagedAttentionCpu(q, cache, scaled), pagedAttentionRef(q, cache, scaled));
     });
   }
+});
+
+describe("cpu paged attention on WebAssembly SIMD", () => {
+  for (const [heads, kvHeads, d] of [[4, 4, 8], [12, 4, 16], [8, 2, 64]]) {
+    it(`H=${heads} HKV=${kvHeads} D=${d}: the reference within f32 summation error`, () => {
+      const blockSize = 4, maxBlocks = 5, numBlocks = 12;
+      const blockTable = new Uint32Array([7, 2, 9, 0, 11, 3, 10, 1, 5, 8]);
+      const positions = new Uint32Array([0, 3, 4, 17, 19, 2, 12]);
+      const tokenSeq = new Uint32Array([0, 0, 0, 0, 0, 1, 1]);
+      const rows = numBlocks * blockSize * kvHeads * d;
+      const k = values(rows, 1), v = values(rows, 2);
+      const q = values(positions.length * heads * d, 3);
+      const input = {
+        heads,
+        kvHeads,
+        headDim: d,
+        blockSize,
+        maxBlocks,
+        blockTable,
+        tokenSeq,
+        positions,
+      };
+      const kv = createWasmKv(k, v, { kvHeads, headDim: d, group: heads / kvHeads })!;
+      const want = pagedAttentionRef(q, { k, v }, input), got = kv.attend(q, input);
+      for (let i = 0; i < want.length; i++) {
+        assert.ok(Math.abs(got[i] - want[i]) <= 1e-5, `${i}: ${got[i]} vs ${want[i]}`);
+      }
+      // The cache's storage is the wasm memory: a write through the views is attended to.
+      kv.v.fill(0.5);
+      assert.ok(kv.attend(q, input).every((x) => Math.abs(x - 0.5) < 1e-6));
+      assert.throws(() => kv.attend(q, { ...input, heads: heads * 2 }), /geometry/);
+    });
+  }
+
+  it("refuses head dimensions the kernels cannot take (the backend then uses the JS arrangement)", () => {
+    assert.equal(
+      createWasmKv(new Float32Array(6), new Float32Array(6), { kvHeads: 1, headDim: 6, group: 1 }),
+      undefined,
+    );
+  });
 });

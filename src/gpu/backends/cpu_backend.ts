@@ -5,9 +5,11 @@
  * quarter of the bytes), multiplying by exactly the values the dequantised reference uses, with
  * f32 accumulation in an order that does not depend on the batch size. `{ kernels: "js" }` (and
  * runtimes without WebAssembly SIMD) keep the plain TypedArray reference: weights dequantised
- * to f32 at upload and f64 accumulation (`reference/dense.ts`). Everything but the matmuls runs
- * the TypedArray reference ops in both modes (paged attention in a cache-friendlier arrangement of
- * the reference's arithmetic, `cpu_attention.ts`, with the same bits).
+ * to f32 at upload and f64 accumulation (`reference/dense.ts`). Paged attention runs WebAssembly
+ * SIMD kernels too (`cpu_wasm/wasm_attention.ts`: each layer's K and V move into a wasm memory at
+ * their first attention, and the cache tensors become views of it), or with `js` the reference's
+ * arithmetic in a cache-friendlier arrangement (`cpu_attention.ts`, the same bits). The other ops
+ * (norms, RoPE, sampling, ...) are the TypedArray reference in both modes.
  *
  * @example
  * ```ts
@@ -30,6 +32,7 @@ import { dequantizeWeight } from "../kernels/host_weight.ts";
 import { embeddingRef, matmulRef, rmsnormRef, silu, softmaxRef } from "../reference/dense.ts";
 import { kvAppendRef, ropeRef } from "../reference/attention.ts";
 import { pagedAttentionCpu } from "./cpu_attention.ts";
+import { createWasmKv, type WasmKv } from "./cpu_wasm/wasm_attention.ts";
 import { argmaxRef, sampleRowRef } from "../reference/sampling.ts";
 import { type PagedBatch, pagedGeometry, type PagedKvCache } from "../ops/paged_kv_cache.ts";
 import { samplingRows, unpackSamplingParams } from "../ops/sampling_inputs.ts";
@@ -102,6 +105,19 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend {
   ): CpuTensor => ({ data, shape: [...shape], kind, backend: name });
   const rows = (x: Tensor) =>
     x.shape.length > 1 ? x.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
+  /** Each layer cache's K and V in wasm memory (moved there at its first attention). */
+  const wasmKvs = new WeakMap<Tensor, WasmKv | null>();
+  const wasmKvOf = (cache: PagedKvCache, group: number) => {
+    let kv = wasmKvs.get(cache.k);
+    if (kv === undefined || (kv && kv.group !== group)) {
+      const k = cache.k as CpuTensor, v = cache.v as CpuTensor;
+      kv = createWasmKv(f(k), f(v), { kvHeads: cache.kvHeads, headDim: cache.headDim, group }) ??
+        null;
+      if (kv) [k.data, v.data] = [kv.k, kv.v]; // the tensors now live in the wasm memory
+      wasmKvs.set(cache.k, kv);
+    }
+    return kv ?? undefined;
+  };
   const backend: Backend = {
     name,
     upload: (data, shape) => make(data.slice(), shape, data instanceof Uint32Array ? "u32" : "f32"),
@@ -198,7 +214,8 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend {
     pagedAttention(out, q, cache, batch) {
       const { heads, maxBlocks } = pagedGeometry("pagedAttention", cache, batch, q, true);
       slotsOf("pagedAttention", cache, batch, t);
-      f(out).set(pagedAttentionCpu(f(q), { k: f(cache.k), v: f(cache.v) }, {
+      const kv = useWasm ? wasmKvOf(cache, heads / cache.kvHeads) : undefined;
+      const input = {
         heads,
         kvHeads: cache.kvHeads,
         headDim: cache.headDim,
@@ -207,7 +224,12 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend {
         blockTable: t(batch.blockTable) as Uint32Array,
         tokenSeq: t(batch.tokenSeq) as Uint32Array,
         positions: t(batch.positions) as Uint32Array,
-      }));
+      };
+      f(out).set(
+        kv
+          ? kv.attend(f(q), input)
+          : pagedAttentionCpu(f(q), { k: f(cache.k), v: f(cache.v) }, input),
+      );
     },
     sample(out, logits, sampling) {
       const rows = samplingRows(out, logits, sampling);

@@ -104,6 +104,7 @@ export const OP = {
   localGet: 0x20,
   localSet: 0x21,
   localTee: 0x22,
+  i32Load: 0x28,
   f32Load: 0x2a,
   f32Store: 0x38,
   i32Const: 0x41,
@@ -111,6 +112,7 @@ export const OP = {
   i32Add: 0x6a,
   i32Mul: 0x6c,
   f32Add: 0x92,
+  f32Mul: 0x94,
 } as const;
 
 /** Empty block type. */
@@ -123,6 +125,10 @@ function simd(op: number): number[] {
 
 /** `v128.load` with a byte offset (natural 16-byte alignment hint). */
 export const v128Load = (offset = 0) => [...simd(0x00), 4, ...uleb(offset)];
+/** `v128.store` with a byte offset. */
+export const v128Store = (offset = 0) => [...simd(0x0b), 4, ...uleb(offset)];
+/** `i32.load` with a byte offset. */
+export const i32Load = (offset = 0) => [OP.i32Load, 2, ...uleb(offset)];
 /** `v128.load8x8_s`: 8 bytes sign-extended to i16x8. */
 export const v128Load8x8S = (offset = 0) => [...simd(0x01), 3, ...uleb(offset)];
 /** `f32.load` / `f32.store` with a byte offset. */
