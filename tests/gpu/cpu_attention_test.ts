@@ -18,29 +18,34 @@ function values(count: number, seed: number): Float32Array {
   });
 }
 
+/**
+ * Two sequences over 12 scattered blocks of 4 slots; 7 query tokens at positions inside and at
+ * the ends of blocks. Returns the cache, the queries and the attention input.
+ */
+function probe(heads: number, kvHeads: number, d: number) {
+  const blockSize = 4, maxBlocks = 5, numBlocks = 12;
+  const positions = new Uint32Array([0, 3, 4, 17, 19, 2, 12]);
+  const rows = numBlocks * blockSize * kvHeads * d;
+  return {
+    cache: { k: values(rows, 1), v: values(rows, 2) },
+    q: values(positions.length * heads * d, 3),
+    input: {
+      heads,
+      kvHeads,
+      headDim: d,
+      blockSize,
+      maxBlocks,
+      blockTable: new Uint32Array([7, 2, 9, 0, 11, 3, 10, 1, 5, 8]),
+      tokenSeq: new Uint32Array([0, 0, 0, 0, 0, 1, 1]),
+      positions,
+    },
+  };
+}
+
 describe("cpu paged attention", () => {
   for (const [heads, kvHeads, d] of [[4, 4, 8], [12, 4, 16], [8, 2, 32]]) {
     it(`H=${heads} HKV=${kvHeads} D=${d}: the reference's bits`, () => {
-      const blockSize = 4, maxBlocks = 5, numBlocks = 12;
-      const blockTable = new Uint32Array([
-        ...[7, 2, 9, 0, 11],
-        ...[3, 10, 1, 5, 8],
-      ]);
-      const positions = new Uint32Array([0, 3, 4, 17, 19, 2, 12]);
-      const tokenSeq = new Uint32Array([0, 0, 0, 0, 0, 1, 1]);
-      const rows = numBlocks * blockSize * kvHeads * d;
-      const cache = { k: values(rows, 1), v: values(rows, 2) };
-      const q = values(positions.length * heads * d, 3);
-      const input = {
-        heads,
-        kvHeads,
-        headDim: d,
-        blockSize,
-        maxBlocks,
-        blockTable,
-        tokenSeq,
-        positions,
-      };
+      const { cache, q, input } = probe(heads, kvHeads, d);
       assert.deepEqual(pagedAttentionCpu(q, cache, input), pagedAttentionRef(q, cache, input));
       const scaled = { ...input, scale: 0.3 };
       assert.deepEqual(pagedAttentionCpu(q, cache, scaled), pagedAttentionRef(q, cache, scaled));
@@ -51,25 +56,9 @@ describe("cpu paged attention", () => {
 describe("cpu paged attention on WebAssembly SIMD", () => {
   for (const [heads, kvHeads, d] of [[4, 4, 8], [12, 4, 16], [8, 2, 64]]) {
     it(`H=${heads} HKV=${kvHeads} D=${d}: the reference within f32 summation error`, () => {
-      const blockSize = 4, maxBlocks = 5, numBlocks = 12;
-      const blockTable = new Uint32Array([7, 2, 9, 0, 11, 3, 10, 1, 5, 8]);
-      const positions = new Uint32Array([0, 3, 4, 17, 19, 2, 12]);
-      const tokenSeq = new Uint32Array([0, 0, 0, 0, 0, 1, 1]);
-      const rows = numBlocks * blockSize * kvHeads * d;
-      const k = values(rows, 1), v = values(rows, 2);
-      const q = values(positions.length * heads * d, 3);
-      const input = {
-        heads,
-        kvHeads,
-        headDim: d,
-        blockSize,
-        maxBlocks,
-        blockTable,
-        tokenSeq,
-        positions,
-      };
-      const kv = createWasmKv(k, v, { kvHeads, headDim: d, group: heads / kvHeads })!;
-      const want = pagedAttentionRef(q, { k, v }, input), got = kv.attend(q, input);
+      const { cache, q, input } = probe(heads, kvHeads, d);
+      const kv = createWasmKv(cache.k, cache.v, { kvHeads, headDim: d, group: heads / kvHeads })!;
+      const want = pagedAttentionRef(q, cache, input), got = kv.attend(q, input);
       for (let i = 0; i < want.length; i++) {
         assert.ok(Math.abs(got[i] - want[i]) <= 1e-5, `${i}: ${got[i]} vs ${want[i]}`);
       }

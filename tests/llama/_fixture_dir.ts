@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
@@ -16,6 +16,12 @@ import {
 import { encodeGguf } from "../../src/model/gguf/gguf_writer.ts";
 import { GgmlType } from "../../src/model/gguf/gguf_format.ts";
 import { writeSafetensorsFixture } from "../fixtures/model/safetensors_fixture.ts";
+
+/** Model file access over `node:fs` (what `loadLlamaModel` takes). */
+export const fixtureFiles = {
+  readFile: async (p: string) => new Uint8Array(await readFile(p)),
+  readTextFile: (p: string) => readFile(p, "utf8"),
+};
 
 /** A temp directory for fixture files; `dispose` removes it. */
 export async function fixtureRoot(): Promise<{ path: string; dispose(): Promise<void> }> {

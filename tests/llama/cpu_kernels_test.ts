@@ -7,24 +7,20 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
 import { createCpuBackend } from "../../src/gpu/backends/cpu_backend.ts";
 import { parseGenerateRequest } from "../../src/engine/generate_request.ts";
 import { createRequestContext } from "../../src/engine/request_context.ts";
 import { LlamaEngine } from "../../engines/llama/mod.ts";
 import type { FixtureModelOptions } from "../fixtures/model/fixture_model.ts";
-import { fixtureRoot, ggufModel } from "./_fixture_dir.ts";
+import { fixtureFiles, fixtureRoot, ggufModel } from "./_fixture_dir.ts";
 import { probeLogits } from "./_logits_probe.ts";
 
 let root: Awaited<ReturnType<typeof fixtureRoot>>;
 before(async () => (root = await fixtureRoot()));
 after(() => root.dispose());
 
-const files = {
-  readFile: async (p: string) => new Uint8Array(await readFile(p)),
-  readTextFile: (p: string) => readFile(p, "utf8"),
-};
+const files = fixtureFiles;
 const quiet = () => {};
 
 /** The probe's logits on the `cpu` backend with `kernels`. */

@@ -22,6 +22,7 @@ import {
   fixtureTensors,
 } from "../fixtures/model/fixture_model.ts";
 import {
+  fixtureFiles,
   fixtureRoot,
   ggufModel,
   ggufModelWithRopeFreqs,
@@ -32,10 +33,7 @@ let root: Awaited<ReturnType<typeof fixtureRoot>>;
 before(async () => (root = await fixtureRoot()));
 after(() => root.dispose());
 
-const files = {
-  readFile: async (p: string) => new Uint8Array(await readFile(p)),
-  readTextFile: (p: string) => readFile(p, "utf8"),
-};
+const files = fixtureFiles;
 
 /** Float64 reference: logits `[T][V]` of `tokens` run from position 0, GGUF-named weights. */
 function referenceLogits(

@@ -6,7 +6,6 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { acquireTestDevice } from "../gpu/_device.ts";
 import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
@@ -16,7 +15,7 @@ import { createRequestContext } from "../../src/engine/request_context.ts";
 import { LlamaEngine } from "../../engines/llama/mod.ts";
 import { createLlamaBackend } from "../../engines/llama/llama_backend.ts";
 import { FIXTURE_SIZES, type FixtureModelOptions } from "../fixtures/model/fixture_model.ts";
-import { fixtureRoot, ggufModel, ggufModelWithRopeFreqs } from "./_fixture_dir.ts";
+import { fixtureFiles, fixtureRoot, ggufModel, ggufModelWithRopeFreqs } from "./_fixture_dir.ts";
 import { PROBE_GEOMETRY, probeLogits } from "./_logits_probe.ts";
 
 const device = await acquireTestDevice();
@@ -26,10 +25,7 @@ let root: Awaited<ReturnType<typeof fixtureRoot>>;
 before(async () => (root = await fixtureRoot()));
 after(() => root.dispose());
 
-const files = {
-  readFile: async (p: string) => new Uint8Array(await readFile(p)),
-  readTextFile: (p: string) => readFile(p, "utf8"),
-};
+const files = fixtureFiles;
 const quiet = () => {};
 
 /** The probe's logits on `name`. */

@@ -18,14 +18,13 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { acquireTestDevice } from "../gpu/_device.ts";
 import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
 import { loadLlamaModel } from "../../src/model/model_loader.ts";
 import { llamaKernelConfig } from "../../src/model/llama_upload.ts";
 import { createLlamaBackend } from "../../engines/llama/llama_backend.ts";
 import { DOT4_FEATURE } from "../../src/gpu/kernels/quantize_rows.ts";
-import { fixtureRoot, ggufModel } from "./_fixture_dir.ts";
+import { fixtureFiles, fixtureRoot, ggufModel } from "./_fixture_dir.ts";
 import { PROBE_GEOMETRY, probeLogits } from "./_logits_probe.ts";
 
 const device = await acquireTestDevice();
@@ -38,10 +37,7 @@ let root: Awaited<ReturnType<typeof fixtureRoot>>;
 before(async () => (root = await fixtureRoot()));
 after(() => root.dispose());
 
-const files = {
-  readFile: async (p: string) => new Uint8Array(await readFile(p)),
-  readTextFile: (p: string) => readFile(p, "utf8"),
-};
+const files = fixtureFiles;
 /** Max |Δ logit| of the int8 path vs `cpu` (see the module comment). */
 const INT8_TOLERANCE = 0.3;
 /** rms Δ logit of the int8 path vs `cpu`, relative to the logits' standard deviation. */

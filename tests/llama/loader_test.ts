@@ -17,17 +17,14 @@ import { dequantizeWeight } from "../../src/gpu/kernels/host_weight.ts";
 import { toF16 } from "../../src/gpu/kernels/quant.ts";
 import { FIXTURE_SIZES, fixtureGgufSpec, fixtureTensors } from "../fixtures/model/fixture_model.ts";
 import { hfFixtureTensors, toBf16 } from "../fixtures/model/safetensors_fixture.ts";
-import { fixtureRoot, ggufModel, safetensorsModel } from "./_fixture_dir.ts";
+import { fixtureFiles, fixtureRoot, ggufModel, safetensorsModel } from "./_fixture_dir.ts";
 import { SluiceError } from "../../src/errors/sluice_error.ts";
 
 let root: Awaited<ReturnType<typeof fixtureRoot>>;
 before(async () => (root = await fixtureRoot()));
 after(() => root.dispose());
 
-const files = {
-  readFile: async (p: string) => new Uint8Array(await readFile(p)),
-  readTextFile: (p: string) => readFile(p, "utf8"),
-};
+const files = fixtureFiles;
 
 const rejectsWith = async (p: Promise<unknown>, reason: string, pattern: RegExp) => {
   await assert.rejects(p, (e: unknown) => {

@@ -40,6 +40,7 @@ import {
   i32,
   i32x4ExtendHighI16x8S,
   i32x4ExtendLowI16x8S,
+  loopWhile,
   OP,
   set,
   tee,
@@ -154,12 +155,6 @@ function storeRow(l: ReturnType<typeof layout>, rows: number): number[] {
   }
   return out;
 }
-
-/** `br_if` back to the enclosing loop while `local < limit`. */
-const loopWhile = (
-  local: number,
-  limit: number,
-) => [...get(local), ...get(limit), OP.i32LtU, OP.brIf, 0];
 
 function f32Kernel(rows: number): WasmFunction {
   const [x, w, y, n, k, ldy] = [0, 1, 2, 3, 4, 5];

@@ -153,3 +153,11 @@ export const tee = (i: number) => [OP.localTee, ...uleb(i)];
 export const i32 = (v: number) => [OP.i32Const, ...sleb(v)];
 /** `local[i] += delta` for an i32 local. */
 export const addTo = (i: number, delta: number[]) => [...get(i), ...delta, OP.i32Add, ...set(i)];
+/** `br_if` back to the enclosing loop while the i32 local `local` < the local `limit`. */
+export const loopWhile = (local: number, limit: number) => [
+  ...get(local),
+  ...get(limit),
+  OP.i32LtU,
+  OP.brIf,
+  0,
+];
