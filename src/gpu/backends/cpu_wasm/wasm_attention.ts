@@ -24,6 +24,7 @@
  */
 import type { PagedAttentionInput } from "../../reference/attention.ts";
 import { attentionModuleBytes } from "./attention_kernels.ts";
+import { WASM32_PAGES } from "./wasm_encoding.ts";
 
 /** One layer's K and V in wasm memory, with the kernels that attend over them. */
 export interface WasmKv {
@@ -49,7 +50,7 @@ function kernelModule(): WebAssembly.Module | null {
 /**
  * Copies `k` and `v` (`[rows, kvHeads, headDim]` each) into a new wasm memory sized for GQA
  * groups of `group` query heads; `undefined` where the kernels cannot run (no WebAssembly SIMD,
- * or a head dimension that is not a multiple of 4).
+ * a head dimension that is not a multiple of 4, or more than a wasm32 memory's 4 GiB).
  */
 export function createWasmKv(
   k: Float32Array,
@@ -63,7 +64,9 @@ export function createWasmKv(
   const kAt = 0, vAt = k.length * 4, qAt = vAt + v.length * 4;
   const rowsAt = qAt + group * d * 4, scoresAt = rowsAt + rows * 4;
   const accAt = scoresAt + group * rows * 4, total = accAt + group * d * 4;
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(total / 65536) });
+  const pages = Math.ceil(total / 65536);
+  if (pages > WASM32_PAGES) return undefined; // past a 4 GiB memory: the JavaScript path
+  const memory = new WebAssembly.Memory({ initial: pages });
   const { qk, pv } = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<
     string,
     (...args: number[]) => void

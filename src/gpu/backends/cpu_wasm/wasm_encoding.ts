@@ -48,6 +48,9 @@ export function name(text: string): number[] {
   return [...uleb(bytes.length), ...bytes];
 }
 
+/** Pages (64 KiB) of the largest wasm32 memory: 4 GiB. */
+export const WASM32_PAGES = 65536;
+
 /** Value types. */
 export const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
 
@@ -69,7 +72,7 @@ export function wasmModule(
 ): Uint8Array<ArrayBuffer> {
   const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
   const types = vec(functions.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]));
-  const limits = options.shared ? [0x03, 1, ...uleb(65536)] : [0x00, 1];
+  const limits = options.shared ? [0x03, 1, ...uleb(WASM32_PAGES)] : [0x00, 1];
   const imports = vec([[...name("env"), ...name("memory"), 0x02, ...limits]]);
   const funcs = vec(functions.map((_, i) => uleb(i)));
   const exports = vec(functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]));

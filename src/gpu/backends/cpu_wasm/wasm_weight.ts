@@ -24,6 +24,7 @@ import { f16BitsToF32 } from "../../kernels/quant.ts";
 import { MATMUL_PASS_ROWS, matmulModuleBytes } from "./matmul_kernels.ts";
 import type { CpuThreadPool } from "./thread_pool.ts";
 import { type MatmulExports, runRows, weightLayout } from "./weight_layout.ts";
+import { WASM32_PAGES } from "./wasm_encoding.ts";
 
 /** Multiply-adds of one kernel call from which a pool splits it over its threads. */
 export const THREAD_MIN_MACS = 1 << 19;
@@ -69,8 +70,9 @@ export function wasmSimdAvailable(): boolean {
 
 /**
  * Places `weight` in wasm memory, or returns `undefined` where the kernels cannot take it (no
- * WebAssembly SIMD, or f32/f16 weights whose K is not a multiple of 8). With a `pool`, the
- * memory is shared and kernel calls of at least {@link THREAD_MIN_MACS} run on its threads.
+ * WebAssembly SIMD, f32/f16 weights whose K is not a multiple of 8, or more than a wasm32
+ * memory's 4 GiB). With a `pool`, the memory is shared and kernel calls of at least
+ * {@link THREAD_MIN_MACS} run on its threads.
  */
 export function createWasmWeight(weight: HostWeight, pool?: CpuThreadPool): WasmWeight | undefined {
   const shared = pool !== undefined;
@@ -82,6 +84,7 @@ export function createWasmWeight(weight: HostWeight, pool?: CpuThreadPool): Wasm
   }
   const layout = weightLayout(n, k, quantised);
   const pages = Math.ceil(layout.bytes / 65536);
+  if (pages > WASM32_PAGES) return undefined; // past a 4 GiB memory: the reference path
   const memory = new WebAssembly.Memory(
     shared ? { initial: pages, maximum: pages, shared } : { initial: pages },
   );
