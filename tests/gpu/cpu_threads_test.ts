@@ -78,15 +78,24 @@ describe("cpu backend: matmul worker threads", () => {
     }
   });
 
-  it("a closed pool refuses work, and a pool needs at least two threads", () => {
-    const pool = createCpuThreadPool(2);
+  it("workers start at the first job and stop at close; a closed pool refuses work", () => {
+    const pool = createCpuThreadPool(3);
     const w = createWasmWeight(hostWeightFromF32("f32", values(n * k, 1), [n, k]), pool)!;
+    assert.equal(pool.running, 0, "no workers before the first job");
+    createWasmWeight(hostWeightFromF32("f32", values(16, 1), [2, 8]), pool)!.multiply(
+      values(8, 2),
+      1,
+    );
+    assert.equal(pool.running, 0, "a small matmul starts none");
+    w.multiply(values(k, 2), 1);
+    assert.equal(pool.running, 2);
     pool.close();
+    assert.equal(pool.running, 0);
     assert.throws(() => w.multiply(values(k, 2), 1), /thread pool is closed/);
     assert.throws(() => createCpuThreadPool(1), RangeError);
   });
 
-  it("the cpu backend with threads: matmul and gate+up+SiLU equal one thread's, and destroy stops the workers", async () => {
+  it("the cpu backend with threads: matmul and gate+up+SiLU equal one thread's", async () => {
     const host = hostWeightFromF32("q4_0", values(2 * n * k, 6), [2 * n, k]);
     const results = [];
     for (const threads of [1, 2]) {

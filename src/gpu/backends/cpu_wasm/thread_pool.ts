@@ -27,6 +27,8 @@ const JOB_TIMEOUT_MS = 60_000;
 export interface CpuThreadPool {
   /** Threads a job is split over (the caller and its workers); 1 once the workers failed. */
   readonly threads: number;
+  /** Worker threads running now (0 before the first job and after `close`). */
+  readonly running: number;
   /** Makes a weight in shared memory known to the workers; returns its id. */
   add(memory: WebAssembly.Memory, layout: WeightLayout): number;
   /** Forgets a weight. */
@@ -103,6 +105,9 @@ export function createCpuThreadPool(threads: number): CpuThreadPool {
   const pool: CpuThreadPool = {
     get threads() {
       return failed ? 1 : threads;
+    },
+    get running() {
+      return workers?.length ?? 0;
     },
     add(memory, layout) {
       const id = nextId++;
