@@ -3,8 +3,8 @@
  * large matmul split over 2 or 3 threads gives bit-identical results to one thread for every
  * weight format and row count, weights added, removed and released stay consistent between the
  * pool and its workers, workers start at the first large job and stop at close, and a closed
- * pool refuses work. Weights here are large enough
- * (≥ THREAD_MIN_MACS multiply-adds per kernel call) for the pool to split them.
+ * pool refuses work. Weights here are large enough (≥ THREAD_MIN_MACS multiply-adds per kernel
+ * call) for the pool to split them.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
