@@ -70,7 +70,7 @@ export async function createLlamaBackend(
   const context = name === "cpu" ? undefined : await gpu.acquire();
   if (name === "cpu" || !context) {
     // Without a runtime the registry falls back to `cpu` and logs why.
-    const backend = await createBackendRegistry().create(name, { log, cpu });
+    const backend = await createBackendRegistry().create(name, { log, cpu: { log, ...cpu } });
     const simd = (cpu.kernels ?? "wasm") === "wasm" && wasmSimdAvailable();
     log(
       simd

@@ -3,7 +3,8 @@
  * large matmul split over 2 or 3 threads gives bit-identical results to one thread for every
  * weight format and row count, weights added, removed and released stay consistent between the
  * pool and its workers, workers start at the first large job and stop at close, and a closed
- * pool refuses work. Weights here are large enough (≥ THREAD_MIN_MACS multiply-adds per kernel
+ * pool refuses work; without workers in the runtime the caller runs every job and the fallback
+ * is reported once. Weights here are large enough (≥ THREAD_MIN_MACS multiply-adds per kernel
  * call) for the pool to split them.
  */
 import { describe, it } from "node:test";
@@ -94,6 +95,28 @@ describe("cpu backend: matmul worker threads", () => {
     assert.equal(pool.running, 0);
     assert.throws(() => w.multiply(values(k, 2), 1), /thread pool is closed/);
     assert.throws(() => createCpuThreadPool(1), RangeError);
+  });
+
+  it("without workers in the runtime, jobs run on the caller and the fallback is reported once", () => {
+    const saved = globalThis.Worker;
+    const notices: string[] = [];
+    try {
+      // deno-lint-ignore no-explicit-any
+      (globalThis as any).Worker = undefined;
+      const pool = createCpuThreadPool(2, (reason) => notices.push(reason));
+      const host = hostWeightFromF32("q8_0", values(n * k, 9), [n, k]);
+      const w = createWasmWeight(host, pool)!;
+      const x = values(3 * k, 4);
+      assert.deepEqual(w.multiply(x, 3), createWasmWeight(host)!.multiply(x, 3));
+      assert.deepEqual(w.multiply(x, 1), createWasmWeight(host)!.multiply(x, 1));
+      assert.equal(pool.threads, 1);
+      assert.equal(pool.running, 0);
+      assert.equal(notices.length, 1);
+      assert.match(notices[0], /worker threads cannot start/);
+      pool.close();
+    } finally {
+      globalThis.Worker = saved;
+    }
   });
 
   it("the cpu backend with threads: matmul and gate+up+SiLU equal one thread's", async () => {

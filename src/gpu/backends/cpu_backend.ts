@@ -59,6 +59,8 @@ export interface CpuBackendOptions {
    * {@link defaultCpuThreads}. 1 runs everything on the calling thread.
    */
   readonly threads?: number;
+  /** Hears notices, such as worker threads that could not start (default: none). */
+  readonly log?: (line: string) => void;
 }
 
 /** The default thread count: the runtime's `navigator.hardwareConcurrency`, at most 8. */
@@ -78,7 +80,10 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend {
     );
   }
   const pool = useWasm && threads > 1 && typeof SharedArrayBuffer === "function"
-    ? createCpuThreadPool(threads)
+    ? createCpuThreadPool(
+      threads,
+      (reason) => options.log?.(`cpu backend: ${reason}; running matmuls on 1 thread`),
+    )
     : undefined;
   const t = (x: Tensor) => {
     assertOwned(backend, x);

@@ -42,8 +42,14 @@ export interface CpuThreadPool {
   close(): void;
 }
 
-/** A pool splitting each job over `threads` threads (the caller and `threads − 1` workers). */
-export function createCpuThreadPool(threads: number): CpuThreadPool {
+/**
+ * A pool splitting each job over `threads` threads (the caller and `threads − 1` workers).
+ * `onFallback` hears, once, why the workers could not start (every job then runs on the caller).
+ */
+export function createCpuThreadPool(
+  threads: number,
+  onFallback?: (reason: string) => void,
+): CpuThreadPool {
   if (!Number.isInteger(threads) || threads < 2) {
     throw new RangeError(`Cannot create a thread pool of ${threads} threads: it needs at least 2`);
   }
@@ -120,17 +126,20 @@ export function createCpuThreadPool(threads: number): CpuThreadPool {
     },
     run(id, layout, rows, own) {
       if (closed) throw new Error("Cannot run a matmul job: the thread pool is closed");
+      const fallBack = (reason: string) => {
+        failed = true; // the calling thread does it all from now on
+        stop();
+        onFallback?.(reason);
+      };
       if (!failed && !workers) {
         try {
           start();
-        } catch {
-          failed = true; // a runtime without workers: the calling thread does it all
-          stop();
+        } catch (e) {
+          fallBack(`worker threads cannot start (${e instanceof Error ? e.message : e})`);
         }
       }
       if (!failed && !caughtUp(START_TIMEOUT_MS)) {
-        failed = true;
-        stop();
+        fallBack(`worker threads did not start within ${START_TIMEOUT_MS} ms`);
       }
       revoke();
       if (failed) return own(0, layout.n);
