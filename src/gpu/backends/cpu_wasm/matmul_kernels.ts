@@ -32,10 +32,10 @@ import {
   f32Store,
   f32x4Add,
   f32x4ConvertI32x4S,
-  f32x4ExtractLane,
   f32x4Mul,
   f32x4Splat,
   get,
+  hsum,
   I32,
   i32,
   i32x4ExtendHighI16x8S,
@@ -43,7 +43,6 @@ import {
   loopWhile,
   OP,
   set,
-  tee,
   V128,
   v128Load,
   v128Load8x8S,
@@ -148,10 +147,8 @@ function storeRow(l: ReturnType<typeof layout>, rows: number): number[] {
   const out: number[] = [];
   for (let r = 0; r < rows; r++) {
     out.push(...get(l.yr[r]), ...get(l.j), ...i32(4), OP.i32Mul, OP.i32Add);
-    out.push(...get(l.accA[r]), ...get(l.accB[r]), ...f32x4Add(), ...tee(l.wv));
-    out.push(...f32x4ExtractLane(0), ...get(l.wv), ...f32x4ExtractLane(1), OP.f32Add);
-    out.push(...get(l.wv), ...f32x4ExtractLane(2), ...get(l.wv), ...f32x4ExtractLane(3), OP.f32Add);
-    out.push(OP.f32Add, ...f32Store());
+    out.push(...get(l.accA[r]), ...get(l.accB[r]), ...f32x4Add(), ...set(l.wv));
+    out.push(...hsum(l.wv), ...f32Store());
   }
   return out;
 }

@@ -164,3 +164,21 @@ export const loopWhile = (local: number, limit: number) => [
   OP.brIf,
   0,
 ];
+
+/**
+ * Pushes the horizontal sum of the f32x4 local `v` in the fixed order
+ * `(v[0] + v[1]) + (v[2] + v[3])` (the order every kernel's results depend on).
+ */
+export const hsum = (v: number) => [
+  ...get(v),
+  ...f32x4ExtractLane(0),
+  ...get(v),
+  ...f32x4ExtractLane(1),
+  OP.f32Add,
+  ...get(v),
+  ...f32x4ExtractLane(2),
+  ...get(v),
+  ...f32x4ExtractLane(3),
+  OP.f32Add,
+  OP.f32Add,
+];
