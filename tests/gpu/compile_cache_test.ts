@@ -23,7 +23,8 @@ import {
   kernelCacheEnv,
 } from "../../src/gpu/compile/cache_key_factors.ts";
 import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.ts";
-import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
+import { llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
+import { smallLlamaConfig } from "./_llama_config.ts";
 import { fsKernelCacheStorage } from "../../src/runtime/gpu_cache_storage.ts";
 import { sha256Hex, stableStringify } from "../../src/gpu/device/content_hash.ts";
 
@@ -31,20 +32,7 @@ const device = await acquireTestDevice();
 const skip = device.skip;
 const SLOW = { timeout: 120_000 };
 
-const MODEL: LlamaKernelConfig = {
-  hidden: 64,
-  intermediate: 96,
-  heads: 4,
-  kvHeads: 2,
-  headDim: 16,
-  vocab: 128,
-  dtype: "q8_0",
-  blockSize: 8,
-  maxBlocks: 4,
-  ropeTheta: 10000,
-  ropeMode: "neox",
-  eps: 1e-6,
-};
+const MODEL = smallLlamaConfig("q8_0", { blockSize: 8, eps: 1e-6 });
 const TUNE = { repeats: 2, trials: 1 };
 
 function setup() {

@@ -21,6 +21,7 @@ import { memoryCacheStorage } from "../../src/gpu/compile/kernel_cache_storage.t
 import { GEMV_CANDIDATES, matmulPiece } from "../../src/gpu/compile/kernel_piece.ts";
 import { autotune } from "../../src/gpu/compile/autotuner.ts";
 import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
+import { smallLlamaConfig } from "./_llama_config.ts";
 import { GEMV_I8_CANDIDATES, resolveInt8GemvMode } from "../../src/gpu/compile/gemv_i8_tuning.ts";
 import { computeDeviceFingerprint } from "../../src/gpu/device/device_fingerprint.ts";
 import { GpuError } from "../../src/gpu/device/gpu_error.ts";
@@ -38,22 +39,7 @@ const skip = device.skip ||
     ? false
     : `the device's WGSL lacks ${DOT4_FEATURE}`);
 
-function config(dtype: LlamaKernelConfig["dtype"]): LlamaKernelConfig {
-  return {
-    hidden: 64,
-    intermediate: 96,
-    heads: 4,
-    kvHeads: 2,
-    headDim: 16,
-    vocab: 128,
-    dtype,
-    blockSize: 4,
-    maxBlocks: 4,
-    ropeTheta: 1e4,
-    ropeMode: "neox",
-    eps: 1e-5,
-  };
-}
+const config = (dtype: LlamaKernelConfig["dtype"]) => smallLlamaConfig(dtype);
 
 describe("int8 GEMV selection (no device)", () => {
   it("matmul pieces offer the int8 candidates only when asked, for quantised GEMVs", () => {

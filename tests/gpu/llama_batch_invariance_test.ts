@@ -11,7 +11,7 @@ import { acquireTestDevice } from "./_device.ts";
 import type { Backend } from "../../src/gpu/ops/backend.ts";
 import { createWebGpuBackend } from "../../src/gpu/backends/webgpu_backend.ts";
 import { KernelRuntime } from "../../src/gpu/compile/kernel_runtime.ts";
-import type { LlamaKernelConfig } from "../../src/gpu/compile/model_kernel_set.ts";
+import { smallLlamaConfig } from "./_llama_config.ts";
 import {
   createLlamaDecodeStep,
   releaseLlamaWeights,
@@ -22,20 +22,7 @@ const device = await acquireTestDevice();
 const STEPS = 4;
 const BLOCKS = 4; // per sequence
 
-const CONFIG: LlamaKernelConfig = {
-  hidden: 64,
-  intermediate: 96,
-  heads: 4,
-  kvHeads: 2,
-  headDim: 16,
-  vocab: 128,
-  dtype: "q8_0",
-  blockSize: 4,
-  maxBlocks: BLOCKS,
-  ropeTheta: 1e4,
-  ropeMode: "neox",
-  eps: 1e-5,
-};
+const CONFIG = smallLlamaConfig("q8_0", { maxBlocks: BLOCKS });
 
 /** Start tokens of sequences 0…7. */
 const START = [5, 17, 3, 99, 42, 7, 64, 120];

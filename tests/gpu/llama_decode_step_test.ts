@@ -30,6 +30,7 @@ import {
   type MatmulPieceOptions,
 } from "../../src/gpu/compile/kernel_piece.ts";
 import { type LlamaKernelConfig, llamaKernelSet } from "../../src/gpu/compile/model_kernel_set.ts";
+import { smallLlamaConfig } from "./_llama_config.ts";
 import {
   createLlamaDecodeStep,
   releaseLlamaWeights,
@@ -48,26 +49,7 @@ const STEPS = 10;
 const GREEDY: SamplingParams[] = [0, 1].map((seed) => ({ temperature: 0, topK: 0, topP: 1, seed }));
 const START = new Uint32Array([5, 17]);
 
-function config(
-  dtype: LlamaKernelConfig["dtype"],
-  extra: Partial<LlamaKernelConfig> = {},
-): LlamaKernelConfig {
-  return {
-    hidden: 64,
-    intermediate: 96,
-    heads: 4,
-    kvHeads: 2,
-    headDim: 16,
-    vocab: 128,
-    dtype,
-    blockSize: 4,
-    maxBlocks: 4,
-    ropeTheta: 1e4,
-    ropeMode: "neox",
-    eps: 1e-5,
-    ...extra,
-  };
-}
+const config = smallLlamaConfig;
 
 interface Case {
   readonly config: LlamaKernelConfig;
